@@ -1,0 +1,1 @@
+# common: small pieces shared by every component (filled in as they land).

@@ -1,0 +1,1 @@
+# mpi-runtime: filled in as its pieces land.

@@ -1,0 +1,1 @@
+# settlement: filled in as its pieces land.

@@ -1,0 +1,1 @@
+# slurm-plugin: filled in as its pieces land.

@@ -1,0 +1,1 @@
+# Integration tests: numbered shell scripts that start a real sandbox cluster.
