@@ -1,1 +1,13 @@
 # Integration tests: numbered shell scripts that start a real sandbox cluster.
+INTEGRATION_TESTS += \
+	tests/t0001-sandbox.t \
+	tests/t0002-sandbox-mpi.t \
+	tests/t0003-sandbox-preempt.t \
+	tests/t0004-sandbox-bad-input.t
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh
+
+# A 2-rank MPI program that checks its own allreduce result.
+check_PROGRAMS += tests/mpi_allreduce_check
+tests_mpi_allreduce_check_SOURCES = tests/mpi_allreduce_check.c
+tests_mpi_allreduce_check_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+tests_mpi_allreduce_check_LDADD = $(MPI_LIBS)
