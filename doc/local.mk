@@ -1,1 +1,2 @@
-# doc: filled in as its pieces land.
+# Manual pages.
+dist_man_MANS += doc/gpumarket-sandbox.1

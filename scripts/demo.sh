@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The README's main job: install what is missing, build, start a real sandbox
+# Slurm cluster (3 nodes x 4 fake H100s) and play the market scenario on it:
+# a buyer's distributed job runs on idle GPUs in the market partition, a local
+# researcher takes the GPUs back, the market job is requeued and resumes.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${GPUMARKET_BUILD_DIR:-$top/build}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+fail() { echo "gpumarket demo: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fail "run it as root (sudo $0): the sandbox cluster's daemons run as root"
+"$top/scripts/install-deps.sh" || fail "installing the Debian packages failed"
+"$top/scripts/build.sh" "$build" >"$build.log" 2>&1 || { tail -n 30 "$build.log"; fail "the build failed (full log: $build.log)"; }
+make -C "$build" -s tests/mpi_allreduce_check || fail "building the MPI demo program failed"
+
+sandbox=$build/sandbox/gpumarket-sandbox
+dir=$(mktemp -d "${TMPDIR:-/tmp}/gpumarket-demo.XXXXXX")
+trap '"$sandbox" down --dir "$dir" >/dev/null 2>&1' EXIT
+
+say "1. Start a sandbox cluster: munge, slurmctld, 3 slurmd nodes with 4 fake H100 GPUs each"
+eval "$("$sandbox" up --nodes 3 --gpus-per-node 4 --gpu-type h100 --dir "$dir")" || fail "the sandbox did not start"
+run sinfo -N -o '%N %P %t %G'
+
+wait_state() { # wait_state JOB STATE SECONDS
+  local deadline=$((SECONDS + $3))
+  until scontrol show job "$1" 2>/dev/null | grep -q "JobState=$2"; do
+    [ $SECONDS -ge $deadline ] && fail "job $1 did not reach $2 within $3 s"
+    sleep 0.5
+  done
+}
+
+say "2. A market buyer submits a 2-node training job on 8 GPUs (partition market)"
+cat >"$dir/train.sh" <<JOB
+#!/bin/bash
+echo "segment started \$(date +%T) on \$SLURM_JOB_NODELIST (restart \${SLURM_RESTART_COUNT:-0})"
+OMPI_MCA_btl=self,tcp srun --mpi=pmix -n 2 $build/tests/mpi_allreduce_check
+sleep 20
+echo "training finished \$(date +%T)"
+JOB
+market=$(sbatch --parsable -p market -N2 --gres=gpu:4 --requeue --open-mode=append \
+  -o "$dir/market-%j.out" -J market-train "$dir/train.sh") || fail "sbatch failed"
+wait_state "$market" RUNNING 30
+run squeue -o '%.6i %.9P %.14j %.8T %.10M %R'
+
+say "3. A local researcher needs 4 GPUs on each of the 3 nodes (partition local)"
+local_job=$(sbatch --parsable -p local -N3 --gres=gpu:4 -o "$dir/local-%j.out" -J local-sim \
+  --wrap 'echo "local job on $SLURM_JOB_NODELIST"; sleep 5') || fail "sbatch failed"
+wait_state "$local_job" RUNNING 60
+echo "Slurm preempted the market job (PreemptMode=REQUEUE, GraceTime 10 s) and started the local job:"
+run squeue -o '%.6i %.9P %.14j %.8T %.10M %R'
+run bash -c "scontrol show job $market | grep -Eo '(JobState|Reason|Restarts)=[^ ]*'"
+
+say "4. The local job ends; the market job is requeued and runs again to the end"
+wait_state "$local_job" COMPLETED 60
+wait_state "$market" RUNNING 90
+echo "market job $market is running again"
+wait_state "$market" COMPLETED 90
+run cat "$dir/market-$market.out"
+
+say "Done: the market job ran in two segments around the local job."
+echo "The sandbox is stopped and removed on exit. To keep a cluster to play with:"
+echo "  $sandbox up --nodes 3 --gpus-per-node 4"
