@@ -58,7 +58,7 @@ ok $? "down of the second leaves the first running"
 
 # A job still running when the cluster goes down.
 export SLURM_CONF=$A/etc/slurm.conf
-sbatch -p local --gres=gpu:1 --wrap 'sleep 300' >/dev/null 2>&1
+sbatch -p local --gres=gpu:1 -o /dev/null --wrap 'sleep 300' >/dev/null 2>&1
 wait_for 15 bash -c "squeue -h -t R | grep -q ."
 ok $? "a long job is running before down"
 
