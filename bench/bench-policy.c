@@ -128,12 +128,18 @@ static double time_decision(struct gm_policy *e, const struct gm_policy_snapshot
     return t[reps / 2];
 }
 
+/* One JSON line; a negative target is written as null (no stated goal). */
 static void emit(const char *name, const char *unit, double ours, double target,
                  int higher_is_better)
 {
+    char t[32];
+    if (target < 0)
+        snprintf(t, sizeof t, "null");
+    else
+        snprintf(t, sizeof t, "%.3f", target);
     printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.3f, \"baseline\": null, "
-           "\"ratio\": null, \"target\": %.3f, \"higher_is_better\": %s}\n",
-           name, unit, ours, target, higher_is_better ? "true" : "false");
+           "\"ratio\": null, \"target\": %s, \"higher_is_better\": %s}\n",
+           name, unit, ours, t, higher_is_better ? "true" : "false");
 }
 
 int main(void)
@@ -149,10 +155,9 @@ int main(void)
                 c.snap.node_count, sizes[i], full[i]);
         char name[64];
         snprintf(name, sizeof name, "policy_full_decision_%zu_gpus", sizes[i]);
-        /* Target for the full pass: 10 ms at 100,000 (the clearing goal),
-         * scaled n log n for the smaller sizes. */
-        double target = 10000.0 * (double)sizes[i] / 100000.0;
-        emit(name, "us", full[i], target, 0);
+        /* The issue sets no goal for the full pass alone (see the growth
+         * ratios and the per-job figure below). */
+        emit(name, "us", full[i], -1, 0);
         gm_policy_destroy(e);
         free_cluster(&c);
     }
@@ -206,7 +211,7 @@ int main(void)
                 "amortized + %.3f us lookup (checksum %llu)\n", bids, pass,
                 pass / (double)bids, lookup, (unsigned long long)sink);
         emit("policy_decision_per_job_10000_nodes", "us", pass / (double)bids + lookup, 50.0, 0);
-        emit("policy_full_decision_10000_nodes", "us", pass, 10000.0, 0);
+        emit("policy_full_decision_10000_nodes", "us", pass, -1, 0);
         gm_policy_result_destroy(r);
         gm_policy_destroy(e);
         free_cluster(&c);

@@ -27,6 +27,10 @@ struct gm_policy {
     int offered[GM_POLICY_MAX_TYPES];
     int64_t reserve[GM_POLICY_MAX_TYPES];
     struct market_state last[GM_POLICY_MAX_TYPES];
+    /* Scratch memory reused from decision to decision, so a decision does
+     * not pay for fresh pages; grows only. */
+    void *scratch;
+    size_t scratch_size;
 };
 
 struct gm_policy_result {
@@ -143,6 +147,7 @@ void gm_policy_destroy(struct gm_policy *e)
 {
     if (!e)
         return;
+    free(e->scratch);
     for (size_t t = 0; t < e->type_count; t++)
         free(e->names[t]);
     free(e);
@@ -199,6 +204,41 @@ struct bid_item {
      : (x)->submit != (y)->submit ? (x)->submit < (y)->submit                    \
                                   : (x)->job_id < (y)->job_id)
 GM_DEFINE_MERGE_SORT(sort_bids, struct bid_item, BID_LESS)
+
+/* Sort the bids in BID_LESS order.  When every bid is below 2^56 and the
+ * submit times span less than 2^32 seconds (always, in practice), the order
+ * is the order of the 128-bit key (type, 2^56 - 1 - bid | submit - earliest,
+ * job id) and a radix sort does it in a few linear passes; otherwise the
+ * merge sort compares the fields.  Both give the same order. */
+static void sort_bid_items(struct bid_item *items, struct gm_key_item *keys, size_t n)
+{
+    const uint64_t bid_limit = (UINT64_C(1) << 56) - 1;
+    int packable = 1;
+    int64_t first = n ? items[0].submit : 0, last = first;
+    for (size_t i = 0; i < n; i++) {
+        if ((uint64_t)items[i].bid > bid_limit)
+            packable = 0;
+        if (items[i].submit < first)
+            first = items[i].submit;
+        if (items[i].submit > last)
+            last = items[i].submit;
+    }
+    /* Unsigned subtraction gives the exact span even across int64's range. */
+    if (!packable || (uint64_t)last - (uint64_t)first > UINT32_MAX) {
+        sort_bids(items, items + n, n, NULL);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (struct gm_key_item){
+            (uint64_t)items[i].type << 56 | (bid_limit - (uint64_t)items[i].bid),
+            ((uint64_t)items[i].submit - (uint64_t)first) << 32 | items[i].job_id,
+            (uint32_t)i};
+    gm_radix_sort_keys(keys, keys + n, n);
+    struct bid_item *sorted = items + n;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = items[keys[i].index];
+    memcpy(items, sorted, n * sizeof *items);
+}
 
 /* Packing order of one type's offers: nodes hosting market work first (so
  * whole nodes stay free for local jobs), then the fewest offered GPUs (fill
@@ -291,6 +331,23 @@ static void *alloc_array(size_t n, size_t size)
     return malloc(n ? n * size : 1);
 }
 
+/* The engine's scratch area, at least `n * size` bytes; NULL when memory
+ * runs out.  Each phase takes it afresh, so at most one phase uses it. */
+static void *scratch(struct gm_policy *e, size_t n, size_t size)
+{
+    if (n != 0 && size > SIZE_MAX / n)
+        return NULL;
+    size_t bytes = n ? n * size : 1;
+    if (bytes > e->scratch_size) {
+        void *p = realloc(e->scratch, bytes);
+        if (!p)
+            return NULL;
+        e->scratch = p;
+        e->scratch_size = bytes;
+    }
+    return e->scratch;
+}
+
 static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snapshot *s,
                           char *err, size_t errlen)
 {
@@ -341,16 +398,15 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
 
 /* Offers: per node, the eligible GPUs idle the longest, at most the node's
  * idle count minus its reserve.  Fills r->offers and supply[]. */
-static int compute_offers(const struct gm_policy *e, const struct gm_policy_snapshot *s,
+static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *s,
                           struct gm_policy_result *r, uint64_t *supply, char *err,
                           size_t errlen)
 {
     size_t n = s->idle_count;
-    struct idle_item *items = alloc_array(2 * n, sizeof *items);
+    struct idle_item *items = scratch(e, 2 * n, sizeof *items);
     uint64_t *idle_sum = calloc(s->node_count ? s->node_count : 1, sizeof *idle_sum);
     r->offers = alloc_array(n, sizeof *r->offers);
     if (!items || !idle_sum || !r->offers) {
-        free(items);
         free(idle_sum);
         return fail(err, errlen, "gpumarket: policy: out of memory");
     }
@@ -366,7 +422,6 @@ static int compute_offers(const struct gm_policy *e, const struct gm_policy_snap
             fail(err, errlen, "gpumarket: policy: snapshot node %zu: %u GPUs in total but "
                  "%llu idle + %u local + %u market", i, nd->gpus_total,
                  (unsigned long long)idle_sum[i], nd->gpus_used_local, nd->gpus_used_market);
-            free(items);
             free(idle_sum);
             return -1;
         }
@@ -411,42 +466,39 @@ static int compute_offers(const struct gm_policy *e, const struct gm_policy_snap
         i = end;
     }
     r->offer_count = offers;
-    free(items);
     free(idle_sum);
     return 0;
 }
 
 /* Uniform-price clearing per type over the bids sorted high to low; fills
  * verdicts, the admitted list and the markets. */
-static int clear_market(const struct gm_policy *e, const struct gm_policy_snapshot *s,
+static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
                         struct gm_policy_result *r, const uint64_t *supply, char *err,
                         size_t errlen)
 {
     size_t n = s->bid_count;
-    struct bid_item *items = alloc_array(2 * n, sizeof *items);
-    uint64_t *ids = alloc_array(2 * n, sizeof *ids);
+    uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
     r->verdicts = alloc_array(n, sizeof *r->verdicts);
     r->by_job = alloc_array(n, sizeof *r->by_job);
     r->admitted = alloc_array(n, sizeof *r->admitted);
-    if (!items || !ids || !r->verdicts || !r->by_job || !r->admitted) {
-        free(items);
-        free(ids);
+    if (!ids || !r->verdicts || !r->by_job || !r->admitted)
         return fail(err, errlen, "gpumarket: policy: out of memory");
-    }
     r->verdict_count = n;
     for (size_t i = 0; i < n; i++)
         ids[i] = (uint64_t)s->bids[i].job_id << 32 | i;
     long rep = find_repeated_job(ids, ids + n, n);
-    if (rep >= 0) {
-        fail(err, errlen, "gpumarket: policy: job %u has two bids in the snapshot",
-             s->bids[rep].job_id);
-        free(items);
-        free(ids);
-        return -1;
-    }
+    if (rep >= 0)
+        return fail(err, errlen, "gpumarket: policy: job %u has two bids in the snapshot",
+                    s->bids[rep].job_id);
     for (size_t i = 0; i < n; i++)
         r->by_job[i] = (uint32_t)ids[i];
-    free(ids);
+
+    /* ids is done with; the scratch area now holds the bids to sort (2n,
+     * half of it merge scratch) and their radix keys (2n). */
+    struct bid_item *items = scratch(e, 2 * n, sizeof *items + sizeof(struct gm_key_item));
+    if (!items)
+        return fail(err, errlen, "gpumarket: policy: out of memory");
+    struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
 
     size_t sorted = 0;
     for (size_t i = 0; i < n; i++) {
@@ -464,7 +516,7 @@ static int clear_market(const struct gm_policy *e, const struct gm_policy_snapsh
                                                 (uint32_t)i};
         }
     }
-    sort_bids(items, items + sorted, sorted, NULL);
+    sort_bid_items(items, keys, sorted);
 
     for (size_t t = 0; t < e->type_count; t++) {
         struct gm_policy_market *m = &r->markets[t];
@@ -518,24 +570,21 @@ static int clear_market(const struct gm_policy *e, const struct gm_policy_snapsh
         struct gm_policy_verdict *v = &r->verdicts[i];
         v->price = r->markets[v->type].price;
     }
-    free(items);
     return 0;
 }
 
 /* Plan where each admitted job runs: walk each type's offers in packing
  * order with one cursor, so a partly filled node is filled before the next
  * is opened.  Adds the planned GPUs to planned[node]. */
-static int place_jobs(const struct gm_policy *e, const struct gm_policy_snapshot *s,
+static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
                       struct gm_policy_result *r, uint64_t *planned, char *err,
                       size_t errlen)
 {
     size_t no = r->offer_count;
-    struct pack_item *pack = alloc_array(2 * no, sizeof *pack);
+    struct pack_item *pack = scratch(e, 2 * no, sizeof *pack);
     r->placements = alloc_array(no + r->admitted_count, sizeof *r->placements);
-    if (!pack || !r->placements) {
-        free(pack);
+    if (!pack || !r->placements)
         return fail(err, errlen, "gpumarket: policy: out of memory");
-    }
     /* Bucket the offers by type (counting sort; node order kept). */
     size_t start[GM_POLICY_MAX_TYPES + 1] = {0};
     for (size_t i = 0; i < no; i++)
@@ -565,11 +614,9 @@ static int place_jobs(const struct gm_policy *e, const struct gm_policy_snapshot
         uint32_t need = v->gpus;
         v->placement_first = (uint32_t)placed;
         while (need > 0) {
-            if (cursor[t] >= start[t + 1]) {
-                free(pack);
+            if (cursor[t] >= start[t + 1])
                 return fail(err, errlen, "gpumarket: policy: internal error: job %u "
                             "admitted beyond the supply of type %u", v->job_id, t);
-            }
             uint32_t take = need < left[t] ? need : left[t];
             uint32_t node = pack[cursor[t]].node;
             r->placements[placed++] = (struct gm_policy_placement){v->job_id, node, take};
@@ -582,44 +629,37 @@ static int place_jobs(const struct gm_policy *e, const struct gm_policy_snapshot
         v->placement_count = (uint32_t)placed - v->placement_first;
     }
     r->placement_count = placed;
-    free(pack);
     return 0;
 }
 
-static int order_nodes(const struct gm_policy_snapshot *s, struct gm_policy_result *r,
+static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s, struct gm_policy_result *r,
                        const uint64_t *planned, char *err, size_t errlen)
 {
     size_t n = s->node_count;
-    struct node_item *items = alloc_array(2 * n, sizeof *items);
+    struct node_item *items = scratch(e, 2 * n, sizeof *items);
     r->local_order = alloc_array(n, sizeof *r->local_order);
-    if (!items || !r->local_order) {
-        free(items);
+    if (!items || !r->local_order)
         return fail(err, errlen, "gpumarket: policy: out of memory");
-    }
     for (size_t i = 0; i < n; i++)
         items[i] = (struct node_item){s->nodes[i].gpus_used_market + planned[i], (uint32_t)i};
     sort_nodes(items, items + n, n, NULL);
     for (size_t i = 0; i < n; i++)
         r->local_order[i] = items[i].node;
     r->node_count = n;
-    free(items);
     return 0;
 }
 
-static int order_leases(const struct gm_policy_snapshot *s, struct gm_policy_result *r,
+static int order_leases(struct gm_policy *e, const struct gm_policy_snapshot *s, struct gm_policy_result *r,
                         char *err, size_t errlen)
 {
     size_t n = s->lease_count;
-    uint64_t *ids = alloc_array(2 * n, sizeof *ids);
+    uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
     r->preempt_order = alloc_array(n, sizeof *r->preempt_order);
-    if (!ids || !r->preempt_order) {
-        free(ids);
+    if (!ids || !r->preempt_order)
         return fail(err, errlen, "gpumarket: policy: out of memory");
-    }
     for (size_t i = 0; i < n; i++)
         ids[i] = (uint64_t)s->leases[i].job_id << 32 | i;
     long rep = find_repeated_job(ids, ids + n, n);
-    free(ids);
     if (rep >= 0)
         return fail(err, errlen, "gpumarket: policy: job %u has two leases in the snapshot",
                     s->leases[rep].job_id);
@@ -647,7 +687,8 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
     if (compute_offers(e, s, r, supply, err, errlen) < 0 ||
         clear_market(e, s, r, supply, err, errlen) < 0 ||
         place_jobs(e, s, r, planned, err, errlen) < 0 ||
-        order_nodes(s, r, planned, err, errlen) < 0 || order_leases(s, r, err, errlen) < 0)
+        order_nodes(e, s, r, planned, err, errlen) < 0 ||
+        order_leases(e, s, r, err, errlen) < 0)
         goto error;
     free(planned);
 

@@ -70,4 +70,53 @@ static inline void gm_radix_sort_hi32(uint64_t *a, uint64_t *tmp, size_t n)
     /* Four passes: the result is back in a. */
 }
 
+/* An element sorted by the 128-bit key (k1, k2), both compared unsigned. */
+struct gm_key_item {
+    uint64_t k1;
+    uint64_t k2;
+    uint32_t index;
+};
+
+#define GM_KEY2_LESS(ctx, x, y) ((x)->k2 < (y)->k2)
+GM_DEFINE_MERGE_SORT(gm_sort_by_key2, struct gm_key_item, GM_KEY2_LESS)
+
+/* Sort a[0..n) by (k1, k2): an LSD radix sort on k1, 8 bits a pass, skipping
+ * the bytes equal in every key (so real inputs take a few passes), then each
+ * run of equal k1 sorted by k2 (runs are short in practice; a long one costs
+ * a merge sort).  tmp holds n elements. */
+static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item *tmp,
+                                      size_t n)
+{
+    if (n < 2)
+        return;
+    uint64_t diff = 0;
+    for (size_t i = 1; i < n; i++)
+        diff |= a[i].k1 ^ a[0].k1;
+    struct gm_key_item *src = a, *dst = tmp;
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if (((diff >> shift) & 0xff) == 0)
+            continue;
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((src[i].k1 >> shift) & 0xff) + 1]++;
+        for (size_t b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i].k1 >> shift) & 0xff]++] = src[i];
+        struct gm_key_item *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+    for (size_t lo = 0; lo < n;) {
+        size_t hi = lo + 1;
+        while (hi < n && a[hi].k1 == a[lo].k1)
+            hi++;
+        if (hi - lo > 1)
+            gm_sort_by_key2(a + lo, tmp, hi - lo, NULL);
+        lo = hi;
+    }
+}
+
 #endif

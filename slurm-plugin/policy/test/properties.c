@@ -85,6 +85,15 @@ static void make_world(struct world *w)
             bd->bid = 10000000 + below(3); /* around MaxBid */
         bd->submit_time = NOW - below(5);
     }
+    /* Now and then, values outside the radix sort's packed key (a bid of
+     * 2^56 or more, submit times 2^32 s apart), so the merge-sort path is
+     * checked against the reference too. */
+    if (w->bid_count && below(8) == 0) {
+        w->params.max_bid = INT64_MAX;
+        w->bids[below((uint32_t)w->bid_count)].bid = (int64_t)1 << (56 + below(6));
+    } else if (w->bid_count && below(8) == 0) {
+        w->bids[below((uint32_t)w->bid_count)].submit_time = INT64_MIN + below(3);
+    }
     /* Scramble the bid order (ids stay unique). */
     for (size_t b = w->bid_count; b > 1; b--) {
         size_t j = below((uint32_t)b);
