@@ -6,6 +6,7 @@
 #include "common/money.h"
 #include "tests/tap/tap.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,12 +304,83 @@ static void check_files(void)
     rmdir(dir);
 }
 
+/* xorshift64*: a fixed seed, so every run mutates the same way. */
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* Random mutations of a good file (byte flips, insertions, deletions,
+ * truncation): the parser either accepts, or refuses with one line naming
+ * the input; never anything else (ASan and UBSan watch the memory). */
+static void check_mutations(void)
+{
+    static const char seed[] =
+        "MarketPartition=market\nReserveGPUsPerNode=1\nIdleDwellSeconds=600\n"
+        "ReservePrice=h100:2.40,a100:1.10,0.5\nMaxBid=50\nCurrency=EUR\n"
+        "CarbonIntensity=350\nReceiptKey=/etc/k\nLedgerDir=/var/l\nLedgerOrigin=a.b/c\n";
+    static const char alphabet[] = "=:,.#\n\t 0123456789-+eEhx\r\x80\xc3\xa9\xff\x00/";
+    int wrong = 0, accepted = 0, refused = 0;
+    char buf[sizeof seed + 64];
+    for (int i = 0; i < 20000; i++) {
+        size_t len = sizeof seed - 1;
+        memcpy(buf, seed, len);
+        int edits = (int)(rng() % 4) + 1;
+        for (int k = 0; k < edits; k++) {
+            size_t at = len ? (size_t)(rng() % len) : 0;
+            char c = alphabet[rng() % (sizeof alphabet - 1)];
+            switch (rng() % 4) {
+            case 0: /* replace */
+                if (len)
+                    buf[at] = c;
+                break;
+            case 1: /* insert */
+                if (len + 1 < sizeof buf) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = c;
+                    len++;
+                }
+                break;
+            case 2: /* delete */
+                if (len) {
+                    memmove(buf + at, buf + at + 1, len - at - 1);
+                    len--;
+                }
+                break;
+            default: /* truncate */
+                len = at;
+                break;
+            }
+        }
+        struct gm_conf *conf = NULL;
+        char err[512] = "";
+        int rc = gm_conf_parse("t.conf", buf, len, &conf, err, sizeof err);
+        if (rc == 0 && conf && gm_conf_market_partition(conf)[0]) {
+            accepted++;
+        } else if (rc == -1 && !conf && strncmp(err, "gpumarket: t.conf", 17) == 0 &&
+                   !strchr(err, '\n')) {
+            refused++;
+        } else if (wrong++ < 5) {
+            diag("mutation %d: rc %d, message \"%s\"", i, rc, err);
+        }
+        gm_conf_destroy(conf);
+    }
+    diag("20000 mutated files: %d accepted, %d refused", accepted, refused);
+    ok(wrong == 0 && accepted > 100 && refused > 100,
+       "mutated files are accepted or refused with one line naming the file");
+}
+
 int main(void)
 {
     plan(TAP_NO_PLAN);
     check_good();
     check_bad();
     check_files();
+    check_mutations();
     done_testing();
     return exit_status();
 }

@@ -51,11 +51,18 @@
     }
 
 /* Sort a[0..n) by the upper 32 bits (stable: equal keys keep their order),
- * four 8-bit passes; tmp holds n elements. */
+ * 8 bits a pass, skipping bytes equal in every key; tmp holds n elements. */
 static inline void gm_radix_sort_hi32(uint64_t *a, uint64_t *tmp, size_t n)
 {
+    if (n < 2)
+        return;
+    uint64_t diff = 0;
+    for (size_t i = 1; i < n; i++)
+        diff |= a[i] ^ a[0];
     uint64_t *src = a, *dst = tmp;
     for (unsigned shift = 32; shift < 64; shift += 8) {
+        if (((diff >> shift) & 0xff) == 0)
+            continue;
         size_t count[257] = {0};
         for (size_t i = 0; i < n; i++)
             count[((src[i] >> shift) & 0xff) + 1]++;
@@ -67,7 +74,8 @@ static inline void gm_radix_sort_hi32(uint64_t *a, uint64_t *tmp, size_t n)
         src = dst;
         dst = swap;
     }
-    /* Four passes: the result is back in a. */
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
 }
 
 /* An element sorted by the 128-bit key (k1, k2), both compared unsigned. */
