@@ -240,21 +240,6 @@ static void sort_bid_items(struct bid_item *items, struct gm_key_item *keys, siz
     memcpy(items, sorted, n * sizeof *items);
 }
 
-/* Packing order of one type's offers: nodes hosting market work first (so
- * whole nodes stay free for local jobs), then the fewest offered GPUs (fill
- * fragments before opening bigger holes), then node index. */
-struct pack_item {
-    uint32_t hosts_market; /* 1 when the node runs market jobs */
-    uint32_t count;
-    uint32_t node;
-    uint32_t offer; /* index into offers */
-};
-#define PACK_LESS(ctx, x, y)                                                      \
-    ((x)->hosts_market != (y)->hosts_market ? (x)->hosts_market > (y)->hosts_market \
-     : (x)->count != (y)->count             ? (x)->count < (y)->count           \
-                                            : (x)->node < (y)->node)
-GM_DEFINE_MERGE_SORT(sort_pack, struct pack_item, PACK_LESS)
-
 struct node_item {
     uint64_t market_gpus;
     uint32_t node;
@@ -359,6 +344,10 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
         return fail(err, errlen, "gpumarket: policy: snapshot has more than 2^32 entries");
     for (size_t i = 0; i < s->node_count; i++) {
         const struct gm_policy_node *n = &s->nodes[i];
+        if (n->gpus_total > GM_POLICY_MAX_NODE_GPUS)
+            return fail(err, errlen, "gpumarket: policy: snapshot node %zu has %u GPUs: the "
+                        "most a node may have is %d", i, n->gpus_total,
+                        GM_POLICY_MAX_NODE_GPUS);
         if ((uint64_t)n->gpus_used_local + n->gpus_used_market > n->gpus_total)
             return fail(err, errlen, "gpumarket: policy: snapshot node %zu: %u local + %u "
                         "market GPUs in use but only %u in total", i, n->gpus_used_local,
@@ -573,58 +562,131 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     return 0;
 }
 
-/* Plan where each admitted job runs: walk each type's offers in packing
- * order with one cursor, so a partly filled node is filled before the next
- * is opened.  Adds the planned GPUs to planned[node]. */
+/* Best-fit placement state for one GPU type: the nodes with offered GPUs
+ * left, in stacks by (hosts market work, GPUs left), with a bitmap of the
+ * non-empty stacks so the smallest fitting count is found a word at a time. */
+#define FIT_COUNTS (GM_POLICY_MAX_NODE_GPUS + 1)
+#define FIT_WORDS ((FIT_COUNTS + 63) / 64)
+
+struct fit_node {
+    uint32_t node;
+    uint32_t left;
+    int32_t next; /* next in its stack, -1 at the bottom */
+};
+
+struct fit_state {
+    struct fit_node *nodes;
+    int32_t head[2][FIT_COUNTS];
+    uint64_t nonempty[2][FIT_WORDS];
+};
+
+static void fit_push(struct fit_state *f, int hosts, int32_t i)
+{
+    uint32_t left = f->nodes[i].left;
+    f->nodes[i].next = f->head[hosts][left];
+    f->head[hosts][left] = i;
+    f->nonempty[hosts][left / 64] |= UINT64_C(1) << (left % 64);
+}
+
+static int32_t fit_pop(struct fit_state *f, int hosts, uint32_t left)
+{
+    int32_t i = f->head[hosts][left];
+    f->head[hosts][left] = f->nodes[i].next;
+    if (f->head[hosts][left] < 0)
+        f->nonempty[hosts][left / 64] &= ~(UINT64_C(1) << (left % 64));
+    return i;
+}
+
+/* The smallest count >= want with a non-empty stack, or 0 when none. */
+static uint32_t fit_smallest(const struct fit_state *f, int hosts, uint32_t want)
+{
+    for (uint32_t w = want / 64; w < FIT_WORDS; w++) {
+        uint64_t bits = f->nonempty[hosts][w];
+        if (w == want / 64)
+            bits &= ~UINT64_C(0) << (want % 64);
+        if (bits)
+            return w * 64 + (uint32_t)__builtin_ctzll(bits);
+    }
+    return 0;
+}
+
+/* The largest count with a non-empty stack (nodes hosting market work first
+ * at equal counts); 0 when every stack is empty. */
+static uint32_t fit_largest(const struct fit_state *f, int *hosts)
+{
+    for (uint32_t w = FIT_WORDS; w-- > 0;) {
+        uint64_t bits = f->nonempty[0][w] | f->nonempty[1][w];
+        if (!bits)
+            continue;
+        uint32_t b = 63 - (uint32_t)__builtin_clzll(bits);
+        *hosts = (int)((f->nonempty[1][w] >> b) & 1);
+        return w * 64 + b;
+    }
+    return 0;
+}
+
+/* Plan where each admitted job runs, type by type in admission order.  A job
+ * goes whole onto the node that hosts market work and has the fewest offered
+ * GPUs left that still hold it; failing that, onto such a node without
+ * market work; a job no node holds takes the nodes with the most GPUs left
+ * first.  So market work is packed together, whole nodes stay free for local
+ * jobs, and jobs are split over nodes only when they must be.  Equal choices
+ * go to the node used last, then to the lowest node index.  Adds the planned
+ * GPUs to planned[node]. */
 static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
                       struct gm_policy_result *r, uint64_t *planned, char *err,
                       size_t errlen)
 {
     size_t no = r->offer_count;
-    struct pack_item *pack = scratch(e, 2 * no, sizeof *pack);
+    struct fit_state *f = scratch(e, 1, sizeof *f + no * sizeof(struct fit_node));
     r->placements = alloc_array(no + r->admitted_count, sizeof *r->placements);
-    if (!pack || !r->placements)
+    if (!f || !r->placements)
         return fail(err, errlen, "gpumarket: policy: out of memory");
-    /* Bucket the offers by type (counting sort; node order kept). */
-    size_t start[GM_POLICY_MAX_TYPES + 1] = {0};
-    for (size_t i = 0; i < no; i++)
-        start[r->offers[i].type + 1]++;
-    for (size_t t = 0; t < e->type_count; t++)
-        start[t + 1] += start[t];
-    size_t fill[GM_POLICY_MAX_TYPES];
-    memcpy(fill, start, sizeof fill);
-    for (size_t i = 0; i < no; i++) {
-        const struct gm_policy_offer *o = &r->offers[i];
-        pack[fill[o->type]++] = (struct pack_item){s->nodes[o->node].gpus_used_market > 0,
-                                                   o->count, o->node, (uint32_t)i};
-    }
-    for (size_t t = 0; t < e->type_count; t++)
-        sort_pack(pack + start[t], pack + no + start[t], start[t + 1] - start[t], NULL);
+    f->nodes = (struct fit_node *)(f + 1);
 
     size_t placed = 0;
-    size_t cursor[GM_POLICY_MAX_TYPES];
-    uint32_t left[GM_POLICY_MAX_TYPES]; /* GPUs left on the cursor's node */
-    for (size_t t = 0; t < e->type_count; t++) {
-        cursor[t] = start[t];
-        left[t] = cursor[t] < start[t + 1] ? pack[cursor[t]].count : 0;
-    }
+    uint32_t current = UINT32_MAX;
     for (size_t a = 0; a < r->admitted_count; a++) {
         struct gm_policy_verdict *v = &r->verdicts[r->admitted[a]];
-        uint32_t t = v->type;
+        if (v->type != current) {
+            /* Admission order is by type: load this type's offers.  Pushed
+             * in falling node order, so each stack pops lowest node first. */
+            current = v->type;
+            memset(f->head, 0xff, sizeof f->head);
+            memset(f->nonempty, 0, sizeof f->nonempty);
+            for (size_t i = no; i-- > 0;) {
+                const struct gm_policy_offer *o = &r->offers[i];
+                if (o->type != current)
+                    continue;
+                f->nodes[i] = (struct fit_node){o->node, o->count, -1};
+                fit_push(f, s->nodes[o->node].gpus_used_market > 0 || planned[o->node] > 0,
+                         (int32_t)i);
+            }
+        }
         uint32_t need = v->gpus;
         v->placement_first = (uint32_t)placed;
+        int hosts = 1;
+        uint32_t left = need <= GM_POLICY_MAX_NODE_GPUS ? fit_smallest(f, 1, need) : 0;
+        if (!left && need <= GM_POLICY_MAX_NODE_GPUS) {
+            hosts = 0;
+            left = fit_smallest(f, 0, need);
+        }
         while (need > 0) {
-            if (cursor[t] >= start[t + 1])
+            if (!left)
+                left = fit_largest(f, &hosts);
+            if (!left)
                 return fail(err, errlen, "gpumarket: policy: internal error: job %u "
-                            "admitted beyond the supply of type %u", v->job_id, t);
-            uint32_t take = need < left[t] ? need : left[t];
-            uint32_t node = pack[cursor[t]].node;
-            r->placements[placed++] = (struct gm_policy_placement){v->job_id, node, take};
-            planned[node] += take;
+                            "admitted beyond the supply of type %u", v->job_id, v->type);
+            int32_t i = fit_pop(f, hosts, left);
+            uint32_t take = need < left ? need : left;
+            r->placements[placed++] =
+                (struct gm_policy_placement){v->job_id, f->nodes[i].node, take};
+            planned[f->nodes[i].node] += take;
             need -= take;
-            left[t] -= take;
-            if (left[t] == 0 && ++cursor[t] < start[t + 1])
-                left[t] = pack[cursor[t]].count;
+            f->nodes[i].left -= take;
+            if (f->nodes[i].left > 0)
+                fit_push(f, 1, i); /* it hosts market work now */
+            left = 0;
         }
         v->placement_count = (uint32_t)placed - v->placement_first;
     }

@@ -20,6 +20,8 @@ struct gm_conf;
 #define GM_POLICY_UNLIMITED (-1)
 /* Most GPU types one engine knows; the caller's type indexes stay below. */
 #define GM_POLICY_MAX_TYPES 64
+/* Most GPUs one node may have in a snapshot. */
+#define GM_POLICY_MAX_NODE_GPUS 1024
 
 /* ------------------------------------------------------------------ engine */
 
@@ -157,8 +159,13 @@ struct gm_policy_verdict {
     uint32_t placement_count;
 };
 
-/* Planned GPUs of one admitted job on one node.  A job's placements follow
- * the packing order: nodes that already host market work first. */
+/* Planned GPUs of one admitted job on one node.  Jobs are placed by best
+ * fit, packing market work together: a job goes whole onto the node that
+ * already hosts market work (running, or placed earlier in this decision)
+ * and has the fewest offered GPUs left that hold it; else onto the node
+ * without market work with the fewest that hold it; a job that no node
+ * holds is split, taking the nodes with the most GPUs left first.  Equal
+ * choices go to the node used last, then to the lowest node index. */
 struct gm_policy_placement {
     uint32_t job_id;
     uint32_t node;

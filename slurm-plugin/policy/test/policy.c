@@ -212,34 +212,80 @@ static void check_two_types(void)
 
 /* --------------------------------------------------------------- placement */
 
+struct place_case {
+    const char *why;
+    uint32_t idle[4];   /* offered h100 GPUs per node (0..3) */
+    uint32_t market[4]; /* market GPUs already running per node */
+    uint32_t gpus[3];   /* jobs, in admission order (0: none) */
+    struct gm_policy_placement want[6];
+    size_t want_count;
+};
+
+static const struct place_case place_cases[] = {
+    {"onto market nodes, best fit, split only when no node holds the job",
+     {2, 4, 1, 0}, {2, 0, 0, 0}, {1, 2, 3},
+     {{1, 0, 1}, {2, 1, 2}, {3, 1, 2}, {3, 0, 1}}, 4},
+    {"whole onto a fresh node rather than split over market nodes",
+     {1, 1, 4, 0}, {1, 1, 0, 0}, {2, 0, 0}, {{1, 2, 2}}, 1},
+    {"best fit among market nodes", {3, 2, 0, 0}, {1, 1, 0, 0}, {2, 0, 0}, {{1, 1, 2}}, 1},
+    {"a market node before a better-fitting fresh one", {4, 2, 0, 0}, {1, 0, 0, 0},
+     {2, 0, 0}, {{1, 0, 2}}, 1},
+    {"split: most GPUs left first, market node first at equal counts", {3, 2, 2, 0},
+     {0, 0, 1, 0}, {6, 0, 0}, {{1, 0, 3}, {1, 2, 2}, {1, 1, 1}}, 3},
+    {"the next job packs onto the node the last one opened", {4, 4, 0, 0}, {0, 0, 0, 0},
+     {1, 1, 0}, {{1, 0, 1}, {2, 0, 1}}, 2},
+    {"equal fresh nodes: lowest node index", {0, 2, 2, 2}, {0, 0, 0, 0}, {2, 2, 0},
+     {{1, 1, 2}, {2, 2, 2}}, 2},
+};
+
 static void check_placement(void)
 {
     struct gm_policy *e = make_engine(0, 0, 9000000);
-    /* Node 0 hosts market work (2 offered); node 1 is fresh with 4 offered;
-     * node 2 fresh with 1 offered; node 3 runs only local work. */
-    struct gm_policy_node nodes[] = {
-        {4, 0, 2, 1, 1}, {4, 0, 0, 1, 1}, {4, 3, 0, 1, 1}, {4, 4, 0, 1, 1}};
+    for (size_t c = 0; c < sizeof place_cases / sizeof place_cases[0]; c++) {
+        const struct place_case *pc = &place_cases[c];
+        struct gm_policy_node nodes[4];
+        struct gm_policy_idle idle[4];
+        struct gm_policy_bid bids[3];
+        size_t ni = 0, nb = 0;
+        for (uint32_t n = 0; n < 4; n++) {
+            nodes[n] = (struct gm_policy_node){8, 8 - pc->idle[n] - pc->market[n],
+                                               pc->market[n], 1, 1};
+            if (pc->idle[n])
+                idle[ni++] = (struct gm_policy_idle){n, 0, pc->idle[n], 0};
+        }
+        for (uint32_t j = 0; j < 3 && pc->gpus[j]; j++, nb++)
+            bids[nb] = (struct gm_policy_bid){j + 1, 0, pc->gpus[j], 5000000 - j, 1};
+        struct gm_policy_snapshot s = {NOW, nodes, 4, idle, ni, bids, nb, NULL, 0};
+        struct gm_policy_result *r = decide(e, &s);
+        size_t np;
+        const struct gm_policy_placement *p = gm_policy_result_placements(r, &np);
+        int same = np == pc->want_count;
+        for (size_t k = 0; same && k < np; k++)
+            same = p[k].job_id == pc->want[k].job_id && p[k].node == pc->want[k].node &&
+                   p[k].gpus == pc->want[k].gpus;
+        ok(same, "placement: %s", pc->why);
+        if (!same)
+            for (size_t k = 0; k < np; k++)
+                diag("  job %u: node %u, %u GPUs", p[k].job_id, p[k].node, p[k].gpus);
+        gm_policy_result_destroy(r);
+    }
+
+    /* The first case again, for the verdict's range and the local order. */
+    const struct place_case *pc = &place_cases[0];
+    struct gm_policy_node nodes[] = {{4, 0, 2, 1, 1}, {4, 0, 0, 1, 1}, {4, 3, 0, 1, 1},
+                                     {4, 4, 0, 1, 1}};
     struct gm_policy_idle idle[] = {{0, 0, 2, 0}, {1, 0, 4, 0}, {2, 0, 1, 0}};
-    struct gm_policy_bid bids[] = {{10, 0, 1, 5000000, 1}, {11, 0, 2, 4000000, 1},
-                                   {12, 0, 3, 3000000, 1}};
-    struct gm_policy_lease leases[] = {{5, 0, 2, 2500000, 50}};
-    struct gm_policy_snapshot s = {NOW, nodes, 4, idle, 3, bids, 3, leases, 1};
+    struct gm_policy_bid bids[] = {{1, 0, pc->gpus[0], 5000000, 1},
+                                   {2, 0, pc->gpus[1], 4000000, 1},
+                                   {3, 0, pc->gpus[2], 3000000, 1}};
+    struct gm_policy_snapshot s = {NOW, nodes, 4, idle, 3, bids, 3, NULL, 0};
     struct gm_policy_result *r = decide(e, &s);
-    size_t np;
-    const struct gm_policy_placement *p = gm_policy_result_placements(r, &np);
-    static const struct gm_policy_placement want[] = {
-        {10, 0, 1}, {11, 0, 1}, {11, 2, 1}, {12, 1, 3}};
-    int same = np == 4;
-    for (size_t k = 0; same && k < np; k++)
-        same = p[k].job_id == want[k].job_id && p[k].node == want[k].node &&
-               p[k].gpus == want[k].gpus;
-    ok(same, "placement packs onto the market node, then the smallest fragment");
-    const struct gm_policy_verdict *v = gm_policy_result_find(r, 11);
-    ok(v && v->placement_first == 1 && v->placement_count == 2, "job 11's placements");
+    const struct gm_policy_verdict *v = gm_policy_result_find(r, 3);
+    ok(v && v->placement_first == 2 && v->placement_count == 2, "job 3's placement range");
     size_t nl;
     const uint32_t *lo = gm_policy_result_local_order(r, &nl);
-    /* market GPUs after the decision: node0 2+2, node1 3, node2 1, node3 0. */
-    ok(nl == 4 && lo[0] == 3 && lo[1] == 2 && lo[2] == 1 && lo[3] == 0,
+    /* Market GPUs after the decision: node 0: 2 + 2, node 1: 4, nodes 2, 3: 0. */
+    ok(nl == 4 && lo[0] == 2 && lo[1] == 3 && lo[2] == 0 && lo[3] == 1,
        "local jobs steered to nodes with the fewest market GPUs: %u %u %u %u",
        lo[0], lo[1], lo[2], lo[3]);
     gm_policy_result_destroy(r);
@@ -346,6 +392,8 @@ struct bad_snapshot {
 };
 
 static const struct bad_snapshot bad_snapshots[] = {
+    {"node with too many GPUs", {{1025, 0, 0, 1, 1}}, 1, {{0, 0, 1025, 0}}, 1, {{0}}, 0,
+     {{0}}, 0, "node 0 has 1025 GPUs: the most a node may have is 1024"},
     {"used above total", {{2, 2, 1, 1, 1}}, 1, {{0}}, 0, {{0}}, 0, {{0}}, 0,
      "2 local + 1 market GPUs in use but only 2"},
     {"idle does not add up", {{4, 1, 0, 1, 1}}, 1, {{0, 0, 2, 0}}, 1, {{0}}, 0, {{0}}, 0,

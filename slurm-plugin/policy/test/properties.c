@@ -301,6 +301,42 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
             CHECK(placed_on[n][t] <= offered[n][t], "node %zu type %u: placed %u > offered %u",
                   n, t, placed_on[n][t], offered[n][t]);
 
+    /* Replay the placements in admission order: a job is split only when no
+     * node holds it whole, and a whole job goes to the best fit (market
+     * nodes first, then the fewest GPUs left that hold it). */
+    {
+        static uint32_t left[64][TYPES];
+        static uint8_t hosts[64];
+        memcpy(left, offered, sizeof left);
+        for (size_t n = 0; n < w->node_count; n++)
+            hosts[n] = w->nodes[n].gpus_used_market > 0;
+        const uint32_t *adm = gm_policy_result_admitted(r, &na);
+        for (size_t a = 0; a < na; a++) {
+            const struct gm_policy_verdict *jv = &v[adm[a]];
+            uint32_t t = jv->type, best[2] = {UINT32_MAX, UINT32_MAX};
+            for (size_t n = 0; n < w->node_count; n++)
+                if (left[n][t] >= jv->gpus && left[n][t] < best[hosts[n]])
+                    best[hosts[n]] = left[n][t];
+            const struct gm_policy_placement *first = &pl[jv->placement_first];
+            if (jv->placement_count > 1) {
+                CHECK(best[0] == UINT32_MAX && best[1] == UINT32_MAX,
+                      "job %u split although a node held it", jv->job_id);
+            } else if (jv->placement_count == 1) {
+                uint32_t had = left[first->node][t];
+                uint32_t want = best[1] != UINT32_MAX ? best[1] : best[0];
+                CHECK(had == want && (best[1] == UINT32_MAX || hosts[first->node]),
+                      "job %u: node with %u left chosen, best fit was %u", jv->job_id, had,
+                      want);
+            }
+            for (uint32_t k = 0; k < jv->placement_count; k++) {
+                const struct gm_policy_placement *p = &first[k];
+                if (left[p->node][t] >= p->gpus)
+                    left[p->node][t] -= p->gpus;
+                hosts[p->node] = 1;
+            }
+        }
+    }
+
     /* Local order: a permutation with market GPUs never decreasing. */
     static uint8_t seen[64];
     memset(seen, 0, sizeof seen);
