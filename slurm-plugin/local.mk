@@ -1,1 +1,2 @@
 # slurm-plugin: filled in as its pieces land.
+include slurm-plugin/policy/local.mk

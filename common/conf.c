@@ -1,0 +1,717 @@
+/* gpumarket.conf parser: strict Key=Value lines, every byte and length
+ * checked, every error naming the file, the line and the key. */
+#include "config.h"
+
+#include "common/conf.h"
+#include "common/money.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct gm_conf_price {
+    char type[GM_CONF_MAX_GPU_TYPE_LEN + 1];
+    int64_t price;
+};
+
+enum conf_key {
+    KEY_MARKET_PARTITION,
+    KEY_RESERVE_GPUS_PER_NODE,
+    KEY_IDLE_DWELL_SECONDS,
+    KEY_RESERVE_PRICE,
+    KEY_MAX_BID,
+    KEY_CURRENCY,
+    KEY_CARBON_INTENSITY,
+    KEY_RECEIPT_KEY,
+    KEY_LEDGER_DIR,
+    KEY_LEDGER_ORIGIN,
+    KEY_COUNT
+};
+
+struct gm_conf {
+    char *name;
+    unsigned line[KEY_COUNT]; /* where each key was set; 0 = default */
+    char market_partition[GM_CONF_MAX_PARTITION_LEN + 1];
+    uint32_t reserve_gpus_per_node;
+    int64_t idle_dwell_seconds;
+    struct gm_conf_price prices[GM_CONF_MAX_GPU_TYPES];
+    size_t price_count;
+    bool has_default_price;
+    int64_t default_price;
+    int64_t max_bid;
+    char currency[GM_CONF_MAX_CURRENCY_LEN + 1];
+    bool has_carbon;
+    int64_t carbon;
+    char receipt_key[GM_CONF_MAX_PATH_LEN + 1];
+    char ledger_dir[GM_CONF_MAX_PATH_LEN + 1];
+    char ledger_origin[GM_CONF_MAX_ORIGIN_LEN + 1];
+};
+
+/* A value parser writes the reason (no prefix) into msg and returns -1. */
+typedef int (*value_parser)(struct gm_conf *conf, const char *value, char *msg,
+                            size_t msglen);
+
+struct key_def {
+    const char *name;
+    value_parser parse;
+};
+
+static int msgf(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int msgf(char *msg, size_t msglen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An unsigned decimal integer in [0, max]: digits only, no sign, no spaces. */
+static int parse_count(const char *value, int64_t max, int64_t *out, char *msg,
+                       size_t msglen)
+{
+    int64_t v = 0;
+    if (*value == '-')
+        return msgf(msg, msglen, "\"%s\" is negative: give a whole number from 0 to %lld",
+                    value, (long long)max);
+    for (const char *p = value; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return msgf(msg, msglen, "\"%s\" is not a whole number: give digits only, "
+                        "from 0 to %lld", value, (long long)max);
+        v = v * 10 + (*p - '0');
+        if (v > max)
+            return msgf(msg, msglen, "\"%s\" is too large: the most is %lld", value,
+                        (long long)max);
+    }
+    *out = v;
+    return 0;
+}
+
+static bool is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+static int parse_market_partition(struct gm_conf *conf, const char *value, char *msg,
+                                  size_t msglen)
+{
+    size_t len = strlen(value);
+    if (len > GM_CONF_MAX_PARTITION_LEN)
+        return msgf(msg, msglen, "partition name is %zu bytes long: the most is %d", len,
+                    GM_CONF_MAX_PARTITION_LEN);
+    for (size_t i = 0; i < len; i++)
+        if (!is_name_char(value[i]))
+            return msgf(msg, msglen, "\"%s\" is not a partition name: use letters, digits, "
+                        "'_', '-' and '.' (one partition)", value);
+    memcpy(conf->market_partition, value, len + 1);
+    return 0;
+}
+
+static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg,
+                              size_t msglen)
+{
+    int64_t v;
+    if (parse_count(value, GM_CONF_MAX_RESERVE_GPUS, &v, msg, msglen) < 0)
+        return -1;
+    conf->reserve_gpus_per_node = (uint32_t)v;
+    return 0;
+}
+
+static int parse_dwell(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    return parse_count(value, GM_CONF_MAX_DWELL_SECONDS, &conf->idle_dwell_seconds, msg,
+                       msglen);
+}
+
+static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    if (parse_count(value, GM_CONF_MAX_CARBON_INTENSITY, &conf->carbon, msg, msglen) < 0)
+        return -1;
+    conf->has_carbon = true;
+    return 0;
+}
+
+/* "h100:2.40,a100:1.10" and optionally one bare price, the default for every
+ * other type. */
+static int parse_reserve_price(struct gm_conf *conf, const char *value, char *msg,
+                               size_t msglen)
+{
+    const char *p = value;
+    size_t item = 0;
+    for (;;) {
+        item++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0)
+            return msgf(msg, msglen, "item %zu is empty: write TYPE:PRICE items separated "
+                        "by single commas, e.g. h100:2.40,a100:1.10", item);
+        const char *colon = memchr(p, ':', len);
+        const char *price_text = p;
+        size_t price_len = len;
+        char money_err[200];
+        int64_t price;
+        if (colon) {
+            size_t type_len = (size_t)(colon - p);
+            if (type_len == 0)
+                return msgf(msg, msglen, "item %zu (\"%.*s\") has no GPU type before ':': "
+                            "write TYPE:PRICE, e.g. h100:2.40", item, (int)len, p);
+            if (type_len > GM_CONF_MAX_GPU_TYPE_LEN)
+                return msgf(msg, msglen, "item %zu: GPU type is %zu bytes long: the most "
+                            "is %d", item, type_len, GM_CONF_MAX_GPU_TYPE_LEN);
+            for (size_t i = 0; i < type_len; i++)
+                if (!is_name_char(p[i]))
+                    return msgf(msg, msglen, "item %zu (\"%.*s\"): \"%.*s\" is not a GPU "
+                                "type: use the gres type name (letters, digits, '_', '-', "
+                                "'.'), e.g. h100:2.40", item, (int)len, p, (int)type_len, p);
+            if (conf->price_count == GM_CONF_MAX_GPU_TYPES)
+                return msgf(msg, msglen, "more than %d GPU types", GM_CONF_MAX_GPU_TYPES);
+            for (size_t i = 0; i < conf->price_count; i++)
+                if (strlen(conf->prices[i].type) == type_len &&
+                    memcmp(conf->prices[i].type, p, type_len) == 0)
+                    return msgf(msg, msglen, "GPU type \"%.*s\" is listed twice: give each "
+                                "type one price", (int)type_len, p);
+            price_text = colon + 1;
+            price_len = len - type_len - 1;
+            if (memchr(price_text, ':', price_len))
+                return msgf(msg, msglen, "item %zu (\"%.*s\") has more than one ':': write "
+                            "TYPE:PRICE, e.g. h100:2.40", item, (int)len, p);
+            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price,
+                                   money_err, sizeof money_err) < 0)
+                return msgf(msg, msglen, "GPU type %.*s: %s", (int)type_len, p, money_err);
+            struct gm_conf_price *e = &conf->prices[conf->price_count++];
+            memcpy(e->type, p, type_len);
+            e->type[type_len] = '\0';
+            e->price = price;
+        } else {
+            if (conf->has_default_price)
+                return msgf(msg, msglen, "more than one default price (an item without "
+                            "TYPE:): give one default at most");
+            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price,
+                                   money_err, sizeof money_err) < 0)
+                return msgf(msg, msglen, "item %zu: %s; per-type prices are written "
+                            "TYPE:PRICE", item, money_err);
+            conf->has_default_price = true;
+            conf->default_price = price;
+        }
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static int parse_max_bid(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    char money_err[200];
+    if (gm_money_parse(value, 0, &conf->max_bid, money_err, sizeof money_err) < 0)
+        return msgf(msg, msglen, "%s", money_err);
+    return 0;
+}
+
+static int parse_currency(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    size_t len = strlen(value);
+    if (len > GM_CONF_MAX_CURRENCY_LEN)
+        return msgf(msg, msglen, "currency code is %zu bytes long: the most is %d", len,
+                    GM_CONF_MAX_CURRENCY_LEN);
+    for (size_t i = 0; i < len; i++)
+        if (!((value[i] >= 'A' && value[i] <= 'Z') || (value[i] >= '0' && value[i] <= '9')))
+            return msgf(msg, msglen, "\"%s\" is not a currency code: use capital letters "
+                        "and digits, e.g. USD or EUR", value);
+    memcpy(conf->currency, value, len + 1);
+    return 0;
+}
+
+static int parse_path(char *dst, const char *value, char *msg, size_t msglen)
+{
+    size_t len = strlen(value);
+    if (value[0] != '/')
+        return msgf(msg, msglen, "\"%s\" is not an absolute path: give a path starting "
+                    "with '/'", value);
+    if (len > GM_CONF_MAX_PATH_LEN)
+        return msgf(msg, msglen, "path is %zu bytes long: the most is %d", len,
+                    GM_CONF_MAX_PATH_LEN);
+    memcpy(dst, value, len + 1);
+    return 0;
+}
+
+static int parse_receipt_key(struct gm_conf *conf, const char *value, char *msg,
+                             size_t msglen)
+{
+    return parse_path(conf->receipt_key, value, msg, msglen);
+}
+
+static int parse_ledger_dir(struct gm_conf *conf, const char *value, char *msg,
+                            size_t msglen)
+{
+    return parse_path(conf->ledger_dir, value, msg, msglen);
+}
+
+/* A C2SP tlog-checkpoint origin: non-empty, no spaces and no '+'; the line
+ * scanner has already refused control bytes and non-ASCII in values. */
+static int parse_ledger_origin(struct gm_conf *conf, const char *value, char *msg,
+                               size_t msglen)
+{
+    size_t len = strlen(value);
+    if (len > GM_CONF_MAX_ORIGIN_LEN)
+        return msgf(msg, msglen, "origin is %zu bytes long: the most is %d", len,
+                    GM_CONF_MAX_ORIGIN_LEN);
+    if (strchr(value, '+'))
+        return msgf(msg, msglen, "\"%s\" contains '+', which a checkpoint origin may not: "
+                    "use a schema-less URL such as example.org/gpumarket", value);
+    memcpy(conf->ledger_origin, value, len + 1);
+    return 0;
+}
+
+static const struct key_def keys[KEY_COUNT] = {
+    [KEY_MARKET_PARTITION] = {"MarketPartition", parse_market_partition},
+    [KEY_RESERVE_GPUS_PER_NODE] = {"ReserveGPUsPerNode", parse_reserve_gpus},
+    [KEY_IDLE_DWELL_SECONDS] = {"IdleDwellSeconds", parse_dwell},
+    [KEY_RESERVE_PRICE] = {"ReservePrice", parse_reserve_price},
+    [KEY_MAX_BID] = {"MaxBid", parse_max_bid},
+    [KEY_CURRENCY] = {"Currency", parse_currency},
+    [KEY_CARBON_INTENSITY] = {"CarbonIntensity", parse_carbon},
+    [KEY_RECEIPT_KEY] = {"ReceiptKey", parse_receipt_key},
+    [KEY_LEDGER_DIR] = {"LedgerDir", parse_ledger_dir},
+    [KEY_LEDGER_ORIGIN] = {"LedgerOrigin", parse_ledger_origin},
+};
+
+static int find_key(const char *name, size_t len)
+{
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (strlen(keys[k].name) == len && strncasecmp(keys[k].name, name, len) == 0)
+            return k;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most `avail` bytes), or 0 when
+ * it is malformed, overlong, a surrogate or above U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Make a short printable version of a key the user wrote, for a message. */
+static void printable(const char *s, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && i < 40 && o + 1 < outlen; i++)
+        out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    out[o] = '\0';
+}
+
+static void set_defaults(struct gm_conf *conf)
+{
+    conf->idle_dwell_seconds = 300;
+    conf->max_bid = GM_MONEY_MAX;
+    strcpy(conf->currency, "USD");
+    strcpy(conf->receipt_key, "/etc/slurm/gpumarket.key");
+    strcpy(conf->ledger_dir, "/var/spool/slurm/gpumarket");
+}
+
+static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
+                      const char *line, size_t len, char *err, size_t errlen)
+{
+    char msg[512];
+
+    /* Bytes first: a control byte or broken UTF-8 anywhere, comments
+     * included, is refused, so nothing invisible changes the meaning. */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)line[i];
+        if (c == '\r') {
+            snprintf(err, errlen, "gpumarket: %s:%u: carriage return (DOS line ending): "
+                     "convert the file to Unix line endings (dos2unix)", name, lineno);
+            return -1;
+        }
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(err, errlen, "gpumarket: %s:%u: control byte 0x%02x at column %zu: "
+                     "remove it", name, lineno, c, i + 1);
+            return -1;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_sequence((const unsigned char *)line + i, len - i);
+        if (n == 0) {
+            snprintf(err, errlen, "gpumarket: %s:%u: invalid UTF-8 at column %zu: the file "
+                     "must be UTF-8 text", name, lineno, i + 1);
+            return -1;
+        }
+        i += n;
+    }
+
+    const char *hash = memchr(line, '#', len);
+    if (hash)
+        len = (size_t)(hash - line);
+    while (len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+        line++;
+        len--;
+    }
+    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return 0;
+
+    const char *eq = memchr(line, '=', len);
+    if (!eq) {
+        char shown[48];
+        printable(line, len, shown, sizeof shown);
+        snprintf(err, errlen, "gpumarket: %s:%u: \"%s\" has no '=': write Key=Value, "
+                 "one per line", name, lineno, shown);
+        return -1;
+    }
+    size_t key_len = (size_t)(eq - line);
+    while (key_len > 0 && (line[key_len - 1] == ' ' || line[key_len - 1] == '\t'))
+        key_len--;
+    if (key_len == 0) {
+        snprintf(err, errlen, "gpumarket: %s:%u: no key before '=': write Key=Value",
+                 name, lineno);
+        return -1;
+    }
+    int k = find_key(line, key_len);
+    if (k < 0) {
+        char shown[48];
+        printable(line, key_len, shown, sizeof shown);
+        snprintf(err, errlen, "gpumarket: %s:%u: %s: unknown key: the keys are "
+                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
+                 "MaxBid, Currency, CarbonIntensity, ReceiptKey, LedgerDir, LedgerOrigin "
+                 "(see gpumarket.conf(5))", name, lineno, shown);
+        return -1;
+    }
+    const char *key = keys[k].name;
+    if (conf->line[k]) {
+        snprintf(err, errlen, "gpumarket: %s:%u: %s: set twice (first on line %u): keep "
+                 "one line", name, lineno, key, conf->line[k]);
+        return -1;
+    }
+
+    const char *value = eq + 1;
+    size_t value_len = len - (size_t)(value - line);
+    while (value_len > 0 && (value[0] == ' ' || value[0] == '\t')) {
+        value++;
+        value_len--;
+    }
+    if (value_len == 0) {
+        snprintf(err, errlen, "gpumarket: %s:%u: %s: empty value: give a value or remove "
+                 "the line to use the default", name, lineno, key);
+        return -1;
+    }
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == ' ' || c == '\t') {
+            snprintf(err, errlen, "gpumarket: %s:%u: %s: value contains a space: values "
+                     "have no spaces (one Key=Value per line)", name, lineno, key);
+            return -1;
+        }
+        if (c >= 0x80) {
+            snprintf(err, errlen, "gpumarket: %s:%u: %s: value contains a non-ASCII "
+                     "character: values are ASCII", name, lineno, key);
+            return -1;
+        }
+    }
+
+    char value_buf[GM_CONF_MAX_LINE + 1];
+    memcpy(value_buf, value, value_len);
+    value_buf[value_len] = '\0';
+    if (keys[k].parse(conf, value_buf, msg, sizeof msg) < 0) {
+        snprintf(err, errlen, "gpumarket: %s:%u: %s: %s", name, lineno, key, msg);
+        return -1;
+    }
+    conf->line[k] = lineno;
+    return 0;
+}
+
+/* Checks across keys, once the whole file is read. */
+static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
+{
+    const char *name = conf->name;
+    if (!conf->line[KEY_MARKET_PARTITION]) {
+        snprintf(err, errlen, "gpumarket: %s: MarketPartition is not set: add a line "
+                 "MarketPartition=PARTITION naming the market's Slurm partition", name);
+        return -1;
+    }
+    if (!conf->line[KEY_RESERVE_PRICE]) {
+        snprintf(err, errlen, "gpumarket: %s: ReservePrice is not set: add a line such as "
+                 "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
+                 "offered)", name);
+        return -1;
+    }
+    char a[GM_MONEY_STRLEN], b[GM_MONEY_STRLEN];
+    gm_money_format(conf->max_bid, b, sizeof b);
+    for (size_t i = 0; i < conf->price_count; i++) {
+        if (conf->prices[i].price > conf->max_bid) {
+            gm_money_format(conf->prices[i].price, a, sizeof a);
+            snprintf(err, errlen, "gpumarket: %s:%u: ReservePrice: %s's reserve price %s "
+                     "is above MaxBid %s (line %u), so no bid could win: lower it or raise "
+                     "MaxBid", name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type,
+                     a, b, conf->line[KEY_MAX_BID]);
+            return -1;
+        }
+    }
+    if (conf->has_default_price && conf->default_price > conf->max_bid) {
+        gm_money_format(conf->default_price, a, sizeof a);
+        snprintf(err, errlen, "gpumarket: %s:%u: ReservePrice: the default reserve price "
+                 "%s is above MaxBid %s (line %u), so no bid could win: lower it or raise "
+                 "MaxBid", name, conf->line[KEY_RESERVE_PRICE], a, b,
+                 conf->line[KEY_MAX_BID]);
+        return -1;
+    }
+    return 0;
+}
+
+int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf **out,
+                  char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    if (!name)
+        name = "(buffer)";
+    if (len > GM_CONF_MAX_SIZE) {
+        snprintf(err, errlen, "gpumarket: %s: file is %zu bytes: the most is %d", name,
+                 len, GM_CONF_MAX_SIZE);
+        return -1;
+    }
+    struct gm_conf *conf = calloc(1, sizeof *conf);
+    if (!conf || !(conf->name = strdup(name))) {
+        free(conf);
+        snprintf(err, errlen, "gpumarket: %s: out of memory", name);
+        return -1;
+    }
+    set_defaults(conf);
+
+    unsigned lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        lineno++;
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t line_len = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+        if (line_len > GM_CONF_MAX_LINE) {
+            snprintf(err, errlen, "gpumarket: %s:%u: line is longer than %d bytes: shorten "
+                     "it", name, lineno, GM_CONF_MAX_LINE);
+            goto fail;
+        }
+        if (parse_line(conf, conf->name, lineno, buf + pos, line_len, err, errlen) < 0)
+            goto fail;
+        pos += line_len + (nl ? 1 : 0);
+    }
+    if (check_complete(conf, err, errlen) < 0)
+        goto fail;
+    *out = conf;
+    return 0;
+fail:
+    gm_conf_destroy(conf);
+    return -1;
+}
+
+int gm_conf_load(const char *path, struct gm_conf **out, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    if (!path)
+        path = GM_CONF_DEFAULT_PATH;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "gpumarket: %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "gpumarket: %s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "gpumarket: %s: not a regular file: give the path of the "
+                 "configuration file", path);
+        close(fd);
+        return -1;
+    }
+    if (st.st_mode & S_IWOTH) {
+        snprintf(err, errlen, "gpumarket: %s: writable by every user, so anyone could set "
+                 "market prices: run chmod o-w on it", path);
+        close(fd);
+        return -1;
+    }
+    if (st.st_size > GM_CONF_MAX_SIZE) {
+        snprintf(err, errlen, "gpumarket: %s: file is %lld bytes: the most is %d", path,
+                 (long long)st.st_size, GM_CONF_MAX_SIZE);
+        close(fd);
+        return -1;
+    }
+    /* Read one byte past the limit so a file that grew since fstat is caught. */
+    size_t cap = (size_t)GM_CONF_MAX_SIZE + 1;
+    char *buf = malloc(cap);
+    if (!buf) {
+        snprintf(err, errlen, "gpumarket: %s: out of memory", path);
+        close(fd);
+        return -1;
+    }
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "gpumarket: %s: read error: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (used == cap)
+            break;
+    }
+    close(fd);
+    int rc = gm_conf_parse(path, buf, used, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void gm_conf_destroy(struct gm_conf *conf)
+{
+    if (!conf)
+        return;
+    free(conf->name);
+    free(conf);
+}
+
+const char *gm_conf_market_partition(const struct gm_conf *conf)
+{
+    return conf->market_partition;
+}
+
+uint32_t gm_conf_reserve_gpus_per_node(const struct gm_conf *conf)
+{
+    return conf->reserve_gpus_per_node;
+}
+
+int64_t gm_conf_idle_dwell_seconds(const struct gm_conf *conf)
+{
+    return conf->idle_dwell_seconds;
+}
+
+int gm_conf_reserve_price(const struct gm_conf *conf, const char *gpu_type, int64_t *price)
+{
+    for (size_t i = 0; i < conf->price_count; i++)
+        if (strcmp(conf->prices[i].type, gpu_type) == 0) {
+            *price = conf->prices[i].price;
+            return 0;
+        }
+    if (conf->has_default_price) {
+        *price = conf->default_price;
+        return 0;
+    }
+    return -1;
+}
+
+size_t gm_conf_reserve_price_count(const struct gm_conf *conf)
+{
+    return conf->price_count;
+}
+
+int gm_conf_reserve_price_at(const struct gm_conf *conf, size_t i, const char **gpu_type,
+                             int64_t *price)
+{
+    if (i >= conf->price_count)
+        return -1;
+    *gpu_type = conf->prices[i].type;
+    *price = conf->prices[i].price;
+    return 0;
+}
+
+int gm_conf_default_reserve_price(const struct gm_conf *conf, int64_t *price)
+{
+    if (!conf->has_default_price)
+        return -1;
+    *price = conf->default_price;
+    return 0;
+}
+
+int64_t gm_conf_max_bid(const struct gm_conf *conf)
+{
+    return conf->max_bid;
+}
+
+const char *gm_conf_currency(const struct gm_conf *conf)
+{
+    return conf->currency;
+}
+
+int gm_conf_carbon_intensity(const struct gm_conf *conf, int64_t *grams_per_kwh)
+{
+    if (!conf->has_carbon)
+        return -1;
+    *grams_per_kwh = conf->carbon;
+    return 0;
+}
+
+const char *gm_conf_receipt_key(const struct gm_conf *conf)
+{
+    return conf->receipt_key;
+}
+
+const char *gm_conf_ledger_dir(const struct gm_conf *conf)
+{
+    return conf->ledger_dir;
+}
+
+const char *gm_conf_ledger_origin(const struct gm_conf *conf)
+{
+    return conf->ledger_origin[0] ? conf->ledger_origin : NULL;
+}
+
+unsigned gm_conf_line(const struct gm_conf *conf, const char *key)
+{
+    int k = key ? find_key(key, strlen(key)) : -1;
+    return k < 0 ? 0 : conf->line[k];
+}
+
+const char *gm_conf_name(const struct gm_conf *conf)
+{
+    return conf->name;
+}

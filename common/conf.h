@@ -1,0 +1,102 @@
+/* gpumarket.conf: the one strict parser every component (plugins, CLI) uses.
+ * Key=Value lines like slurm.conf; see gpumarket.conf(5) for the keys. */
+#ifndef GPUMARKET_COMMON_CONF_H
+#define GPUMARKET_COMMON_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GM_CONF_DEFAULT_PATH "/etc/slurm/gpumarket.conf"
+/* Longest line accepted, in bytes, newline excluded. */
+#define GM_CONF_MAX_LINE 1024
+/* Largest file accepted, in bytes. */
+#define GM_CONF_MAX_SIZE (1024 * 1024)
+/* Most GPU types one per-type list may name. */
+#define GM_CONF_MAX_GPU_TYPES 64
+/* Longest GPU type name (a Slurm gres type such as "h100"), in bytes. */
+#define GM_CONF_MAX_GPU_TYPE_LEN 31
+/* Longest MarketPartition / Currency / LedgerOrigin / path values, in bytes. */
+#define GM_CONF_MAX_PARTITION_LEN 64
+#define GM_CONF_MAX_CURRENCY_LEN 16
+#define GM_CONF_MAX_ORIGIN_LEN 255
+#define GM_CONF_MAX_PATH_LEN 4095
+/* Upper bounds of the integer keys. */
+#define GM_CONF_MAX_RESERVE_GPUS 1024
+#define GM_CONF_MAX_DWELL_SECONDS 31536000 /* one year */
+#define GM_CONF_MAX_CARBON_INTENSITY 5000  /* gCO2e/kWh */
+
+/* A parsed configuration; opaque, read through the accessors below. */
+struct gm_conf;
+
+/* Read and check the file at `path` (NULL: GM_CONF_DEFAULT_PATH).  The file
+ * must be a regular file of at most GM_CONF_MAX_SIZE bytes that other users
+ * cannot write.  On success returns 0 and sets *conf, which the caller frees
+ * with gm_conf_destroy.  On error returns -1, sets *conf to NULL and writes
+ * one line into err, "gpumarket: FILE:LINE: KEY: what is wrong and what to do"
+ * (LINE and KEY left out where they do not apply). */
+int gm_conf_load(const char *path, struct gm_conf **conf, char *err, size_t errlen);
+
+/* As gm_conf_load, from `len` bytes at `buf` (no terminating NUL needed);
+ * `name` (e.g. the file's path) is what error messages call the input. */
+int gm_conf_parse(const char *name, const char *buf, size_t len,
+                  struct gm_conf **conf, char *err, size_t errlen);
+
+/* Free a configuration (NULL is ignored). */
+void gm_conf_destroy(struct gm_conf *conf);
+
+/* MarketPartition: the partition whose nodes are offered and whose jobs are
+ * market jobs.  Never NULL (the key is required). */
+const char *gm_conf_market_partition(const struct gm_conf *conf);
+
+/* ReserveGPUsPerNode: idle GPUs each node keeps back for local work (default 0). */
+uint32_t gm_conf_reserve_gpus_per_node(const struct gm_conf *conf);
+
+/* IdleDwellSeconds: how long a GPU must have been idle before it is offered
+ * (default 300). */
+int64_t gm_conf_idle_dwell_seconds(const struct gm_conf *conf);
+
+/* ReservePrice for `gpu_type`, in micro-units per GPU-hour: the type's own
+ * entry, else the list's default (a bare price).  Returns 0 and sets *price,
+ * or -1 when the type has no reserve price: such GPUs are never offered. */
+int gm_conf_reserve_price(const struct gm_conf *conf, const char *gpu_type,
+                          int64_t *price);
+
+/* The explicit per-type ReservePrice entries, in file order: count, and the
+ * i-th (type name owned by conf).  Returns 0, or -1 when i is out of range. */
+size_t gm_conf_reserve_price_count(const struct gm_conf *conf);
+int gm_conf_reserve_price_at(const struct gm_conf *conf, size_t i,
+                             const char **gpu_type, int64_t *price);
+
+/* The default ReservePrice (the bare entry).  Returns 0 and sets *price, or
+ * -1 when the list has no default. */
+int gm_conf_default_reserve_price(const struct gm_conf *conf, int64_t *price);
+
+/* MaxBid: the highest bid accepted, micro-units per GPU-hour (default:
+ * GM_MONEY_MAX, i.e. no cap). */
+int64_t gm_conf_max_bid(const struct gm_conf *conf);
+
+/* Currency: the code amounts are written in (default "USD"). */
+const char *gm_conf_currency(const struct gm_conf *conf);
+
+/* CarbonIntensity in gCO2e/kWh.  Returns 0 and sets *grams_per_kwh, or -1
+ * when not configured (receipts then carry no emissions estimate). */
+int gm_conf_carbon_intensity(const struct gm_conf *conf, int64_t *grams_per_kwh);
+
+/* ReceiptKey: path of the receipt signing key (default
+ * /etc/slurm/gpumarket.key). */
+const char *gm_conf_receipt_key(const struct gm_conf *conf);
+
+/* LedgerDir: directory of the ledger (default /var/spool/slurm/gpumarket). */
+const char *gm_conf_ledger_dir(const struct gm_conf *conf);
+
+/* LedgerOrigin: the checkpoint origin line, or NULL when not configured. */
+const char *gm_conf_ledger_origin(const struct gm_conf *conf);
+
+/* The line that set `key` (any case), or 0 when the key was not set (its
+ * default applies) or is not a gpumarket.conf key; for callers' messages. */
+unsigned gm_conf_line(const struct gm_conf *conf, const char *key);
+
+/* The name given to gm_conf_load/gm_conf_parse (owned by conf). */
+const char *gm_conf_name(const struct gm_conf *conf);
+
+#endif

@@ -1,0 +1,490 @@
+/* Property tests of the policy engine over many random snapshots from a
+ * fixed-seed generator: offers respect reserve, dwell and partition; prices
+ * never below reserve nor above a winning bid; no more GPUs admitted or
+ * placed than offered; clearing agrees with a naive reference; orders are
+ * permutations in the stated order; shuffled input, same decision. */
+#include "config.h"
+
+#include "slurm-plugin/policy/policy.h"
+#include "tests/tap/tap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAPSHOTS 600
+#define NOW 1700000000
+#define TYPES 3
+
+static uint64_t rng_state = 0x853c49e6748fea9bULL;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dULL;
+}
+static uint32_t below(uint32_t n)
+{
+    return n ? (uint32_t)(rng() % n) : 0;
+}
+
+struct world {
+    struct gm_policy_gpu_type types[TYPES];
+    struct gm_policy_params params;
+    struct gm_policy_node nodes[64];
+    size_t node_count;
+    struct gm_policy_idle idle[64 * 8];
+    size_t idle_count;
+    struct gm_policy_bid bids[100];
+    size_t bid_count;
+    struct gm_policy_lease leases[40];
+    size_t lease_count;
+};
+
+static void make_world(struct world *w)
+{
+    memset(w, 0, sizeof *w);
+    w->types[0] = (struct gm_policy_gpu_type){"h100", 1, (int64_t)below(4) * 1000000};
+    w->types[1] = (struct gm_policy_gpu_type){"a100", below(4) == 0, 1500000};
+    w->types[2] = (struct gm_policy_gpu_type){"l4", 1, (int64_t)below(800001)};
+    w->params = (struct gm_policy_params){below(4), below(3) * 300, 10000000, w->types, TYPES};
+    w->node_count = below(40) + 1;
+    for (size_t n = 0; n < w->node_count; n++) {
+        struct gm_policy_node *nd = &w->nodes[n];
+        nd->gpus_total = below(9);
+        nd->in_market_partition = below(5) != 0;
+        nd->available = below(10) != 0;
+        uint32_t left = nd->gpus_total;
+        nd->gpus_used_local = below(left + 1) / 2;
+        left -= nd->gpus_used_local;
+        nd->gpus_used_market = below(left + 1) / 2;
+        left -= nd->gpus_used_market;
+        uint32_t node_type = below(TYPES);
+        while (left > 0) {
+            uint32_t c = below(left) + 1;
+            int64_t since = NOW - (int64_t)below(1500);
+            if (below(20) == 0)
+                since = NOW + below(100); /* clock skew */
+            w->idle[w->idle_count++] = (struct gm_policy_idle){
+                (uint32_t)n, below(4) ? node_type : below(TYPES), c, since};
+            left -= c;
+        }
+    }
+    /* Unique job ids drawn from a small range, so ties and order matter. */
+    w->bid_count = below(90);
+    uint32_t base = below(1000);
+    for (size_t b = 0; b < w->bid_count; b++) {
+        struct gm_policy_bid *bd = &w->bids[b];
+        bd->job_id = base + (uint32_t)b * 3 + below(3);
+        bd->type = below(TYPES);
+        bd->gpus = below(6) + 1;
+        bd->bid = below(10) == 0 ? 0 : (int64_t)below(5) * 1000000 + (int64_t)below(2) * 500000;
+        if (below(30) == 0)
+            bd->bid = 10000000 + below(3); /* around MaxBid */
+        bd->submit_time = NOW - below(5);
+    }
+    /* Now and then, values outside the radix sort's packed key (a bid of
+     * 2^56 or more, submit times 2^32 s apart), so the merge-sort path is
+     * checked against the reference too. */
+    if (w->bid_count && below(8) == 0) {
+        w->params.max_bid = INT64_MAX;
+        w->bids[below((uint32_t)w->bid_count)].bid = (int64_t)1 << (56 + below(6));
+    } else if (w->bid_count && below(8) == 0) {
+        w->bids[below((uint32_t)w->bid_count)].submit_time = INT64_MIN + below(3);
+    }
+    /* Scramble the bid order (ids stay unique). */
+    for (size_t b = w->bid_count; b > 1; b--) {
+        size_t j = below((uint32_t)b);
+        struct gm_policy_bid t = w->bids[b - 1];
+        w->bids[b - 1] = w->bids[j];
+        w->bids[j] = t;
+    }
+    w->lease_count = below(40);
+    for (size_t l = 0; l < w->lease_count; l++)
+        w->leases[l] = (struct gm_policy_lease){(uint32_t)(5000 + l * 7), below(TYPES),
+                                                below(4) + 1, (int64_t)below(4) * 1000000,
+                                                NOW - (int64_t)below(5)};
+}
+
+static struct gm_policy_snapshot snapshot_of(const struct world *w)
+{
+    return (struct gm_policy_snapshot){NOW, w->nodes, w->node_count, w->idle, w->idle_count,
+                                       w->bids, w->bid_count, w->leases, w->lease_count};
+}
+
+static int failures;
+static int snapshot_no;
+
+#define CHECK(cond, ...)                                                                 \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            if (failures++ < 10) {                                                       \
+                diag("snapshot %d: %s", snapshot_no, #cond);                             \
+                diag(__VA_ARGS__);                                                       \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+/* ------------------------------------------------------ naive reference */
+
+struct ref_bid {
+    int64_t bid;
+    int64_t submit;
+    uint32_t job;
+    size_t index;
+};
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const struct ref_bid *x = a, *y = b;
+    if (x->bid != y->bid)
+        return x->bid > y->bid ? -1 : 1;
+    if (x->submit != y->submit)
+        return x->submit < y->submit ? -1 : 1;
+    return x->job < y->job ? -1 : x->job > y->job;
+}
+
+/* Uniform price by the book, one type at a time: the admitted set is the
+ * longest prefix of bids (high to low) at or above reserve that fits. */
+static void reference_clearing(const struct world *w, const uint64_t *supply,
+                               int64_t *price, enum gm_policy_status *status)
+{
+    for (uint32_t t = 0; t < TYPES; t++) {
+        struct ref_bid list[100];
+        size_t n = 0;
+        int64_t reserve = w->types[t].reserve_price;
+        price[t] = w->types[t].offered ? reserve : 0;
+        for (size_t b = 0; b < w->bid_count; b++) {
+            const struct gm_policy_bid *bd = &w->bids[b];
+            if (bd->type != t)
+                continue;
+            if (!w->types[t].offered) {
+                status[b] = GM_POLICY_TYPE_NOT_OFFERED;
+                continue;
+            }
+            if (bd->bid > w->params.max_bid) {
+                status[b] = GM_POLICY_ABOVE_MAX_BID;
+                continue;
+            }
+            list[n++] = (struct ref_bid){bd->bid ? bd->bid : reserve, bd->submit_time,
+                                         bd->job_id, b};
+        }
+        qsort(list, n, sizeof list[0], ref_cmp);
+        uint64_t used = 0;
+        size_t k = 0;
+        while (k < n && list[k].bid >= reserve && used + w->bids[list[k].index].gpus <= supply[t])
+            used += w->bids[list[k++].index].gpus;
+        if (k < n && list[k].bid > price[t])
+            price[t] = list[k].bid;
+        for (size_t i = 0; i < n; i++)
+            status[list[i].index] = i < k ? GM_POLICY_ADMITTED
+                                    : (list[i].bid >= price[t] && list[i].bid >= reserve)
+                                        ? GM_POLICY_WAITING_SUPPLY
+                                        : GM_POLICY_BELOW_PRICE;
+    }
+}
+
+/* ------------------------------------------------------------- properties */
+
+static void check_one(const struct world *w, struct gm_policy_result *r)
+{
+    size_t no, nm, nv, np, nl, nlo, na;
+    const struct gm_policy_offer *offers = gm_policy_result_offers(r, &no);
+    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
+    const struct gm_policy_verdict *v = gm_policy_result_verdicts(r, &nv);
+    const struct gm_policy_placement *pl = gm_policy_result_placements(r, &np);
+    const uint32_t *local = gm_policy_result_local_order(r, &nl);
+    const uint32_t *pre = gm_policy_result_preempt_order(r, &nlo);
+    gm_policy_result_admitted(r, &na);
+    uint32_t reserve = w->params.reserve_gpus_per_node;
+
+    /* Offers: per node, recount what may be offered. */
+    uint64_t supply[TYPES] = {0};
+    static uint32_t offered[64][TYPES];
+    memset(offered, 0, sizeof offered);
+    for (size_t i = 0; i < no; i++) {
+        CHECK(i == 0 || offers[i - 1].node < offers[i].node ||
+                  (offers[i - 1].node == offers[i].node && offers[i - 1].type < offers[i].type),
+              "offers sorted by node, type");
+        CHECK(offers[i].count > 0, "no empty offer");
+        offered[offers[i].node][offers[i].type] += offers[i].count;
+        supply[offers[i].type] += offers[i].count;
+    }
+    for (size_t n = 0; n < w->node_count; n++) {
+        const struct gm_policy_node *nd = &w->nodes[n];
+        uint64_t idle = 0, eligible = 0, eligible_of[TYPES] = {0}, total_offered = 0;
+        for (size_t i = 0; i < w->idle_count; i++) {
+            const struct gm_policy_idle *d = &w->idle[i];
+            if (d->node != n)
+                continue;
+            idle += d->count;
+            if (w->types[d->type].offered && NOW - d->idle_since >= w->params.idle_dwell_seconds) {
+                eligible += d->count;
+                eligible_of[d->type] += d->count;
+            }
+        }
+        for (uint32_t t = 0; t < TYPES; t++) {
+            total_offered += offered[n][t];
+            CHECK(offered[n][t] <= eligible_of[t],
+                  "node %zu type %u: %u offered, only %llu idle long enough", n, t,
+                  offered[n][t], (unsigned long long)eligible_of[t]);
+            CHECK(w->types[t].offered || offered[n][t] == 0, "unpriced type offered");
+        }
+        uint64_t room = idle > reserve ? idle - reserve : 0;
+        uint64_t want = (nd->in_market_partition && nd->available)
+                            ? (eligible < room ? eligible : room) : 0;
+        CHECK(total_offered == want, "node %zu: %llu offered, expected %llu (idle %llu, "
+              "eligible %llu, reserve %u)", n, (unsigned long long)total_offered,
+              (unsigned long long)want, (unsigned long long)idle,
+              (unsigned long long)eligible, reserve);
+    }
+
+    /* Markets and verdicts against the reference. */
+    int64_t ref_price[TYPES];
+    enum gm_policy_status ref_status[100];
+    reference_clearing(w, supply, ref_price, ref_status);
+    CHECK(nm == TYPES, "one market per type");
+    uint64_t admitted_gpus[TYPES] = {0};
+    for (uint32_t t = 0; t < TYPES; t++) {
+        CHECK(m[t].supply == supply[t], "type %u supply %llu vs offers %llu", t,
+              (unsigned long long)m[t].supply, (unsigned long long)supply[t]);
+        CHECK(m[t].price == ref_price[t], "type %u price %lld, reference %lld", t,
+              (long long)m[t].price, (long long)ref_price[t]);
+        if (w->types[t].offered)
+            CHECK(m[t].price >= w->types[t].reserve_price, "price below reserve");
+    }
+    CHECK(nv == w->bid_count, "one verdict per bid");
+    size_t admitted = 0;
+    for (size_t b = 0; b < nv; b++) {
+        CHECK(v[b].job_id == w->bids[b].job_id, "verdicts in bid order");
+        CHECK(v[b].status == ref_status[b], "job %u status %d, reference %d", v[b].job_id,
+              v[b].status, ref_status[b]);
+        CHECK(gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u", v[b].job_id);
+        if (v[b].status != GM_POLICY_ADMITTED)
+            continue;
+        admitted++;
+        admitted_gpus[v[b].type] += v[b].gpus;
+        CHECK(v[b].price <= v[b].bid, "job %u pays %lld above its bid %lld", v[b].job_id,
+              (long long)v[b].price, (long long)v[b].bid);
+        CHECK(v[b].bid <= w->params.max_bid, "admitted above MaxBid");
+        CHECK(v[b].price == m[v[b].type].price, "uniform price");
+        uint64_t placed = 0;
+        for (uint32_t k = 0; k < v[b].placement_count; k++) {
+            const struct gm_policy_placement *p = &pl[v[b].placement_first + k];
+            CHECK(p->job_id == v[b].job_id && p->gpus > 0, "placement belongs to its job");
+            placed += p->gpus;
+        }
+        CHECK(placed == v[b].gpus, "job %u placed %llu of %u GPUs", v[b].job_id,
+              (unsigned long long)placed, v[b].gpus);
+    }
+    CHECK(na == admitted, "admitted list size");
+    for (uint32_t t = 0; t < TYPES; t++)
+        CHECK(admitted_gpus[t] <= supply[t] && admitted_gpus[t] == m[t].admitted_gpus,
+              "type %u: %llu GPUs admitted, %llu offered", t,
+              (unsigned long long)admitted_gpus[t], (unsigned long long)supply[t]);
+
+    /* Placements never exceed a node's offer of the type. */
+    static uint32_t placed_on[64][TYPES];
+    memset(placed_on, 0, sizeof placed_on);
+    uint64_t placed_total = 0;
+    for (size_t i = 0; i < np; i++) {
+        const struct gm_policy_verdict *pv = gm_policy_result_find(r, pl[i].job_id);
+        CHECK(pv && pv->status == GM_POLICY_ADMITTED, "placement of a job not admitted");
+        if (pv)
+            placed_on[pl[i].node][pv->type] += pl[i].gpus;
+        placed_total += pl[i].gpus;
+    }
+    for (size_t n = 0; n < w->node_count; n++)
+        for (uint32_t t = 0; t < TYPES; t++)
+            CHECK(placed_on[n][t] <= offered[n][t], "node %zu type %u: placed %u > offered %u",
+                  n, t, placed_on[n][t], offered[n][t]);
+
+    /* Replay the placements in admission order: a job is split only when no
+     * node holds it whole, and a whole job goes to the best fit (market
+     * nodes first, then the fewest GPUs left that hold it). */
+    {
+        static uint32_t left[64][TYPES];
+        static uint8_t hosts[64];
+        memcpy(left, offered, sizeof left);
+        for (size_t n = 0; n < w->node_count; n++)
+            hosts[n] = w->nodes[n].gpus_used_market > 0;
+        const uint32_t *adm = gm_policy_result_admitted(r, &na);
+        for (size_t a = 0; a < na; a++) {
+            const struct gm_policy_verdict *jv = &v[adm[a]];
+            uint32_t t = jv->type, best[2] = {UINT32_MAX, UINT32_MAX};
+            for (size_t n = 0; n < w->node_count; n++)
+                if (left[n][t] >= jv->gpus && left[n][t] < best[hosts[n]])
+                    best[hosts[n]] = left[n][t];
+            const struct gm_policy_placement *first = &pl[jv->placement_first];
+            if (jv->placement_count > 1) {
+                CHECK(best[0] == UINT32_MAX && best[1] == UINT32_MAX,
+                      "job %u split although a node held it", jv->job_id);
+            } else if (jv->placement_count == 1) {
+                uint32_t had = left[first->node][t];
+                uint32_t want = best[1] != UINT32_MAX ? best[1] : best[0];
+                CHECK(had == want && (best[1] == UINT32_MAX || hosts[first->node]),
+                      "job %u: node with %u left chosen, best fit was %u", jv->job_id, had,
+                      want);
+            }
+            for (uint32_t k = 0; k < jv->placement_count; k++) {
+                const struct gm_policy_placement *p = &first[k];
+                if (left[p->node][t] >= p->gpus)
+                    left[p->node][t] -= p->gpus;
+                hosts[p->node] = 1;
+            }
+        }
+    }
+
+    /* Local order: a permutation with market GPUs never decreasing. */
+    static uint8_t seen[64];
+    memset(seen, 0, sizeof seen);
+    CHECK(nl == w->node_count, "local order covers every node");
+    uint64_t prev = 0;
+    for (size_t i = 0; i < nl; i++) {
+        uint32_t n = local[i];
+        CHECK(n < w->node_count && !seen[n], "local order is a permutation");
+        if (n >= w->node_count)
+            continue;
+        seen[n] = 1;
+        uint64_t market = w->nodes[n].gpus_used_market;
+        for (uint32_t t = 0; t < TYPES; t++)
+            market += placed_on[n][t];
+        CHECK(market >= prev, "local order by market GPUs");
+        prev = market;
+    }
+
+    /* Preemption order: a permutation, by (price asc, start desc, id desc). */
+    static uint8_t lseen[40];
+    memset(lseen, 0, sizeof lseen);
+    CHECK(nlo == w->lease_count, "preemption order covers every lease");
+    for (size_t i = 0; i < nlo; i++) {
+        CHECK(pre[i] < w->lease_count && !lseen[pre[i]], "preemption order is a permutation");
+        if (pre[i] >= w->lease_count)
+            continue;
+        lseen[pre[i]] = 1;
+        if (i == 0)
+            continue;
+        const struct gm_policy_lease *a = &w->leases[pre[i - 1]], *b = &w->leases[pre[i]];
+        CHECK(a->price < b->price ||
+                  (a->price == b->price && (a->start_time > b->start_time ||
+                                            (a->start_time == b->start_time &&
+                                             a->job_id > b->job_id))),
+              "preemption order");
+    }
+}
+
+/* The same world with its idle, bid and lease arrays shuffled must give the
+ * same decision (compared job by job and node by node). */
+static void check_deterministic(const struct world *w, struct gm_policy_result *r)
+{
+    struct world *s = malloc(sizeof *s);
+    if (!s)
+        bail_out("out of memory");
+    *s = *w;
+    s->params.types = s->types;
+#define SHUFFLE(arr, n)                                                   \
+    for (size_t i = (n); i > 1; i--) {                                    \
+        size_t j = below((uint32_t)i);                                    \
+        __typeof__(arr[0]) tmp = arr[i - 1];                              \
+        arr[i - 1] = arr[j];                                              \
+        arr[j] = tmp;                                                     \
+    }
+    SHUFFLE(s->idle, s->idle_count);
+    SHUFFLE(s->bids, s->bid_count);
+    SHUFFLE(s->leases, s->lease_count);
+    struct gm_policy *e;
+    struct gm_policy_result *r2;
+    char err[256];
+    struct gm_policy_snapshot snap = snapshot_of(s);
+    if (gm_policy_create(&s->params, &e, err, sizeof err) < 0 ||
+        gm_policy_decide(e, &snap, &r2, err, sizeof err) < 0)
+        bail_out("%s", err);
+    size_t a, b;
+    const struct gm_policy_offer *o1 = gm_policy_result_offers(r, &a);
+    const struct gm_policy_offer *o2 = gm_policy_result_offers(r2, &b);
+    CHECK(a == b && memcmp(o1, o2, a * sizeof *o1) == 0, "offers differ after a shuffle");
+    const struct gm_policy_market *m1 = gm_policy_result_markets(r, &a);
+    const struct gm_policy_market *m2 = gm_policy_result_markets(r2, &b);
+    CHECK(a == b && memcmp(m1, m2, a * sizeof *m1) == 0, "markets differ after a shuffle");
+    const struct gm_policy_placement *p1 = gm_policy_result_placements(r, &a);
+    const struct gm_policy_placement *p2 = gm_policy_result_placements(r2, &b);
+    CHECK(a == b && memcmp(p1, p2, a * sizeof *p1) == 0, "placements differ after a shuffle");
+    const uint32_t *l1 = gm_policy_result_local_order(r, &a);
+    const uint32_t *l2 = gm_policy_result_local_order(r2, &b);
+    CHECK(a == b && memcmp(l1, l2, a * sizeof *l1) == 0, "local order differs");
+    const struct gm_policy_verdict *v1 = gm_policy_result_verdicts(r, &a);
+    for (size_t i = 0; i < a; i++) {
+        const struct gm_policy_verdict *v2 = gm_policy_result_find(r2, v1[i].job_id);
+        CHECK(v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
+                  v2->placement_first == v1[i].placement_first &&
+                  v2->placement_count == v1[i].placement_count,
+              "verdict of job %u differs after a shuffle", v1[i].job_id);
+    }
+    const uint32_t *q1 = gm_policy_result_preempt_order(r, &a);
+    const uint32_t *q2 = gm_policy_result_preempt_order(r2, &b);
+    for (size_t i = 0; a == b && i < a; i++)
+        CHECK(w->leases[q1[i]].job_id == s->leases[q2[i]].job_id,
+              "preemption order differs after a shuffle");
+    gm_policy_result_destroy(r2);
+    gm_policy_destroy(e);
+    free(s);
+}
+
+int main(void)
+{
+    plan(TAP_NO_PLAN);
+    struct world *w = malloc(sizeof *w);
+    if (!w)
+        bail_out("out of memory");
+    size_t admitted_total = 0, waiting_total = 0, offers_total = 0;
+    for (snapshot_no = 0; snapshot_no < SNAPSHOTS; snapshot_no++) {
+        make_world(w);
+        struct gm_policy *e;
+        struct gm_policy_result *r;
+        char err[256];
+        struct gm_policy_snapshot snap = snapshot_of(w);
+        if (gm_policy_create(&w->params, &e, err, sizeof err) < 0 ||
+            gm_policy_decide(e, &snap, &r, err, sizeof err) < 0) {
+            CHECK(0, "decision failed: %s", err);
+            continue;
+        }
+        check_one(w, r);
+        check_deterministic(w, r);
+        size_t n;
+        gm_policy_result_admitted(r, &n);
+        admitted_total += n;
+        gm_policy_result_offers(r, &n);
+        offers_total += n;
+        const struct gm_policy_verdict *v = gm_policy_result_verdicts(r, &n);
+        for (size_t i = 0; i < n; i++)
+            waiting_total += v[i].status == GM_POLICY_WAITING_SUPPLY;
+        /* First decision of a fresh engine records every offered type. */
+        size_t nh, offered_types = 0;
+        gm_policy_result_history(r, &nh);
+        for (int t = 0; t < TYPES; t++)
+            offered_types += w->types[t].offered != 0;
+        CHECK(nh == offered_types, "history of a first decision");
+        /* The same snapshot again is the same decision, with no history. */
+        struct gm_policy_result *again;
+        if (gm_policy_decide(e, &snap, &again, err, sizeof err) == 0) {
+            gm_policy_result_history(again, &nh);
+            CHECK(nh == 0, "history without a change");
+            check_deterministic(w, again);
+            gm_policy_result_destroy(again);
+        }
+        gm_policy_result_destroy(r);
+        gm_policy_destroy(e);
+    }
+    diag("%d snapshots: %zu offers, %zu jobs admitted, %zu waiting for supply", SNAPSHOTS,
+         offers_total, admitted_total, waiting_total);
+    /* The generator must exercise the interesting cases, or the checks
+     * above prove little. */
+    ok(admitted_total > 1000 && waiting_total > 100 && offers_total > 1000,
+       "random snapshots exercise admission, waiting and offers");
+    is_int(failures, 0, "every property held over %d random snapshots", SNAPSHOTS);
+    free(w);
+    done_testing();
+    return exit_status();
+}
