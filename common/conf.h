@@ -44,6 +44,9 @@ int gm_conf_parse(const char *name, const char *buf, size_t len,
 /* Free a configuration (NULL is ignored). */
 void gm_conf_destroy(struct gm_conf *conf);
 
+/* The accessors below never fail; a string they return is owned by conf and
+ * lives until gm_conf_destroy. */
+
 /* MarketPartition: the partition whose nodes are offered and whose jobs are
  * market jobs.  Never NULL (the key is required). */
 const char *gm_conf_market_partition(const struct gm_conf *conf);

@@ -268,6 +268,8 @@ int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count,
 {
     if (count == 0)
         return 0;
+    if (count > SIZE_MAX / (2 * sizeof(struct lease_item)))
+        return -1;
     struct lease_item *items = malloc(2 * count * sizeof *items);
     if (!items)
         return -1;

@@ -189,8 +189,10 @@ struct gm_policy_result;
  * type, so that the next decision's history holds only changes.  Returns 0
  * and sets *result (free with gm_policy_result_destroy), or -1 with a
  * "gpumarket: policy: ..." message in err when the snapshot is inconsistent
- * (an index out of range, counts that do not add up, a repeated job id, a
- * negative price) or memory runs out; the engine is then unchanged. */
+ * (an index out of range, counts that do not add up, a node with more than
+ * GM_POLICY_MAX_NODE_GPUS GPUs, a repeated job id, a job asking for 0 GPUs,
+ * a negative bid or price) or memory runs out; the engine's market state
+ * is then unchanged. */
 int gm_policy_decide(struct gm_policy *engine, const struct gm_policy_snapshot *snapshot,
                      struct gm_policy_result **result, char *err, size_t errlen);
 

@@ -114,13 +114,42 @@ static struct gm_policy_snapshot snapshot_of(const struct world *w)
                                        w->bids, w->bid_count, w->leases, w->lease_count};
 }
 
-static int failures;
+/* The properties, each reported as one test over every snapshot. */
+enum property {
+    P_OFFERS,
+    P_RESERVE,
+    P_BID,
+    P_SUPPLY,
+    P_REFERENCE,
+    P_PLACEMENT,
+    P_LOCAL,
+    P_PREEMPT,
+    P_DETERMINISM,
+    P_HISTORY,
+    P_COUNT
+};
+
+static const char *const property_names[P_COUNT] = {
+    [P_OFFERS] = "offers: only idle GPUs past the dwell time, beyond the node's reserve, "
+                 "on available market-partition nodes, of priced types, and all of them",
+    [P_RESERVE] = "clearing price never below the reserve price",
+    [P_BID] = "locked price never above a winning bid, nor any bid above MaxBid admitted",
+    [P_SUPPLY] = "never more GPUs admitted or placed than offered",
+    [P_REFERENCE] = "clearing agrees with a naive uniform-price reference",
+    [P_PLACEMENT] = "admitted jobs placed whole by best fit, split only when no node holds them",
+    [P_LOCAL] = "local order: every node, fewest market GPUs first",
+    [P_PREEMPT] = "preemption order: every lease, lowest price then latest start first",
+    [P_DETERMINISM] = "same decision for shuffled input and for a second run",
+    [P_HISTORY] = "history: every offered type at first, nothing when nothing changed",
+};
+
+static int failures[P_COUNT];
 static int snapshot_no;
 
-#define CHECK(cond, ...)                                                                 \
+#define CHECK(property, cond, ...)                                                       \
     do {                                                                                 \
         if (!(cond)) {                                                                   \
-            if (failures++ < 10) {                                                       \
+            if (failures[property]++ < 5) {                                              \
                 diag("snapshot %d: %s", snapshot_no, #cond);                             \
                 diag(__VA_ARGS__);                                                       \
             }                                                                            \
@@ -205,10 +234,10 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     static uint32_t offered[64][TYPES];
     memset(offered, 0, sizeof offered);
     for (size_t i = 0; i < no; i++) {
-        CHECK(i == 0 || offers[i - 1].node < offers[i].node ||
+        CHECK(P_OFFERS, i == 0 || offers[i - 1].node < offers[i].node ||
                   (offers[i - 1].node == offers[i].node && offers[i - 1].type < offers[i].type),
               "offers sorted by node, type");
-        CHECK(offers[i].count > 0, "no empty offer");
+        CHECK(P_OFFERS, offers[i].count > 0, "no empty offer");
         offered[offers[i].node][offers[i].type] += offers[i].count;
         supply[offers[i].type] += offers[i].count;
     }
@@ -227,15 +256,15 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
         }
         for (uint32_t t = 0; t < TYPES; t++) {
             total_offered += offered[n][t];
-            CHECK(offered[n][t] <= eligible_of[t],
+            CHECK(P_OFFERS, offered[n][t] <= eligible_of[t],
                   "node %zu type %u: %u offered, only %llu idle long enough", n, t,
                   offered[n][t], (unsigned long long)eligible_of[t]);
-            CHECK(w->types[t].offered || offered[n][t] == 0, "unpriced type offered");
+            CHECK(P_OFFERS, w->types[t].offered || offered[n][t] == 0, "unpriced type offered");
         }
         uint64_t room = idle > reserve ? idle - reserve : 0;
         uint64_t want = (nd->in_market_partition && nd->available)
                             ? (eligible < room ? eligible : room) : 0;
-        CHECK(total_offered == want, "node %zu: %llu offered, expected %llu (idle %llu, "
+        CHECK(P_OFFERS, total_offered == want, "node %zu: %llu offered, expected %llu (idle %llu, "
               "eligible %llu, reserve %u)", n, (unsigned long long)total_offered,
               (unsigned long long)want, (unsigned long long)idle,
               (unsigned long long)eligible, reserve);
@@ -245,43 +274,43 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     int64_t ref_price[TYPES];
     enum gm_policy_status ref_status[100];
     reference_clearing(w, supply, ref_price, ref_status);
-    CHECK(nm == TYPES, "one market per type");
+    CHECK(P_REFERENCE, nm == TYPES, "one market per type");
     uint64_t admitted_gpus[TYPES] = {0};
     for (uint32_t t = 0; t < TYPES; t++) {
-        CHECK(m[t].supply == supply[t], "type %u supply %llu vs offers %llu", t,
+        CHECK(P_REFERENCE, m[t].supply == supply[t], "type %u supply %llu vs offers %llu", t,
               (unsigned long long)m[t].supply, (unsigned long long)supply[t]);
-        CHECK(m[t].price == ref_price[t], "type %u price %lld, reference %lld", t,
+        CHECK(P_REFERENCE, m[t].price == ref_price[t], "type %u price %lld, reference %lld", t,
               (long long)m[t].price, (long long)ref_price[t]);
         if (w->types[t].offered)
-            CHECK(m[t].price >= w->types[t].reserve_price, "price below reserve");
+            CHECK(P_RESERVE, m[t].price >= w->types[t].reserve_price, "price below reserve");
     }
-    CHECK(nv == w->bid_count, "one verdict per bid");
+    CHECK(P_REFERENCE, nv == w->bid_count, "one verdict per bid");
     size_t admitted = 0;
     for (size_t b = 0; b < nv; b++) {
-        CHECK(v[b].job_id == w->bids[b].job_id, "verdicts in bid order");
-        CHECK(v[b].status == ref_status[b], "job %u status %d, reference %d", v[b].job_id,
+        CHECK(P_REFERENCE, v[b].job_id == w->bids[b].job_id, "verdicts in bid order");
+        CHECK(P_REFERENCE, v[b].status == ref_status[b], "job %u status %d, reference %d", v[b].job_id,
               v[b].status, ref_status[b]);
-        CHECK(gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u", v[b].job_id);
+        CHECK(P_REFERENCE, gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u", v[b].job_id);
         if (v[b].status != GM_POLICY_ADMITTED)
             continue;
         admitted++;
         admitted_gpus[v[b].type] += v[b].gpus;
-        CHECK(v[b].price <= v[b].bid, "job %u pays %lld above its bid %lld", v[b].job_id,
+        CHECK(P_BID, v[b].price <= v[b].bid, "job %u pays %lld above its bid %lld", v[b].job_id,
               (long long)v[b].price, (long long)v[b].bid);
-        CHECK(v[b].bid <= w->params.max_bid, "admitted above MaxBid");
-        CHECK(v[b].price == m[v[b].type].price, "uniform price");
+        CHECK(P_BID, v[b].bid <= w->params.max_bid, "admitted above MaxBid");
+        CHECK(P_BID, v[b].price == m[v[b].type].price, "uniform price");
         uint64_t placed = 0;
         for (uint32_t k = 0; k < v[b].placement_count; k++) {
             const struct gm_policy_placement *p = &pl[v[b].placement_first + k];
-            CHECK(p->job_id == v[b].job_id && p->gpus > 0, "placement belongs to its job");
+            CHECK(P_PLACEMENT, p->job_id == v[b].job_id && p->gpus > 0, "placement belongs to its job");
             placed += p->gpus;
         }
-        CHECK(placed == v[b].gpus, "job %u placed %llu of %u GPUs", v[b].job_id,
+        CHECK(P_PLACEMENT, placed == v[b].gpus, "job %u placed %llu of %u GPUs", v[b].job_id,
               (unsigned long long)placed, v[b].gpus);
     }
-    CHECK(na == admitted, "admitted list size");
+    CHECK(P_REFERENCE, na == admitted, "admitted list size");
     for (uint32_t t = 0; t < TYPES; t++)
-        CHECK(admitted_gpus[t] <= supply[t] && admitted_gpus[t] == m[t].admitted_gpus,
+        CHECK(P_SUPPLY, admitted_gpus[t] <= supply[t] && admitted_gpus[t] == m[t].admitted_gpus,
               "type %u: %llu GPUs admitted, %llu offered", t,
               (unsigned long long)admitted_gpus[t], (unsigned long long)supply[t]);
 
@@ -291,14 +320,14 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     uint64_t placed_total = 0;
     for (size_t i = 0; i < np; i++) {
         const struct gm_policy_verdict *pv = gm_policy_result_find(r, pl[i].job_id);
-        CHECK(pv && pv->status == GM_POLICY_ADMITTED, "placement of a job not admitted");
+        CHECK(P_PLACEMENT, pv && pv->status == GM_POLICY_ADMITTED, "placement of a job not admitted");
         if (pv)
             placed_on[pl[i].node][pv->type] += pl[i].gpus;
         placed_total += pl[i].gpus;
     }
     for (size_t n = 0; n < w->node_count; n++)
         for (uint32_t t = 0; t < TYPES; t++)
-            CHECK(placed_on[n][t] <= offered[n][t], "node %zu type %u: placed %u > offered %u",
+            CHECK(P_SUPPLY, placed_on[n][t] <= offered[n][t], "node %zu type %u: placed %u > offered %u",
                   n, t, placed_on[n][t], offered[n][t]);
 
     /* Replay the placements in admission order: a job is split only when no
@@ -319,12 +348,12 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
                     best[hosts[n]] = left[n][t];
             const struct gm_policy_placement *first = &pl[jv->placement_first];
             if (jv->placement_count > 1) {
-                CHECK(best[0] == UINT32_MAX && best[1] == UINT32_MAX,
+                CHECK(P_PLACEMENT, best[0] == UINT32_MAX && best[1] == UINT32_MAX,
                       "job %u split although a node held it", jv->job_id);
             } else if (jv->placement_count == 1) {
                 uint32_t had = left[first->node][t];
                 uint32_t want = best[1] != UINT32_MAX ? best[1] : best[0];
-                CHECK(had == want && (best[1] == UINT32_MAX || hosts[first->node]),
+                CHECK(P_PLACEMENT, had == want && (best[1] == UINT32_MAX || hosts[first->node]),
                       "job %u: node with %u left chosen, best fit was %u", jv->job_id, had,
                       want);
             }
@@ -340,34 +369,34 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     /* Local order: a permutation with market GPUs never decreasing. */
     static uint8_t seen[64];
     memset(seen, 0, sizeof seen);
-    CHECK(nl == w->node_count, "local order covers every node");
+    CHECK(P_LOCAL, nl == w->node_count, "local order covers every node");
     uint64_t prev = 0;
     for (size_t i = 0; i < nl; i++) {
         uint32_t n = local[i];
-        CHECK(n < w->node_count && !seen[n], "local order is a permutation");
+        CHECK(P_LOCAL, n < w->node_count && !seen[n], "local order is a permutation");
         if (n >= w->node_count)
             continue;
         seen[n] = 1;
         uint64_t market = w->nodes[n].gpus_used_market;
         for (uint32_t t = 0; t < TYPES; t++)
             market += placed_on[n][t];
-        CHECK(market >= prev, "local order by market GPUs");
+        CHECK(P_LOCAL, market >= prev, "local order by market GPUs");
         prev = market;
     }
 
     /* Preemption order: a permutation, by (price asc, start desc, id desc). */
     static uint8_t lseen[40];
     memset(lseen, 0, sizeof lseen);
-    CHECK(nlo == w->lease_count, "preemption order covers every lease");
+    CHECK(P_PREEMPT, nlo == w->lease_count, "preemption order covers every lease");
     for (size_t i = 0; i < nlo; i++) {
-        CHECK(pre[i] < w->lease_count && !lseen[pre[i]], "preemption order is a permutation");
+        CHECK(P_PREEMPT, pre[i] < w->lease_count && !lseen[pre[i]], "preemption order is a permutation");
         if (pre[i] >= w->lease_count)
             continue;
         lseen[pre[i]] = 1;
         if (i == 0)
             continue;
         const struct gm_policy_lease *a = &w->leases[pre[i - 1]], *b = &w->leases[pre[i]];
-        CHECK(a->price < b->price ||
+        CHECK(P_PREEMPT, a->price < b->price ||
                   (a->price == b->price && (a->start_time > b->start_time ||
                                             (a->start_time == b->start_time &&
                                              a->job_id > b->job_id))),
@@ -404,20 +433,20 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
     size_t a, b;
     const struct gm_policy_offer *o1 = gm_policy_result_offers(r, &a);
     const struct gm_policy_offer *o2 = gm_policy_result_offers(r2, &b);
-    CHECK(a == b && memcmp(o1, o2, a * sizeof *o1) == 0, "offers differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(o1, o2, a * sizeof *o1) == 0, "offers differ after a shuffle");
     const struct gm_policy_market *m1 = gm_policy_result_markets(r, &a);
     const struct gm_policy_market *m2 = gm_policy_result_markets(r2, &b);
-    CHECK(a == b && memcmp(m1, m2, a * sizeof *m1) == 0, "markets differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(m1, m2, a * sizeof *m1) == 0, "markets differ after a shuffle");
     const struct gm_policy_placement *p1 = gm_policy_result_placements(r, &a);
     const struct gm_policy_placement *p2 = gm_policy_result_placements(r2, &b);
-    CHECK(a == b && memcmp(p1, p2, a * sizeof *p1) == 0, "placements differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(p1, p2, a * sizeof *p1) == 0, "placements differ after a shuffle");
     const uint32_t *l1 = gm_policy_result_local_order(r, &a);
     const uint32_t *l2 = gm_policy_result_local_order(r2, &b);
-    CHECK(a == b && memcmp(l1, l2, a * sizeof *l1) == 0, "local order differs");
+    CHECK(P_DETERMINISM, a == b && memcmp(l1, l2, a * sizeof *l1) == 0, "local order differs");
     const struct gm_policy_verdict *v1 = gm_policy_result_verdicts(r, &a);
     for (size_t i = 0; i < a; i++) {
         const struct gm_policy_verdict *v2 = gm_policy_result_find(r2, v1[i].job_id);
-        CHECK(v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
+        CHECK(P_DETERMINISM, v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
                   v2->placement_first == v1[i].placement_first &&
                   v2->placement_count == v1[i].placement_count,
               "verdict of job %u differs after a shuffle", v1[i].job_id);
@@ -425,7 +454,7 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
     const uint32_t *q1 = gm_policy_result_preempt_order(r, &a);
     const uint32_t *q2 = gm_policy_result_preempt_order(r2, &b);
     for (size_t i = 0; a == b && i < a; i++)
-        CHECK(w->leases[q1[i]].job_id == s->leases[q2[i]].job_id,
+        CHECK(P_DETERMINISM, w->leases[q1[i]].job_id == s->leases[q2[i]].job_id,
               "preemption order differs after a shuffle");
     gm_policy_result_destroy(r2);
     gm_policy_destroy(e);
@@ -447,7 +476,7 @@ int main(void)
         struct gm_policy_snapshot snap = snapshot_of(w);
         if (gm_policy_create(&w->params, &e, err, sizeof err) < 0 ||
             gm_policy_decide(e, &snap, &r, err, sizeof err) < 0) {
-            CHECK(0, "decision failed: %s", err);
+            CHECK(P_REFERENCE, 0, "decision failed: %s", err);
             continue;
         }
         check_one(w, r);
@@ -465,12 +494,12 @@ int main(void)
         gm_policy_result_history(r, &nh);
         for (int t = 0; t < TYPES; t++)
             offered_types += w->types[t].offered != 0;
-        CHECK(nh == offered_types, "history of a first decision");
+        CHECK(P_HISTORY, nh == offered_types, "history of a first decision");
         /* The same snapshot again is the same decision, with no history. */
         struct gm_policy_result *again;
         if (gm_policy_decide(e, &snap, &again, err, sizeof err) == 0) {
             gm_policy_result_history(again, &nh);
-            CHECK(nh == 0, "history without a change");
+            CHECK(P_HISTORY, nh == 0, "history without a change");
             check_deterministic(w, again);
             gm_policy_result_destroy(again);
         }
@@ -483,7 +512,8 @@ int main(void)
      * above prove little. */
     ok(admitted_total > 1000 && waiting_total > 100 && offers_total > 1000,
        "random snapshots exercise admission, waiting and offers");
-    is_int(failures, 0, "every property held over %d random snapshots", SNAPSHOTS);
+    for (int p = 0; p < P_COUNT; p++)
+        is_int(failures[p], 0, "%s (%d random snapshots)", property_names[p], SNAPSHOTS);
     free(w);
     done_testing();
     return exit_status();
