@@ -1,2 +1,4 @@
-# slurm-plugin: filled in as its pieces land.
+# slurm-plugin: the SPANK plugin, the market policy engine (and, later, the
+# select plugin).
 include slurm-plugin/policy/local.mk
+include slurm-plugin/spank/local.mk

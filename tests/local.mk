@@ -3,7 +3,8 @@ INTEGRATION_TESTS += \
 	tests/t0001-sandbox.t \
 	tests/t0002-sandbox-mpi.t \
 	tests/t0003-sandbox-preempt.t \
-	tests/t0004-sandbox-bad-input.t
+	tests/t0004-sandbox-bad-input.t \
+	tests/t1001-spank-flags.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh
 
 # A 2-rank MPI program that checks its own allreduce result.

@@ -129,7 +129,7 @@ void skip(int count, const char *fmt, ...)
     fflush(stdout);
 }
 
-void diag(const char *fmt, ...)
+int diag(const char *fmt, ...)
 {
     va_list ap;
     printf("# ");
@@ -138,6 +138,7 @@ void diag(const char *fmt, ...)
     va_end(ap);
     printf("\n");
     fflush(stdout);
+    return 0;
 }
 
 void done_testing(void)

@@ -34,8 +34,8 @@ int is_mem_at(const void *got, const void *want, size_t len, const char *file,
 
 /* Record `count` skipped tests with a reason. */
 void skip(int count, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A comment line ("# ...") on stdout. */
-void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A comment line ("# ...") on stdout.  Returns 0, so `ok(...) || diag(...)` reads well. */
+int diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the plan for TAP_NO_PLAN runs. */
 void done_testing(void);
 /* The process exit status: 0 when every test passed and the plan was met. */
