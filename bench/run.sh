@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run every benchmark given, collect their JSON lines in bench/results.jsonl
 # and print a table.  Benchmarks report; they never fail the build.
-#   bench/run.sh PROGRAM...
+#   bench/run.sh PROGRAM...   (paths relative to the build directory, or absolute)
 out=bench/results.jsonl
 mkdir -p bench
 : >"$out"
@@ -9,7 +9,8 @@ for b in "$@"; do
   echo "== $b" >&2
   # A benchmark prints one JSON object per line on stdout; anything else is
   # commentary and goes to the terminal.
-  if ! "./$b" >"$out.part" 2>&1; then
+  case $b in /*) prog=$b ;; *) prog=./$b ;; esac
+  if ! "$prog" >"$out.part" 2>&1; then
     echo "gpumarket: benchmark $b exited with an error (its results so far are kept)" >&2
   fi
   grep '^{' "$out.part" >>"$out"

@@ -8,7 +8,7 @@ require_sandbox
 [ -f "$top_builddir/slurm-plugin/.libs/spank_gpumarket.so" ] ||
   bail_out "spank_gpumarket.so is not built"
 
-plan 99
+plan 100
 
 sandbox_up --nodes 2 --gpus-per-node 2
 ok $? "sandbox is up" || { finish; exit; }
@@ -124,6 +124,14 @@ grep -qx GPUMARKET_ORDER=ord-42 <<<"$JOB_OUT"
 ok $? "--market-order reaches it as GPUMARKET_ORDER"
 grep -qx GPUMARKET_MARKET_JOB=1 <<<"$JOB_OUT"
 ok $? "a job in the market partition gets GPUMARKET_MARKET_JOB=1"
+
+# slurmctld keeps the terms in the job record (its spank_job_env), which it
+# writes to its state directory: that is where the select plugin reads them.
+held=$(sbatch --parsable -p market --market-bid=7.77 --hold -o /dev/null --wrap true)
+scontrol reconfigure >/dev/null 2>&1
+wait_for 20 grep -aq "GPUMARKET_BID_MICRO=7770000" "$SANDBOX_DIR/state/job_state"
+ok $? "slurmctld's record of job $held holds GPUMARKET_BID_MICRO=7770000"
+scancel "$held"
 
 cat >"$WORK/script.sh" <<'EOF'
 #!/bin/bash

@@ -20,3 +20,7 @@ slurm_plugin_spank_test_flags_t_SOURCES = slurm-plugin/spank/test/flags.c
 slurm_plugin_spank_test_flags_t_LDADD = slurm-plugin/spank/libgpumarket-flags.la \
 	common/libgpumarket-common.la tests/tap/libtap.la
 UNIT_TESTS += slurm-plugin/spank/test/flags.t
+
+# Benchmark: `srun true` latency with the plugin against without.
+BENCHMARKS += $(abs_srcdir)/bench/bench-spank.sh
+EXTRA_DIST += bench/bench-spank.sh
