@@ -1,2 +1,3 @@
 # Manual pages.
 dist_man_MANS += doc/gpumarket-sandbox.1
+dist_man_MANS += doc/spank_gpumarket.8
