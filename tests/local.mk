@@ -4,6 +4,7 @@ INTEGRATION_TESTS += \
 	tests/t0002-sandbox-mpi.t \
 	tests/t0003-sandbox-preempt.t \
 	tests/t0004-sandbox-bad-input.t \
+	tests/t0005-configure.t \
 	tests/t1001-spank-flags.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh
 
