@@ -32,20 +32,28 @@ wait_state() { # wait_state JOB STATE SECONDS
   done
 }
 
-say "2. A market buyer submits a 2-node training job on 8 GPUs (partition market)"
+say "2. A buyer's mistake is refused before any job exists (spank_gpumarket.so)"
+run sbatch -p market --market-bid=2,40 --wrap true || true
+run sbatch -p market --market-bid=500 --wrap true || true
+echo "jobs in the queue after both: $(squeue -h | wc -l)"
+
+say "3. A market buyer submits a 2-node training job on 8 GPUs, bidding 2.40 per GPU-hour"
 cat >"$dir/train.sh" <<JOB
 #!/bin/bash
+#SBATCH --market-order=demo-order-1
 echo "segment started \$(date +%T) on \$SLURM_JOB_NODELIST (restart \${SLURM_RESTART_COUNT:-0})"
+echo "lease terms in the job: bid \$GPUMARKET_BID_MICRO micro-units/GPU-hour, cap \$GPUMARKET_MAX_COST_MICRO, order \$GPUMARKET_ORDER"
 OMPI_MCA_btl=self,tcp srun --mpi=pmix -n 2 $build/tests/mpi_allreduce_check
 sleep 20
 echo "training finished \$(date +%T)"
 JOB
 market=$(sbatch --parsable -p market -N2 --gres=gpu:4 --requeue --open-mode=append \
+  --market-bid=2.40 --market-max-cost=50 \
   -o "$dir/market-%j.out" -J market-train "$dir/train.sh") || fail "sbatch failed"
 wait_state "$market" RUNNING 30
 run squeue -o '%.6i %.9P %.14j %.8T %.10M %R'
 
-say "3. A local researcher needs 4 GPUs on each of the 3 nodes (partition local)"
+say "4. A local researcher needs 4 GPUs on each of the 3 nodes (partition local)"
 local_job=$(sbatch --parsable -p local -N3 --gres=gpu:4 -o "$dir/local-%j.out" -J local-sim \
   --wrap 'echo "local job on $SLURM_JOB_NODELIST"; sleep 5') || fail "sbatch failed"
 wait_state "$local_job" RUNNING 60
@@ -53,7 +61,7 @@ echo "Slurm preempted the market job (PreemptMode=REQUEUE, GraceTime 10 s) and s
 run squeue -o '%.6i %.9P %.14j %.8T %.10M %R'
 run bash -c "scontrol show job $market | grep -Eo '(JobState|Reason|Restarts)=[^ ]*'"
 
-say "4. The local job ends; the market job is requeued and runs again to the end"
+say "5. The local job ends; the market job is requeued and runs again to the end"
 wait_state "$local_job" COMPLETED 60
 wait_state "$market" RUNNING 90
 echo "market job $market is running again"
