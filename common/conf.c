@@ -4,6 +4,7 @@
 
 #include "common/conf.h"
 #include "common/money.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -293,38 +294,6 @@ static int find_key(const char *name, size_t len)
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most `avail` bytes), or 0 when
- * it is malformed, overlong, a surrogate or above U+10FFFF. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Make a short printable version of a key the user wrote, for a message. */
 static void printable(const char *s, size_t len, char *out, size_t outlen)
 {
@@ -366,7 +335,7 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
             i++;
             continue;
         }
-        size_t n = utf8_sequence((const unsigned char *)line + i, len - i);
+        size_t n = gm_utf8_sequence((const unsigned char *)line + i, len - i);
         if (n == 0) {
             snprintf(err, errlen, "gpumarket: %s:%u: invalid UTF-8 at column %zu: the file "
                      "must be UTF-8 text", name, lineno, i + 1);

@@ -3,7 +3,8 @@
 noinst_LTLIBRARIES += common/libgpumarket-common.la
 common_libgpumarket_common_la_SOURCES = \
 	common/conf.c common/conf.h \
-	common/money.c common/money.h
+	common/money.c common/money.h \
+	common/text.c common/text.h common/rng.h
 
 check_PROGRAMS += common/test/money.t common/test/conf.t
 common_test_money_t_SOURCES = common/test/money.c
@@ -18,9 +19,10 @@ EXTRA_DIST += common/test/fuzz-conf.c
 CLEANFILES += common/test/fuzz-conf
 if HAVE_CLANG
 common/test/fuzz-conf: $(srcdir)/common/test/fuzz-conf.c $(srcdir)/common/conf.c \
-		$(srcdir)/common/money.c $(srcdir)/common/conf.h $(srcdir)/common/money.h
+		$(srcdir)/common/money.c $(srcdir)/common/text.c $(srcdir)/common/conf.h \
+		$(srcdir)/common/money.h $(srcdir)/common/text.h
 	@$(MKDIR_P) common/test
 	$(AM_V_CCLD)$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		-I$(top_srcdir) -I$(top_builddir) -o $@ $(srcdir)/common/test/fuzz-conf.c \
-		$(srcdir)/common/conf.c $(srcdir)/common/money.c
+		$(srcdir)/common/conf.c $(srcdir)/common/money.c $(srcdir)/common/text.c
 endif

@@ -2,44 +2,11 @@
 #include "config.h"
 
 #include "common/money.h"
+#include "common/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* Quote at most 40 bytes of the user's value, escaping anything unprintable,
- * so an error message stays one short, safe line. */
-static void quote_value(const char *text, size_t len, char *out, size_t outlen)
-{
-    size_t o = 0;
-    const size_t shown = len > 40 ? 40 : len;
-    for (size_t i = 0; i < shown && o + 5 < outlen; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-    }
-    if (shown < len && o + 4 < outlen) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o < outlen ? o : outlen - 1] = '\0';
-}
 
 int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
                        int64_t *micro, char *err, size_t errlen)
@@ -48,8 +15,8 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
     const char *hint = "use digits with at most 6 decimals, e.g. 2.40";
 
     if (text == NULL || len == 0)
-        return fail(err, errlen, "empty amount: %s", hint);
-    quote_value(text, len, shown, sizeof shown);
+        return gm_errf(err, errlen, "empty amount: %s", hint);
+    gm_text_quote(text, len, shown, sizeof shown);
 
     /* Integer part: digits only, accumulated with an explicit overflow check
      * against the largest whole number of units that fits in micro-units. */
@@ -59,47 +26,47 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
     while (i < len && text[i] >= '0' && text[i] <= '9') {
         int d = text[i] - '0';
         if (units > (max_units - d) / 10)
-            return fail(err, errlen, "\"%s\" is too large: the most is %lld.%06lld",
+            return gm_errf(err, errlen, "\"%s\" is too large: the most is %lld.%06lld",
                         shown, (long long)max_units,
                         (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
         units = units * 10 + d;
         i++;
     }
     if (i == 0 && text[0] == '-')
-        return fail(err, errlen, "\"%s\" is negative: amounts are written "
+        return gm_errf(err, errlen, "\"%s\" is negative: amounts are written "
                     "without a sign, e.g. 2.40", shown);
     if (i == 0)
-        return fail(err, errlen, "\"%s\" is not a decimal amount: %s", shown, hint);
+        return gm_errf(err, errlen, "\"%s\" is not a decimal amount: %s", shown, hint);
 
     int64_t frac = 0;
     if (i < len && text[i] == '.') {
         size_t start = ++i;
         while (i < len && text[i] >= '0' && text[i] <= '9') {
             if (i - start == GM_MONEY_MAX_DECIMALS)
-                return fail(err, errlen,
+                return gm_errf(err, errlen,
                             "\"%s\" has more than %d decimals: amounts are kept in "
                             "millionths", shown, GM_MONEY_MAX_DECIMALS);
             frac = frac * 10 + (text[i] - '0');
             i++;
         }
         if (i == start)
-            return fail(err, errlen, "\"%s\" has no digits after '.': %s", shown, hint);
+            return gm_errf(err, errlen, "\"%s\" has no digits after '.': %s", shown, hint);
         for (size_t k = i - start; k < GM_MONEY_MAX_DECIMALS; k++)
             frac *= 10;
     }
     if (i != len)
-        return fail(err, errlen, "\"%s\" is not a decimal amount (byte %zu is not "
+        return gm_errf(err, errlen, "\"%s\" is not a decimal amount (byte %zu is not "
                     "a digit): %s", shown, i + 1, hint);
 
     /* units <= max_units, so units * SCALE cannot overflow; only the
      * fractional part can push the whole past INT64_MAX. */
     int64_t whole = units * GM_MONEY_SCALE;
     if (frac > GM_MONEY_MAX - whole)
-        return fail(err, errlen, "\"%s\" is too large: the most is %lld.%06lld", shown,
+        return gm_errf(err, errlen, "\"%s\" is too large: the most is %lld.%06lld", shown,
                     (long long)max_units, (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
     whole += frac;
     if (whole == 0 && !(flags & GM_MONEY_ALLOW_ZERO))
-        return fail(err, errlen, "\"%s\" is zero: give an amount above 0", shown);
+        return gm_errf(err, errlen, "\"%s\" is zero: give an amount above 0", shown);
     *micro = whole;
     return 0;
 }

@@ -6,6 +6,8 @@
 #include "common/money.h"
 #include "tests/tap/tap.h"
 
+#include "common/rng.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,10 +310,7 @@ static void check_files(void)
 static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
+    return gm_rng_next(&rng_state);
 }
 
 /* Random mutations of a good file (byte flips, insertions, deletions,

@@ -5,6 +5,8 @@
 #include "common/money.h"
 #include "tests/tap/tap.h"
 
+#include "common/rng.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,10 +99,7 @@ static const struct format_case formats[] = {
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
+    return gm_rng_next(&rng_state);
 }
 
 int main(void)

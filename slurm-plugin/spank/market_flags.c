@@ -6,9 +6,9 @@
 #include "slurm-plugin/spank/market_flags.h"
 
 #include "common/money.h"
+#include "common/text.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,104 +47,22 @@ const struct gm_flag_info *gm_flag_info(enum gm_flag flag)
     return &flag_table[flag];
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-void gm_text_quote(const char *text, size_t len, char *out, size_t outlen)
-{
-    size_t o = 0;
-    const size_t shown = len > 40 ? 40 : len;
-
-    if (outlen == 0)
-        return;
-    for (size_t i = 0; i < shown && o + 5 < outlen; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-    }
-    if (shown < len && o + 4 < outlen) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o < outlen ? o : outlen - 1] = '\0';
-}
-
-int gm_text_check(const char *text, size_t len, size_t *bad_offset)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                goto bad;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            goto bad;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates and values past U+10FFFF. */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        if (cp >= 0x80 && cp < 0xa0) /* C1 control characters */
-            goto bad;
-        i += n + 1;
-    }
-    return 0;
-bad:
-    if (bad_offset)
-        *bad_offset = i;
-    return -1;
-}
-
 /* Check a value's length and bytes before any flag-specific parsing. */
 static int check_text(const char *value, const char *source, size_t max, char *err,
                       size_t errlen, size_t *lenp)
 {
     if (value == NULL || value[0] == '\0')
-        return fail(err, errlen, "gpumarket: %s: a value is required", source);
+        return gm_errf(err, errlen, "gpumarket: %s: a value is required", source);
     size_t len = strnlen(value, GM_FLAG_MAX_INPUT + 1);
     if (len > max)
-        return fail(err, errlen, "gpumarket: %s: value too long (%s%zu bytes; at most %zu)",
+        return gm_errf(err, errlen, "gpumarket: %s: value too long (%s%zu bytes; at most %zu)",
                     source, len > GM_FLAG_MAX_INPUT ? "more than " : "",
                     len > GM_FLAG_MAX_INPUT ? (size_t)GM_FLAG_MAX_INPUT : len, max);
     size_t bad;
     if (gm_text_check(value, len, &bad) != 0) {
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
-        return fail(err, errlen,
+        return gm_errf(err, errlen,
                     "gpumarket: %s: \"%s\" has a control character or invalid UTF-8 "
                     "at byte %zu", source, shown, bad + 1);
     }
@@ -161,7 +79,7 @@ static int parse_money(const char *value, const char *source, int64_t *out, char
     if (check_text(value, source, 64, err, errlen, &len) != 0)
         return -1;
     if (gm_money_parse_mem(value, len, 0, out, msg, sizeof msg) != 0)
-        return fail(err, errlen, "gpumarket: %s: %s", source, msg);
+        return gm_errf(err, errlen, "gpumarket: %s: %s", source, msg);
     return 0;
 }
 
@@ -172,7 +90,7 @@ static int check_bid_cap(int64_t bid, int64_t max_bid, const char *source, char 
         char b[GM_MONEY_STRLEN], m[GM_MONEY_STRLEN];
         gm_money_format(bid, b, sizeof b);
         gm_money_format(max_bid, m, sizeof m);
-        return fail(err, errlen,
+        return gm_errf(err, errlen,
                     "gpumarket: %s: %s is above this cluster's MaxBid of %s per GPU-hour; "
                     "bid at most %s", source, b, m, m);
     }
@@ -189,7 +107,7 @@ static int parse_path(const char *value, const char *source, char *out, char *er
     if (value[0] != '/') {
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
-        return fail(err, errlen,
+        return gm_errf(err, errlen,
                     "gpumarket: %s: \"%s\" is not an absolute path: give one that starts "
                     "with /, e.g. /scratch/$USER/ckpt", source, shown);
     }
@@ -210,7 +128,7 @@ static int parse_order(const char *value, const char *source, char *out, char *e
               c == '.' || c == '_' || c == ':' || c == '-')) {
             char shown[200];
             gm_text_quote(value, len, shown, sizeof shown);
-            return fail(err, errlen,
+            return gm_errf(err, errlen,
                         "gpumarket: %s: \"%s\" has '%c' at position %zu: an order "
                         "reference is 1-64 of A-Z a-z 0-9 . _ : -", source, shown, c, i + 1);
         }
@@ -276,7 +194,7 @@ static int parse_into(struct gm_market_terms *scratch, enum gm_flag flag, const 
     case GM_FLAG_ORDER:
         return parse_order(value, source, scratch->order, err, errlen);
     default:
-        return fail(err, errlen, "gpumarket: %s: unknown market flag", source);
+        return gm_errf(err, errlen, "gpumarket: %s: unknown market flag", source);
     }
 }
 
@@ -302,7 +220,7 @@ static int record(struct gm_market_terms *terms, const struct gm_market_terms *p
             gm_text_quote(old, strlen(old), a, sizeof a);
             gm_text_quote(new, strlen(new), b, sizeof b);
         }
-        return fail(err, errlen,
+        return gm_errf(err, errlen,
                     "gpumarket: %s: given twice with different values (%s and %s): give it "
                     "once (#SBATCH lines, the environment and the command line all count)",
                     source, a, b);
@@ -333,7 +251,7 @@ int gm_flags_set(struct gm_market_terms *terms, enum gm_flag flag, const char *v
     struct gm_market_terms parsed = {0};
 
     if ((unsigned)flag >= GM_FLAG_COUNT)
-        return fail(err, errlen, "gpumarket: %s: unknown market flag", source);
+        return gm_errf(err, errlen, "gpumarket: %s: unknown market flag", source);
     if (parse_into(&parsed, flag, value, source, max_bid, err, errlen) != 0)
         return -1;
     return record(terms, &parsed, flag, source, err, errlen);
@@ -364,7 +282,7 @@ static int parse_micro(const char *value, const char *source, int64_t *out, char
 bad:;
     char shown[200];
     gm_text_quote(value, len, shown, sizeof shown);
-    return fail(err, errlen,
+    return gm_errf(err, errlen,
                 "gpumarket: %s: \"%s\" is not a positive whole number of micro-units",
                 source, shown);
 }
@@ -376,7 +294,7 @@ int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char
     const struct gm_flag_info *info = gm_flag_info(flag);
 
     if (info == NULL)
-        return fail(err, errlen, "gpumarket: unknown market flag %d", (int)flag);
+        return gm_errf(err, errlen, "gpumarket: unknown market flag %d", (int)flag);
     const char *source = info->control;
     int rc;
     switch (flag) {

@@ -74,12 +74,4 @@ int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char
 /* Whether any market flag was given. */
 int gm_flags_any(const struct gm_market_terms *terms);
 
-/* Check that `text` (len bytes) is well-formed UTF-8 without control
- * characters.  Returns 0, or -1 with the offset of the first bad byte. */
-int gm_text_check(const char *text, size_t len, size_t *bad_offset);
-
-/* Quote at most 40 bytes of `text` for a message, escaping anything not
- * printable ASCII; "..." marks a cut. */
-void gm_text_quote(const char *text, size_t len, char *out, size_t outlen);
-
 #endif

@@ -4,25 +4,10 @@
 #include "slurm-plugin/spank/plugin_args.h"
 
 #include "common/conf.h"
-#include "slurm-plugin/spank/market_flags.h"
+#include "common/text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int gm_plugin_args_parse(int argc, char *const argv[], struct gm_plugin_args *args,
                          char *err, size_t errlen)
@@ -37,33 +22,33 @@ int gm_plugin_args_parse(int argc, char *const argv[], struct gm_plugin_args *ar
 
         gm_text_quote(arg, len, shown, sizeof shown);
         if (gm_text_check(arg, len, &bad) != 0)
-            return fail(err, errlen,
+            return gm_errf(err, errlen,
                         "gpumarket: plugstack.conf argument \"%s\": control character or "
                         "invalid UTF-8 at byte %zu", shown, bad + 1);
         const char *eq = strchr(arg, '=');
         if (eq == NULL)
-            return fail(err, errlen,
+            return gm_errf(err, errlen,
                         "gpumarket: plugstack.conf argument \"%s\" is not key=value; "
                         "known: config=PATH", shown);
         size_t keylen = (size_t)(eq - arg);
         const char *value = eq + 1;
         if (keylen == 6 && strncmp(arg, "config", 6) == 0) {
             if (have_config)
-                return fail(err, errlen,
+                return gm_errf(err, errlen,
                             "gpumarket: plugstack.conf argument config= given twice: give it once");
             if (value[0] != '/')
-                return fail(err, errlen,
+                return gm_errf(err, errlen,
                             "gpumarket: plugstack.conf argument \"%s\": config= needs an "
                             "absolute path to gpumarket.conf", shown);
             if (strlen(value) > GM_PLUGIN_ARGS_MAX_PATH)
-                return fail(err, errlen,
+                return gm_errf(err, errlen,
                             "gpumarket: plugstack.conf argument config=: path longer than %d bytes",
                             GM_PLUGIN_ARGS_MAX_PATH);
             snprintf(args->config, sizeof args->config, "%s", value);
             have_config = 1;
             continue;
         }
-        return fail(err, errlen,
+        return gm_errf(err, errlen,
                     "gpumarket: plugstack.conf argument \"%s\": unknown key; known: config=PATH",
                     shown);
     }

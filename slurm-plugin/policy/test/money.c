@@ -5,6 +5,8 @@
 #include "slurm-plugin/policy/policy.h"
 #include "tests/tap/tap.h"
 
+#include "common/rng.h"
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -76,10 +78,7 @@ static const struct terms_case terms[] = {
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
+    return gm_rng_next(&rng_state);
 }
 
 int main(void)

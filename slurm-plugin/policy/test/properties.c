@@ -8,6 +8,8 @@
 #include "slurm-plugin/policy/policy.h"
 #include "tests/tap/tap.h"
 
+#include "common/rng.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +22,7 @@
 static uint64_t rng_state = 0x853c49e6748fea9bULL;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
+    return gm_rng_next(&rng_state);
 }
 static uint32_t below(uint32_t n)
 {

@@ -4,6 +4,7 @@
 
 #include "tests/tap/tap.h"
 
+#include "common/text.h"
 #include "slurm-plugin/spank/market_flags.h"
 #include "slurm-plugin/spank/plugin_args.h"
 

@@ -1,0 +1,97 @@
+/* Small text helpers every component shares: see text.h. */
+#include "config.h"
+
+#include "common/text.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+int gm_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+size_t gm_utf8_sequence(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int gm_text_check(const char *text, size_t len, size_t *bad_offset)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+
+    while (i < len) {
+        if (s[i] < 0x80) {
+            if (s[i] < 0x20 || s[i] == 0x7f)
+                break;
+            i++;
+            continue;
+        }
+        size_t n = gm_utf8_sequence(s + i, len - i);
+        /* U+0080..U+009F, the C1 controls, are two bytes: 0xc2 0x80..0x9f. */
+        if (n == 0 || (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0))
+            break;
+        i += n;
+    }
+    if (i == len)
+        return 0;
+    if (bad_offset)
+        *bad_offset = i;
+    return -1;
+}
+
+void gm_text_quote(const char *text, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const size_t shown = len > 40 ? 40 : len;
+
+    if (outlen == 0)
+        return;
+    for (size_t i = 0; i < shown && o + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+    }
+    if (shown < len && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+}

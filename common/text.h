@@ -1,0 +1,28 @@
+/* Small text helpers every component shares: error messages into a
+ * caller's buffer, UTF-8 checking, and quoting user input for a message. */
+#ifndef GPUMARKET_COMMON_TEXT_H
+#define GPUMARKET_COMMON_TEXT_H
+
+#include <stddef.h>
+
+/* Format a message into err (errlen bytes, always terminated when errlen > 0;
+ * err may be NULL).  Returns -1, so `return gm_errf(...)` reports failure. */
+int gm_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Length of the well-formed UTF-8 sequence of two or more bytes at s (at
+ * most `avail` bytes), or 0 when it is malformed, overlong, a surrogate or
+ * above U+10FFFF.  ASCII bytes are not sequences: callers test them first. */
+size_t gm_utf8_sequence(const unsigned char *s, size_t avail);
+
+/* Check that `text` (len bytes) is well-formed UTF-8 without control
+ * characters (C0, DEL, C1).  Returns 0, or -1 and the offset of the first bad
+ * byte in *bad_offset (when not NULL). */
+int gm_text_check(const char *text, size_t len, size_t *bad_offset);
+
+/* Quote at most 40 bytes of `text` for a message into out (outlen bytes,
+ * always terminated when outlen > 0): printable ASCII as is, anything else
+ * (and " and \) as \xNN; "..." marks a cut. */
+void gm_text_quote(const char *text, size_t len, char *out, size_t outlen);
+
+#endif
