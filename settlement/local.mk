@@ -1,1 +1,23 @@
-# settlement: filled in as its pieces land.
+# settlement: libgpumarket-settlement (receipts, keys, Merkle ledger,
+# checkpoints), the gpumarket command, their tests, fuzz targets and benchmark.
+
+lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
+include_HEADERS += settlement/gpumarket-settlement.h
+settlement_libgpumarket_settlement_la_SOURCES = \
+	settlement/util.c settlement/util.h \
+	settlement/receipt.c settlement/key.c settlement/merkle.c
+settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+settlement_libgpumarket_settlement_la_LIBADD = $(OPENSSL_LIBS)
+settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+
+SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
+SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+
+check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t
+UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t
+settlement_test_receipt_t_SOURCES = settlement/test/receipt.c
+settlement_test_receipt_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_merkle_t_SOURCES = settlement/test/merkle.c
+settlement_test_merkle_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
