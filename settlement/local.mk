@@ -5,7 +5,8 @@ lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
 include_HEADERS += settlement/gpumarket-settlement.h
 settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/util.c settlement/util.h \
-	settlement/receipt.c settlement/key.c settlement/merkle.c
+	settlement/receipt.c settlement/key.c settlement/merkle.c \
+	settlement/checkpoint.c settlement/ledger.c settlement/verify.c
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = $(OPENSSL_LIBS)
 settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
@@ -21,3 +22,7 @@ settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_merkle_t_SOURCES = settlement/test/merkle.c
 settlement_test_merkle_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+
+bin_PROGRAMS += settlement/gpumarket
+settlement_gpumarket_SOURCES = settlement/gpumarket.c
+settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la
