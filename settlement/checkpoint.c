@@ -59,7 +59,7 @@ static int parse_sigline(const char *s, size_t n, struct sigline *sl, size_t lin
 {
     size_t dl = sizeof EM_DASH - 1;
     if (n < dl + 1 || memcmp(s, EM_DASH " ", dl + 1) != 0)
-        return gm_settle_err(err, errlen, "checkpoint line %zu: a signature line must start with \"" EM_DASH " \"",
+        return gm_settle_err(err, errlen, "checkpoint line %zu: a signature line must start with \"" EM_DASH " \" (an em dash, U+2014, and a space)",
                              lineno);
     s += dl + 1;
     n -= dl + 1;

@@ -26,3 +26,15 @@ settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 bin_PROGRAMS += settlement/gpumarket
 settlement_gpumarket_SOURCES = settlement/gpumarket.c
 settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la
+
+check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
+UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
+settlement_test_checkpoint_t_SOURCES = settlement/test/checkpoint.c
+settlement_test_checkpoint_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_checkpoint_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_ledger_t_SOURCES = settlement/test/ledger.c
+settlement_test_ledger_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_ledger_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_keys_t_SOURCES = settlement/test/keys.c
+settlement_test_keys_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_keys_t_LDADD = $(SETTLEMENT_TEST_LDADD)
