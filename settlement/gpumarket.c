@@ -36,7 +36,7 @@ static void usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see gpumarket %s --help)\n", cmd);
+    fprintf(stderr, " (see gpumarket %s --help)\n", cmd);
     exit(EXIT_USAGE);
 }
 

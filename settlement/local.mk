@@ -38,3 +38,9 @@ settlement_test_ledger_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_keys_t_SOURCES = settlement/test/keys.c
 settlement_test_keys_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_keys_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+
+# Shell tests: the gpumarket command, openssl interop, crash loop.
+SETTLEMENT_SHELL_TESTS = tests/t2001-settlement-keys.t tests/t2002-settlement-merkle-openssl.t \
+	tests/t2003-settlement-crash.t tests/t2004-settlement-cli.t
+INTEGRATION_TESTS += $(SETTLEMENT_SHELL_TESTS)
+EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
