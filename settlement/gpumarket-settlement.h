@@ -276,10 +276,20 @@ void gm_ledger_close(gm_ledger *ledger);
 /* Assign the next sequence number, set the key id, sign with `key` and
  * append; returns 0 only once the record is on disk (fdatasync).  Safe to
  * call from many threads (their records share one write and one sync: group
- * commit) and from many processes (an flock serialises writers).  On success
- * *r holds the stored receipt.  Returns 0 or -1. */
+ * commit) and from many processes (an flock serialises writers).  Signing
+ * uses helper threads on every CPU (started by the first append, stopped by
+ * gm_ledger_close).  On success *r holds the stored receipt.  Returns 0 or -1. */
 int gm_ledger_append(gm_ledger *ledger, const gm_key *key,
                      struct gm_receipt *r, char *err, size_t errlen);
+
+/* Append n receipts as one group (one write, one sync): all are durable
+ * when it returns 0, in order, with consecutive sequence numbers written back
+ * into rs[].  Every receipt is checked first; on -1 none was appended unless
+ * the message says the sync failed (then the ledger refuses further appends
+ * until reopened). */
+int gm_ledger_append_many(gm_ledger *ledger, const gm_key *key,
+                          struct gm_receipt *rs, size_t n, char *err,
+                          size_t errlen);
 
 /* The ledger's origin, its size and root hash as of the last open, append
  * or gm_ledger_refresh.  Not safe concurrently with appends. */

@@ -33,12 +33,24 @@
 #define REC_HDR 12
 #define REC_OVERHEAD (REC_HDR + GM_HASH_LEN)
 
+/* A batch being signed: claimed by index, shared by reference count so no
+ * helper ever touches an entry after its owner has returned. */
+struct signwork {
+    size_t n, next;  /* next: atomic claim index */
+    int refs;        /* under the ledger mutex */
+    struct pending *items[];
+};
+
 struct pending {
     struct gm_receipt *r;
     const gm_key *key;
     int rc;
     bool done;
+    char *signed_buf;    /* the signed receipt, malloc'd by its signer */
+    size_t signed_len;
+    uint8_t leaf[GM_HASH_LEN];
     char err[256];
+    pthread_cond_t cv;   /* each waiter sleeps on its own: no thundering herd */
     struct pending *next;
 };
 
@@ -53,12 +65,24 @@ struct gm_ledger {
     uint64_t *offsets;     /* record start offsets, tree-size entries */
     uint64_t noffsets_cap;
     char keys_recorded[9]; /* key id last written to verifier-keys */
-    /* Group commit: appenders queue; one writer at a time signs and writes
-     * the whole queue, then syncs it while the next writer may start. */
+    /* Group commit: appenders queue while a leader commits the previous
+     * batch; the next leader takes the whole queue, numbers it, has every
+     * waiting appender help sign it (all cores), writes it in one pwrite and
+     * makes it durable with one fdatasync. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct pending *head, *tail;
-    bool writer_active;
+    bool busy;                /* a leader is committing */
+    struct signwork *signing; /* the batch being signed */
+    size_t sign_remaining;
+    struct pending *leader;   /* woken when sign_remaining reaches 0 */
+    /* Signing helpers: CPUs - 1 threads, started at the first append, that
+     * sign each batch beside its leader (a lone appender uses every core). */
+    int nhelpers;
+    pthread_t *helpers;
+    pthread_cond_t helper_cv;
+    uint64_t sign_generation;
+    bool stopping;
     bool broken;
 };
 
@@ -229,6 +253,16 @@ void gm_ledger_close(gm_ledger *l)
 {
     if (!l)
         return;
+    if (l->nhelpers > 0) {
+        pthread_mutex_lock(&l->mu);
+        l->stopping = true;
+        pthread_cond_broadcast(&l->helper_cv);
+        pthread_mutex_unlock(&l->mu);
+        for (int i = 0; i < l->nhelpers; i++)
+            pthread_join(l->helpers[i], NULL);
+    }
+    free(l->helpers);
+    pthread_cond_destroy(&l->helper_cv);
     if (l->fd >= 0)
         close(l->fd);
     pthread_mutex_destroy(&l->mu);
@@ -250,6 +284,7 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     l->fd = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->helper_cv, NULL);
     l->dir = strdup(dir);
     l->tree = gm_merkle_new();
     size_t plen = strlen(dir) + 8;
@@ -428,71 +463,151 @@ out:
     return rc;
 }
 
-/* Sign and write one batch under the exclusive file lock.  Returns -1 when
- * the whole batch failed (each pending's rc and err are set either way). */
-static int write_batch(gm_ledger *l, struct pending *batch)
+/* Sign unclaimed entries of the batch (leader and helpers alike). */
+static void sign_entries(gm_ledger *l, struct signwork *w)
 {
-    char err[256];
+    for (;;) {
+        size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_ACQ_REL);
+        if (i >= w->n)
+            break;
+        struct pending *p = w->items[i];
+        p->signed_buf = gm_receipt_sign(p->r, p->key, &p->signed_len, p->err, sizeof p->err);
+        if (p->signed_buf && p->signed_len > GM_LEDGER_RECORD_MAX) {
+            snprintf(p->err, sizeof p->err, "signed receipt of %zu bytes is larger than a record may be",
+                     p->signed_len);
+            free(p->signed_buf);
+            p->signed_buf = NULL;
+        }
+        if (p->signed_buf)
+            gm_merkle_leaf_hash(p->signed_buf, p->signed_len, p->leaf);
+        pthread_mutex_lock(&l->mu);
+        if (--l->sign_remaining == 0 && l->leader)
+            pthread_cond_signal(&l->leader->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* Drop a reference to the batch; the last one frees it.  Mutex held. */
+static void signwork_unref(struct signwork *w)
+{
+    if (--w->refs == 0)
+        free(w);
+}
+
+static void *helper_main(void *arg)
+{
+    gm_ledger *l = arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stopping && (!l->signing || l->sign_generation == seen))
+            pthread_cond_wait(&l->helper_cv, &l->mu);
+        if (l->stopping)
+            break;
+        struct signwork *w = l->signing;
+        seen = l->sign_generation;
+        w->refs++;
+        pthread_mutex_unlock(&l->mu);
+        sign_entries(l, w);
+        pthread_mutex_lock(&l->mu);
+        signwork_unref(w);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Start the signing helpers once (mutex not held).  Without them the
+ * leader signs alone, which is correct, only slower. */
+static void start_helpers(gm_ledger *l)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = ncpu > 1 ? (int)(ncpu > 64 ? 63 : ncpu - 1) : 0;
+    if (want == 0)
+        return;
+    l->helpers = calloc((size_t)want, sizeof *l->helpers);
+    if (!l->helpers)
+        return;
+    for (int i = 0; i < want; i++) {
+        if (pthread_create(&l->helpers[i], NULL, helper_main, l) != 0)
+            break;
+        l->nhelpers++;
+    }
+}
+
+/* Write one batch: number it under the exclusive file lock, sign it on the
+ * waiting threads, write it with one pwrite.  The caller syncs it.  Returns
+ * 0, or -1 with err when none of it was written. */
+static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch, char *err,
+                        size_t errlen)
+{
     struct pending *p;
-    if (lock_fd(l->fd, LOCK_EX, l->path, err, sizeof err) != 0)
-        goto fail_all;
-    if (catch_up(l, true, true, err, sizeof err) != 0)
-        goto fail_unlock;
-    uint64_t seq = gm_merkle_size(l->tree);
-    size_t cap = 0, used = 0, count = 0;
-    uint8_t *buf = NULL;
-    uint8_t (*hashes)[GM_HASH_LEN] = NULL;
+    size_t count = 0;
     for (p = batch; p; p = p->next)
         count++;
-    hashes = malloc(count * GM_HASH_LEN);
-    if (!hashes) {
-        snprintf(err, sizeof err, "out of memory");
+    if (lock_fd(l->fd, LOCK_EX, l->path, err, errlen) != 0)
+        return -1;
+    if (catch_up(l, true, true, err, errlen) != 0)
+        goto fail_unlock;
+    for (p = batch; p; p = p->next)
+        if (record_key(l, p->key, err, errlen) != 0)
+            goto fail_unlock;
+    /* Number the batch, then let its waiting appenders sign in parallel. */
+    struct signwork *w = malloc(sizeof *w + count * sizeof w->items[0]);
+    if (!w) {
+        gm_settle_err(err, errlen, "out of memory");
         goto fail_unlock;
     }
-    size_t nh = 0;
+    w->n = count;
+    w->next = 0;
+    w->refs = 1;
+    uint64_t seq = gm_merkle_size(l->tree);
+    size_t k = 0;
+    pthread_mutex_lock(&l->mu);
+    l->signing = w;
+    l->sign_remaining = count;
+    l->leader = me;
     for (p = batch; p; p = p->next) {
-        if (record_key(l, p->key, p->err, sizeof p->err)) {
-            p->rc = -1;
-            continue;
+        p->r->sequence = (int64_t)seq++;
+        w->items[k++] = p;
+    }
+    if (count > 1) {
+        l->sign_generation++;
+        pthread_cond_broadcast(&l->helper_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    sign_entries(l, w);
+    pthread_mutex_lock(&l->mu);
+    while (l->sign_remaining > 0)
+        pthread_cond_wait(&me->cv, &l->mu);
+    l->leader = NULL;
+    /* Unpublish before dropping our reference, so no late helper finds it freed. */
+    l->signing = NULL;
+    signwork_unref(w);
+    pthread_mutex_unlock(&l->mu);
+
+    size_t used = 0;
+    for (p = batch; p; p = p->next) {
+        if (!p->signed_buf) {
+            /* Receipts were checked before queueing, so this is OpenSSL failing. */
+            gm_settle_err(err, errlen, "%s", p->err);
+            goto fail_unlock;
         }
-        p->r->sequence = (int64_t)seq;
-        size_t slen;
-        char *s = gm_receipt_sign(p->r, p->key, &slen, p->err, sizeof p->err);
-        if (!s) {
-            p->rc = -1;
-            continue;
-        }
-        if (slen > GM_LEDGER_RECORD_MAX) {
-            snprintf(p->err, sizeof p->err, "signed receipt of %zu bytes is larger than a record may be", slen);
-            free(s);
-            p->rc = -1;
-            continue;
-        }
-        if (used + REC_OVERHEAD + slen > cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
-            while (ncap < used + REC_OVERHEAD + slen)
-                ncap *= 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(s);
-                snprintf(p->err, sizeof p->err, "out of memory");
-                p->rc = -1;
-                continue;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        uint8_t *rec = buf + used;
+        used += REC_OVERHEAD + p->signed_len;
+    }
+    uint8_t *buf = malloc(used);
+    if (!buf) {
+        gm_settle_err(err, errlen, "out of memory");
+        goto fail_unlock;
+    }
+    size_t o = 0;
+    for (p = batch; p; p = p->next) {
+        uint8_t *rec = buf + o;
         gm_settle_put_be32(rec, REC_MAGIC);
-        gm_settle_put_be32(rec + 4, (uint32_t)slen);
+        gm_settle_put_be32(rec + 4, (uint32_t)p->signed_len);
         gm_settle_put_be32(rec + 8, gm_settle_crc32c(0, rec, 8));
-        memcpy(rec + REC_HDR, s, slen);
-        gm_merkle_leaf_hash(s, slen, rec + REC_HDR + slen);
-        memcpy(hashes[nh++], rec + REC_HDR + slen, GM_HASH_LEN);
-        free(s);
-        used += REC_OVERHEAD + slen;
-        p->rc = 1; /* written pending sync */
-        seq++;
+        memcpy(rec + REC_HDR, p->signed_buf, p->signed_len);
+        memcpy(rec + REC_HDR + p->signed_len, p->leaf, GM_HASH_LEN);
+        o += REC_OVERHEAD + p->signed_len;
     }
     size_t done = 0;
     while (done < used) {
@@ -500,99 +615,149 @@ static int write_batch(gm_ledger *l, struct pending *batch)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            snprintf(err, sizeof err, "%s: write failed: %s", l->path, n < 0 ? strerror(errno) : "no progress");
-            /* Leave no partial batch behind: the next open would see a torn tail anyway. */
+            gm_settle_err(err, errlen, "%s: write failed: %s", l->path, n < 0 ? strerror(errno) : "no progress");
+            /* Leave no partial batch behind (the next open would cut it anyway). */
             if (ftruncate(l->fd, (off_t)l->end) != 0)
                 l->broken = true;
             free(buf);
-            free(hashes);
-            for (p = batch; p; p = p->next)
-                if (p->rc == 1)
-                    p->rc = 0;
             goto fail_unlock;
         }
         done += (size_t)n;
     }
+    free(buf);
     uint64_t off = l->end;
-    size_t k = 0;
     for (p = batch; p; p = p->next) {
-        if (p->rc != 1)
-            continue;
-        size_t dlen = gm_settle_get_be32(buf + (off - l->end) + 4);
-        if (add_record(l, off, hashes[k++]) != 0)
-            l->broken = true; /* in-memory view lost; the file is fine */
-        off += REC_OVERHEAD + dlen;
+        if (add_record(l, off, p->leaf) != 0)
+            l->broken = true; /* the in-memory view is lost; the file is fine */
+        off += REC_OVERHEAD + p->signed_len;
     }
     l->end = off;
-    free(buf);
-    free(hashes);
     flock(l->fd, LOCK_UN);
     return 0;
 fail_unlock:
     flock(l->fd, LOCK_UN);
-fail_all:
-    for (p = batch; p; p = p->next)
-        if (p->rc == 0) {
-            p->rc = -1;
-            snprintf(p->err, sizeof p->err, "%s", err);
-        }
     return -1;
+}
+
+/* Queue entries[0..n) as one group and wait until they are durable (or
+ * failed); the calling thread may lead the commit. */
+static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char *err, size_t errlen)
+{
+    struct pending *me = &entries[n - 1];
+    for (size_t i = 0; i < n; i++) {
+        pthread_cond_init(&entries[i].cv, NULL);
+        entries[i].next = i + 1 < n ? &entries[i + 1] : NULL;
+    }
+    pthread_mutex_lock(&l->mu);
+    int rc = 0;
+    if (l->broken) {
+        rc = gm_settle_err(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
+        goto out;
+    }
+    if (!l->helpers)
+        start_helpers(l);
+    if (l->tail)
+        l->tail->next = &entries[0];
+    else
+        l->head = &entries[0];
+    l->tail = me;
+    while (!me->done) {
+        if (!l->busy) {
+            /* Lead: take everything queued, our own entries included. */
+            struct pending *batch = l->head;
+            l->head = l->tail = NULL;
+            l->busy = true;
+            pthread_mutex_unlock(&l->mu);
+            char berr[256] = "";
+            int brc = commit_batch(l, me, batch, berr, sizeof berr);
+            /* Let the next leader number and sign its batch while we sync:
+             * the sync below also covers anything written before it. */
+            pthread_mutex_lock(&l->mu);
+            l->busy = false;
+            if (l->head)
+                pthread_cond_signal(&l->head->cv);
+            pthread_mutex_unlock(&l->mu);
+            /* One sync for the whole batch: this is the group commit. */
+            bool sync_failed = false;
+            if (brc == 0 && fdatasync(l->fd) != 0) {
+                brc = -1;
+                sync_failed = true;
+                snprintf(berr, sizeof berr, "%s: fdatasync failed: %s (the receipts may not be durable)",
+                         l->path, strerror(errno));
+            }
+            pthread_mutex_lock(&l->mu);
+            if (sync_failed)
+                l->broken = true;
+            for (struct pending *p = batch, *next; p; p = next) {
+                next = p->next;
+                p->rc = brc;
+                if (brc)
+                    snprintf(p->err, sizeof p->err, "%s", berr);
+                free(p->signed_buf);
+                p->signed_buf = NULL;
+                p->done = true;
+                pthread_cond_signal(&p->cv);
+            }
+        } else {
+            pthread_cond_wait(&me->cv, &l->mu);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (entries[i].rc != 0) {
+            rc = gm_settle_err(err, errlen, "%s", entries[i].err);
+            break;
+        }
+out:
+    pthread_mutex_unlock(&l->mu);
+    for (size_t i = 0; i < n; i++)
+        pthread_cond_destroy(&entries[i].cv);
+    return rc;
+}
+
+/* Check a receipt before it gets a sequence number, so a bad one never
+ * leaves a gap in a batch. */
+static int prepare(const gm_key *key, struct gm_receipt *r, char *err, size_t errlen)
+{
+    const char *id = gm_key_id_hex(key);
+    if (!gm_key_has_private(key) || strlen(id) != 8)
+        return gm_settle_err(err, errlen, "the signing key needs a private key and a name");
+    memcpy(r->key_id, id, 9);
+    r->sequence = 0;
+    return gm_receipt_check(r, err, errlen);
 }
 
 int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char *err, size_t errlen)
 {
     if (!l->writable)
         return gm_settle_err(err, errlen, "%s: ledger opened read-only", l->path);
+    if (prepare(key, r, err, errlen))
+        return -1;
     struct pending me = {.r = r, .key = key};
-    pthread_mutex_lock(&l->mu);
-    if (l->broken) {
-        pthread_mutex_unlock(&l->mu);
-        return gm_settle_err(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
+    return append_entries(l, &me, 1, err, errlen);
+}
+
+int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs, size_t n,
+                          char *err, size_t errlen)
+{
+    if (!l->writable)
+        return gm_settle_err(err, errlen, "%s: ledger opened read-only", l->path);
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char msg[200];
+        if (prepare(key, &rs[i], msg, sizeof msg))
+            return gm_settle_err(err, errlen, "receipt %zu of the batch: %s", i, msg);
     }
-    if (l->tail)
-        l->tail->next = &me;
-    else
-        l->head = &me;
-    l->tail = &me;
-    while (!me.done) {
-        if (!l->writer_active) {
-            /* Lead: take everything queued, including our own entry. */
-            struct pending *batch = l->head;
-            l->head = l->tail = NULL;
-            l->writer_active = true;
-            pthread_mutex_unlock(&l->mu);
-            int wrc = write_batch(l, batch);
-            pthread_mutex_lock(&l->mu);
-            l->writer_active = false;
-            pthread_cond_broadcast(&l->cv); /* the next leader may write while we sync */
-            pthread_mutex_unlock(&l->mu);
-            int src = 0;
-            char serr[200] = "";
-            if (wrc == 0 && fdatasync(l->fd) != 0) {
-                src = -1;
-                snprintf(serr, sizeof serr, "%s: fdatasync failed: %s (the receipt may not be durable)",
-                         l->path, strerror(errno));
-            }
-            pthread_mutex_lock(&l->mu);
-            if (src)
-                l->broken = true;
-            for (struct pending *p = batch, *next; p; p = next) {
-                next = p->next;
-                if (p->rc == 1)
-                    p->rc = src;
-                if (src)
-                    snprintf(p->err, sizeof p->err, "%s", serr);
-                p->done = true;
-            }
-            pthread_cond_broadcast(&l->cv);
-        } else {
-            pthread_cond_wait(&l->cv, &l->mu);
-        }
+    struct pending *entries = calloc(n, sizeof *entries);
+    if (!entries)
+        return gm_settle_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        entries[i].r = &rs[i];
+        entries[i].key = key;
     }
-    pthread_mutex_unlock(&l->mu);
-    if (me.rc != 0)
-        return gm_settle_err(err, errlen, "%s", me.err);
-    return 0;
+    int rc = append_entries(l, entries, n, err, errlen);
+    free(entries);
+    return rc;
 }
 
 char *gm_ledger_checkpoint(gm_ledger *l, const gm_key *key, char *err, size_t errlen)

@@ -89,3 +89,10 @@ fuzz-settlement:
 endif
 fuzz: fuzz-settlement
 .PHONY: fuzz fuzz-settlement
+
+# Benchmark (run by `make bench`).
+noinst_PROGRAMS += bench/bench-settlement
+BENCHMARKS += bench/bench-settlement
+bench_bench_settlement_SOURCES = bench/bench-settlement.c
+bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
