@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,37 @@ static const char append_help[] =
     "  --key FILE     private key (default $GPUMARKET_RECEIPT_KEY); FILE's .vkey names it\n"
     "  --origin NAME  origin of a new ledger\n";
 
+#define APPEND_BATCH 1024
+
+/* Is more input waiting on stdin right now? */
+static int input_ready(void)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Append the parsed receipts as one durable group and print each as stored. */
+static void append_flush(gm_ledger *l, gm_key *key, struct gm_receipt *batch, size_t *n)
+{
+    char err[512];
+    if (*n == 0)
+        return;
+    if (gm_ledger_append_many(l, key, batch, *n, err, sizeof err))
+        die("ledger append: %s", err);
+    for (size_t i = 0; i < *n; i++) {
+        size_t slen;
+        char *s = gm_ledger_read(l, (uint64_t)batch[i].sequence, &slen, err, sizeof err);
+        if (!s)
+            die("ledger append: %s", err);
+        fwrite(s, 1, slen, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    if (fflush(stdout) != 0)
+        die("ledger append: cannot write to stdout: %s", strerror(errno));
+    *n = 0;
+}
+
 static int cmd_append(int argc, char **argv)
 {
     static const int allowed[] = {O_LEDGER, O_KEY, O_ORIGIN, 0};
@@ -342,40 +374,74 @@ static int cmd_append(int argc, char **argv)
     if (!origin && access(lpath, F_OK) != 0)
         origin = gm_key_name(key);
     gm_ledger *l = open_ledger(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, origin);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    /* Lines already waiting on stdin are appended as one group (one sync);
+     * each signed receipt is printed once its group is on disk. */
+    struct gm_receipt *batch = calloc(APPEND_BATCH, sizeof *batch);
+    size_t nbatch = 0, cap = 65536, len = 0, start = 0;
+    char *buf = malloc(cap);
+    if (!batch || !buf)
+        die("out of memory");
     long lineno = 0;
-    int rc = 0;
+    int rc = 0, eof = 0;
     char err[512];
-    while ((n = getline(&line, &cap, stdin)) > 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        if (n == 0)
+    for (;;) {
+        char *nl;
+        while (nbatch < APPEND_BATCH && (nl = memchr(buf + start, '\n', len - start)) != NULL) {
+            size_t n = (size_t)(nl - (buf + start));
+            char *line = buf + start;
+            start += n + 1;
+            lineno++;
+            if (n > 0 && line[n - 1] == '\r')
+                n--;
+            if (n == 0)
+                continue;
+            if (gm_receipt_parse_input(line, n, &batch[nbatch], err, sizeof err)) {
+                append_flush(l, key, batch, &nbatch);
+                fprintf(stderr, "gpumarket: ledger append: stdin line %ld: %s; nothing after it was appended\n",
+                        lineno, err);
+                rc = 1;
+                goto done;
+            }
+            nbatch++;
+        }
+        if (nbatch == APPEND_BATCH) {
+            append_flush(l, key, batch, &nbatch);
             continue;
-        struct gm_receipt r;
-        if (gm_receipt_parse_input(line, (size_t)n, &r, err, sizeof err)) {
-            fprintf(stderr, "gpumarket: ledger append: stdin line %ld: %s; nothing after it was appended\n",
-                    lineno, err);
-            rc = 1;
+        }
+        if (eof) {
+            if (start < len) { /* a last line without its newline */
+                buf[len++] = '\n';
+                continue;
+            }
+            append_flush(l, key, batch, &nbatch);
             break;
         }
-        if (gm_ledger_append(l, key, &r, err, sizeof err)) {
-            fprintf(stderr, "gpumarket: ledger append: stdin line %ld: %s\n", lineno, err);
-            rc = 1;
-            break;
+        if (nbatch > 0 && !input_ready())
+            append_flush(l, key, batch, &nbatch);
+        /* Keep the unparsed tail at the front and read more. */
+        memmove(buf, buf + start, len - start);
+        len -= start;
+        start = 0;
+        if (cap - len < 4096) {
+            if (cap >= (size_t)64 << 20)
+                die("ledger append: stdin line %ld is longer than 64 MiB", lineno + 1);
+            cap *= 2;
+            buf = realloc(buf, cap);
+            if (!buf)
+                die("out of memory");
         }
-        size_t slen;
-        char *s = gm_ledger_read(l, (uint64_t)r.sequence, &slen, err, sizeof err);
-        if (!s)
-            die("ledger append: %s", err);
-        fwrite(s, 1, slen, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-        free(s);
+        ssize_t got = read(STDIN_FILENO, buf + len, cap - len - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            die("ledger append: reading stdin: %s", strerror(errno));
+        if (got == 0)
+            eof = 1;
+        len += (size_t)got;
     }
-    free(line);
+done:
+    free(buf);
+    free(batch);
     gm_ledger_close(l);
     gm_key_free(key);
     return rc;
