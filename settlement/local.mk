@@ -96,3 +96,5 @@ BENCHMARKS += bench/bench-settlement
 bench_bench_settlement_SOURCES = bench/bench-settlement.c
 bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
+
+dist_man_MANS += doc/gpumarket.1
