@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,11 +123,28 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     res->bad_index = -1;
     char path[4096], origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
     snprintf(path, sizeof path, "%s/ledger", dir);
+    /* Read the checkpoint before the ledger's size: a checkpoint only ever
+     * covers records already written, so it can never look ahead of us. */
+    char cppath[4096];
+    char *cptext = NULL;
+    size_t cplen = 0;
+    snprintf(cppath, sizeof cppath, "%s/checkpoint", dir);
+    if (access(cppath, F_OK) == 0) {
+        cptext = gm_settle_read_file(cppath, 1 << 20, &cplen, err, errlen);
+        if (!cptext)
+            return -1;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        free(cptext);
         return gm_settle_err(err, errlen, "%s: cannot open the ledger: %s", path, strerror(errno));
+    }
+    /* The shared lock covers the framing pass only: appenders wait for it,
+     * and whole records never change or go away afterwards (recovery only
+     * cuts bytes after the last whole record). */
     while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
         ;
+    bool locked = true;
     int rc = -1;
     uint8_t *map = MAP_FAILED;
     size_t size = 0;
@@ -134,7 +152,6 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     uint8_t (*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
     struct job *jobs = NULL;
     pthread_t *tids = NULL;
-    char *cptext = NULL;
     long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
     if (hl < 0)
         goto out;
@@ -180,6 +197,8 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         offsets[nrec++] = off;
         off += (uint64_t)n;
     }
+    flock(fd, LOCK_UN);
+    locked = false;
 
     uint64_t nchunks = (nrec + CHUNK - 1) / CHUNK;
     leaves = malloc((nrec ? nrec : 1) * GM_HASH_LEN);
@@ -203,13 +222,14 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
                           nchunks * (uint64_t)(t + 1) / (uint64_t)threads,
                           keys, nkeys, flags & GM_VERIFY_HASH_ONLY, -1, ""};
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
-            j->chunk_hi = j->chunk_lo; /* cannot happen in practice; do it inline */
+            tids[t] = pthread_self(); /* marks "not started": done inline below */
             worker(j);
         }
     }
     worker(&jobs[0]);
     for (int t = 1; t < threads; t++)
-        pthread_join(tids[t], NULL);
+        if (!pthread_equal(tids[t], pthread_self()))
+            pthread_join(tids[t], NULL);
     int64_t bad = frame_bad;
     const char *why = frame_msg;
     for (int t = 0; t < threads; t++)
@@ -229,14 +249,8 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     }
 
     /* The signed checkpoint, when there is one, must be a prefix of this tree. */
-    char cppath[4096];
-    snprintf(cppath, sizeof cppath, "%s/checkpoint", dir);
-    size_t cplen;
-    if (access(cppath, F_OK) == 0) {
+    if (cptext) {
         char msg[300];
-        cptext = gm_settle_read_file(cppath, 1 << 20, &cplen, err, errlen);
-        if (!cptext)
-            goto out;
         struct gm_checkpoint cp;
         if (gm_checkpoint_verify(cptext, cplen, keys, nkeys, &cp, msg, sizeof msg)) {
             gm_settle_err(err, errlen, "%s: %s", cppath, msg);
@@ -278,7 +292,8 @@ out:
     free(offsets);
     if (map != MAP_FAILED)
         munmap(map, size);
-    flock(fd, LOCK_UN);
+    if (locked)
+        flock(fd, LOCK_UN);
     close(fd);
     return rc;
 }
