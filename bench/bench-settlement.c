@@ -297,10 +297,10 @@ int main(void)
 
     /* Full verification (signatures) on every core vs raw verify on every core. */
     fill(dir_small, key, small);
-    /* Shared machine: alternate baseline and ours twice, keep the best of each. */
+    /* Shared machine: alternate baseline and ours three times, keep the best of each. */
     double raw_verify = 0, ours_verify = 0;
-    for (int round = 0; round < 2; round++) {
-        double rv = raw_verify_rate(cores, 2.0);
+    for (int round = 0; round < 3; round++) {
+        double rv = raw_verify_rate(cores, 1.5);
         if (rv > raw_verify)
             raw_verify = rv;
         t0 = now();
@@ -312,7 +312,7 @@ int main(void)
         if ((double)small / dt > ours_verify)
             ours_verify = (double)small / dt;
     }
-    fprintf(stderr, "full verify of %llu receipts on %d threads: %.0f/s; raw verify on %d threads: %.0f/s (best of 2)\n",
+    fprintf(stderr, "full verify of %llu receipts on %d threads: %.0f/s; raw verify on %d threads: %.0f/s (best of 3)\n",
             (unsigned long long)small, cores, ours_verify, cores, raw_verify);
     json("settlement full verify (all cores) vs raw Ed25519 verify (all cores)", "receipts/s",
          ours_verify, raw_verify, 0.9);

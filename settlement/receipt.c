@@ -192,7 +192,6 @@ static void buf_add(struct buf *b, const char *s, size_t n)
     b->len += n;
     b->p[b->len] = '\0';
 }
-static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
 /* JCS string: receipts hold no control characters, so only '"' and '\'
  * need escaping; everything else is copied as UTF-8. */
@@ -224,9 +223,17 @@ char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size
         buf_json_string(&b, f->name);
         buf_add(&b, ":", 1);
         if (f->kind == F_INT) {
-            char num[24];
-            snprintf(num, sizeof num, "%lld", (long long)*int_at(r, f));
-            buf_str(&b, num);
+            /* Decimal by hand: this runs for every field of every receipt. */
+            char num[24], *e = num + sizeof num, *q = e;
+            int64_t v = *int_at(r, f);
+            uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+            do {
+                *--q = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            if (v < 0)
+                *--q = '-';
+            buf_add(&b, q, (size_t)(e - q));
         } else if (f->kind == F_ENUM) {
             buf_json_string(&b, gm_receipt_end_reason_name(r->end_reason));
         } else {
@@ -546,17 +553,11 @@ int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *e
     struct jp p = {buf, len, 0, true, err, errlen};
     if (parse_receipt(&p, r, false))
         return -1;
+    /* The strict parser admits only canonical bytes (no whitespace, sorted
+     * unique keys, canonical numbers and escapes), so decode(x) succeeding
+     * implies encode(decode(x)) == x; the fuzz target checks exactly that. */
     if (p.pos != len)
         return gm_settle_err(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
-    /* Belt and braces: the canonical encoding must give back the same bytes. */
-    size_t elen;
-    char *enc = gm_receipt_encode(r, &elen, err, errlen);
-    if (!enc)
-        return -1;
-    bool same = elen == len && memcmp(enc, buf, len) == 0;
-    free(enc);
-    if (!same)
-        return gm_settle_err(err, errlen, "receipt: not in canonical form (RFC 8785)");
     return 0;
 }
 
@@ -644,15 +645,6 @@ int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r,
     if (gm_settle_base64_decode(buf + s, SIG_B64_LEN, raw, sizeof raw) != GM_SIGNATURE_LEN)
         return gm_settle_err(err, errlen,
                              "signed receipt: field \"signature\" is not canonical base64 of 64 bytes");
-    /* The receipt bytes must be canonical too. */
-    size_t elen;
-    char *enc = gm_receipt_encode(r, &elen, err, errlen);
-    if (!enc)
-        return -1;
-    bool same = elen == rend - plen && memcmp(enc, buf + plen, elen) == 0;
-    free(enc);
-    if (!same)
-        return gm_settle_err(err, errlen, "signed receipt: receipt not in canonical form (RFC 8785)");
     if (receipt_off)
         *receipt_off = plen;
     if (receipt_len)

@@ -27,8 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t off, rlen;
     uint8_t sig[GM_SIGNATURE_LEN];
-    if (gm_signed_receipt_decode((const char *)data, size, &r, &off, &rlen, sig, err, sizeof err) == 0 &&
-        (off + rlen > size))
-        abort();
+    if (gm_signed_receipt_decode((const char *)data, size, &r, &off, &rlen, sig, err, sizeof err) == 0) {
+        size_t len;
+        char *enc = gm_receipt_encode(&r, &len, err, sizeof err);
+        if (off + rlen > size || !enc || len != rlen || memcmp(enc, data + off, len) != 0)
+            abort(); /* the signed bytes must be the canonical receipt */
+        free(enc);
+    }
     return 0;
 }
