@@ -28,6 +28,7 @@ enum field_kind { F_INT, F_STR, F_ENUM };
  * this table, the decoder checks keys against it. */
 struct field {
     const char *name;
+    const char *label;   /* "field \"name\"", for messages without formatting */
     enum field_kind kind;
     size_t off;          /* int64_t, char[] or enum in struct gm_receipt */
     size_t size;         /* char[] size */
@@ -41,27 +42,27 @@ struct field {
 /* Unix seconds up to the end of year 9999. */
 #define TIME_MAX 253402300799LL
 static const struct field fields[] = {
-    {"account", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account), -1, 0, 0, false},
-    {"amount_micro", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true},
-    {"array_task", F_INT, RO(array_task), 0, RO(has_array_task), 0, 4294967293LL, false},
-    {"cluster", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster), -1, 0, 0, false},
-    {"emissions_mg", F_INT, RO(emissions_mg), 0, RO(has_emissions), 0, IMAX, false},
-    {"end", F_INT, RO(end), 0, -1, 0, TIME_MAX, false},
-    {"end_reason", F_ENUM, RO(end_reason), 0, -1, 0, 0, false},
-    {"energy_mj", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false},
-    {"gpu_count", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false},
-    {"gpu_seconds", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true},
-    {"gpu_type", F_STR, RO(gpu_type), sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false},
-    {"job_id", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false},
-    {"key_id", F_STR, RO(key_id), sizeof(((struct gm_receipt *)0)->key_id), -1, 0, 0, true},
-    {"market_order", F_STR, RO(market_order), sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false},
-    {"nodes", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0, 0, false},
-    {"price_micro_per_gpu_hour", F_INT, RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false},
-    {"segment", F_INT, RO(segment), 0, -1, 0, 1000000, false},
-    {"sequence", F_INT, RO(sequence), 0, -1, 0, IMAX, true},
-    {"start", F_INT, RO(start), 0, -1, 0, TIME_MAX, false},
-    {"user", F_STR, RO(user), sizeof(((struct gm_receipt *)0)->user), -1, 0, 0, false},
-    {"version", F_INT, RO(version), 0, -1, GM_RECEIPT_VERSION, GM_RECEIPT_VERSION, false},
+    {"account", "field \"account\"", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account), -1, 0, 0, false},
+    {"amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true},
+    {"array_task", "field \"array_task\"", F_INT, RO(array_task), 0, RO(has_array_task), 0, 4294967293LL, false},
+    {"cluster", "field \"cluster\"", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster), -1, 0, 0, false},
+    {"emissions_mg", "field \"emissions_mg\"", F_INT, RO(emissions_mg), 0, RO(has_emissions), 0, IMAX, false},
+    {"end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false},
+    {"end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false},
+    {"energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false},
+    {"gpu_count", "field \"gpu_count\"", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false},
+    {"gpu_seconds", "field \"gpu_seconds\"", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true},
+    {"gpu_type", "field \"gpu_type\"", F_STR, RO(gpu_type), sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false},
+    {"job_id", "field \"job_id\"", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false},
+    {"key_id", "field \"key_id\"", F_STR, RO(key_id), sizeof(((struct gm_receipt *)0)->key_id), -1, 0, 0, true},
+    {"market_order", "field \"market_order\"", F_STR, RO(market_order), sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false},
+    {"nodes", "field \"nodes\"", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0, 0, false},
+    {"price_micro_per_gpu_hour", "field \"price_micro_per_gpu_hour\"", F_INT, RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false},
+    {"segment", "field \"segment\"", F_INT, RO(segment), 0, -1, 0, 1000000, false},
+    {"sequence", "field \"sequence\"", F_INT, RO(sequence), 0, -1, 0, IMAX, true},
+    {"start", "field \"start\"", F_INT, RO(start), 0, -1, 0, TIME_MAX, false},
+    {"user", "field \"user\"", F_STR, RO(user), sizeof(((struct gm_receipt *)0)->user), -1, 0, 0, false},
+    {"version", "field \"version\"", F_INT, RO(version), 0, -1, GM_RECEIPT_VERSION, GM_RECEIPT_VERSION, false},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -435,8 +436,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
     memset(r, 0, sizeof *r);
     bool seen[N_FIELDS] = {false};
     char key[64];
-    char prev[64] = "";
-    char what[96];
+    const char *prev = NULL;
     if (jp_ws(p) || jp_expect(p, '{', "receipt") || jp_ws(p))
         return -1;
     if (p->pos < p->len && p->s[p->pos] == '}') {
@@ -459,13 +459,13 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
             if (seen[fi])
                 return gm_settle_err(p->err, p->errlen, "duplicate field \"%s\" at byte %zu",
                                      key, keypos);
-            if (p->strict && prev[0] && strcmp(key, prev) < 0)
+            if (p->strict && prev && strcmp(key, prev) < 0)
                 return gm_settle_err(p->err, p->errlen,
                                      "field \"%s\" out of order (canonical JSON sorts keys: it belongs before \"%s\")",
                                      key, prev);
             seen[fi] = true;
-            snprintf(prev, sizeof prev, "%s", key);
-            snprintf(what, sizeof what, "field \"%s\"", key);
+            prev = f->name;
+            const char *what = f->label;
             if (jp_ws(p) || jp_expect(p, ':', what) || jp_ws(p))
                 return -1;
             if (p->pos >= p->len)
