@@ -258,6 +258,7 @@ int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys,
 
 /* ------------------------------------------------------------ ledger */
 
+/* A ledger handle belongs to one process: do not use it across fork(). */
 typedef struct gm_ledger gm_ledger;
 
 #define GM_LEDGER_CREATE 0x1  /* create DIR and the ledger file if missing */

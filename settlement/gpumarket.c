@@ -80,6 +80,8 @@ struct opts {
     const char *ledger, *key, *origin, *name, *out, *format;
     const char *pubkeys[MAX_PUBKEYS];
     int npubkeys;
+    const char *checkpoints[MAX_PUBKEYS];
+    int ncheckpoints;
     int hash_only, threads;
     const char *user, *account;
     int64_t job, since, until;
@@ -89,7 +91,7 @@ struct opts {
 };
 
 enum { O_LEDGER = 256, O_KEY, O_ORIGIN, O_NAME, O_OUT, O_FORMAT, O_PUBKEY, O_HASH_ONLY, O_THREADS,
-       O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_SIZE, O_HELP };
+       O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_SIZE, O_CHECKPOINT, O_HELP };
 
 static const struct option all_options[] = {
     {"ledger", required_argument, NULL, O_LEDGER},
@@ -107,6 +109,7 @@ static const struct option all_options[] = {
     {"since", required_argument, NULL, O_SINCE},
     {"until", required_argument, NULL, O_UNTIL},
     {"size", required_argument, NULL, O_SIZE},
+    {"checkpoint", required_argument, NULL, O_CHECKPOINT},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -150,6 +153,11 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
             o->pubkeys[o->npubkeys++] = optarg;
             break;
         case O_HASH_ONLY: o->hash_only = 1; break;
+        case O_CHECKPOINT:
+            if (o->ncheckpoints == MAX_PUBKEYS)
+                usage_error(cmd, "at most %d --checkpoint options", MAX_PUBKEYS);
+            o->checkpoints[o->ncheckpoints++] = optarg;
+            break;
         case O_THREADS:
             if (parse_u64(optarg, &v) || v > 1024)
                 usage_error(cmd, "--threads=%s: give a number of threads from 0 (all CPUs) to 1024", optarg);
@@ -222,6 +230,27 @@ static int load_pubkeys(const struct opts *o, const char *dir, gm_key ***keys)
     if (n < 0)
         die("%s (or give the ledger's public keys with --pubkey)", err);
     return n;
+}
+
+static char *read_small_file(const char *path, size_t *len, char *msg, size_t msglen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, msglen, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    int bad = !buf || ferror(f) || !feof(f);
+    fclose(f);
+    if (bad) {
+        snprintf(msg, msglen, "unreadable or larger than 1 MiB");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }
 
 static void free_keys(gm_key **keys, int n)
@@ -449,17 +478,21 @@ done:
 
 static const char verify_ledger_help[] =
     "Usage: gpumarket ledger verify [--ledger DIR] [--pubkey FILE]... [--hash-only] [--threads N]\n"
+    "                               [--checkpoint FILE]...\n"
     "Check every record's framing and hash, every receipt's canonical form,\n"
     "sequence number and signature, the Merkle tree, and DIR/checkpoint.\n"
     "Prints one JSON line; on failure names the first bad record and exits 1.\n"
     "  --pubkey FILE  public key (PEM or .vkey), repeatable for rotated keys\n"
     "                 (default: DIR/verifier-keys, written by appenders)\n"
     "  --hash-only    skip receipt signatures: framing, hashes, tree, checkpoint\n"
-    "  --threads N    threads (default 0: every CPU)\n";
+    "  --threads N    threads (default 0: every CPU)\n"
+    "  --checkpoint FILE  also check a checkpoint saved earlier (an auditor's\n"
+    "                 copy): signed by a known key and a prefix of this ledger;\n"
+    "                 repeatable\n";
 
 static int cmd_ledger_verify(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, O_PUBKEY, O_HASH_ONLY, O_THREADS, 0};
+    static const int allowed[] = {O_LEDGER, O_PUBKEY, O_HASH_ONLY, O_THREADS, O_CHECKPOINT, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger verify", allowed, verify_ledger_help, &o);
     if (i != argc)
@@ -471,6 +504,39 @@ static int cmd_ledger_verify(int argc, char **argv)
     char err[1024];
     int rc = gm_ledger_verify(dir, keys, (size_t)nkeys, o.hash_only ? GM_VERIFY_HASH_ONLY : 0,
                               o.threads, &res, err, sizeof err);
+    /* Saved checkpoints: the ledger must still extend each of them. */
+    for (int c = 0; rc == 0 && c < o.ncheckpoints; c++) {
+        size_t len;
+        char msg[600];
+        char *text = read_small_file(o.checkpoints[c], &len, msg, sizeof msg);
+        struct gm_checkpoint cp;
+        uint8_t root[32];
+        gm_ledger *l = NULL;
+        if (!text || gm_checkpoint_verify(text, len, keys, (size_t)nkeys, &cp, msg, sizeof msg) != 0) {
+            snprintf(err, sizeof err, "--checkpoint %s: %s", o.checkpoints[c], msg);
+            rc = -1;
+        } else if ((l = gm_ledger_open(dir, 0, NULL, msg, sizeof msg)) == NULL) {
+            snprintf(err, sizeof err, "%s", msg);
+            rc = -1;
+        } else if (strcmp(cp.origin, gm_ledger_origin(l)) != 0) {
+            snprintf(err, sizeof err, "--checkpoint %s: origin \"%s\" is not this ledger's (\"%s\")",
+                     o.checkpoints[c], cp.origin, gm_ledger_origin(l));
+            rc = -1;
+        } else if (cp.size > res.size) {
+            snprintf(err, sizeof err,
+                     "--checkpoint %s: signed for %" PRIu64 " records but the ledger has %" PRIu64 ": records were lost",
+                     o.checkpoints[c], cp.size, res.size);
+            res.bad_index = (int64_t)res.size;
+            rc = -1;
+        } else if (gm_merkle_root_at(gm_ledger_tree(l), cp.size, root) != 0 || memcmp(root, cp.root, 32) != 0) {
+            snprintf(err, sizeof err,
+                     "--checkpoint %s: the first %" PRIu64 " records no longer have the signed root hash: the ledger was rewritten",
+                     o.checkpoints[c], cp.size);
+            rc = -1;
+        }
+        gm_ledger_close(l);
+        free(text);
+    }
     free_keys(keys, nkeys);
     if (rc) {
         fprintf(stderr, "gpumarket: ledger verify: %s\n", err);

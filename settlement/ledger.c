@@ -70,7 +70,6 @@ struct gm_ledger {
      * waiting appender help sign it (all cores), writes it in one pwrite and
      * makes it durable with one fdatasync. */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     struct pending *head, *tail;
     bool busy;                /* a leader is committing */
     struct signwork *signing; /* the batch being signed */
@@ -266,7 +265,6 @@ void gm_ledger_close(gm_ledger *l)
     if (l->fd >= 0)
         close(l->fd);
     pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->cv);
     gm_merkle_free(l->tree);
     free(l->offsets);
     free(l->dir);
@@ -283,7 +281,6 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     }
     l->fd = -1;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->helper_cv, NULL);
     l->dir = strdup(dir);
     l->tree = gm_merkle_new();

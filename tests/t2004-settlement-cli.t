@@ -3,7 +3,7 @@
 # bad lines named, export filters (JSON lines, CSV), a tampered ledger named
 # by index, key rotation, checkpoints catching rewritten history.
 . "$(dirname "$0")/tap/tap.sh"
-plan 21
+plan 23
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -35,13 +35,14 @@ test_expect_fail "--format xml is refused" gpumarket receipts export --format xm
 test_expect_fail "--since with a non-number is refused" gpumarket receipts export --since yesterday
 
 # Key rotation: a new key signs later receipts; both verify.
-test_expect "checkpoint with the old key" bash -c "gpumarket ledger checkpoint > /dev/null"
+test_expect "checkpoint with the old key (an auditor keeps a copy)" bash -c "gpumarket ledger checkpoint > '$T/auditor-cp'"
 gpumarket keygen --name site.example/gpu-ledger --out "$T/new" >/dev/null
 test_expect "append with the rotated key" bash -c "r 9 gil bio 1 2 | gpumarket ledger append --key '$T/new.key' > /dev/null"
 test_expect "ledger verify knows both keys (DIR/verifier-keys)" gpumarket ledger verify
 out=$(gpumarket ledger verify --pubkey "$T/new.vkey" 2>&1); rc=$?
 ok "$([ $rc = 1 ] && [[ $out == *"record 0"* ]]; echo $?)" "with only the new key, record 0 is named: ${out%%$'\n'*}"
 test_expect "with both keys given, it verifies" gpumarket ledger verify --pubkey "$T/old.vkey" --pubkey "$T/new.vkey"
+test_expect "the grown ledger still extends the auditor's checkpoint" gpumarket ledger verify --checkpoint "$T/auditor-cp"
 test_expect "an old receipt still verifies offline with the old key" \
   bash -c "gpumarket receipts show 1 > '$T/r1' && gpumarket verify '$T/r1' --pubkey '$T/new.pub' --pubkey '$T/old.pub'"
 
@@ -61,4 +62,7 @@ gpumarket receipts export | head -5 | sed 's/"user":"bob"/"user":"bib"/' | sed '
   GPUMARKET_LEDGER_DIR=$T/forged gpumarket ledger append --origin site.example/gpu-ledger > /dev/null
 out=$(GPUMARKET_LEDGER_DIR=$T/forged gpumarket ledger verify 2>&1); rc=$?
 ok "$([ $rc = 1 ] && [[ $out == *"root hash of the first"*"differs"* ]]; echo $?)" "a re-signed rewrite of history fails the checkpoint: ${out%%$'\n'*}"
+rm "$T/forged/checkpoint"
+out=$(GPUMARKET_LEDGER_DIR=$T/forged gpumarket ledger verify --checkpoint "$T/auditor-cp" 2>&1); rc=$?
+ok "$([ $rc = 1 ] && [[ $out == *"auditor-cp"*"rewritten"* ]]; echo $?)" "with its checkpoint deleted, the auditor's copy still catches it: ${out%%$'\n'*}"
 finish
