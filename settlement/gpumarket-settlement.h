@@ -344,8 +344,9 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys,
 
 /* Parse one ledger record from buf (framing: magic, length, header CRC32C,
  * data, leaf hash).  Returns the record's total size with the data located by
- * *data_off and *data_len, 0 when buf holds only a prefix of a record (a torn
- * tail), or -1 when the record is damaged.  For fuzzing and tools. */
+ * *data_off and *data_len, 0 when buf holds only a prefix of a record or only
+ * zero bytes (a torn tail), or -1 when the record is damaged.  For fuzzing
+ * and tools. */
 long gm_ledger_parse_record(const uint8_t *buf, size_t len, size_t *data_off,
                             size_t *data_len, char *err, size_t errlen);
 

@@ -93,6 +93,15 @@ long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
     if (len < REC_HDR)
         return 0;
     uint32_t magic = gm_settle_get_be32(buf), dlen = gm_settle_get_be32(buf + 4);
+    if (magic == 0) {
+        /* After a power loss some filesystems leave an extension that was
+         * never written as zeros: zeros up to the end are a torn tail too. */
+        size_t i = 0;
+        while (i < len && buf[i] == 0)
+            i++;
+        if (i == len)
+            return 0;
+    }
     if (magic != REC_MAGIC || gm_settle_get_be32(buf + 8) != gm_settle_crc32c(0, buf, 8))
         return gm_settle_err(err, errlen, "record header damaged (magic or header checksum wrong)");
     if (dlen == 0 || dlen > GM_LEDGER_RECORD_MAX)

@@ -260,6 +260,24 @@ int main(void)
        "a whole record parses");
     ok(gm_ledger_parse_record(rec, recsize - 1, &off, &dlen, err, sizeof err) == 0, "a prefix is torn (0)");
     ok(gm_ledger_parse_record(rec, 11, &off, &dlen, err, sizeof err) == 0, "a partial header is torn (0)");
+    uint8_t zeros[600] = {0};
+    ok(gm_ledger_parse_record(zeros, sizeof zeros, &off, &dlen, err, sizeof err) == 0,
+       "zeros to the end (an unwritten extension after a power loss) are torn (0)");
+    zeros[599] = 1;
+    ok(gm_ledger_parse_record(zeros, sizeof zeros, &off, &dlen, err, sizeof err) == -1,
+       "zeros followed by anything else are damage");
+    /* A ledger with a zero-filled tail verifies and recovers. */
+    spit(lpath2, small, slen);
+    FILE *zf = fopen(lpath2, "ab");
+    char zbuf[700] = {0};
+    if (!zf || fwrite(zbuf, 1, sizeof zbuf, zf) != sizeof zbuf || fclose(zf) != 0)
+        bail_out("append zeros");
+    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0 && res.torn_bytes == sizeof zbuf,
+       "a zero-filled tail verifies as %llu torn bytes (%s)", (unsigned long long)res.torn_bytes, err);
+    l = gm_ledger_open(dir2, GM_LEDGER_WRITE, NULL, err, sizeof err);
+    ok(l && gm_ledger_recovered_bytes(l) == sizeof zbuf && gm_ledger_size(l) == 3,
+       "and opening for append cuts it off");
+    gm_ledger_close(l);
     uint8_t copy[4096];
     memcpy(copy, rec, recsize);
     copy[5] ^= 1;
