@@ -3,7 +3,7 @@
 # openssl command alone (interop); --help and exit codes of every subcommand.
 . "$(dirname "$0")/tap/tap.sh"
 command -v openssl >/dev/null || skip_all "the openssl command is not installed"
-plan 26
+plan 27
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -35,6 +35,18 @@ test_expect "gpumarket verify accepts it with the PEM key" gpumarket verify "$T/
 test_expect "gpumarket verify accepts it with the verifier key" gpumarket verify "$T/r.json" --pubkey "$T/receipt.vkey"
 sed 's/"gpu_count":8/"gpu_count":9/' "$T/r.json" > "$T/forged.json"
 test_expect_fail "gpumarket verify rejects a changed receipt" gpumarket verify "$T/forged.json" --pubkey "$T/receipt.pub"
+
+# An independent JCS: for integers and strings, Python's sorted, compact,
+# non-ASCII-preserving json.dumps is RFC 8785; it must give the same bytes.
+if command -v python3 >/dev/null; then
+  uni='{"version":1,"cluster":"alpha","job_id":78,"array_task":3,"segment":2,"user":"z\u00e9lie \"zz\"","account":"ph\\ys","nodes":"gpu01","gpu_type":"h100","gpu_count":1,"start":5,"end":9,"price_micro_per_gpu_hour":3600,"end_reason":"node_fail","market_order":"\u2603-1","emissions_mg":7}'
+  echo "$uni" | gpumarket ledger append > "$T/uni.json"
+  sed 's/^{"receipt":\(.*\),"signature":"\([^"]*\)"}$/\1/' "$T/uni.json" | tr -d '\n' > "$T/uni-bytes"
+  python3 -c 'import json,sys; d=open(sys.argv[1],"rb").read(); o=json.loads(d); sys.exit(0 if json.dumps(o,sort_keys=True,separators=(",",":"),ensure_ascii=False).encode() == d else 1)' "$T/uni-bytes"
+  ok $? "receipt bytes equal an independent canonical serialization (python json, sorted, compact): $(cat "$T/uni-bytes")"
+else
+  skip 1 "python3 is not installed: no independent JSON serializer to compare with"
+fi
 
 # Checkpoint: a C2SP signed note; verify its signature with openssl.
 test_expect "ledger checkpoint" bash -c "gpumarket ledger checkpoint > '$T/cp'"
