@@ -1,1 +1,100 @@
-# settlement: filled in as its pieces land.
+# settlement: libgpumarket-settlement (receipts, keys, Merkle ledger,
+# checkpoints), the gpumarket command, their tests, fuzz targets and benchmark.
+
+lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
+include_HEADERS += settlement/gpumarket-settlement.h
+settlement_libgpumarket_settlement_la_SOURCES = \
+	settlement/util.c settlement/util.h \
+	settlement/receipt.c settlement/key.c settlement/merkle.c \
+	settlement/checkpoint.c settlement/ledger.c settlement/verify.c
+settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+settlement_libgpumarket_settlement_la_LIBADD = $(OPENSSL_LIBS)
+settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+
+SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
+SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+
+check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t
+UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t
+settlement_test_receipt_t_SOURCES = settlement/test/receipt.c
+settlement_test_receipt_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_merkle_t_SOURCES = settlement/test/merkle.c
+settlement_test_merkle_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+
+bin_PROGRAMS += settlement/gpumarket
+settlement_gpumarket_SOURCES = settlement/gpumarket.c
+settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la
+
+check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
+UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
+settlement_test_checkpoint_t_SOURCES = settlement/test/checkpoint.c
+settlement_test_checkpoint_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_checkpoint_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_ledger_t_SOURCES = settlement/test/ledger.c
+settlement_test_ledger_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_ledger_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_keys_t_SOURCES = settlement/test/keys.c
+settlement_test_keys_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_keys_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+
+# Shell tests: the gpumarket command, openssl interop, crash loop.
+SETTLEMENT_SHELL_TESTS = tests/t2001-settlement-keys.t tests/t2002-settlement-merkle-openssl.t \
+	tests/t2003-settlement-crash.t tests/t2004-settlement-cli.t
+INTEGRATION_TESTS += $(SETTLEMENT_SHELL_TESTS)
+EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
+
+# Fuzz targets (libFuzzer): built with clang from the library's sources so
+# the library is instrumented too; `make fuzz` builds them and runs each for
+# FUZZ_SECONDS seconds on a copy of its seed corpus.
+SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receipt.c \
+	$(srcdir)/settlement/key.c $(srcdir)/settlement/merkle.c $(srcdir)/settlement/checkpoint.c \
+	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/verify.c
+SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
+EXTRA_DIST += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.c) \
+	settlement/fuzz/corpus/receipt/input.json settlement/fuzz/corpus/receipt/signed.json \
+	settlement/fuzz/corpus/receipt/canonical.json settlement/fuzz/corpus/record/one-record \
+	settlement/fuzz/corpus/checkpoint/cp settlement/fuzz/corpus/key/public.pem \
+	settlement/fuzz/corpus/key/vkey
+FUZZ_SECONDS = 10
+SETTLEMENT_FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) $(OPENSSL_CFLAGS)
+CLEANFILES += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%) $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.log)
+
+if HAVE_CLANG
+settlement/fuzz/fuzz-receipt: $(srcdir)/settlement/fuzz/fuzz-receipt.c $(SETTLEMENT_FUZZ_LIBSRC)
+	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
+settlement/fuzz/fuzz-record: $(srcdir)/settlement/fuzz/fuzz-record.c $(SETTLEMENT_FUZZ_LIBSRC)
+	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
+settlement/fuzz/fuzz-checkpoint: $(srcdir)/settlement/fuzz/fuzz-checkpoint.c $(SETTLEMENT_FUZZ_LIBSRC)
+	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
+settlement/fuzz/fuzz-key: $(srcdir)/settlement/fuzz/fuzz-key.c $(SETTLEMENT_FUZZ_LIBSRC)
+	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
+
+fuzz-settlement: $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%)
+	@set -e; for t in receipt record checkpoint key; do \
+	  rm -rf settlement/fuzz/run-$$t && $(MKDIR_P) settlement/fuzz/run-$$t && \
+	  cp $(srcdir)/settlement/fuzz/corpus/$$t/* settlement/fuzz/run-$$t/ && \
+	  if test $$t = key; then openssl genpkey -algorithm ed25519 -out settlement/fuzz/run-$$t/private.pem; fi && \
+	  echo "== fuzz-$$t ($(FUZZ_SECONDS) s)" && \
+	  if ./settlement/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) settlement/fuzz/run-$$t \
+	       >settlement/fuzz/fuzz-$$t.log 2>&1; then tail -n 2 settlement/fuzz/fuzz-$$t.log; \
+	  else tail -n 40 settlement/fuzz/fuzz-$$t.log; \
+	       echo "gpumarket: fuzz-$$t found a failure; the input is in $$(pwd) (crash-*), log in settlement/fuzz/fuzz-$$t.log"; exit 1; fi; \
+	done
+else
+fuzz-settlement:
+	@echo "gpumarket: the fuzz targets need clang (install the Debian package clang, then re-run configure)"; exit 1
+endif
+fuzz: fuzz-settlement
+.PHONY: fuzz fuzz-settlement
+
+# Benchmark (run by `make bench`).
+noinst_PROGRAMS += bench/bench-settlement
+BENCHMARKS += bench/bench-settlement
+bench_bench_settlement_SOURCES = bench/bench-settlement.c
+bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
+
+dist_man_MANS += doc/gpumarket.1

@@ -1,0 +1,269 @@
+/* Receipts: the canonical encoding (known answer), round trips, and one row
+ * per kind of bad input the strict decoder must refuse, naming the field. */
+#include "config.h"
+#include "settlement/gpumarket-settlement.h"
+#include "tests/tap/tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct gm_receipt sample(void)
+{
+    struct gm_receipt r;
+    memset(&r, 0, sizeof r);
+    r.version = 1;
+    strcpy(r.cluster, "alpha");
+    r.sequence = 7;
+    r.job_id = 4242;
+    r.segment = 1;
+    strcpy(r.user, "ada");
+    strcpy(r.account, "physics");
+    strcpy(r.nodes, "gpu[01-02]");
+    strcpy(r.gpu_type, "h100");
+    r.gpu_count = 4;
+    r.start = 1700000000;
+    r.end = 1700003600;
+    r.gpu_seconds = 14400;
+    r.price_micro_per_gpu_hour = 2400000;
+    r.amount_micro = 9600000;
+    r.end_reason = GM_END_PREEMPTED;
+    strcpy(r.key_id, "0a1b2c3d");
+    return r;
+}
+
+/* The canonical form, written out by hand from RFC 8785's rules. */
+static const char canonical[] =
+    "{\"account\":\"physics\",\"amount_micro\":9600000,\"cluster\":\"alpha\","
+    "\"end\":1700003600,\"end_reason\":\"preempted\",\"gpu_count\":4,"
+    "\"gpu_seconds\":14400,\"gpu_type\":\"h100\",\"job_id\":4242,\"key_id\":\"0a1b2c3d\","
+    "\"nodes\":\"gpu[01-02]\",\"price_micro_per_gpu_hour\":2400000,\"segment\":1,"
+    "\"sequence\":7,\"start\":1700000000,\"user\":\"ada\",\"version\":1}";
+
+/* canonical with the first `from` replaced by `to` (must occur). */
+static char *mutate(const char *from, const char *to)
+{
+    const char *at = strstr(canonical, from);
+    if (!at)
+        bail_out("test bug: \"%s\" not in the canonical sample", from);
+    size_t n = strlen(canonical) - strlen(from) + strlen(to) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%.*s%s%s", (int)(at - canonical), canonical, to, at + strlen(from));
+    return s;
+}
+
+struct bad {
+    const char *from, *to;  /* mutation of the canonical sample */
+    const char *want;       /* substring the error must contain */
+};
+
+static const struct bad bad_rows[] = {
+    /* duplicate keys */
+    {"\"user\":\"ada\"", "\"user\":\"ada\",\"user\":\"bob\"", "duplicate field \"user\""},
+    /* wrong types */
+    {"\"gpu_count\":4", "\"gpu_count\":\"4\"", "field \"gpu_count\": must be an integer"},
+    {"\"user\":\"ada\"", "\"user\":42", "field \"user\": must be a string"},
+    {"\"job_id\":4242", "\"job_id\":true", "field \"job_id\": must be an integer"},
+    {"\"nodes\":\"gpu[01-02]\"", "\"nodes\":[\"gpu01\"]", "field \"nodes\": must be a string"},
+    {"\"segment\":1", "\"segment\":null", "field \"segment\": must be an integer"},
+    /* out of range */
+    {"\"version\":1", "\"version\":2", "field \"version\": 2 is out of range"},
+    {"\"gpu_count\":4", "\"gpu_count\":0", "field \"gpu_count\": 0 is out of range"},
+    {"\"job_id\":4242", "\"job_id\":0", "field \"job_id\": 0 is out of range"},
+    {"\"price_micro_per_gpu_hour\":2400000", "\"price_micro_per_gpu_hour\":-1", "field \"price_micro_per_gpu_hour\": -1 is out of range"},
+    {"\"sequence\":7", "\"sequence\":9007199254740992", "field \"sequence\": number out of range"},
+    {"\"sequence\":7", "\"sequence\":123456789012345678901", "field \"sequence\": number out of range"},
+    {"\"start\":1700000000", "\"start\":1700003601", "field \"end\": 1700003600 is before start"},
+    {"\"gpu_seconds\":14400", "\"gpu_seconds\":14401", "field \"gpu_seconds\""},
+    {"\"amount_micro\":9600000", "\"amount_micro\":9600001", "field \"amount_micro\""},
+    {"\"end_reason\":\"preempted\"", "\"end_reason\":\"exploded\"", "field \"end_reason\""},
+    {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0A1B2C3D\"", "field \"key_id\""},
+    {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0a1b2c\"", "field \"key_id\""},
+    {"\"user\":\"ada\"", "\"user\":\"\"", "field \"user\": must not be empty"},
+    {"\"cluster\":\"alpha\"", "\"cluster\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", "field \"cluster\": longer than 64"},
+    /* non-canonical: key order, whitespace, number forms, escapes */
+    {"\"account\":\"physics\",\"amount_micro\":9600000", "\"amount_micro\":9600000,\"account\":\"physics\"", "field \"account\" out of order"},
+    {"\"user\":\"ada\"", "\"user\": \"ada\"", "whitespace at byte"},
+    {"{\"account\"", " {\"account\"", "whitespace at byte 0"},
+    {"\"version\":1}", "\"version\":1}\n", "unexpected data after the object"},
+    {"\"segment\":1", "\"segment\":01", "field \"segment\": leading zero"},
+    {"\"segment\":1", "\"segment\":1.0", "field \"segment\": must be an integer written without fraction"},
+    {"\"segment\":1", "\"segment\":1e0", "field \"segment\": must be an integer written without fraction"},
+    {"\"segment\":1", "\"segment\":+1", "field \"segment\": must be an integer"},
+    {"\"gpu_count\":4", "\"gpu_count\":-0", "\"-0\" is not canonical"},
+    {"\"user\":\"ada\"", "\"user\":\"\\u0061da\"", "field \"user\": non-canonical escape \\u"},
+    {"\"nodes\":\"gpu[01-02]\"", "\"nodes\":\"gpu\\/01\"", "field \"nodes\": non-canonical escape \\/"},
+    {"\"user\":\"ada\"", "\"user\":\"a\\nda\"", "field \"user\": non-canonical escape \\n"},
+    /* unknown fields, bad content, bad framing */
+    {"\"user\":\"ada\"", "\"user\":\"ada\",\"vip\":1", "unknown field \"vip\""},
+    {"\"user\":\"ada\"", "\"user\":\"a\tda\"", "field \"user\": raw control character"},
+    {"\"user\":\"ada\"", "\"user\":\"a\x7f" "da\"", "field \"user\": control character"},
+    {"\"user\":\"ada\"", "\"user\":\"a\xc3\x28\"", "field \"user\": not valid UTF-8"},
+    {"\"user\":\"ada\"", "\"user\":\"\xc0\xa1\"", "field \"user\": not valid UTF-8"},
+    {"\"user\":\"ada\"", "\"user\":\"ada", "expected at byte"},
+    {"\"version\":1}", "\"version\":1", "receipt: input ends"},
+    {"\"version\":1}", "\"version\":1,}", "receipt key"},
+};
+
+int main(void)
+{
+    plan(TAP_NO_PLAN);
+    char err[512];
+    struct gm_receipt r = sample(), back;
+    size_t len;
+    char *enc = gm_receipt_encode(&r, &len, err, sizeof err);
+    ok(enc != NULL, "sample receipt encodes (%s)", enc ? "ok" : err);
+    is_str(enc, canonical, "encoding is the hand-written RFC 8785 form");
+    is_int(len, strlen(canonical), "reported length");
+    ok(gm_receipt_decode(canonical, strlen(canonical), &back, err, sizeof err) == 0,
+       "canonical sample decodes (%s)", err);
+    ok(memcmp(&r, &back, sizeof r) == 0, "decode(encode(r)) == r");
+    free(enc);
+
+    /* Optional fields and escapes. */
+    r.has_array_task = 1;
+    r.array_task = 3;
+    r.has_energy = 1;
+    r.energy_mj = 123456789;
+    r.has_emissions = 1;
+    r.emissions_mg = 4567;
+    r.has_market_order = 1;
+    strcpy(r.market_order, "ord-\"9\"\\x");
+    strcpy(r.user, "z\xc3\xa9lie");
+    enc = gm_receipt_encode(&r, &len, err, sizeof err);
+    ok(enc && strstr(enc, "\"array_task\":3,\"cluster\"") && strstr(enc, "\"emissions_mg\":4567,\"end\"") &&
+           strstr(enc, "\"end_reason\":\"preempted\",\"energy_mj\":123456789,\"gpu_count\"") &&
+           strstr(enc, "\"market_order\":\"ord-\\\"9\\\"\\\\x\",\"nodes\"") &&
+           strstr(enc, "\"user\":\"z\xc3\xa9lie\""),
+       "optional fields in key order, only '\"' and '\\' escaped, UTF-8 literal");
+    ok(enc && gm_receipt_decode(enc, len, &back, err, sizeof err) == 0 &&
+           memcmp(&r, &back, sizeof r) == 0,
+       "full receipt round-trips (%s)", err);
+    free(enc);
+
+    /* Encoder refuses bad structs. */
+    r = sample();
+    r.gpu_seconds = 1;
+    ok(gm_receipt_encode(&r, &len, err, sizeof err) == NULL && strstr(err, "gpu_seconds"),
+       "encoder refuses inconsistent gpu_seconds: %s", err);
+    r = sample();
+    r.end_reason = (enum gm_end_reason)99;
+    ok(gm_receipt_encode(&r, &len, err, sizeof err) == NULL && strstr(err, "end_reason"),
+       "encoder refuses a bad end reason: %s", err);
+
+    /* Every bad row. */
+    for (size_t i = 0; i < sizeof bad_rows / sizeof bad_rows[0]; i++) {
+        char *in = mutate(bad_rows[i].from, bad_rows[i].to);
+        err[0] = '\0';
+        int rc = gm_receipt_decode(in, strlen(in), &back, err, sizeof err);
+        ok(rc == -1 && strstr(err, bad_rows[i].want) != NULL,
+           "bad row %zu refused, naming it (%s): %s", i, bad_rows[i].want, err);
+        free(in);
+    }
+
+    /* Every required field, removed, is named as missing. */
+    static const char *const required[] = {
+        "account", "amount_micro", "cluster", "end", "end_reason", "gpu_count", "gpu_seconds",
+        "gpu_type", "job_id", "key_id", "nodes", "price_micro_per_gpu_hour", "segment",
+        "sequence", "start", "user", "version",
+    };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        char key[64], want[96];
+        snprintf(key, sizeof key, "\"%s\":", required[i]);
+        const char *at = strstr(canonical, key);
+        const char *end = at + strlen(key);
+        if (*end == '"') {
+            end = strchr(end + 1, '"') + 1;
+        } else {
+            while (*end == '-' || (*end >= '0' && *end <= '9'))
+                end++;
+        }
+        /* Remove the member and one adjacent comma. */
+        char in[1024];
+        if (*end == ',')
+            snprintf(in, sizeof in, "%.*s%s", (int)(at - canonical), canonical, end + 1);
+        else
+            snprintf(in, sizeof in, "%.*s%s", (int)(at - canonical - 1), canonical, end);
+        snprintf(want, sizeof want, "missing field \"%s\"", required[i]);
+        err[0] = '\0';
+        ok(gm_receipt_decode(in, strlen(in), &back, err, sizeof err) == -1 && strstr(err, want),
+           "missing %s refused: %s", required[i], err);
+    }
+
+    /* Truncated input never decodes, at every length. */
+    int truncated_ok = 1;
+    for (size_t n = 0; n < strlen(canonical); n++)
+        if (gm_receipt_decode(canonical, n, &back, err, sizeof err) == 0)
+            truncated_ok = 0;
+    ok(truncated_ok, "every proper prefix of the canonical sample is refused");
+
+    /* Backfill input: whitespace and order allowed, derived fields filled. */
+    const char *input =
+        "{ \"version\": 1, \"cluster\": \"alpha\", \"job_id\": 4242, \"segment\": 1,\n"
+        "  \"user\": \"\\u0061da\", \"account\": \"physics\", \"nodes\": \"gpu[01-02]\",\n"
+        "  \"gpu_type\": \"h100\", \"gpu_count\": 4, \"start\": 1700000000, \"end\": 1700003600,\n"
+        "  \"price_micro_per_gpu_hour\": 2400000, \"end_reason\": \"preempted\" }";
+    ok(gm_receipt_parse_input(input, strlen(input), &back, err, sizeof err) == 0,
+       "backfill input parses (%s)", err);
+    is_int(back.gpu_seconds, 14400, "gpu_seconds filled in");
+    is_int(back.amount_micro, 9600000, "amount filled in (4 GPUs x 1 h x 2.4)");
+    is_str(back.user, "ada", "\\u escape decoded in input mode");
+    static const struct bad bad_input[] = {
+        {"\"segment\": 1", "\"segment\": 1, \"segment\": 2", "duplicate field \"segment\""},
+        {"\"segment\": 1", "\"segment\": 1, \"sequence\": 5", "field \"sequence\": the ledger assigns it"},
+        {"\"segment\": 1", "\"segment\": 1, \"key_id\": \"00000000\"", "field \"key_id\": the ledger assigns it"},
+        {"\"gpu_count\": 4", "\"gpu_count\": 4.5", "field \"gpu_count\": must be an integer"},
+        {"\"segment\": 1", "\"segment\": 1, \"amount_micro\": 5", "field \"amount_micro\""},
+        {"\"user\": \"\\u0061da\"", "\"user\": \"\\ud800\"", "surrogate"},
+        {"\"cluster\": \"alpha\", ", "", "missing field \"cluster\""},
+    };
+    for (size_t i = 0; i < sizeof bad_input / sizeof bad_input[0]; i++) {
+        const char *at = strstr(input, bad_input[i].from);
+        if (!at)
+            bail_out("test bug: %s", bad_input[i].from);
+        char in[2048];
+        snprintf(in, sizeof in, "%.*s%s%s", (int)(at - input), input, bad_input[i].to,
+                 at + strlen(bad_input[i].from));
+        err[0] = '\0';
+        ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == -1 &&
+               strstr(err, bad_input[i].want),
+           "input refused (%s): %s", bad_input[i].want, err);
+    }
+
+    /* Amount rounding is down, exact in integers. */
+    is_int(gm_receipt_amount(1, 3599), 0, "1 s at 3599 micro/h rounds down to 0");
+    is_int(gm_receipt_amount(3600, 1), 1, "1 GPU-hour at 1 micro/h is 1");
+    is_int(gm_receipt_amount(9007199254740991LL, 9007199254740991LL), -1, "overflowing amount refused");
+
+    /* Signed receipts. */
+    gm_key *key = gm_key_generate("test.example/ledger", err, sizeof err);
+    ok(key != NULL, "key generated (%s)", err);
+    r = sample();
+    size_t slen;
+    char *signed_r = gm_receipt_sign(&r, key, &slen, err, sizeof err);
+    ok(signed_r != NULL, "receipt signed (%s)", err);
+    is_str(r.key_id, gm_key_id_hex(key), "key id set from the key");
+    ok(gm_signed_receipt_verify(signed_r, slen, &key, 1, &back, err, sizeof err) == 0,
+       "signed receipt verifies (%s)", err);
+    gm_key *other = gm_key_generate("test.example/ledger", err, sizeof err);
+    ok(gm_signed_receipt_verify(signed_r, slen, &other, 1, &back, err, sizeof err) == -1 &&
+           strstr(err, "no key given has that id"),
+       "another key is refused: %s", err);
+    /* Every single-byte change of the signed receipt is refused. */
+    int all_caught = 1;
+    for (size_t i = 0; i < slen; i++) {
+        char save = signed_r[i];
+        signed_r[i] ^= 0x01;
+        if (gm_signed_receipt_verify(signed_r, slen, &key, 1, &back, err, sizeof err) == 0) {
+            diag("flip at byte %zu not caught", i);
+            all_caught = 0;
+        }
+        signed_r[i] = save;
+    }
+    ok(all_caught, "every one-bit flip of a signed receipt fails verification");
+    free(signed_r);
+    gm_key_free(key);
+    gm_key_free(other);
+    done_testing();
+    return exit_status();
+}

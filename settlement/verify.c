@@ -1,0 +1,299 @@
+/* Full, read-only ledger verification on every core: record framing, leaf
+ * hashes, strict receipt form, sequence numbers, signatures, the tree and
+ * the signed checkpoint.  Reports the first bad record by index. */
+#include "config.h"
+#include "settlement/gpumarket-settlement.h"
+#include "settlement/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+/* Leaves per chunk: a power of two, so chunk roots are complete subtrees
+ * and the RFC 6962 split points of the whole tree fall on chunk edges. */
+#define CHUNK 4096
+
+/* MTH over already-hashed nodes h[0..n): the RFC recursion, base case the node. */
+static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[GM_HASH_LEN])
+{
+    if (n == 0) {
+        SHA256((const uint8_t *)"", 0, out);
+        return;
+    }
+    if (n == 1) {
+        memcpy(out, h[0], GM_HASH_LEN);
+        return;
+    }
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    uint8_t l[GM_HASH_LEN], r[GM_HASH_LEN];
+    mth_nodes(h, k, l);
+    mth_nodes(h + k, n - k, r);
+    gm_merkle_node_hash(l, r, out);
+}
+
+struct job {
+    const uint8_t *map;
+    const uint64_t *offsets;
+    uint64_t nrec;
+    uint8_t (*leaves)[GM_HASH_LEN];
+    uint8_t (*chunk_roots)[GM_HASH_LEN];
+    uint64_t chunk_lo, chunk_hi;
+    gm_key *const *keys;
+    size_t nkeys;
+    int hash_only;
+    int64_t bad;
+    char msg[300];
+};
+
+static int check_one(struct job *j, uint64_t i)
+{
+    const uint8_t *rec = j->map + j->offsets[i];
+    uint32_t dlen = gm_settle_get_be32(rec + 4);
+    const uint8_t *data = rec + GM_SETTLE_REC_HDR;
+    gm_merkle_leaf_hash(data, dlen, j->leaves[i]);
+    if (memcmp(j->leaves[i], data + dlen, GM_HASH_LEN) != 0) {
+        snprintf(j->msg, sizeof j->msg,
+                 "record %llu: data does not match its leaf hash (the record was altered)",
+                 (unsigned long long)i);
+        return -1;
+    }
+    if (j->hash_only)
+        return 0;
+    struct gm_receipt r;
+    char err[256];
+    if (gm_signed_receipt_verify((const char *)data, dlen, j->keys, j->nkeys, &r, err, sizeof err)) {
+        snprintf(j->msg, sizeof j->msg, "record %llu: %s", (unsigned long long)i, err);
+        return -1;
+    }
+    if ((uint64_t)r.sequence != i) {
+        snprintf(j->msg, sizeof j->msg, "record %llu: receipt says sequence %lld (records out of place)",
+                 (unsigned long long)i, (long long)r.sequence);
+        return -1;
+    }
+    return 0;
+}
+
+static void *worker(void *arg)
+{
+    struct job *j = arg;
+    for (uint64_t c = j->chunk_lo; c < j->chunk_hi; c++) {
+        uint64_t lo = c * CHUNK, hi = lo + CHUNK < j->nrec ? lo + CHUNK : j->nrec;
+        for (uint64_t i = lo; i < hi; i++)
+            if (check_one(j, i)) {
+                j->bad = (int64_t)i;
+                return NULL;
+            }
+        mth_nodes((const uint8_t(*)[GM_HASH_LEN])j->leaves + lo, hi - lo, j->chunk_roots[c]);
+    }
+    return NULL;
+}
+
+/* Root of the first `size` leaves from the chunk roots (and the partial chunk). */
+static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HASH_LEN], uint64_t size,
+                   uint8_t out[GM_HASH_LEN])
+{
+    uint64_t full = size / CHUNK, rem = size % CHUNK;
+    uint8_t (*tmp)[GM_HASH_LEN] = malloc((full + 1) * GM_HASH_LEN);
+    if (!tmp)
+        return -1;
+    memcpy(tmp, chunk_roots, full * GM_HASH_LEN);
+    if (rem)
+        mth_nodes((const uint8_t(*)[GM_HASH_LEN])leaves + full * CHUNK, rem, tmp[full]);
+    mth_nodes((const uint8_t(*)[GM_HASH_LEN])tmp, full + (rem ? 1 : 0), out);
+    free(tmp);
+    return 0;
+}
+
+int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,
+                     struct gm_ledger_verify_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    res->bad_index = -1;
+    char path[4096], origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
+    snprintf(path, sizeof path, "%s/ledger", dir);
+    /* Read the checkpoint before the ledger's size: a checkpoint only ever
+     * covers records already written, so it can never look ahead of us. */
+    char cppath[4096];
+    char *cptext = NULL;
+    size_t cplen = 0;
+    snprintf(cppath, sizeof cppath, "%s/checkpoint", dir);
+    if (access(cppath, F_OK) == 0) {
+        cptext = gm_settle_read_file(cppath, 1 << 20, &cplen, err, errlen);
+        if (!cptext)
+            return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        free(cptext);
+        return gm_settle_err(err, errlen, "%s: cannot open the ledger: %s", path, strerror(errno));
+    }
+    /* The shared lock covers the framing pass only: appenders wait for it,
+     * and whole records never change or go away afterwards (recovery only
+     * cuts bytes after the last whole record). */
+    while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
+        ;
+    bool locked = true;
+    int rc = -1;
+    uint8_t *map = MAP_FAILED;
+    size_t size = 0;
+    uint64_t *offsets = NULL, nrec = 0, cap = 0;
+    uint8_t (*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
+    struct job *jobs = NULL;
+    pthread_t *tids = NULL;
+    long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
+    if (hl < 0)
+        goto out;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        gm_settle_err(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    size = (size_t)st.st_size;
+    map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        gm_settle_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        goto out;
+    }
+    madvise(map, size, MADV_SEQUENTIAL);
+
+    /* Framing, sequentially: it is cheap and finds the record boundaries. */
+    int64_t frame_bad = -1;
+    char frame_msg[300] = "";
+    uint64_t off = (uint64_t)hl;
+    while (off < size) {
+        char msg[200];
+        long n = gm_settle_parse_record(map + off, size - off, NULL, NULL, 0, msg, sizeof msg);
+        if (n < 0) {
+            frame_bad = (int64_t)nrec;
+            snprintf(frame_msg, sizeof frame_msg, "record %llu (byte %llu): %s", (unsigned long long)nrec,
+                     (unsigned long long)off, msg);
+            break;
+        }
+        if (n == 0) {
+            res->torn_bytes = size - off;
+            break;
+        }
+        if (nrec == cap) {
+            cap = cap ? cap * 2 : 4096;
+            uint64_t *no = realloc(offsets, cap * sizeof *offsets);
+            if (!no) {
+                gm_settle_err(err, errlen, "out of memory");
+                goto out;
+            }
+            offsets = no;
+        }
+        offsets[nrec++] = off;
+        off += (uint64_t)n;
+    }
+    flock(fd, LOCK_UN);
+    locked = false;
+
+    uint64_t nchunks = (nrec + CHUNK - 1) / CHUNK;
+    leaves = malloc((nrec ? nrec : 1) * GM_HASH_LEN);
+    chunk_roots = malloc((nchunks ? nchunks : 1) * GM_HASH_LEN);
+    if (threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu > 0 ? (int)ncpu : 1;
+    }
+    if ((uint64_t)threads > nchunks)
+        threads = nchunks ? (int)nchunks : 1;
+    jobs = calloc((size_t)threads, sizeof *jobs);
+    tids = calloc((size_t)threads, sizeof *tids);
+    if (!leaves || !chunk_roots || !jobs || !tids) {
+        gm_settle_err(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int t = 0; t < threads; t++) {
+        struct job *j = &jobs[t];
+        *j = (struct job){map, offsets, nrec, leaves, chunk_roots,
+                          nchunks * (uint64_t)t / (uint64_t)threads,
+                          nchunks * (uint64_t)(t + 1) / (uint64_t)threads,
+                          keys, nkeys, flags & GM_VERIFY_HASH_ONLY, -1, ""};
+        if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
+            tids[t] = pthread_self(); /* marks "not started": done inline below */
+            worker(j);
+        }
+    }
+    worker(&jobs[0]);
+    for (int t = 1; t < threads; t++)
+        if (!pthread_equal(tids[t], pthread_self()))
+            pthread_join(tids[t], NULL);
+    int64_t bad = frame_bad;
+    const char *why = frame_msg;
+    for (int t = 0; t < threads; t++)
+        if (jobs[t].bad >= 0 && (bad < 0 || jobs[t].bad < bad)) {
+            bad = jobs[t].bad;
+            why = jobs[t].msg;
+        }
+    if (bad >= 0) {
+        res->bad_index = bad;
+        gm_settle_err(err, errlen, "%s: %s", path, why);
+        goto out;
+    }
+    res->size = nrec;
+    if (root_at(leaves, chunk_roots, nrec, res->root)) {
+        gm_settle_err(err, errlen, "out of memory");
+        goto out;
+    }
+
+    /* The signed checkpoint, when there is one, must be a prefix of this tree. */
+    if (cptext) {
+        char msg[300];
+        struct gm_checkpoint cp;
+        if (gm_checkpoint_verify(cptext, cplen, keys, nkeys, &cp, msg, sizeof msg)) {
+            gm_settle_err(err, errlen, "%s: %s", cppath, msg);
+            goto out;
+        }
+        if (strcmp(cp.origin, origin) != 0) {
+            gm_settle_err(err, errlen, "%s: origin \"%s\" is not the ledger's \"%s\"", cppath, cp.origin, origin);
+            goto out;
+        }
+        if (cp.size > nrec) {
+            gm_settle_err(err, errlen,
+                          "%s: signed for %llu records but the ledger has %llu: records after index %llu were lost",
+                          cppath, (unsigned long long)cp.size, (unsigned long long)nrec,
+                          (unsigned long long)nrec);
+            res->bad_index = (int64_t)nrec;
+            goto out;
+        }
+        uint8_t r[GM_HASH_LEN];
+        if (root_at(leaves, chunk_roots, cp.size, r)) {
+            gm_settle_err(err, errlen, "out of memory");
+            goto out;
+        }
+        if (memcmp(r, cp.root, GM_HASH_LEN) != 0) {
+            gm_settle_err(err, errlen,
+                          "%s: the root hash of the first %llu records differs from the signed one: the ledger was rewritten",
+                          cppath, (unsigned long long)cp.size);
+            goto out;
+        }
+        res->has_checkpoint = 1;
+        res->checkpoint_size = cp.size;
+    }
+    rc = 0;
+out:
+    free(cptext);
+    free(jobs);
+    free(tids);
+    free(leaves);
+    free(chunk_roots);
+    free(offsets);
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (locked)
+        flock(fd, LOCK_UN);
+    close(fd);
+    return rc;
+}
