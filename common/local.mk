@@ -13,10 +13,10 @@ common_test_conf_t_SOURCES = common/test/conf.c
 common_test_conf_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
 UNIT_TESTS += common/test/money.t common/test/conf.t
 
-# libFuzzer target (clang only; not part of `make check`, run it by hand):
-#   make common/test/fuzz-conf && common/test/fuzz-conf -max_total_time=60
-EXTRA_DIST += common/test/fuzz-conf.c
-CLEANFILES += common/test/fuzz-conf
+# libFuzzer target for the config parser (clang only); `make fuzz` runs it for
+# FUZZ_SECONDS seconds from the seed corpus, beside the settlement targets.
+EXTRA_DIST += common/test/fuzz-conf.c common/test/corpus/conf/example.conf
+CLEANFILES += common/test/fuzz-conf common/test/fuzz-conf.log
 if HAVE_CLANG
 common/test/fuzz-conf: $(srcdir)/common/test/fuzz-conf.c $(srcdir)/common/conf.c \
 		$(srcdir)/common/money.c $(srcdir)/common/text.c $(srcdir)/common/conf.h \
@@ -26,3 +26,23 @@ common/test/fuzz-conf: $(srcdir)/common/test/fuzz-conf.c $(srcdir)/common/conf.c
 		-I$(top_srcdir) -I$(top_builddir) -o $@ $(srcdir)/common/test/fuzz-conf.c \
 		$(srcdir)/common/conf.c $(srcdir)/common/money.c $(srcdir)/common/text.c
 endif
+
+if HAVE_CLANG
+fuzz-common: common/test/fuzz-conf
+	@rm -rf common/test/run-conf && $(MKDIR_P) common/test/run-conf && \
+	cp $(srcdir)/common/test/corpus/conf/* common/test/run-conf/ && \
+	echo "== fuzz-conf ($(FUZZ_SECONDS) s)" && \
+	if ./common/test/fuzz-conf -max_total_time=$(FUZZ_SECONDS) common/test/run-conf \
+	     >common/test/fuzz-conf.log 2>&1; then tail -n 2 common/test/fuzz-conf.log; \
+	else tail -n 40 common/test/fuzz-conf.log; \
+	     echo "gpumarket: fuzz-conf found a failure; the input is in $$(pwd) (crash-*), log in common/test/fuzz-conf.log"; exit 1; fi
+else
+fuzz-common:
+	@echo "gpumarket: the fuzz targets need clang (install the Debian package clang, then re-run configure)"; exit 1
+endif
+fuzz: fuzz-common
+.PHONY: fuzz-common
+clean-local: clean-fuzz-common
+clean-fuzz-common:
+	-rm -rf common/test/run-conf
+.PHONY: clean-fuzz-common

@@ -8,7 +8,7 @@ packages=(
   slurmctld slurmd slurm-client libslurm-dev munge
   libopenmpi-dev openmpi-bin libpmix-dev
   libhwloc-dev hwloc
-  libssl-dev openssl
+  libssl-dev openssl python3
   clang libclang-rt-14-dev
   dpkg-dev procps iproute2 psmisc
 )

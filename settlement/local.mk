@@ -98,3 +98,9 @@ bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
 
 dist_man_MANS += doc/gpumarket.1
+
+clean-local: clean-fuzz-settlement
+clean-fuzz-settlement:
+	-rm -rf settlement/fuzz/run-receipt settlement/fuzz/run-record settlement/fuzz/run-checkpoint \
+	  settlement/fuzz/run-key
+.PHONY: clean-fuzz-settlement
