@@ -4,6 +4,8 @@
 #include "config.h"
 #include "settlement/gpumarket-settlement.h"
 
+#include "common/conf.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -77,7 +79,7 @@ static int parse_u64(const char *s, uint64_t *v)
 
 /* Common options. */
 struct opts {
-    const char *ledger, *key, *origin, *name, *out, *format;
+    const char *config, *ledger, *key, *origin, *name, *out, *format;
     const char *pubkeys[MAX_PUBKEYS];
     int npubkeys;
     const char *checkpoints[MAX_PUBKEYS];
@@ -90,10 +92,11 @@ struct opts {
     int have_size;
 };
 
-enum { O_LEDGER = 256, O_KEY, O_ORIGIN, O_NAME, O_OUT, O_FORMAT, O_PUBKEY, O_HASH_ONLY, O_THREADS,
+enum { O_CONFIG = 255, O_LEDGER = 256, O_KEY, O_ORIGIN, O_NAME, O_OUT, O_FORMAT, O_PUBKEY, O_HASH_ONLY, O_THREADS,
        O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_SIZE, O_CHECKPOINT, O_HELP };
 
 static const struct option all_options[] = {
+    {"config", required_argument, NULL, O_CONFIG},
     {"ledger", required_argument, NULL, O_LEDGER},
     {"key", required_argument, NULL, O_KEY},
     {"origin", required_argument, NULL, O_ORIGIN},
@@ -113,6 +116,50 @@ static const struct option all_options[] = {
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
+
+/* The cluster's gpumarket.conf, read once when a path was not given with a
+ * flag or in the environment: --config FILE, else $GPUMARKET_CONF, else
+ * /etc/slurm/gpumarket.conf when it exists.  A file that exists but does not
+ * parse is an error (the admin meant it); NULL when there is none. */
+static struct gm_conf *cluster_conf(const struct opts *o, const char *cmd)
+{
+    static struct gm_conf *conf;
+    static int loaded;
+    char err[1024];
+
+    if (loaded)
+        return conf;
+    loaded = 1;
+    const char *path = o->config ? o->config : getenv("GPUMARKET_CONF");
+    if (!path) {
+        if (access(GM_CONF_DEFAULT_PATH, F_OK) != 0)
+            return NULL;
+        path = GM_CONF_DEFAULT_PATH;
+    }
+    if (gm_conf_load(path, &conf, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    (void)cmd;
+    return conf;
+}
+
+/* Fill the paths the command line and environment left open from
+ * gpumarket.conf: ReceiptKey, LedgerDir, LedgerOrigin. */
+static void conf_defaults(struct opts *o, const char *cmd, int want_origin)
+{
+    if ((o->ledger && o->ledger[0]) && (o->key && o->key[0]) && (!want_origin || o->origin))
+        return;
+    struct gm_conf *conf = cluster_conf(o, cmd);
+    if (!conf)
+        return;
+    if (!o->ledger || !o->ledger[0])
+        o->ledger = gm_conf_ledger_dir(conf);
+    if (!o->key || !o->key[0])
+        o->key = gm_conf_receipt_key(conf);
+    if (want_origin && !o->origin)
+        o->origin = gm_conf_ledger_origin(conf);
+}
 
 /* Parse argv for command `cmd`, accepting only the options in `allowed`
  * (a list of O_* ending in 0); prints `help` for --help.  Returns optind. */
@@ -141,6 +188,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
             usage_error(cmd, "option %s does not apply here", argv[optind - 1]);
         uint64_t v;
         switch (c) {
+        case O_CONFIG: o->config = optarg; break;
         case O_LEDGER: o->ledger = optarg; break;
         case O_KEY: o->key = optarg; break;
         case O_ORIGIN: o->origin = optarg; break;
@@ -190,17 +238,21 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
     return optind;
 }
 
-static const char *need_ledger(const struct opts *o, const char *cmd)
+static const char *need_ledger(struct opts *o, const char *cmd)
 {
+    conf_defaults(o, cmd, 0);
     if (!o->ledger || !o->ledger[0])
-        usage_error(cmd, "no ledger directory: give --ledger DIR or set GPUMARKET_LEDGER_DIR");
+        usage_error(cmd, "no ledger directory: give --ledger DIR, set GPUMARKET_LEDGER_DIR, "
+                    "or set LedgerDir in gpumarket.conf (--config FILE)");
     return o->ledger;
 }
 
-static gm_key *need_private_key(const struct opts *o, const char *cmd)
+static gm_key *need_private_key(struct opts *o, const char *cmd)
 {
+    conf_defaults(o, cmd, 0);
     if (!o->key || !o->key[0])
-        usage_error(cmd, "no signing key: give --key FILE or set GPUMARKET_RECEIPT_KEY (make one with gpumarket keygen)");
+        usage_error(cmd, "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
+                    "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
     char err[512];
     gm_key *k = gm_key_load_private(o->key, NULL, err, sizeof err);
     if (!k)
@@ -281,17 +333,25 @@ static const char keygen_help[] =
     "Generate the Ed25519 receipt signing key.  Writes PREFIX.key (PKCS#8 PEM,\n"
     "mode 0600), PREFIX.pub (public key PEM) and PREFIX.vkey (C2SP signed-note\n"
     "verifier key); never overwrites a file.\n"
-    "  --name NAME    key name, also the ledger origin (default HOSTNAME/gpumarket)\n"
-    "  --out PREFIX   file prefix (default: $GPUMARKET_RECEIPT_KEY without .key)\n";
+    "  --name NAME    key name, also the ledger origin (default: LedgerOrigin of\n"
+    "                 gpumarket.conf, else HOSTNAME/gpumarket)\n"
+    "  --out PREFIX   file prefix (default: $GPUMARKET_RECEIPT_KEY, else ReceiptKey\n"
+    "                 of gpumarket.conf, without .key)\n"
+    "  --config FILE  gpumarket.conf (default $GPUMARKET_CONF, else\n"
+    "                 /etc/slurm/gpumarket.conf when it exists)\n";
 
 static int cmd_keygen(int argc, char **argv)
 {
-    static const int allowed[] = {O_NAME, O_OUT, 0};
+    static const int allowed[] = {O_CONFIG, O_NAME, O_OUT, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "keygen", allowed, keygen_help, &o);
     if (i != argc)
         usage_error("keygen", "unexpected argument %s", argv[i]);
     char prefix[4096], name[300];
+    if (!o.out || !o.name)
+        conf_defaults(&o, "keygen", 1);
+    if (!o.name && o.origin)
+        o.name = o.origin;
     if (o.out) {
         snprintf(prefix, sizeof prefix, "%s", o.out);
     } else if (o.key && o.key[0]) {
@@ -300,7 +360,8 @@ static int cmd_keygen(int argc, char **argv)
         if (n > 4 && strcmp(prefix + n - 4, ".key") == 0)
             prefix[n - 4] = '\0';
     } else {
-        usage_error("keygen", "give --out PREFIX (or set GPUMARKET_RECEIPT_KEY)");
+        usage_error("keygen", "give --out PREFIX, set GPUMARKET_RECEIPT_KEY, or set ReceiptKey in "
+                    "gpumarket.conf (--config FILE)");
     }
     if (o.name) {
         snprintf(name, sizeof name, "%s", o.name);
@@ -344,7 +405,9 @@ static const char ledger_help[] =
     "  prove INDEX   inclusion proof of a record\n"
     "  consistency OLD NEW   consistency proof between two tree sizes\n"
     "  recover       remove a torn tail left by a crash\n"
-    "Every command takes --ledger DIR (or $GPUMARKET_LEDGER_DIR) and --help.\n";
+    "Every command takes --ledger DIR (or $GPUMARKET_LEDGER_DIR, or LedgerDir of\n"
+    "gpumarket.conf, read from --config FILE, $GPUMARKET_CONF or\n"
+    "/etc/slurm/gpumarket.conf) and --help.\n";
 
 static const char append_help[] =
     "Usage: gpumarket ledger append [--ledger DIR] [--key FILE] [--origin NAME]\n"
@@ -390,7 +453,7 @@ static void append_flush(gm_ledger *l, gm_key *key, struct gm_receipt *batch, si
 
 static int cmd_append(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, O_KEY, O_ORIGIN, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, O_KEY, O_ORIGIN, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger append", allowed, append_help, &o);
     if (i != argc)
@@ -492,7 +555,7 @@ static const char verify_ledger_help[] =
 
 static int cmd_ledger_verify(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, O_PUBKEY, O_HASH_ONLY, O_THREADS, O_CHECKPOINT, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, O_PUBKEY, O_HASH_ONLY, O_THREADS, O_CHECKPOINT, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger verify", allowed, verify_ledger_help, &o);
     if (i != argc)
@@ -573,7 +636,7 @@ static const char checkpoint_help[] =
 
 static int cmd_checkpoint(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, O_KEY, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, O_KEY, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger checkpoint", allowed, checkpoint_help, &o);
     if (i != argc)
@@ -610,7 +673,7 @@ static const char prove_help[] =
 
 static int cmd_prove(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, O_SIZE, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, O_SIZE, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger prove", allowed, prove_help, &o);
     if (argc - i != 1)
@@ -647,7 +710,7 @@ static const char consistency_help[] =
 
 static int cmd_consistency(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger consistency", allowed, consistency_help, &o);
     if (argc - i != 2)
@@ -682,7 +745,7 @@ static const char recover_help[] =
 
 static int cmd_recover(int argc, char **argv)
 {
-    static const int allowed[] = {O_LEDGER, 0};
+    static const int allowed[] = {O_CONFIG, O_LEDGER, 0};
     struct opts o;
     int i = parse_opts(argc, argv, "ledger recover", allowed, recover_help, &o);
     if (i != argc)
@@ -789,7 +852,7 @@ static int cmd_receipts(int argc, char **argv)
         fputs(receipts_help, stdout);
         return 0;
     }
-    static const int filter_opts[] = {O_LEDGER, O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_FORMAT, 0};
+    static const int filter_opts[] = {O_CONFIG, O_LEDGER, O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_FORMAT, 0};
     static const int show_opts[] = {O_LEDGER, 0};
     int is_list = !strcmp(sub, "list"), is_export = !strcmp(sub, "export"), is_show = !strcmp(sub, "show");
     if (!is_list && !is_export && !is_show)

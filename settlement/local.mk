@@ -25,7 +25,7 @@ settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 
 bin_PROGRAMS += settlement/gpumarket
 settlement_gpumarket_SOURCES = settlement/gpumarket.c
-settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la
+settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la common/libgpumarket-common.la
 
 check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
@@ -41,7 +41,7 @@ settlement_test_keys_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 
 # Shell tests: the gpumarket command, openssl interop, crash loop.
 SETTLEMENT_SHELL_TESTS = tests/t2001-settlement-keys.t tests/t2002-settlement-merkle-openssl.t \
-	tests/t2003-settlement-crash.t tests/t2004-settlement-cli.t
+	tests/t2003-settlement-crash.t tests/t2004-settlement-cli.t tests/t2005-settlement-config.t
 INTEGRATION_TESTS += $(SETTLEMENT_SHELL_TESTS)
 EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 
