@@ -16,7 +16,7 @@
 /* Deterministic mode works on the buffer in pieces to bound scratch memory. */
 #define DET_PIECE ((size_t)16 << 20)
 
-static void block_range(size_t count, int parts, int i, size_t *start, size_t *len)
+void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len)
 {
     size_t q = count / (size_t)parts, r = count % (size_t)parts;
     *start = (size_t)i * q + ((size_t)i < r ? (size_t)i : r);
@@ -70,8 +70,8 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
     MPI_Request *sreq = rreq + max_segs;
     for (int s = 0; s < p - 1 && rc == GMPI_OK; s++) {
         size_t sstart, slen, rstart, rlen;
-        block_range(count, p, (r - s + p) % p, &sstart, &slen);
-        block_range(count, p, (r - s - 1 + 2 * p) % p, &rstart, &rlen);
+        gmpi_block_range(count, p, (r - s + p) % p, &sstart, &slen);
+        gmpi_block_range(count, p, (r - s - 1 + 2 * p) % p, &rstart, &rlen);
         int nrs = 0, nss = 0;
         for (size_t off = 0; off < rlen; off += seg_elems, nrs++) {
             size_t n = rlen - off < seg_elems ? rlen - off : seg_elems;
@@ -103,7 +103,7 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
     return rc;
 }
 
-static int ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
+int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
                           size_t errlen)
 {
     int p, r, rc;
@@ -112,8 +112,8 @@ static int ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, 
     int right = (r + 1) % p, left = (r - 1 + p) % p;
     for (int s = 0; s < p - 1; s++) {
         size_t sstart, slen, rstart, rlen;
-        block_range(count, p, (r + 1 - s + p) % p, &sstart, &slen);
-        block_range(count, p, (r - s + p) % p, &rstart, &rlen);
+        gmpi_block_range(count, p, (r + 1 - s + p) % p, &sstart, &slen);
+        gmpi_block_range(count, p, (r - s + p) % p, &rstart, &rlen);
         rc = sendrecv_bytes(buf + sstart * esize, slen * esize, right, buf + rstart * esize,
                             rlen * esize, left, comm, err, errlen);
         if (rc)
@@ -135,7 +135,7 @@ static int ring_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dty
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the ring scratch buffer");
     int rc = ring_reduce_scatter(comm, buf, count, esize, dtype, op, scratch, err, errlen);
     if (!rc)
-        rc = ring_allgather(comm, buf, count, esize, err, errlen);
+        rc = gmpi_ring_allgather(comm, buf, count, esize, err, errlen);
     free(scratch);
     return rc;
 }
@@ -224,11 +224,11 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
          * displacements are ints: beyond 2 GiB, block by block instead. */
         int *displs = counts + p;
         size_t myst, myln;
-        block_range(count, p, (r + 1) % p, &myst, &myln);
+        gmpi_block_range(count, p, (r + 1) % p, &myst, &myln);
         if (!rc && bytes <= (size_t)INT_MAX) {
             for (int i = 0; i < p; i++) {
                 size_t st, ln;
-                block_range(count, p, (i + 1) % p, &st, &ln);
+                gmpi_block_range(count, p, (i + 1) % p, &st, &ln);
                 counts[i] = (int)(ln * esize);
                 displs[i] = (int)(st * esize);
             }
@@ -239,7 +239,7 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
         } else if (!rc) {
             for (int i = 1; i < p && !rc; i++) {
                 size_t st, ln;
-                block_range(count, p, (i + 1) % p, &st, &ln);
+                gmpi_block_range(count, p, (i + 1) % p, &st, &ln);
                 if (r == 0)
                     rc = recv_bytes(buf + st * esize, ln * esize, i, ctx->node_comm, err, errlen);
                 else if (r == i)
@@ -294,10 +294,10 @@ static int det_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtyp
         size_t n = count - base < piece ? count - base : piece;
         char *seg = buf + base * esize;
         size_t mystart, mylen;
-        block_range(n, p, r, &mystart, &mylen);
+        gmpi_block_range(n, p, r, &mystart, &mylen);
         for (int i = 0; i < p; i++) {
             size_t st, ln;
-            block_range(n, p, i, &st, &ln);
+            gmpi_block_range(n, p, i, &st, &ln);
             scounts[i] = (int)(ln * esize);
             sdispls[i] = (int)(st * esize);
             rcounts[i] = (int)(mylen * esize);

@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include "mpi-runtime/gpumarket_mpi.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct gmpi_fusion;
 
 struct gmpi_ctx {
@@ -22,6 +26,7 @@ struct gmpi_ctx {
     size_t fusion_threshold;
     unsigned fusion_cycle_us;
     struct gmpi_fusion *fusion; /* non-NULL while the engine runs */
+    void *cuda;                 /* CUDA staging buffers, owned by gmpi_cuda */
 };
 
 /* Format "gpumarket: ..." into err and return code. */
@@ -33,6 +38,16 @@ int gmpi_mpi_fail(char *err, size_t errlen, int rc, const char *what);
  * by the fusion thread only. */
 int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf,
                       size_t count, gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
-void gmpi_fusion_destroy(gmpi_ctx *ctx);
+/* Ring allgather of the blocks of a host buffer (block b of p from rank
+ * (b - 1) mod p), as left by the ring reduce-scatter. */
+int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
+                        size_t errlen);
+/* The block of count elements split in p parts that rank i owns. */
+void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len);
+/* Free the CUDA staging buffers (no-op without CUDA). */
+void gmpi_cuda_release(gmpi_ctx *ctx);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

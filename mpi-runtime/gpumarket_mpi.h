@@ -172,8 +172,18 @@ typedef struct {
 int gmpi_bind_compute(const char *topology_xml, int local_rank, int local_size,
                       const char *gpu_list, const char *rank_cpus, gmpi_binding *out,
                       char *err, size_t errlen);
-/* Apply a binding to the calling process: CPU binding of the process and
- * CUDA_VISIBLE_DEVICES left as is (the caller selects visible_index). */
+/* The same for all local ranks at once: rank_cpus has local_size entries
+ * (NULL entries mean the whole machine); out has local_size slots. */
+int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *gpu_list,
+                          const char *const *rank_cpus, gmpi_binding *out, char *err,
+                          size_t errlen);
+/* Collective over the node: gathers every local rank's current CPU binding
+ * (ignored with an XML topology) and computes this rank's binding. */
+int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list,
+                   gmpi_binding *out, char *err, size_t errlen);
+/* Apply a binding to the calling process: binds it to b->cpus on the real
+ * machine; CUDA_VISIBLE_DEVICES is left as is (the caller selects device
+ * b->visible_index). */
 int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen);
 /* One line "rank R (local L): GPU g [busid] NIC n [busid] cores C cpus S". */
 int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf,
