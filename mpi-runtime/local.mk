@@ -65,3 +65,18 @@ NVCC_CPPFLAGS = -I$(top_srcdir) -I$(top_builddir) $(CUDA_CPPFLAGS) $(MPI_CFLAGS)
 	$(AM_V_GEN)$(NVCC) $(NVCCFLAGS) $(NVCC_CPPFLAGS) -c $< -o $@
 CLEANFILES += mpi-runtime/*.lo mpi-runtime/.libs/*.o
 endif
+
+check_PROGRAMS += mpi-runtime/test/bind.t
+mpi_runtime_test_bind_t_SOURCES = mpi-runtime/test/bind.c
+mpi_runtime_test_bind_t_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
+mpi_runtime_test_bind_t_LDADD = $(MPI_TEST_LDADD)
+UNIT_TESTS += mpi-runtime/test/bind.t
+EXTRA_DIST += mpi-runtime/test/topologies/two-socket.xml mpi-runtime/test/topologies/flat.xml \
+	mpi-runtime/test/topologies/uneven.xml
+
+check_PROGRAMS += mpi-runtime/test/checkpoint-mpi
+mpi_runtime_test_checkpoint_mpi_SOURCES = mpi-runtime/test/checkpoint-mpi.c
+mpi_runtime_test_checkpoint_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
+mpi_runtime_test_checkpoint_mpi_LDADD = $(MPI_TEST_LDADD) $(OPENSSL_LIBS)
+UNIT_TESTS += mpi-runtime/test/checkpoint.t
+EXTRA_DIST += mpi-runtime/test/checkpoint.t
