@@ -80,3 +80,6 @@ mpi_runtime_test_checkpoint_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS) $(OPENSSL_CFLAGS
 mpi_runtime_test_checkpoint_mpi_LDADD = $(MPI_TEST_LDADD) $(OPENSSL_LIBS)
 UNIT_TESTS += mpi-runtime/test/checkpoint.t
 EXTRA_DIST += mpi-runtime/test/checkpoint.t
+
+INTEGRATION_TESTS += tests/t4001-train.t
+EXTRA_DIST += tests/t4001-train.t
