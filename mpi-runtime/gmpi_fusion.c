@@ -189,8 +189,11 @@ static void *fusion_main(void *arg)
             ts.tv_nsec += (long)f->ctx->fusion_cycle_us * 1000;
             ts.tv_sec += ts.tv_nsec / 1000000000L;
             ts.tv_nsec %= 1000000000L;
+            /* Nothing agreed yet.  With tensors of our own queued, ask again
+             * at once (the other ranks are about to queue theirs); with an
+             * empty queue, sleep until the first enqueue or the cycle ends. */
             pthread_mutex_lock(&f->mu);
-            if (!f->stop_requested && f->pending_bytes < f->ctx->fusion_threshold)
+            if (!f->stop_requested && f->pending == 0)
                 pthread_cond_timedwait(&f->work, &f->mu, &ts);
             pthread_mutex_unlock(&f->mu);
             continue;
@@ -297,7 +300,7 @@ int gmpi_enqueue(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_
     f->tail = h;
     f->pending++;
     f->pending_bytes += count * gmpi_dtype_size(dtype);
-    if (f->pending_bytes >= ctx->fusion_threshold)
+    if (f->pending == 1)
         pthread_cond_signal(&f->work);
     pthread_mutex_unlock(&f->mu);
     *handle = h;

@@ -83,3 +83,19 @@ EXTRA_DIST += mpi-runtime/test/checkpoint.t
 
 INTEGRATION_TESTS += tests/t4001-train.t
 EXTRA_DIST += tests/t4001-train.t
+
+# Benchmarks: the MPI programs and the wrappers that start them.
+noinst_PROGRAMS += bench/bench-allreduce-mpi
+bench_bench_allreduce_mpi_SOURCES = bench/bench-allreduce-mpi.c
+bench_bench_allreduce_mpi_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
+bench_bench_allreduce_mpi_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS)
+noinst_SCRIPTS = bench/bench-allreduce bench/bench-train
+bench/bench-allreduce: $(top_srcdir)/bench/bench-allreduce.sh Makefile
+	$(AM_V_GEN)$(MKDIR_P) bench && sed 's|[@]MPIRUN[@]|$(MPIRUN)|g' $(top_srcdir)/bench/bench-allreduce.sh >$@ && chmod +x $@
+bench/bench-train: $(top_srcdir)/bench/bench-train.sh Makefile
+	$(AM_V_GEN)$(MKDIR_P) bench && sed 's|[@]MPIRUN[@]|$(MPIRUN)|g' $(top_srcdir)/bench/bench-train.sh >$@ && chmod +x $@
+BENCHMARKS += bench/bench-allreduce bench/bench-train
+CLEANFILES += bench/bench-allreduce bench/bench-train
+EXTRA_DIST += bench/bench-allreduce.sh bench/bench-train.sh
+
+dist_man_MANS += doc/gpumarket-train.1
