@@ -148,6 +148,9 @@ static int load_topology(const char *xml, hwloc_topology_t *topo, char *err, siz
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "hwloc_topology_init failed");
     /* PCI devices and OS devices are filtered out by default. */
     hwloc_topology_set_io_types_filter(*topo, HWLOC_TYPE_FILTER_KEEP_ALL);
+    /* The Linux backend reads PCI devices from sysfs; the libpciaccess
+     * plugin adds nothing here and leaks memory on every load. */
+    hwloc_topology_set_components(*topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "pci");
     if (xml && hwloc_topology_set_xml(*topo, xml)) {
         int e = errno;
         hwloc_topology_destroy(*topo);
@@ -394,6 +397,7 @@ int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen)
     int rc;
     if (hwloc_topology_init(&topo))
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "hwloc_topology_init failed");
+    hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "pci");
     if (hwloc_topology_load(topo)) {
         hwloc_topology_destroy(topo);
         return gmpi_fail(err, errlen, GMPI_EINVAL, "cannot load this machine's topology");

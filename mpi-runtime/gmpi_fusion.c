@@ -64,6 +64,8 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
     if (!v || !taken) {
         free(v);
         free(taken);
+        v = NULL;
+        taken = NULL;
         f->failed = 1;
         gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM, "out of memory in the fusion thread");
     }
