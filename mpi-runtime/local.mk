@@ -99,3 +99,14 @@ CLEANFILES += bench/bench-allreduce bench/bench-train
 EXTRA_DIST += bench/bench-allreduce.sh bench/bench-train.sh
 
 dist_man_MANS += doc/gpumarket-train.1
+
+check_PROGRAMS += mpi-runtime/test/cuda-mpi
+mpi_runtime_test_cuda_mpi_SOURCES = mpi-runtime/test/cuda-mpi.c
+mpi_runtime_test_cuda_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
+mpi_runtime_test_cuda_mpi_LDADD = $(MPI_TEST_LDADD)
+if HAVE_CUDA
+mpi_runtime_test_cuda_mpi_CPPFLAGS += $(CUDA_CPPFLAGS)
+mpi_runtime_test_cuda_mpi_LDADD += $(CUDA_LIBS)
+endif
+UNIT_TESTS += mpi-runtime/test/cuda.t
+EXTRA_DIST += mpi-runtime/test/cuda.t
