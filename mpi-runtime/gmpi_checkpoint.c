@@ -239,6 +239,11 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
     snprintf(tmp, sizeof tmp, "%s/shard-%05d.bin", stepdir, ctx->rank);
     mine.status = write_file(tmp, shard, len, err, errlen);
     sha256(len ? shard : "", len, mine.sha);
+    /* Test aid: GPUMARKET_TEST_KILL_IN_SAVE=RANK kills that rank with
+     * SIGKILL between its shard and the manifest, as a preemption can. */
+    const char *kill_rank = getenv("GPUMARKET_TEST_KILL_IN_SAVE");
+    if (kill_rank && *kill_rank && atoi(kill_rank) == ctx->rank)
+        raise(SIGKILL);
 
     struct shard_record *all = NULL;
     if (ctx->rank == 0 && !(all = calloc((size_t)ctx->size, sizeof *all)))

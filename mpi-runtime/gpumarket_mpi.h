@@ -85,8 +85,9 @@ typedef struct {
 } gmpi_options;
 
 /* Initialise MPI (MPI_THREAD_SERIALIZED, unless the caller already did) and
- * the runtime on MPI_COMM_WORLD: node layout from MPI_Comm_split_type, local
- * rank from Slurm (SLURM_LOCALID) or Open MPI when present.  opts may be NULL.
+ * the runtime on MPI_COMM_WORLD: the node layout and local rank come from
+ * MPI_Comm_split_type (under srun --mpi=pmix the local rank equals
+ * SLURM_LOCALID).  opts may be NULL.
  * On success *out is a context the caller frees with gmpi_finalize. */
 int gmpi_init(int *argc, char ***argv, const gmpi_options *opts, gmpi_ctx **out,
               char *err, size_t errlen);

@@ -373,7 +373,7 @@ int main(int argc, char **argv)
     if (procid && atoi(procid) != rank && rank == 0)
         fprintf(stderr, "gpumarket-train: SLURM_PROCID=%s differs from the MPI rank %d; use srun --mpi=pmix\n",
                 procid, rank);
-    if (f.bind || f.bind_report) {
+    if (f.bind || f.bind_report || f.use_cuda) {
         gmpi_binding b;
         int lr = gmpi_local_rank(ctx);
         if (localid && atoi(localid) != lr && rank == 0)
@@ -398,8 +398,17 @@ int main(int argc, char **argv)
                 MPI_Barrier(gmpi_comm(ctx));
             }
         }
-        if (f.use_cuda && b.visible_index >= 0)
-            train_cuda_select(b.visible_index);
+        /* The nearest GPU; without a topology answer, round robin. */
+        if (f.use_cuda) {
+            int ndev = gmpi_cuda_device_count(err, sizeof err);
+            int dev = b.visible_index >= 0 && b.visible_index < ndev ? b.visible_index : lr % ndev;
+            if (train_cuda_select(dev)) {
+                fprintf(stderr, "gpumarket-train: rank %d cannot use CUDA device %d; check CUDA_VISIBLE_DEVICES\n",
+                        rank, dev);
+                gmpi_finalize(ctx);
+                return 1;
+            }
+        }
     }
 
     struct model m;
@@ -425,8 +434,9 @@ int main(int argc, char **argv)
             return 1;
         }
         start = (uint64_t)s;
-        if (start && rank == 0 && !f.quiet)
-            printf("resuming from checkpoint step %" PRIu64 " in %s\n", start, f.checkpoint_dir);
+        if (start && rank == 0)
+            fprintf(stderr, "gpumarket-train: resuming from checkpoint step %" PRIu64 " in %s\n", start,
+                    f.checkpoint_dir);
     }
     if (rank == 0 && !f.quiet)
         printf("gpumarket-train: %d rank(s) on %d node(s), %" PRIu64 " steps, batch %u, %zu parameters, %s sums%s\n",

@@ -14,7 +14,7 @@ unset GPUMARKET_CHECKPOINT_DIR SLURM_STEP_GPUS SLURM_JOB_GPUS CUDA_VISIBLE_DEVIC
 train=$top_builddir/mpi-runtime/gpumarket-train
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-plan 25
+plan 28
 
 run() { # NP ARGS... ; output in $tmp/out, status in $rc
   local np=$1; shift
@@ -84,9 +84,22 @@ printf 'X' | dd of="$ck/step-000000000060/shard-00001.bin" bs=1 seek=10 conv=not
 run 2 "${common[@]}" --deterministic --checkpoint-dir "$ck" --checkpoint-interval 25
 grep -q "step-000000000060/shard-00001.bin: SHA-256 differs" "$tmp/err"
 ok $? "a corrupt shard is named in a warning" || diag "$(cat "$tmp/err")"
-grep -q "resuming from checkpoint step 50" "$tmp/out" || grep -q "resuming" "$tmp/out"
+grep -q "resuming from checkpoint step 50 " "$tmp/err" && test "$(final)" = "$det_1"
+ok $? "restart from the older checkpoint (step 50) still ends with the same loss"
+
+# A rank killed (SIGKILL) in the middle of a save, after its shard and
+# before the manifest: the job dies; restart warns about that checkpoint,
+# uses the one before, and still ends with the same loss.
+ck=$tmp/ck5
+run 2 "${common[@]}" --deterministic --checkpoint-dir "$ck" --checkpoint-interval 30 --test-preempt-at 45:0
+GPUMARKET_TEST_KILL_IN_SAVE=1 run 2 "${common[@]}" --deterministic --checkpoint-dir "$ck" --checkpoint-interval 30
+test "$rc" -ne 0 && test -f "$ck/step-000000000060/shard-00001.bin" && test ! -f "$ck/step-000000000060/MANIFEST"
+ok $? "a rank killed during the save leaves shards and no manifest" || diag "status $rc; $(ls -R "$ck")"
+run 2 "${common[@]}" --deterministic --checkpoint-dir "$ck" --checkpoint-interval 30
+grep -q "step-000000000060/MANIFEST: missing" "$tmp/err" && grep -q "resuming from checkpoint step 45 " "$tmp/err"
+ok $? "restart warns about the interrupted save and resumes from step 45" || diag "$(cat "$tmp/err" "$tmp/out" | head)"
 test "$(final)" = "$det_1"
-ok $? "restart from the older checkpoint still ends with the same loss"
+ok $? "and ends with exactly the uninterrupted loss"
 
 # Real signals while running: SIGUSR1 to mpirun (it forwards it), and
 # SIGTERM straight to every rank as slurmstepd does.
