@@ -23,6 +23,20 @@ void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len
     *len = q + ((size_t)i < r ? 1 : 0);
 }
 
+/* The context's scratch buffer, grown to at least bytes; NULL when out of
+ * memory.  Only one thread runs an allreduce at a time. */
+static char *scratch(gmpi_ctx *ctx, size_t bytes)
+{
+    if (ctx->scratch_size < bytes) {
+        char *p = realloc(ctx->scratch, bytes);
+        if (!p)
+            return NULL;
+        ctx->scratch = p;
+        ctx->scratch_size = bytes;
+    }
+    return ctx->scratch;
+}
+
 static int sendrecv_bytes(const char *sbuf, size_t sbytes, int dest, char *rbuf, size_t rbytes,
                           int src, MPI_Comm comm, char *err, size_t errlen)
 {
@@ -122,21 +136,20 @@ int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, ch
     return GMPI_OK;
 }
 
-static int ring_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                          char *err, size_t errlen)
+static int ring_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                          gmpi_op op, char *err, size_t errlen)
 {
     int p;
     MPI_Comm_size(comm, &p);
     if (p == 1 || count == 0)
         return GMPI_OK;
     size_t esize = gmpi_dtype_size(dtype);
-    char *scratch = malloc((count / (size_t)p + 1) * esize);
-    if (!scratch)
+    char *tmp = scratch(ctx, (count / (size_t)p + 1) * esize);
+    if (!tmp)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the ring scratch buffer");
-    int rc = ring_reduce_scatter(comm, buf, count, esize, dtype, op, scratch, err, errlen);
+    int rc = ring_reduce_scatter(comm, buf, count, esize, dtype, op, tmp, err, errlen);
     if (!rc)
         rc = gmpi_ring_allgather(comm, buf, count, esize, err, errlen);
-    free(scratch);
     return rc;
 }
 
@@ -144,8 +157,8 @@ static int ring_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dty
  * not above p, the first 2*(p - p2) ranks pair up and the even one folds its
  * data into the odd one, the p2 survivors exchange whole buffers log2(p2)
  * times, then the odd ones hand the result back. */
-static int rd_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                        char *err, size_t errlen)
+static int rd_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                        gmpi_op op, char *err, size_t errlen)
 {
     int p, r, rc = GMPI_OK;
     MPI_Comm_size(comm, &p);
@@ -153,7 +166,7 @@ static int rd_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype
     if (p == 1 || count == 0)
         return GMPI_OK;
     size_t bytes = count * gmpi_dtype_size(dtype);
-    char *tmp = malloc(bytes);
+    char *tmp = scratch(ctx, bytes);
     if (!tmp)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for recursive doubling");
     int p2 = 1;
@@ -187,7 +200,6 @@ static int rd_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype
         else
             rc = recv_bytes(buf, bytes, r + 1, comm, err, errlen);
     }
-    free(tmp);
     return rc;
 }
 
@@ -212,14 +224,13 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
     if (count == 0 || ctx->size == 1)
         return GMPI_OK;
     if (p > 1) {
-        char *scratch = malloc((count / (size_t)p + 1) * esize);
+        char *tmp = scratch(ctx, (count / (size_t)p + 1) * esize);
         int *counts = malloc(2 * (size_t)p * sizeof *counts);
-        if (!scratch || !counts) {
-            free(scratch);
+        if (!tmp || !counts) {
             free(counts);
             return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the hierarchical allreduce");
         }
-        rc = ring_reduce_scatter(ctx->node_comm, buf, count, esize, dtype, op, scratch, err, errlen);
+        rc = ring_reduce_scatter(ctx->node_comm, buf, count, esize, dtype, op, tmp, err, errlen);
         /* Gather each rank's reduced block (r + 1) % p to the leader.  MPI
          * displacements are ints: beyond 2 GiB, block by block instead. */
         int *displs = counts + p;
@@ -246,14 +257,13 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
                     rc = send_bytes(buf + st * esize, ln * esize, 0, ctx->node_comm, err, errlen);
             }
         }
-        free(scratch);
         free(counts);
     }
     if (!rc && r == 0 && ctx->node_count > 1) {
         gmpi_algorithm inner = bytes <= ctx->small_bytes ? GMPI_ALGO_RECURSIVE_DOUBLING : GMPI_ALGO_RING;
         rc = inner == GMPI_ALGO_RING
-                 ? ring_allreduce(ctx->leader_comm, buf, count, dtype, op, err, errlen)
-                 : rd_allreduce(ctx->leader_comm, buf, count, dtype, op, err, errlen);
+                 ? ring_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen)
+                 : rd_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen);
     }
     if (p > 1) {
         /* Leaders and members must agree on failure to avoid a hang; an error
@@ -269,8 +279,8 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
  * blocks are gathered everywhere.  The order depends on nothing but the rank
  * count, so results are the same for any algorithm choice, fusion packing
  * or timing. */
-static int det_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                         char *err, size_t errlen)
+static int det_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                         gmpi_op op, char *err, size_t errlen)
 {
     int p, r, rc = GMPI_OK;
     MPI_Comm_size(comm, &p);
@@ -281,10 +291,9 @@ static int det_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtyp
     size_t piece = DET_PIECE / esize;
     if (piece > count)
         piece = count;
-    char *scratch = malloc(((piece / (size_t)p) + 1) * esize * (size_t)p);
+    char *tmp = scratch(ctx, ((piece / (size_t)p) + 1) * esize * (size_t)p);
     int *v = malloc(6 * (size_t)p * sizeof *v);
-    if (!scratch || !v) {
-        free(scratch);
+    if (!tmp || !v) {
         free(v);
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the deterministic allreduce");
     }
@@ -305,22 +314,21 @@ static int det_allreduce(MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtyp
             gcounts[i] = scounts[i];
             gdispls[i] = sdispls[i];
         }
-        int mrc = MPI_Alltoallv(seg, scounts, sdispls, MPI_BYTE, scratch, rcounts, rdispls,
+        int mrc = MPI_Alltoallv(seg, scounts, sdispls, MPI_BYTE, tmp, rcounts, rdispls,
                                 MPI_BYTE, comm);
         if (mrc != MPI_SUCCESS) {
             rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Alltoallv");
             break;
         }
         char *acc = seg + mystart * esize;
-        memcpy(acc, scratch, mylen * esize);
+        memcpy(acc, tmp, mylen * esize);
         for (int i = 1; i < p; i++)
-            gmpi_reduce_local(acc, scratch + (size_t)i * mylen * esize, mylen, dtype, op);
+            gmpi_reduce_local(acc, tmp + (size_t)i * mylen * esize, mylen, dtype, op);
         mrc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, seg, gcounts, gdispls, MPI_BYTE,
                              comm);
         if (mrc != MPI_SUCCESS)
             rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Allgatherv");
     }
-    free(scratch);
     free(v);
     return rc;
 }
@@ -356,10 +364,10 @@ int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t cou
     if (algo == GMPI_ALGO_AUTO)
         algo = gmpi_choose_algorithm(ctx, count * gmpi_dtype_size(dtype));
     switch (algo) {
-    case GMPI_ALGO_RING: return ring_allreduce(ctx->comm, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_RECURSIVE_DOUBLING: return rd_allreduce(ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RING: return ring_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RECURSIVE_DOUBLING: return rd_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     case GMPI_ALGO_HIERARCHICAL: return hier_allreduce(ctx, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_DETERMINISTIC: return det_allreduce(ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_DETERMINISTIC: return det_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     default:
         return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range", (int)algo);
     }

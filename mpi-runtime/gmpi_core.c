@@ -287,6 +287,7 @@ void gmpi_finalize(gmpi_ctx *ctx)
     if (ctx->fusion)
         gmpi_fusion_stop(ctx, NULL, 0);
     gmpi_cuda_release(ctx);
+    free(ctx->scratch);
     if (ctx->leader_comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx->leader_comm);
     if (ctx->node_comm != MPI_COMM_NULL)

@@ -27,6 +27,8 @@ struct gmpi_ctx {
     unsigned fusion_cycle_us;
     struct gmpi_fusion *fusion; /* non-NULL while the engine runs */
     void *cuda;                 /* CUDA staging buffers, owned by gmpi_cuda */
+    char *scratch;              /* reused by every allreduce: fresh pages cost */
+    size_t scratch_size;        /* more than the copies themselves */
 };
 
 /* Format "gpumarket: ..." into err and return code. */
