@@ -13,6 +13,10 @@
 
 #include "mpi-runtime/gmpi_internal.h"
 
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h>
+#endif
+
 /* Half and bfloat16 are combined in float: the sum of two of them is exact
  * there, so one rounding back gives the correctly rounded result. */
 template <typename T> struct elem {
@@ -173,6 +177,74 @@ static int staging_get(gmpi_ctx *ctx, size_t bytes, size_t block, struct staging
 
 #define SEGMENT ((size_t)1 << 20)
 
+/* Whether MPI takes device pointers: Open MPI's build-time and run-time
+ * answer, overridden by GPUMARKET_CUDA_AWARE=0 or 1. */
+static int cuda_aware_mpi(void)
+{
+    const char *v = getenv("GPUMARKET_CUDA_AWARE");
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0))
+        return v[0] == '1';
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+    return MPIX_Query_cuda_support() == 1;
+#else
+    return 0;
+#endif
+}
+
+/* CUDA-aware MPI: the ring moves device memory directly; each received
+ * segment is reduced by a kernel while the next one travels. */
+static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_dtype dtype, gmpi_op op,
+                       struct staging *st, char *err, size_t errlen)
+{
+    int p = ctx->size, r = ctx->rank, rc = GMPI_OK;
+    int right = (r + 1) % p, left = (r - 1 + p) % p;
+    size_t seg_elems = SEGMENT / es, maxblock = count / (size_t)p + 1;
+    size_t nseg_max = maxblock / seg_elems + 2;
+    cudaError_t e;
+    MPI_Request *req = (MPI_Request *)malloc(2 * nseg_max * sizeof *req);
+    if (!req)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for CUDA ring requests");
+    for (int s = 0; s < p - 1 && !rc; s++) {
+        size_t sst, sln, rst, rln;
+        gmpi_block_range(count, p, (r - s + p) % p, &sst, &sln);
+        gmpi_block_range(count, p, (r - s - 1 + 2 * p) % p, &rst, &rln);
+        /* The block to send was reduced by the previous step's kernels. */
+        if ((e = cudaStreamSynchronize(st->stream)) != cudaSuccess) {
+            rc = cuda_fail(err, errlen, e, "cudaStreamSynchronize");
+            break;
+        }
+        MPI_Request *rreq = req, *sreq = req + nseg_max;
+        int nr = 0, ns = 0;
+        for (size_t off = 0; off < rln; off += seg_elems, nr++) {
+            size_t n = rln - off < seg_elems ? rln - off : seg_elems;
+            MPI_Irecv(st->dev_recv + off * es, (int)(n * es), MPI_BYTE, left, nr, ctx->comm, &rreq[nr]);
+        }
+        for (size_t off = 0; off < sln; off += seg_elems, ns++) {
+            size_t n = sln - off < seg_elems ? sln - off : seg_elems;
+            MPI_Isend(dev + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns, ctx->comm, &sreq[ns]);
+        }
+        int j = 0;
+        for (size_t off = 0; off < rln && !rc; off += seg_elems, j++) {
+            size_t n = rln - off < seg_elems ? rln - off : seg_elems;
+            int mrc = MPI_Wait(&rreq[j], MPI_STATUS_IGNORE);
+            if (mrc != MPI_SUCCESS)
+                rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Wait");
+            else if ((e = gmpi_cuda_reduce(dev + (rst + off) * es, st->dev_recv + off * es, n, dtype, op,
+                                           st->stream)) != cudaSuccess)
+                rc = cuda_fail(err, errlen, e, "device reduction");
+        }
+        for (; j < nr; j++)
+            MPI_Wait(&rreq[j], MPI_STATUS_IGNORE);
+        MPI_Waitall(ns, sreq, MPI_STATUSES_IGNORE);
+    }
+    free(req);
+    if (!rc && (e = cudaStreamSynchronize(st->stream)) != cudaSuccess)
+        rc = cuda_fail(err, errlen, e, "cudaStreamSynchronize");
+    if (!rc)
+        rc = gmpi_ring_allgather(ctx->comm, dev, count, es, err, errlen);
+    return rc;
+}
+
 extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gmpi_dtype dtype,
                                    gmpi_op op, char *err, size_t errlen)
 {
@@ -190,9 +262,12 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
     int p = ctx->size, r = ctx->rank, rc = GMPI_OK;
     size_t es = gmpi_dtype_size(dtype), maxblock = (count / (size_t)p + 1) * es;
     struct staging *st = NULL;
-    if ((rc = staging_get(ctx, count * es, maxblock, &st, err, errlen)))
+    int aware = cuda_aware_mpi();
+    if ((rc = staging_get(ctx, aware ? 0 : count * es, maxblock, &st, err, errlen)))
         return rc;
     char *dev = (char *)devbuf;
+    if (aware)
+        return ring_device(ctx, dev, count, es, dtype, op, st, err, errlen);
     int right = (r + 1) % p, left = (r - 1 + p) % p;
     size_t seg_elems = SEGMENT / es;
     size_t nseg_max = maxblock / es / seg_elems + 2;

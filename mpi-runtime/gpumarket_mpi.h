@@ -235,10 +235,11 @@ void gmpi_checkpoint_free(gmpi_checkpoint *ck);
  * now (0 with a reason in err when none). */
 int gmpi_cuda_built(void);
 int gmpi_cuda_device_count(char *err, size_t errlen);
-/* In-place allreduce of a device buffer (all six types).  Uses CUDA-aware
- * MPI when Open MPI reports it, otherwise a ring through pinned host
- * staging buffers with the reduction done by CUDA kernels on a stream.
- * GMPI_ENODEV without CUDA. */
+/* In-place allreduce of a device buffer (all six types), a ring whose
+ * reductions run as CUDA kernels on a stream.  With CUDA-aware MPI (Open
+ * MPI's MPIX_Query_cuda_support, or GPUMARKET_CUDA_AWARE=1) device memory
+ * is sent directly; otherwise through pinned host staging buffers.
+ * GMPI_EINVAL for a host buffer, GMPI_ENODEV without CUDA. */
 int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gmpi_dtype dtype,
                         gmpi_op op, char *err, size_t errlen);
 
