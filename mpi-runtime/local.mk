@@ -110,3 +110,11 @@ mpi_runtime_test_cuda_mpi_LDADD += $(CUDA_LIBS)
 endif
 UNIT_TESTS += mpi-runtime/test/cuda.t
 EXTRA_DIST += mpi-runtime/test/cuda.t
+if HAVE_CUDA
+noinst_PROGRAMS += bench/bench-cuda-reduce
+bench_bench_cuda_reduce_SOURCES = bench/bench-cuda-reduce.c
+bench_bench_cuda_reduce_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(CUDA_CPPFLAGS)
+bench_bench_cuda_reduce_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS) $(CUDA_LIBS)
+BENCHMARKS += bench/bench-cuda-reduce
+endif
+EXTRA_DIST += bench/bench-cuda-reduce.c
