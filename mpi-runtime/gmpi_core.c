@@ -114,10 +114,14 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
         }                                                                 \
     } while (0)
 
-/* Built for AVX2 and AVX-512 too, picked at load time: the reduction is
- * half of the ring's work. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+/* Vectorised (-O2 does not vectorise these loops) and built for AVX2 and
+ * AVX-512 too, picked at load time: the reduction is half of the ring's
+ * work. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #endif
 int gmpi_reduce_local(void *inout, const void *in, size_t count, gmpi_dtype dtype, gmpi_op op)
 {
@@ -288,6 +292,7 @@ void gmpi_finalize(gmpi_ctx *ctx)
         gmpi_fusion_stop(ctx, NULL, 0);
     gmpi_cuda_release(ctx);
     free(ctx->scratch);
+    free(ctx->fusion_buf);
     if (ctx->leader_comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx->leader_comm);
     if (ctx->node_comm != MPI_COMM_NULL)

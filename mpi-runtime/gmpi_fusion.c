@@ -35,7 +35,6 @@ struct gmpi_fusion {
     int stop_requested;
     int failed;
     char failure[256];
-    char *fuse;
     uint64_t tensors, buffers;
     int result;
     char result_err[256];
@@ -109,8 +108,6 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             continue;
         }
         members[n++] = i;
-        if (bytes)
-            memcpy(f->fuse, h->buf, bytes);
         used = bytes;
         for (size_t j = i + 1; j < k; j++) {
             gmpi_handle *g = v[j];
@@ -119,12 +116,34 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
                 used + gb > ctx->fusion_threshold)
                 continue;
             taken[j] = 1;
-            if (gb)
-                memcpy(f->fuse + used, g->buf, gb);
             used += gb;
             members[n++] = j;
         }
-        rc = gmpi_allreduce_run(ctx, GMPI_ALGO_AUTO, f->fuse, used / esize, h->dtype, h->op, err,
+        /* The buffer lives in the context: fresh pages every cycle would
+         * cost more than the copies. */
+        if (ctx->fusion_buf_size < used) {
+            char *bigger = realloc(ctx->fusion_buf, used);
+            if (!bigger) {
+                f->failed = 1;
+                gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM,
+                          "out of memory for a %zu-byte fusion buffer; lower GPUMARKET_FUSION_BYTES", used);
+                for (size_t m = 0; m < n; m++)
+                    finish(f, v[members[m]], GMPI_ENOMEM, f->failure);
+                free(members);
+                continue;
+            }
+            ctx->fusion_buf = bigger;
+            ctx->fusion_buf_size = used;
+        }
+        char *fuse = ctx->fusion_buf;
+        used = 0;
+        for (size_t m = 0; m < n; m++) {
+            gmpi_handle *g = v[members[m]];
+            if (g->count)
+                memcpy(fuse + used, g->buf, g->count * esize);
+            used += g->count * esize;
+        }
+        rc = gmpi_allreduce_run(ctx, GMPI_ALGO_AUTO, fuse, used / esize, h->dtype, h->op, err,
                                 errlen);
         if (rc) {
             f->failed = 1;
@@ -136,7 +155,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             gmpi_handle *g = v[members[m]];
             size_t gb = g->count * esize;
             if (!rc && gb)
-                memcpy(g->buf, f->fuse + used, gb);
+                memcpy(g->buf, fuse + used, gb);
             used += gb;
             f->tensors++;
             finish(f, g, rc, err);
@@ -227,12 +246,8 @@ int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen)
     if (ctx->fusion)
         return gmpi_fail(err, errlen, GMPI_EBUSY, "gmpi_fusion_start: the fusion engine already runs");
     struct gmpi_fusion *f = calloc(1, sizeof *f);
-    if (!f || !(f->fuse = malloc(ctx->fusion_threshold))) {
-        free(f);
-        return gmpi_fail(err, errlen, GMPI_ENOMEM,
-                         "out of memory for a %zu-byte fusion buffer; lower GPUMARKET_FUSION_BYTES",
-                         ctx->fusion_threshold);
-    }
+    if (!f)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory starting the fusion engine");
     f->ctx = ctx;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -246,7 +261,6 @@ int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen)
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->work);
         pthread_cond_destroy(&f->done);
-        free(f->fuse);
         free(f);
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "cannot start the fusion thread: %s", strerror(prc));
     }
@@ -271,7 +285,6 @@ int gmpi_fusion_stop(gmpi_ctx *ctx, char *err, size_t errlen)
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->work);
     pthread_cond_destroy(&f->done);
-    free(f->fuse);
     free(f);
     return rc;
 }

@@ -29,6 +29,8 @@ struct gmpi_ctx {
     void *cuda;                 /* CUDA staging buffers, owned by gmpi_cuda */
     char *scratch;              /* reused by every allreduce: fresh pages cost */
     size_t scratch_size;        /* more than the copies themselves */
+    char *fusion_buf;           /* kept across fusion start/stop, for the */
+    size_t fusion_buf_size;     /* same reason */
 };
 
 /* Format "gpumarket: ..." into err and return code. */
