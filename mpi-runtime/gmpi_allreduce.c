@@ -11,7 +11,8 @@
 /* Point-to-point pieces stay far below INT_MAX bytes. */
 #define MAX_MESSAGE ((size_t)1 << 30)
 /* Ring pipelining: a block travels as segments so the reduction of one
- * overlaps the transfer of the next. */
+ * overlaps the transfer of the next.  Segment tags wrap at 32768 (the
+ * smallest MPI_TAG_UB allowed); MPI's in-order matching keeps them apart. */
 #define RING_SEGMENT ((size_t)256 << 10)
 /* Deterministic mode works on the buffer in pieces to bound scratch memory. */
 #define DET_PIECE ((size_t)16 << 20)
@@ -89,7 +90,7 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
         int nrs = 0, nss = 0;
         for (size_t off = 0; off < rlen; off += seg_elems, nrs++) {
             size_t n = rlen - off < seg_elems ? rlen - off : seg_elems;
-            int mrc = MPI_Irecv(scratch + off * esize, (int)(n * esize), MPI_BYTE, left, nrs, comm,
+            int mrc = MPI_Irecv(scratch + off * esize, (int)(n * esize), MPI_BYTE, left, nrs % 32768, comm,
                                 &rreq[nrs]);
             if (mrc != MPI_SUCCESS)
                 rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Irecv");
@@ -97,7 +98,7 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
         for (size_t off = 0; off < slen; off += seg_elems, nss++) {
             size_t n = slen - off < seg_elems ? slen - off : seg_elems;
             int mrc = MPI_Isend(buf + (sstart + off) * esize, (int)(n * esize), MPI_BYTE, right,
-                                nss, comm, &sreq[nss]);
+                                nss % 32768, comm, &sreq[nss]);
             if (mrc != MPI_SUCCESS)
                 rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Isend");
         }

@@ -217,11 +217,11 @@ static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_d
         int nr = 0, ns = 0;
         for (size_t off = 0; off < rln; off += seg_elems, nr++) {
             size_t n = rln - off < seg_elems ? rln - off : seg_elems;
-            MPI_Irecv(st->dev_recv + off * es, (int)(n * es), MPI_BYTE, left, nr, ctx->comm, &rreq[nr]);
+            MPI_Irecv(st->dev_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768, ctx->comm, &rreq[nr]);
         }
         for (size_t off = 0; off < sln; off += seg_elems, ns++) {
             size_t n = sln - off < seg_elems ? sln - off : seg_elems;
-            MPI_Isend(dev + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns, ctx->comm, &sreq[ns]);
+            MPI_Isend(dev + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768, ctx->comm, &sreq[ns]);
         }
         int j = 0;
         for (size_t off = 0; off < rln && !rc; off += seg_elems, j++) {
@@ -294,11 +294,11 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
         int nr = 0, ns = 0;
         for (size_t off = 0; off < rln; off += seg_elems, nr++) {
             size_t n = rln - off < seg_elems ? rln - off : seg_elems;
-            MPI_Irecv(st->host_recv + off * es, (int)(n * es), MPI_BYTE, left, nr, ctx->comm, &rreq[nr]);
+            MPI_Irecv(st->host_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768, ctx->comm, &rreq[nr]);
         }
         for (size_t off = 0; off < sln; off += seg_elems, ns++) {
             size_t n = sln - off < seg_elems ? sln - off : seg_elems;
-            MPI_Isend(st->host + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns, ctx->comm, &sreq[ns]);
+            MPI_Isend(st->host + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768, ctx->comm, &sreq[ns]);
         }
         int j = 0;
         for (size_t off = 0; off < rln && !rc; off += seg_elems, j++) {
