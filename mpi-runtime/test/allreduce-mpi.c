@@ -209,6 +209,16 @@ int main(int argc, char **argv)
     gmpi_set_algorithm(ctx, GMPI_ALGO_AUTO);
     ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RECURSIVE_DOUBLING,
        "auto: small messages use recursive doubling");
+    {
+        /* Large messages: hierarchical across several nodes of equal size
+         * (ranks in blocks), the ring otherwise. */
+        int nodes = gmpi_node_count(ctx);
+        gmpi_algorithm want = nodes > 1 && size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL : GMPI_ALGO_RING;
+        if (size == 1)
+            want = GMPI_ALGO_RING;
+        ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s", nodes,
+           gmpi_algorithm_name(want));
+    }
 
     /* Bad arguments. */
     float f = 1;
