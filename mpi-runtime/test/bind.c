@@ -3,6 +3,7 @@
  * Slurm-style GPU subsets and CPU sets, and every bad input refused. */
 #include "config.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,19 @@ int main(void)
     /* The real machine loads too (no GPU here is fine). */
     ok(gmpi_bind_compute(NULL, 0, 1, "", NULL, &b, err, sizeof err) == 0 && b.gpu == -1 && b.cores >= 1,
        "this machine's own topology loads");
+    /* Applying a binding binds the process; a bad CPU list is refused. */
+    gmpi_binding apply;
+    memset(&apply, 0, sizeof apply);
+    snprintf(apply.cpus, sizeof apply.cpus, "0");
+    cpu_set_t before, after;
+    sched_getaffinity(0, sizeof before, &before);
+    int applied = gmpi_bind_apply(&apply, err, sizeof err);
+    sched_getaffinity(0, sizeof after, &after);
+    ok(applied == 0 && CPU_COUNT(&after) == 1 && CPU_ISSET(0, &after), "gmpi_bind_apply binds to the cores given");
+    sched_setaffinity(0, sizeof before, &before);
+    snprintf(apply.cpus, sizeof apply.cpus, "x-y");
+    ok(gmpi_bind_apply(&apply, err, sizeof err) == GMPI_EINVAL && strstr(err, "'x-y'"),
+       "gmpi_bind_apply refuses a malformed CPU list by name");
     done_testing();
     return exit_status();
 }
