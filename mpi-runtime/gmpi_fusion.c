@@ -19,6 +19,8 @@ struct gmpi_handle {
     gmpi_op op;
     int done;
     int status;
+    uint64_t signature; /* of this tensor and every one queued before it */
+    uint64_t index;     /* position in the queue since start */
     char err[256];
     struct gmpi_handle *next;
     struct gmpi_fusion *engine;
@@ -32,8 +34,11 @@ struct gmpi_fusion {
     pthread_cond_t done; /* some tensor finished */
     gmpi_handle *head, *tail;
     size_t pending, pending_bytes;
+    uint64_t signature; /* running signature of the queue */
+    uint64_t queued;    /* tensors queued since start */
     int stop_requested;
-    int failed;
+    int failed;      /* then failure_code and failure apply to every tensor */
+    int failure_code;
     char failure[256];
     uint64_t tensors, buffers;
     int result;
@@ -66,6 +71,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
         v = NULL;
         taken = NULL;
         f->failed = 1;
+        f->failure_code = GMPI_ENOMEM;
         gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM, "out of memory in the fusion thread");
     }
     size_t i = 0;
@@ -79,7 +85,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
         size_t bytes = h->count * esize;
         taken[i] = 1;
         if (f->failed) {
-            finish(f, h, GMPI_EMPI, f->failure);
+            finish(f, h, f->failure_code, f->failure);
             continue;
         }
         if ((unsigned)h->dtype > GMPI_INT64 || (unsigned)h->op >= GMPI_OP_COUNT) {
@@ -93,6 +99,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             f->buffers++;
             if (rc) {
                 f->failed = 1;
+                f->failure_code = rc;
                 snprintf(f->failure, sizeof f->failure, "%s", err);
             }
             finish(f, h, rc, err);
@@ -103,6 +110,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
         size_t *members = malloc((k - i) * sizeof *members);
         if (!members) {
             f->failed = 1;
+            f->failure_code = GMPI_ENOMEM;
             gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM, "out of memory in the fusion thread");
             finish(f, h, GMPI_ENOMEM, f->failure);
             continue;
@@ -125,6 +133,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             char *bigger = realloc(ctx->fusion_buf, used);
             if (!bigger) {
                 f->failed = 1;
+                f->failure_code = GMPI_ENOMEM;
                 gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM,
                           "out of memory for a %zu-byte fusion buffer; lower GPUMARKET_FUSION_BYTES", used);
                 for (size_t m = 0; m < n; m++)
@@ -147,6 +156,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
                                 errlen);
         if (rc) {
             f->failed = 1;
+            f->failure_code = rc;
             snprintf(f->failure, sizeof f->failure, "%s", err);
         }
         f->buffers++;
@@ -232,6 +242,21 @@ static void *fusion_main(void *arg)
         for (gmpi_handle *h = list; h; h = h->next)
             f->pending_bytes -= h->count * gmpi_dtype_size(h->dtype);
         pthread_mutex_unlock(&f->mu);
+        /* Every rank must have queued the same tensors: compare the running
+         * signatures (MIN of s and of ~s gives both extremes at once).  A
+         * mismatch would otherwise hang or mix data. */
+        uint64_t sig[2] = {last->signature, ~last->signature}, agreed[2];
+        mrc = MPI_Allreduce(sig, agreed, 2, MPI_UINT64_T, MPI_MIN, f->ctx->comm);
+        if (mrc != MPI_SUCCESS || agreed[0] != last->signature || ~agreed[1] != last->signature) {
+            if (mrc != MPI_SUCCESS)
+                gmpi_mpi_fail(f->failure, sizeof f->failure, mrc, "fusion signature MPI_Allreduce");
+            else
+                gmpi_fail(f->failure, sizeof f->failure, GMPI_EINVAL,
+                          "gmpi_enqueue: the ranks queued different tensors (count, type or operation) among the first %llu; every rank must enqueue the same tensors in the same order",
+                          (unsigned long long)last->index + 1);
+            f->failed = 1;
+            f->failure_code = mrc != MPI_SUCCESS ? GMPI_EMPI : GMPI_EINVAL;
+        }
         int rc = run_cycle(f, list, k, err, sizeof err);
         if (rc && !f->result) {
             f->result = rc;
@@ -308,6 +333,12 @@ int gmpi_enqueue(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_
     h->op = op;
     h->engine = f;
     pthread_mutex_lock(&f->mu);
+    uint64_t x = f->signature ^ ((uint64_t)count * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)dtype << 56) ^
+                 ((uint64_t)op << 60);
+    x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
+    f->signature = x ^ (x >> 29);
+    h->signature = f->signature;
+    h->index = f->queued++;
     if (f->tail)
         f->tail->next = h;
     else

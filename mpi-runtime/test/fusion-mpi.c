@@ -137,6 +137,28 @@ int main(int argc, char **argv)
            strstr(err, "gmpi_fusion_start"), "enqueue before gmpi_fusion_start is refused");
     run(ctx, 0, "auto");
     run(ctx, 1, "deterministic");
+    gmpi_set_deterministic(ctx, 0);
+    if (size > 1) {
+        /* Ranks that queue different tensors get an error, not a hang. */
+        double a[16] = {0};
+        gmpi_handle *h1, *h2;
+        int pass = gmpi_fusion_start(ctx, err, sizeof err) == 0;
+        pass = pass && gmpi_enqueue(ctx, a, 4, GMPI_DOUBLE, GMPI_SUM, &h1, err, sizeof err) == 0;
+        pass = pass && gmpi_enqueue(ctx, a + 4, rank == 0 ? 10 : 11, GMPI_DOUBLE, GMPI_SUM, &h2, err, sizeof err) == 0;
+        int r1 = pass ? gmpi_wait(h1, err, sizeof err) : -100;
+        int r2 = pass ? gmpi_wait(h2, err, sizeof err) : -100;
+        gmpi_fusion_stop(ctx, NULL, 0);
+        if (!ok(all_true(r2 == GMPI_EINVAL && strstr(err, "different tensors") && (r1 == 0 || r1 == GMPI_EINVAL)),
+                "ranks that queue different tensors get EINVAL naming the problem"))
+            diag("rank %d: r1 %d r2 %d: %s", rank, r1, r2, err);
+        /* A fresh start works again. */
+        gmpi_handle *h3;
+        double b[3] = {1, 2, 3};
+        pass = gmpi_fusion_start(ctx, err, sizeof err) == 0 &&
+               gmpi_enqueue(ctx, b, 3, GMPI_DOUBLE, GMPI_SUM, &h3, err, sizeof err) == 0 &&
+               gmpi_wait(h3, err, sizeof err) == 0 && gmpi_fusion_stop(ctx, err, sizeof err) == 0;
+        ok(all_true(pass && b[0] == size && b[2] == 3.0 * size), "the engine restarts cleanly afterwards");
+    }
     done_testing();
     int status = exit_status();
     gmpi_finalize(ctx);
