@@ -35,18 +35,18 @@ mpi_runtime_gpumarket_train_SOURCES += mpi-runtime/train_nocuda.c
 endif
 
 # MPI test programs run by the .t wrappers through $MPIRUN.
-MPI_TEST_LDADD = mpi-runtime/libgpumarket-mpi.la tests/tap/libtap.la $(MPI_LIBS)
-MPI_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
+MPI_RUNTIME_TEST_LDADD = mpi-runtime/libgpumarket-mpi.la tests/tap/libtap.la $(MPI_LIBS)
+MPI_RUNTIME_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 
 check_PROGRAMS += mpi-runtime/test/allreduce-mpi
 mpi_runtime_test_allreduce_mpi_SOURCES = mpi-runtime/test/allreduce-mpi.c
-mpi_runtime_test_allreduce_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
-mpi_runtime_test_allreduce_mpi_LDADD = $(MPI_TEST_LDADD)
+mpi_runtime_test_allreduce_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
+mpi_runtime_test_allreduce_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD)
 
 check_PROGRAMS += mpi-runtime/test/fusion-mpi
 mpi_runtime_test_fusion_mpi_SOURCES = mpi-runtime/test/fusion-mpi.c
-mpi_runtime_test_fusion_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
-mpi_runtime_test_fusion_mpi_LDADD = $(MPI_TEST_LDADD)
+mpi_runtime_test_fusion_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
+mpi_runtime_test_fusion_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD)
 
 UNIT_TESTS += mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t
 EXTRA_DIST += mpi-runtime/test/mpi-tap.sh mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t
@@ -68,16 +68,16 @@ endif
 
 check_PROGRAMS += mpi-runtime/test/bind.t
 mpi_runtime_test_bind_t_SOURCES = mpi-runtime/test/bind.c
-mpi_runtime_test_bind_t_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
-mpi_runtime_test_bind_t_LDADD = $(MPI_TEST_LDADD)
+mpi_runtime_test_bind_t_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
+mpi_runtime_test_bind_t_LDADD = $(MPI_RUNTIME_TEST_LDADD)
 UNIT_TESTS += mpi-runtime/test/bind.t
 EXTRA_DIST += mpi-runtime/test/topologies/two-socket.xml mpi-runtime/test/topologies/flat.xml \
 	mpi-runtime/test/topologies/uneven.xml
 
 check_PROGRAMS += mpi-runtime/test/checkpoint-mpi
 mpi_runtime_test_checkpoint_mpi_SOURCES = mpi-runtime/test/checkpoint-mpi.c
-mpi_runtime_test_checkpoint_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
-mpi_runtime_test_checkpoint_mpi_LDADD = $(MPI_TEST_LDADD) $(OPENSSL_LIBS)
+mpi_runtime_test_checkpoint_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
+mpi_runtime_test_checkpoint_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD) $(OPENSSL_LIBS)
 UNIT_TESTS += mpi-runtime/test/checkpoint.t
 EXTRA_DIST += mpi-runtime/test/checkpoint.t
 
@@ -89,7 +89,7 @@ noinst_PROGRAMS += bench/bench-allreduce-mpi
 bench_bench_allreduce_mpi_SOURCES = bench/bench-allreduce-mpi.c
 bench_bench_allreduce_mpi_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 bench_bench_allreduce_mpi_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS)
-noinst_SCRIPTS = bench/bench-allreduce bench/bench-train
+# The wrappers are built by `make bench` (it depends on BENCHMARKS).
 bench/bench-allreduce: $(top_srcdir)/bench/bench-allreduce.sh Makefile
 	$(AM_V_GEN)$(MKDIR_P) bench && sed 's|[@]MPIRUN[@]|$(MPIRUN)|g' $(top_srcdir)/bench/bench-allreduce.sh >$@ && chmod +x $@
 bench/bench-train: $(top_srcdir)/bench/bench-train.sh Makefile
@@ -102,8 +102,8 @@ dist_man_MANS += doc/gpumarket-train.1
 
 check_PROGRAMS += mpi-runtime/test/cuda-mpi
 mpi_runtime_test_cuda_mpi_SOURCES = mpi-runtime/test/cuda-mpi.c
-mpi_runtime_test_cuda_mpi_CPPFLAGS = $(MPI_TEST_CPPFLAGS)
-mpi_runtime_test_cuda_mpi_LDADD = $(MPI_TEST_LDADD)
+mpi_runtime_test_cuda_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
+mpi_runtime_test_cuda_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD)
 if HAVE_CUDA
 mpi_runtime_test_cuda_mpi_CPPFLAGS += $(CUDA_CPPFLAGS)
 mpi_runtime_test_cuda_mpi_LDADD += $(CUDA_LIBS)
