@@ -180,11 +180,28 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
     return GMPI_OK;
 }
 
+/* mkdir -p: the checkpoint directory may be new, parents included. */
 static int make_dir(const char *path, char *err, size_t errlen)
 {
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return gmpi_fail(err, errlen, GMPI_EIO, "%s: cannot create the directory: %s; check --checkpoint-dir",
-                         path, strerror(errno));
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "%s: path too long", path);
+    for (char *p = tmp + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char saved = *p;
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return gmpi_fail(err, errlen, GMPI_EIO,
+                                 "%s: cannot create the directory: %s; check --checkpoint-dir", tmp,
+                                 strerror(errno));
+            *p = saved;
+            if (!saved)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) || !S_ISDIR(st.st_mode))
+        return gmpi_fail(err, errlen, GMPI_EIO, "%s: not a directory; check --checkpoint-dir", path);
     return GMPI_OK;
 }
 

@@ -255,6 +255,28 @@ int main(int argc, char **argv)
                 !strstr(warnings, "9x")),
        "other names in the directory are ignored silently");
 
+    /* A new directory with missing parents is created. */
+    snprintf(path, sizeof path, "%s/new/deeper", dir);
+    {
+        char one = 'x';
+        gmpi_checkpoint *ck = NULL;
+        int rc = gmpi_checkpoint_save(ctx, path, 3, &one, 1, err, sizeof err);
+        int found = rc == 0 && gmpi_checkpoint_find_latest(path, NULL, NULL, &ck, err, sizeof err) == 0 &&
+                    gmpi_checkpoint_step(ck) == 3;
+        gmpi_checkpoint_free(ck);
+        ok(all_true(found), "a checkpoint directory is created with its parents");
+    }
+    /* A file where the directory should be is refused by name. */
+    if (rank == 0) {
+        snprintf(path, sizeof path, "%s/plainfile", dir);
+        write_text(path, "x", 1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    snprintf(path, sizeof path, "%s/plainfile", dir);
+    ok(all_true(gmpi_checkpoint_save(ctx, path, 1, "x", 1, err, sizeof err) == GMPI_EIO &&
+                (rank != 0 || strstr(err, "plainfile"))),
+       "a file in place of the directory is refused, naming it");
+
     /* Bad arguments. */
     ok(all_true(gmpi_checkpoint_save(ctx, "", 1, "x", 1, err, sizeof err) == GMPI_EINVAL),
        "an empty directory is refused");
