@@ -99,6 +99,7 @@ CLEANFILES += bench/bench-allreduce bench/bench-train
 EXTRA_DIST += bench/bench-allreduce.sh bench/bench-train.sh
 
 dist_man_MANS += doc/gpumarket-train.1
+EXTRA_DIST += doc/mpi-runtime.md
 
 check_PROGRAMS += mpi-runtime/test/cuda-mpi
 mpi_runtime_test_cuda_mpi_SOURCES = mpi-runtime/test/cuda-mpi.c
