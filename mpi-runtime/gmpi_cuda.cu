@@ -252,6 +252,8 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
         return gmpi_fail(err, errlen, GMPI_EBUSY, "gmpi_allreduce_cuda: stop the fusion engine first");
     if ((unsigned)dtype >= GMPI_DTYPE_COUNT || (unsigned)op >= GMPI_OP_COUNT)
         return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_allreduce_cuda: unknown type or operation");
+    if (gmpi_cuda_device_count(err, errlen) <= 0)
+        return GMPI_ENODEV;
     if (count == 0 || ctx->size == 1)
         return GMPI_OK;
     cudaPointerAttributes attr;

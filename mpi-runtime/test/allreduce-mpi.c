@@ -230,6 +230,15 @@ int main(int argc, char **argv)
        "a NULL buffer with elements is refused");
     ok(gmpi_allreduce_algo(ctx, (gmpi_algorithm)42, &f, 1, GMPI_FLOAT, GMPI_SUM, err, sizeof err) ==
            GMPI_EINVAL, "an unknown algorithm is refused");
+    {
+        /* Without a GPU (or CUDA) the device path says so; with one, a host
+         * buffer is refused.  Either way nothing is reduced. */
+        float hostbuf[2] = {1, 2};
+        int rc = gmpi_allreduce_cuda(ctx, hostbuf, 2, GMPI_FLOAT, GMPI_SUM, err, sizeof err);
+        ok((rc == GMPI_ENODEV || (rc == GMPI_EINVAL && size > 1) || (rc == 0 && size == 1)) &&
+               (rc == 0 || strncmp(err, "gpumarket: ", 11) == 0) && hostbuf[0] == 1,
+           "gmpi_allreduce_cuda on a host buffer is refused (%s)", rc == GMPI_ENODEV ? "no GPU" : "host memory");
+    }
     gmpi_algorithm parsed;
     ok(gmpi_algorithm_parse("rd", "x", &parsed, err, sizeof err) == 0 &&
            parsed == GMPI_ALGO_RECURSIVE_DOUBLING, "'rd' names recursive doubling");
