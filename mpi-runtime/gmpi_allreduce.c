@@ -1,0 +1,392 @@
+/* libgpumarket-mpi: allreduce algorithms on host buffers (ring, recursive
+ * doubling, hierarchical, deterministic) and the choice between them. */
+#include "config.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi-runtime/gmpi_internal.h"
+
+/* Point-to-point pieces stay far below INT_MAX bytes. */
+#define MAX_MESSAGE ((size_t)1 << 30)
+/* Ring pipelining: a block travels as segments so the reduction of one
+ * overlaps the transfer of the next.  Segment tags wrap at 32768 (the
+ * smallest MPI_TAG_UB allowed); MPI's in-order matching keeps them apart. */
+#define RING_SEGMENT ((size_t)256 << 10)
+/* Deterministic mode works on the buffer in pieces to bound scratch memory. */
+#define DET_PIECE ((size_t)16 << 20)
+
+void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len)
+{
+    size_t q = count / (size_t)parts, r = count % (size_t)parts;
+    *start = (size_t)i * q + ((size_t)i < r ? (size_t)i : r);
+    *len = q + ((size_t)i < r ? 1 : 0);
+}
+
+/* The context's scratch buffer, grown to at least bytes; NULL when out of
+ * memory.  Only one thread runs an allreduce at a time. */
+static char *scratch(gmpi_ctx *ctx, size_t bytes)
+{
+    if (ctx->scratch_size < bytes) {
+        char *p = realloc(ctx->scratch, bytes);
+        if (!p)
+            return NULL;
+        ctx->scratch = p;
+        ctx->scratch_size = bytes;
+    }
+    return ctx->scratch;
+}
+
+static int sendrecv_bytes(const char *sbuf, size_t sbytes, int dest, char *rbuf, size_t rbytes,
+                          int src, MPI_Comm comm, char *err, size_t errlen)
+{
+    size_t off_s = 0, off_r = 0;
+    while (off_s < sbytes || off_r < rbytes) {
+        size_t ns = sbytes - off_s < MAX_MESSAGE ? sbytes - off_s : MAX_MESSAGE;
+        size_t nr = rbytes - off_r < MAX_MESSAGE ? rbytes - off_r : MAX_MESSAGE;
+        int rc = MPI_Sendrecv(sbuf + off_s, (int)ns, MPI_BYTE, ns || off_s < sbytes ? dest : MPI_PROC_NULL, 7,
+                              rbuf + off_r, (int)nr, MPI_BYTE, nr || off_r < rbytes ? src : MPI_PROC_NULL, 7,
+                              comm, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return gmpi_mpi_fail(err, errlen, rc, "MPI_Sendrecv");
+        off_s += ns;
+        off_r += nr;
+    }
+    return GMPI_OK;
+}
+
+static int send_bytes(const char *buf, size_t bytes, int dest, MPI_Comm comm, char *err, size_t errlen)
+{
+    return sendrecv_bytes(buf, bytes, dest, NULL, 0, MPI_PROC_NULL, comm, err, errlen);
+}
+
+static int recv_bytes(char *buf, size_t bytes, int src, MPI_Comm comm, char *err, size_t errlen)
+{
+    return sendrecv_bytes(NULL, 0, MPI_PROC_NULL, buf, bytes, src, comm, err, errlen);
+}
+
+/* Ring reduce-scatter: afterwards rank r holds the full reduction of block
+ * (r + 1) % p.  scratch holds one block. */
+static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t esize,
+                               gmpi_dtype dtype, gmpi_op op, char *scratch, char *err,
+                               size_t errlen)
+{
+    int p, r, rc = GMPI_OK;
+    MPI_Comm_size(comm, &p);
+    MPI_Comm_rank(comm, &r);
+    int right = (r + 1) % p, left = (r - 1 + p) % p;
+    size_t max_block = count / (size_t)p + 1;
+    size_t seg_elems = RING_SEGMENT / esize;
+    size_t max_segs = (max_block + seg_elems - 1) / seg_elems + 1;
+    MPI_Request *rreq = malloc(2 * max_segs * sizeof *rreq);
+    if (!rreq)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for ring requests");
+    MPI_Request *sreq = rreq + max_segs;
+    for (int s = 0; s < p - 1 && rc == GMPI_OK; s++) {
+        size_t sstart, slen, rstart, rlen;
+        gmpi_block_range(count, p, (r - s + p) % p, &sstart, &slen);
+        gmpi_block_range(count, p, (r - s - 1 + 2 * p) % p, &rstart, &rlen);
+        int nrs = 0, nss = 0;
+        for (size_t off = 0; off < rlen; off += seg_elems, nrs++) {
+            size_t n = rlen - off < seg_elems ? rlen - off : seg_elems;
+            int mrc = MPI_Irecv(scratch + off * esize, (int)(n * esize), MPI_BYTE, left, nrs % 32768, comm,
+                                &rreq[nrs]);
+            if (mrc != MPI_SUCCESS)
+                rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Irecv");
+        }
+        for (size_t off = 0; off < slen; off += seg_elems, nss++) {
+            size_t n = slen - off < seg_elems ? slen - off : seg_elems;
+            int mrc = MPI_Isend(buf + (sstart + off) * esize, (int)(n * esize), MPI_BYTE, right,
+                                nss % 32768, comm, &sreq[nss]);
+            if (mrc != MPI_SUCCESS)
+                rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Isend");
+        }
+        int j = 0;
+        for (size_t off = 0; off < rlen; off += seg_elems, j++) {
+            size_t n = rlen - off < seg_elems ? rlen - off : seg_elems;
+            int mrc = MPI_Wait(&rreq[j], MPI_STATUS_IGNORE);
+            if (mrc != MPI_SUCCESS && rc == GMPI_OK)
+                rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Wait");
+            gmpi_reduce_local(buf + (rstart + off) * esize, scratch + off * esize, n, dtype, op);
+        }
+        int mrc = MPI_Waitall(nss, sreq, MPI_STATUSES_IGNORE);
+        if (mrc != MPI_SUCCESS && rc == GMPI_OK)
+            rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Waitall");
+    }
+    free(rreq);
+    return rc;
+}
+
+int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
+                          size_t errlen)
+{
+    int p, r, rc;
+    MPI_Comm_size(comm, &p);
+    MPI_Comm_rank(comm, &r);
+    int right = (r + 1) % p, left = (r - 1 + p) % p;
+    for (int s = 0; s < p - 1; s++) {
+        size_t sstart, slen, rstart, rlen;
+        gmpi_block_range(count, p, (r + 1 - s + p) % p, &sstart, &slen);
+        gmpi_block_range(count, p, (r - s + p) % p, &rstart, &rlen);
+        rc = sendrecv_bytes(buf + sstart * esize, slen * esize, right, buf + rstart * esize,
+                            rlen * esize, left, comm, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return GMPI_OK;
+}
+
+static int ring_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                          gmpi_op op, char *err, size_t errlen)
+{
+    int p;
+    MPI_Comm_size(comm, &p);
+    if (p == 1 || count == 0)
+        return GMPI_OK;
+    size_t esize = gmpi_dtype_size(dtype);
+    char *tmp = scratch(ctx, (count / (size_t)p + 1) * esize);
+    if (!tmp)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the ring scratch buffer");
+    int rc = ring_reduce_scatter(comm, buf, count, esize, dtype, op, tmp, err, errlen);
+    if (!rc)
+        rc = gmpi_ring_allgather(comm, buf, count, esize, err, errlen);
+    return rc;
+}
+
+/* Recursive doubling for any rank count: with p2 the largest power of two
+ * not above p, the first 2*(p - p2) ranks pair up and the even one folds its
+ * data into the odd one, the p2 survivors exchange whole buffers log2(p2)
+ * times, then the odd ones hand the result back. */
+static int rd_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                        gmpi_op op, char *err, size_t errlen)
+{
+    int p, r, rc = GMPI_OK;
+    MPI_Comm_size(comm, &p);
+    MPI_Comm_rank(comm, &r);
+    if (p == 1 || count == 0)
+        return GMPI_OK;
+    size_t bytes = count * gmpi_dtype_size(dtype);
+    char *tmp = scratch(ctx, bytes);
+    if (!tmp)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for recursive doubling");
+    int p2 = 1;
+    while (p2 * 2 <= p)
+        p2 *= 2;
+    int rem = p - p2, newrank;
+    if (r < 2 * rem) {
+        if (r % 2 == 0) {
+            rc = send_bytes(buf, bytes, r + 1, comm, err, errlen);
+            newrank = -1;
+        } else {
+            rc = recv_bytes(tmp, bytes, r - 1, comm, err, errlen);
+            if (!rc)
+                gmpi_reduce_local(buf, tmp, count, dtype, op);
+            newrank = r / 2;
+        }
+    } else {
+        newrank = r - rem;
+    }
+    if (newrank >= 0)
+        for (int mask = 1; mask < p2 && !rc; mask <<= 1) {
+            int pn = newrank ^ mask;
+            int peer = pn < rem ? pn * 2 + 1 : pn + rem;
+            rc = sendrecv_bytes(buf, bytes, peer, tmp, bytes, peer, comm, err, errlen);
+            if (!rc)
+                gmpi_reduce_local(buf, tmp, count, dtype, op);
+        }
+    if (!rc && r < 2 * rem) {
+        if (r % 2)
+            rc = send_bytes(buf, bytes, r - 1, comm, err, errlen);
+        else
+            rc = recv_bytes(buf, bytes, r + 1, comm, err, errlen);
+    }
+    return rc;
+}
+
+static int bcast_bytes(char *buf, size_t bytes, MPI_Comm comm, char *err, size_t errlen)
+{
+    for (size_t off = 0; off < bytes; off += MAX_MESSAGE) {
+        size_t n = bytes - off < MAX_MESSAGE ? bytes - off : MAX_MESSAGE;
+        int rc = MPI_Bcast(buf + off, (int)n, MPI_BYTE, 0, comm);
+        if (rc != MPI_SUCCESS)
+            return gmpi_mpi_fail(err, errlen, rc, "MPI_Bcast");
+    }
+    return GMPI_OK;
+}
+
+/* Within each node a ring reduce-scatter and a gather to local rank 0; the
+ * node leaders allreduce; each leader broadcasts to its node. */
+static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
+                          char *err, size_t errlen)
+{
+    int rc = GMPI_OK, p = ctx->local_size, r = ctx->local_rank;
+    size_t esize = gmpi_dtype_size(dtype), bytes = count * esize;
+    if (count == 0 || ctx->size == 1)
+        return GMPI_OK;
+    if (p > 1) {
+        char *tmp = scratch(ctx, (count / (size_t)p + 1) * esize);
+        int *counts = malloc(2 * (size_t)p * sizeof *counts);
+        if (!tmp || !counts) {
+            free(counts);
+            return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the hierarchical allreduce");
+        }
+        rc = ring_reduce_scatter(ctx->node_comm, buf, count, esize, dtype, op, tmp, err, errlen);
+        /* Gather each rank's reduced block (r + 1) % p to the leader.  MPI
+         * displacements are ints: beyond 2 GiB, block by block instead. */
+        int *displs = counts + p;
+        size_t myst, myln;
+        gmpi_block_range(count, p, (r + 1) % p, &myst, &myln);
+        if (!rc && bytes <= (size_t)INT_MAX) {
+            for (int i = 0; i < p; i++) {
+                size_t st, ln;
+                gmpi_block_range(count, p, (i + 1) % p, &st, &ln);
+                counts[i] = (int)(ln * esize);
+                displs[i] = (int)(st * esize);
+            }
+            int mrc = MPI_Gatherv(r == 0 ? MPI_IN_PLACE : buf + myst * esize, counts[r], MPI_BYTE,
+                                  buf, counts, displs, MPI_BYTE, 0, ctx->node_comm);
+            if (mrc != MPI_SUCCESS)
+                rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Gatherv");
+        } else if (!rc) {
+            for (int i = 1; i < p && !rc; i++) {
+                size_t st, ln;
+                gmpi_block_range(count, p, (i + 1) % p, &st, &ln);
+                if (r == 0)
+                    rc = recv_bytes(buf + st * esize, ln * esize, i, ctx->node_comm, err, errlen);
+                else if (r == i)
+                    rc = send_bytes(buf + st * esize, ln * esize, 0, ctx->node_comm, err, errlen);
+            }
+        }
+        free(counts);
+    }
+    if (!rc && r == 0 && ctx->node_count > 1) {
+        gmpi_algorithm inner = bytes <= ctx->small_bytes ? GMPI_ALGO_RECURSIVE_DOUBLING : GMPI_ALGO_RING;
+        rc = inner == GMPI_ALGO_RING
+                 ? ring_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen)
+                 : rd_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen);
+    }
+    if (p > 1) {
+        /* Leaders and members must agree on failure to avoid a hang; an error
+         * above already desynchronised MPI, so report it as is. */
+        if (!rc)
+            rc = bcast_bytes(buf, bytes, ctx->node_comm, err, errlen);
+    }
+    return rc;
+}
+
+/* Deterministic: rank b owns block b of each piece, receives every rank's
+ * copy of it and folds them in rank order (((x0 op x1) op x2) ...), then the
+ * blocks are gathered everywhere.  The order depends on nothing but the rank
+ * count, so results are the same for any algorithm choice, fusion packing
+ * or timing. */
+static int det_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, gmpi_dtype dtype,
+                         gmpi_op op, char *err, size_t errlen)
+{
+    int p, r, rc = GMPI_OK;
+    MPI_Comm_size(comm, &p);
+    MPI_Comm_rank(comm, &r);
+    if (p == 1 || count == 0)
+        return GMPI_OK;
+    size_t esize = gmpi_dtype_size(dtype);
+    size_t piece = DET_PIECE / esize;
+    if (piece > count)
+        piece = count;
+    char *tmp = scratch(ctx, ((piece / (size_t)p) + 1) * esize * (size_t)p);
+    int *v = malloc(6 * (size_t)p * sizeof *v);
+    if (!tmp || !v) {
+        free(v);
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the deterministic allreduce");
+    }
+    int *scounts = v, *sdispls = v + p, *rcounts = v + 2 * p, *rdispls = v + 3 * p;
+    int *gcounts = v + 4 * p, *gdispls = v + 5 * p;
+    for (size_t base = 0; base < count && !rc; base += piece) {
+        size_t n = count - base < piece ? count - base : piece;
+        char *seg = buf + base * esize;
+        size_t mystart, mylen;
+        gmpi_block_range(n, p, r, &mystart, &mylen);
+        for (int i = 0; i < p; i++) {
+            size_t st, ln;
+            gmpi_block_range(n, p, i, &st, &ln);
+            scounts[i] = (int)(ln * esize);
+            sdispls[i] = (int)(st * esize);
+            rcounts[i] = (int)(mylen * esize);
+            rdispls[i] = (int)((size_t)i * mylen * esize);
+            gcounts[i] = scounts[i];
+            gdispls[i] = sdispls[i];
+        }
+        int mrc = MPI_Alltoallv(seg, scounts, sdispls, MPI_BYTE, tmp, rcounts, rdispls,
+                                MPI_BYTE, comm);
+        if (mrc != MPI_SUCCESS) {
+            rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Alltoallv");
+            break;
+        }
+        char *acc = seg + mystart * esize;
+        memcpy(acc, tmp, mylen * esize);
+        for (int i = 1; i < p; i++)
+            gmpi_reduce_local(acc, tmp + (size_t)i * mylen * esize, mylen, dtype, op);
+        mrc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, seg, gcounts, gdispls, MPI_BYTE,
+                             comm);
+        if (mrc != MPI_SUCCESS)
+            rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Allgatherv");
+    }
+    free(v);
+    return rc;
+}
+
+gmpi_algorithm gmpi_choose_algorithm(const gmpi_ctx *ctx, size_t bytes)
+{
+    if (ctx->deterministic)
+        return GMPI_ALGO_DETERMINISTIC;
+    if (ctx->algorithm != GMPI_ALGO_AUTO)
+        return ctx->algorithm;
+    if (bytes <= ctx->small_bytes)
+        return GMPI_ALGO_RECURSIVE_DOUBLING;
+    if (ctx->node_count > 1 && ctx->local_size > 1 && ctx->uniform_layout)
+        return GMPI_ALGO_HIERARCHICAL;
+    return GMPI_ALGO_RING;
+}
+
+int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t count,
+                       gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen)
+{
+    if ((unsigned)dtype > GMPI_INT64)
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "allreduce: type %s is not supported on host buffers; use float, double, int32 or int64 (half and bfloat16 need gmpi_allreduce_cuda)",
+                         gmpi_dtype_name(dtype));
+    if ((unsigned)op >= GMPI_OP_COUNT)
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: operation %d is not sum, max or min",
+                         (int)op);
+    if (count > 0 && !buf)
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: NULL buffer with %zu elements", count);
+    if (count > ((size_t)1 << 40))
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: %zu elements is more than supported (2^40)",
+                         count);
+    if (algo == GMPI_ALGO_AUTO)
+        algo = gmpi_choose_algorithm(ctx, count * gmpi_dtype_size(dtype));
+    switch (algo) {
+    case GMPI_ALGO_RING: return ring_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RECURSIVE_DOUBLING: return rd_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_HIERARCHICAL: return hier_allreduce(ctx, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_DETERMINISTIC: return det_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    default:
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range", (int)algo);
+    }
+}
+
+int gmpi_allreduce_algo(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t count,
+                        gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen)
+{
+    if (ctx->fusion)
+        return gmpi_fail(err, errlen, GMPI_EBUSY,
+                         "allreduce: the fusion engine owns MPI; use gmpi_enqueue/gmpi_wait or call gmpi_fusion_stop first");
+    if ((unsigned)algo >= GMPI_ALGO_COUNT)
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range", (int)algo);
+    return gmpi_allreduce_run(ctx, algo, buf, count, dtype, op, err, errlen);
+}
+
+int gmpi_allreduce(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
+                   char *err, size_t errlen)
+{
+    return gmpi_allreduce_algo(ctx, GMPI_ALGO_AUTO, buf, count, dtype, op, err, errlen);
+}

@@ -1,0 +1,57 @@
+/* Private state of libgpumarket-mpi shared by its source files. */
+#ifndef GMPI_INTERNAL_H
+#define GMPI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include "mpi-runtime/gpumarket_mpi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gmpi_fusion;
+
+struct gmpi_ctx {
+    MPI_Comm comm;        /* duplicate of MPI_COMM_WORLD; used by one thread at a time */
+    MPI_Comm node_comm;   /* ranks sharing memory with this one */
+    MPI_Comm leader_comm; /* local rank 0 of every node; MPI_COMM_NULL elsewhere */
+    int rank, size;
+    int local_rank, local_size, node_count;
+    int uniform_layout;   /* every node has the same number of ranks, in blocks */
+    int owns_mpi;
+    gmpi_algorithm algorithm;
+    int deterministic;
+    size_t small_bytes;
+    size_t fusion_threshold;
+    unsigned fusion_cycle_us;
+    struct gmpi_fusion *fusion; /* non-NULL while the engine runs */
+    void *cuda;                 /* CUDA staging buffers, owned by gmpi_cuda */
+    char *scratch;              /* reused by every allreduce: fresh pages cost */
+    size_t scratch_size;        /* more than the copies themselves */
+    char *fusion_buf;           /* kept across fusion start/stop, for the */
+    size_t fusion_buf_size;     /* same reason */
+};
+
+/* Format "gpumarket: ..." into err and return code. */
+int gmpi_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int gmpi_mpi_fail(char *err, size_t errlen, int rc, const char *what);
+
+/* The allreduce proper, called by the caller's thread or, while fusion runs,
+ * by the fusion thread only. */
+int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf,
+                      size_t count, gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
+/* Ring allgather of the blocks of a host buffer (block b of p from rank
+ * (b - 1) mod p), as left by the ring reduce-scatter. */
+int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
+                        size_t errlen);
+/* The block of count elements split in p parts that rank i owns. */
+void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len);
+/* Free the CUDA staging buffers (no-op without CUDA). */
+void gmpi_cuda_release(gmpi_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

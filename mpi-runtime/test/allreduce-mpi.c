@@ -1,0 +1,252 @@
+/* Allreduce correctness: every algorithm, type and operation against
+ * MPI_Allreduce (floating sums within a tolerance, the rest exactly), the
+ * deterministic mode bitwise against a rank-order fold, every rank's result
+ * bitwise equal to rank 0's.  Run under mpirun by allreduce.t. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi-runtime/gpumarket_mpi.h"
+#include "tests/tap/tap.h"
+
+static int rank, size;
+
+static int all_true(int pass)
+{
+    int r;
+    MPI_Allreduce(&pass, &r, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return r;
+}
+
+/* Deterministic data for (rank, index): fractions with many mantissa bits so
+ * floating sums round, and both signs. */
+static void fill(void *buf, size_t count, gmpi_dtype t, int r)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(r + 1) * 0xC2B2AE3D27D4EB4Full;
+        h ^= h >> 29;
+        long v = (long)(h % 200001) - 100000;
+        switch (t) {
+        case GMPI_FLOAT: ((float *)buf)[i] = (float)v / 7.0f; break;
+        case GMPI_DOUBLE: ((double *)buf)[i] = (double)v / 7.0; break;
+        case GMPI_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
+        case GMPI_INT64: ((int64_t *)buf)[i] = (int64_t)v * 1000003; break;
+        default: break;
+        }
+    }
+}
+
+static MPI_Datatype mpi_type(gmpi_dtype t)
+{
+    switch (t) {
+    case GMPI_FLOAT: return MPI_FLOAT;
+    case GMPI_DOUBLE: return MPI_DOUBLE;
+    case GMPI_INT32: return MPI_INT32_T;
+    default: return MPI_INT64_T;
+    }
+}
+
+static MPI_Op mpi_op(gmpi_op o)
+{
+    return o == GMPI_SUM ? MPI_SUM : o == GMPI_MAX ? MPI_MAX : MPI_MIN;
+}
+
+/* Compare got with want: exact, except floating sums within a relative
+ * tolerance (MPI may add in another order). */
+static int close_enough(const void *got, const void *want, size_t count, gmpi_dtype t, gmpi_op o,
+                        size_t *bad)
+{
+    if (o != GMPI_SUM || t == GMPI_INT32 || t == GMPI_INT64) {
+        size_t es = gmpi_dtype_size(t);
+        for (size_t i = 0; i < count; i++)
+            if (memcmp((const char *)got + i * es, (const char *)want + i * es, es)) {
+                *bad = i;
+                return 0;
+            }
+        return 1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        double g = t == GMPI_FLOAT ? ((const float *)got)[i] : ((const double *)got)[i];
+        double w = t == GMPI_FLOAT ? ((const float *)want)[i] : ((const double *)want)[i];
+        double tol = (t == GMPI_FLOAT ? 1e-5 : 1e-12) * (fabs(w) + 100000.0 / 7.0 * size);
+        if (fabs(g - w) > tol) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The deterministic reference: every rank's data folded in rank order. */
+static void fold_reference(void *ref, size_t count, gmpi_dtype t, gmpi_op o)
+{
+    size_t es = gmpi_dtype_size(t);
+    void *tmp = malloc(count * es + 1);
+    fill(ref, count, t, 0);
+    for (int r = 1; r < size; r++) {
+        fill(tmp, count, t, r);
+        gmpi_reduce_local(ref, tmp, count, t, o);
+    }
+    free(tmp);
+}
+
+static int same_as_rank0(const void *buf, size_t bytes)
+{
+    char *copy = malloc(bytes + 1);
+    if (rank == 0 && bytes)
+        memcpy(copy, buf, bytes);
+    for (size_t off = 0; off < bytes; off += (size_t)1 << 30) {
+        size_t n = bytes - off < ((size_t)1 << 30) ? bytes - off : ((size_t)1 << 30);
+        MPI_Bcast(copy + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD);
+    }
+    int same = bytes == 0 || memcmp(copy, buf, bytes) == 0;
+    free(copy);
+    return same;
+}
+
+/* One case; returns this rank's verdict and describes a failure in why. */
+static int check(gmpi_ctx *ctx, gmpi_algorithm algo, size_t count, gmpi_dtype t, gmpi_op o,
+                 char *why, size_t whylen)
+{
+    size_t es = gmpi_dtype_size(t);
+    char *buf = malloc(count * es + 1), *want = malloc(count * es + 1);
+    char err[512] = "";
+    int pass = 1;
+    fill(buf, count, t, rank);
+    fill(want, count, t, rank);
+    int rc = gmpi_allreduce_algo(ctx, algo, buf, count, t, o, err, sizeof err);
+    if (rc) {
+        snprintf(why, whylen, "count %zu: rc %d: %s", count, rc, err);
+        pass = 0;
+    }
+    if (pass && algo == GMPI_ALGO_DETERMINISTIC) {
+        fold_reference(want, count, t, o);
+        if (count && memcmp(buf, want, count * es)) {
+            snprintf(why, whylen, "count %zu: deterministic result differs from the rank-order fold", count);
+            pass = 0;
+        }
+    } else if (pass) {
+        MPI_Allreduce(MPI_IN_PLACE, want, (int)count, mpi_type(t), mpi_op(o), MPI_COMM_WORLD);
+        size_t bad = 0;
+        if (!close_enough(buf, want, count, t, o, &bad)) {
+            snprintf(why, whylen, "count %zu: element %zu differs from MPI_Allreduce", count, bad);
+            pass = 0;
+        }
+    }
+    if (pass && !same_as_rank0(buf, count * es)) {
+        snprintf(why, whylen, "count %zu: ranks disagree bitwise", count);
+        pass = 0;
+    }
+    free(buf);
+    free(want);
+    return pass;
+}
+
+int main(int argc, char **argv)
+{
+    gmpi_ctx *ctx;
+    char err[512];
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    if (gmpi_init(&argc, &argv, NULL, &ctx, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (argc > 1 && strcmp(argv[1], "--init-only") == 0) {
+        gmpi_finalize(ctx);
+        return 0;
+    }
+    rank = gmpi_rank(ctx);
+    size = gmpi_size(ctx);
+    if (rank != 0 && !freopen("/dev/null", "w", stdout))
+        return 1;
+    plan(TAP_NO_PLAN);
+    diag("%d ranks, %d node(s), %d local", size, gmpi_node_count(ctx), gmpi_local_size(ctx));
+
+    static const size_t counts[] = {0, 1, 2, 3, 5, 7, 13, 61, 1000, 1009, 4099, 65537, 262147};
+    size_t ncounts = sizeof counts / sizeof counts[0];
+    if (quick)
+        ncounts = 10;
+    static const gmpi_algorithm algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_RING,
+                                           GMPI_ALGO_RECURSIVE_DOUBLING, GMPI_ALGO_HIERARCHICAL,
+                                           GMPI_ALGO_DETERMINISTIC};
+    for (size_t a = 0; a < 5; a++)
+        for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++)
+            for (int o = GMPI_SUM; o < GMPI_OP_COUNT; o++) {
+                char why[512] = "";
+                int pass = 1;
+                for (size_t c = 0; c < ncounts && pass; c++)
+                    pass = all_true(check(ctx, algos[a], counts[c], (gmpi_dtype)t, (gmpi_op)o, why,
+                                          sizeof why));
+                if (!ok(pass, "%s %s %s over %zu counts", gmpi_algorithm_name(algos[a]),
+                        gmpi_dtype_name((gmpi_dtype)t), gmpi_op_name((gmpi_op)o), ncounts))
+                    diag("rank %d: %s", rank, why);
+            }
+
+    if (!quick) {
+        /* 64 MiB of floats, the largest size the issue asks for. */
+        size_t big = (size_t)16 << 20;
+        static const gmpi_algorithm big_algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_DETERMINISTIC};
+        for (size_t a = 0; a < 2; a++) {
+            char why[512] = "";
+            int pass = all_true(check(ctx, big_algos[a], big, GMPI_FLOAT, GMPI_SUM, why, sizeof why));
+            if (!ok(pass, "%s float sum of 64 MiB", gmpi_algorithm_name(big_algos[a])))
+                diag("rank %d: %s", rank, why);
+        }
+    }
+
+    /* The deterministic mode set on the context: the automatic choice then
+     * gives the rank-order fold whatever the size. */
+    gmpi_set_deterministic(ctx, 1);
+    ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_DETERMINISTIC &&
+           gmpi_choose_algorithm(ctx, (size_t)1 << 30) == GMPI_ALGO_DETERMINISTIC,
+       "deterministic mode overrides the size-based choice");
+    gmpi_set_deterministic(ctx, 0);
+    gmpi_set_algorithm(ctx, GMPI_ALGO_RING);
+    ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RING, "a forced algorithm is used for small sizes");
+    gmpi_set_algorithm(ctx, GMPI_ALGO_AUTO);
+    ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RECURSIVE_DOUBLING,
+       "auto: small messages use recursive doubling");
+    {
+        /* Large messages: hierarchical across several nodes of equal size
+         * (ranks in blocks), the ring otherwise. */
+        int nodes = gmpi_node_count(ctx);
+        gmpi_algorithm want = nodes > 1 && size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL : GMPI_ALGO_RING;
+        if (size == 1)
+            want = GMPI_ALGO_RING;
+        ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s", nodes,
+           gmpi_algorithm_name(want));
+    }
+
+    /* Bad arguments. */
+    float f = 1;
+    ok(gmpi_allreduce(ctx, &f, 1, GMPI_HALF, GMPI_SUM, err, sizeof err) == GMPI_EINVAL &&
+           strstr(err, "half"), "half on a host buffer is refused by name");
+    ok(gmpi_allreduce(ctx, &f, 1, GMPI_FLOAT, (gmpi_op)7, err, sizeof err) == GMPI_EINVAL,
+       "an unknown operation is refused");
+    ok(gmpi_allreduce(ctx, NULL, 3, GMPI_FLOAT, GMPI_SUM, err, sizeof err) == GMPI_EINVAL,
+       "a NULL buffer with elements is refused");
+    ok(gmpi_allreduce_algo(ctx, (gmpi_algorithm)42, &f, 1, GMPI_FLOAT, GMPI_SUM, err, sizeof err) ==
+           GMPI_EINVAL, "an unknown algorithm is refused");
+    {
+        /* Without a GPU (or CUDA) the device path says so; with one, a host
+         * buffer is refused.  Either way nothing is reduced. */
+        float hostbuf[2] = {1, 2};
+        int rc = gmpi_allreduce_cuda(ctx, hostbuf, 2, GMPI_FLOAT, GMPI_SUM, err, sizeof err);
+        ok((rc == GMPI_ENODEV || (rc == GMPI_EINVAL && size > 1) || (rc == 0 && size == 1)) &&
+               (rc == 0 || strncmp(err, "gpumarket: ", 11) == 0) && hostbuf[0] == 1,
+           "gmpi_allreduce_cuda on a host buffer is refused (%s)", rc == GMPI_ENODEV ? "no GPU" : "host memory");
+    }
+    gmpi_algorithm parsed;
+    ok(gmpi_algorithm_parse("rd", "x", &parsed, err, sizeof err) == 0 &&
+           parsed == GMPI_ALGO_RECURSIVE_DOUBLING, "'rd' names recursive doubling");
+    ok(gmpi_algorithm_parse("fastest", "--algo", &parsed, err, sizeof err) == GMPI_EINVAL &&
+           strstr(err, "--algo") && strstr(err, "fastest"), "an unknown name is refused, naming its source");
+
+    done_testing();
+    int status = exit_status();
+    gmpi_finalize(ctx);
+    return status;
+}

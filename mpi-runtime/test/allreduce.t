@@ -1,0 +1,25 @@
+#!/bin/bash
+# Allreduce correctness against MPI_Allreduce on 1 to 4 ranks, every type,
+# operation and algorithm, and the environment's bad values.
+. "$top_srcdir/mpi-runtime/test/mpi-tap.sh"
+prog=$top_builddir/mpi-runtime/test/allreduce-mpi
+for np in 1 2 3 4; do
+  mpi_tap "$np" "$prog"
+done
+# Two nodes faked by splitting on a variable: exercises the hierarchical path.
+mpi_tap 4 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
+mpi_tap 3 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
+# Bad environment values are refused by name.
+for bad in "GPUMARKET_ALLREDUCE=bogus" "GPUMARKET_DETERMINISTIC=2" "GPUMARKET_SMALL_BYTES=-1" "GPUMARKET_FUSION_BYTES=12x" "GPUMARKET_FUSION_CYCLE_US=0"; do
+  var=${bad%%=*}
+  out=$(env "$bad" "$MPIRUN" --oversubscribe -np 1 "$prog" --init-only 2>&1)
+  if printf '%s' "$out" | grep -q "gpumarket: $var="; then
+    mpi_tap_line ok "$bad is refused with a message naming it"
+  elif [ "$var" = GPUMARKET_ALLREDUCE ] && printf '%s' "$out" | grep -q "gpumarket: $var: unknown"; then
+    mpi_tap_line ok "$bad is refused with a message naming it"
+  else
+    mpi_tap_line "not ok" "$bad is refused with a message naming it"
+    printf '%s\n' "$out" | sed 's/^/# /'
+  fi
+done
+mpi_tap_finish

@@ -1,0 +1,49 @@
+# Run MPI test programs through $MPIRUN and merge their TAP streams into one:
+# each run's "ok"/"not ok" lines are renumbered and tagged with the rank
+# count; a run that exits non-zero, or prints no test, is a failure.
+#   . mpi-tap.sh; mpi_tap NP PROGRAM [ARGS...]; ...; mpi_tap_finish
+MPI_TAP_N=0
+: "${MPIRUN:=mpirun}"
+# Root in containers, 2 cores: allow both; shared memory and TCP only.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl="${OMPI_MCA_btl:-self,vader,tcp}"
+export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_mpi_yield_when_idle=1
+# Open MPI's own allocations are not ours to judge under LeakSanitizer.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
+
+mpi_tap_line() { # STATUS(ok|not ok) DESCRIPTION
+  MPI_TAP_N=$((MPI_TAP_N + 1))
+  echo "$1 $MPI_TAP_N - $2"
+}
+
+mpi_tap() {
+  local np=$1; shift
+  local out rc seen=0 line
+  out=$(mktemp)
+  "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
+  rc=$?
+  while IFS= read -r line; do
+    case $line in
+      "ok "*|"not ok "*)
+        seen=1
+        local status=ok desc
+        case $line in "not ok "*) status="not ok" ;; esac
+        desc=${line#"$status"}
+        desc=$(printf '%s' "$desc" | sed -E 's/^ *[0-9]* *-? *//')
+        mpi_tap_line "$status" "np=$np: $desc" ;;
+      "1.."*) ;;
+      "#"*) echo "$line" ;;
+      *) echo "# $line" ;;
+    esac
+  done <"$out"
+  rm -f "$out"
+  if [ "$rc" -ne 0 ]; then
+    mpi_tap_line "not ok" "np=$np: $(basename "$1") exited with status $rc"
+  elif [ "$seen" -eq 0 ]; then
+    mpi_tap_line "not ok" "np=$np: $(basename "$1") ran no test"
+  fi
+}
+
+mpi_tap_finish() { echo "1..$MPI_TAP_N"; }
