@@ -5,7 +5,8 @@ INTEGRATION_TESTS += \
 	tests/t0003-sandbox-preempt.t \
 	tests/t0004-sandbox-bad-input.t \
 	tests/t0005-configure.t \
-	tests/t1001-spank-flags.t
+	tests/t1001-spank-flags.t \
+	tests/t4101-train-preempt.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh
 
 # A 2-rank MPI program that checks its own allreduce result.

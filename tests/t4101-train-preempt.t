@@ -1,0 +1,71 @@
+#!/bin/bash
+# The researcher's story in a real sandbox cluster: a 4-rank gpumarket-train
+# job over 2 nodes in the market partition is preempted by a local job,
+# checkpoints within GraceTime, is requeued by Slurm, resumes from its
+# checkpoint and ends with exactly the loss of an uninterrupted run.
+. "$top_srcdir/tests/tap/tap.sh"
+. "$top_srcdir/tests/sandbox.sh"
+require_sandbox
+train=$top_builddir/mpi-runtime/gpumarket-train
+[ -x "$train" ] || bail_out "$train is not built"
+plan 9
+
+sandbox_up --nodes 2 --gpus-per-node 2
+ok $? "sandbox with 2 nodes x 2 GPUs is up" || { finish; exit; }
+W=$SANDBOX_DIR/t4101
+mkdir -p "$W"
+# Two slurmd of one host cannot share memory segments: TCP between ranks.
+export OMPI_MCA_btl=self,tcp
+args=(--steps 300 --batch-size 96 --seed 11 --deterministic)
+
+# The reference: the same training, uninterrupted, through srun.
+ref_out=$(srun -p market -N2 -n4 --mpi=pmix "$train" "${args[@]}" --quiet 2>&1)
+ref=$(sed -n 's/^final loss \([^ ]*\) .*/\1/p' <<<"$ref_out")
+[ -n "$ref" ]
+ok $? "an uninterrupted 4-rank run over 2 nodes ends with loss $ref" || diag "$ref_out"
+
+# The market job: slowed down so the local job arrives mid-training.
+cat >"$W/train.sh" <<JOB
+#!/bin/bash
+#SBATCH -p market
+#SBATCH -N2
+#SBATCH -n4
+#SBATCH --gres=gpu:2
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --market-bid=2.40
+#SBATCH --market-checkpoint-dir=$W/ckpt
+echo "segment \${SLURM_RESTART_COUNT:-0} starts"
+srun --mpi=pmix $train ${args[*]} --test-throttle-ms 40
+rc=\$?
+echo "srun exited with \$rc"
+# 75: checkpoint saved after a preemption notice; RequeueExit=75 requeues.
+exit \$rc
+JOB
+job=$(sbatch --parsable -o "$W/job.out" "$W/train.sh")
+reached_step() { grep -q "^step $1 loss" "$W/job.out" 2>/dev/null; }
+wait_for 60 reached_step 40
+ok $? "market job $job is training (step 40 reached)" || diag "$(cat "$W/job.out" 2>&1 | tail -5)"
+
+local_job=$(sbatch --parsable -p local -N2 --gres=gpu:2 -o "$W/local.out" --wrap 'sleep 2')
+wait_for 40 job_in_state "$local_job" RUNNING
+ok $? "local job $local_job preempts it"
+
+grep -q "preempted after step [0-9]*, checkpoint saved" "$W/job.out"
+ok $? "the trainer checkpointed within GraceTime before it stopped" || diag "$(tail -n 15 "$W/job.out")"
+ls "$W/ckpt"/step-*/MANIFEST >/dev/null 2>&1
+ok $? "a committed checkpoint is in --market-checkpoint-dir"
+
+wait_for 120 job_in_state "$job" COMPLETED
+ok $? "the requeued job runs again and completes" || diag "state $(job_state "$job"); $(tail -n 15 "$W/job.out")"
+restarts=$(scontrol show job "$job" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+resumed=$(grep -c "resum" "$W/job.out")
+[ "${restarts:-0}" -ge 1 ] && [ "$resumed" -ge 1 ]
+ok $? "it was requeued ($restarts restart) and resumed from the checkpoint" || diag "$(cat "$W/job.out" | grep -v '^step ' | tail -n 20)"
+
+final=$(sed -n 's/^final loss \([^ ]*\) .*/\1/p' "$W/job.out" | tail -n 1)
+[ -n "$final" ] && [ "$final" = "$ref" ]
+ok $? "the preempted and resumed run ends with exactly the uninterrupted loss ($final = $ref)" ||
+  diag "$(grep -v '^step ' "$W/job.out" | tail -n 20)"
+
+finish
