@@ -34,16 +34,16 @@ static int check_name(const char *name, char *err, size_t errlen)
 {
     size_t n = strlen(name);
     if (n == 0 || n > NAME_MAX_LEN)
-        return gm_settle_err(err, errlen, "key name must be 1 to %d bytes", NAME_MAX_LEN);
+        return gm_errf(err, errlen, "key name must be 1 to %d bytes", NAME_MAX_LEN);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c <= 0x20 || c == 0x7f || c == '+')
-            return gm_settle_err(err, errlen,
+            return gm_errf(err, errlen,
                                  "key name \"%s\": no spaces, control characters or '+' allowed (C2SP signed-note)",
                                  name);
     }
     if (!gm_settle_utf8_valid((const uint8_t *)name, n))
-        return gm_settle_err(err, errlen, "key name is not valid UTF-8");
+        return gm_errf(err, errlen, "key name is not valid UTF-8");
     return 0;
 }
 
@@ -68,7 +68,7 @@ static gm_key *wrap(EVP_PKEY *pkey, int priv, const char *name, char *err, size_
 {
     if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
         EVP_PKEY_free(pkey);
-        gm_settle_err(err, errlen, "not an Ed25519 key (receipts are signed with Ed25519)");
+        gm_errf(err, errlen, "not an Ed25519 key (receipts are signed with Ed25519)");
         return NULL;
     }
     if (name && check_name(name, err, errlen)) {
@@ -80,7 +80,7 @@ static gm_key *wrap(EVP_PKEY *pkey, int priv, const char *name, char *err, size_
     if (!k || EVP_PKEY_get_raw_public_key(pkey, k->pub, &publen) != 1 || publen != 32) {
         EVP_PKEY_free(pkey);
         free(k);
-        gm_settle_err(err, errlen, "cannot read the Ed25519 public key");
+        gm_errf(err, errlen, "cannot read the Ed25519 public key");
         return NULL;
     }
     k->pkey = pkey;
@@ -96,7 +96,7 @@ gm_key *gm_key_generate(const char *name, char *err, size_t errlen)
         return NULL;
     EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!pkey) {
-        gm_settle_err(err, errlen, "Ed25519 key generation failed (OpenSSL)");
+        gm_errf(err, errlen, "Ed25519 key generation failed (OpenSSL)");
         return NULL;
     }
     return wrap(pkey, 1, name, err, errlen);
@@ -147,7 +147,7 @@ static char *bio_string(BIO *bio, size_t *len)
 int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t errlen)
 {
     if (!key->has_private)
-        return gm_settle_err(err, errlen, "no private key to write");
+        return gm_errf(err, errlen, "no private key to write");
     size_t plen = strlen(prefix);
     char *kpath = malloc(plen + 8), *ppath = malloc(plen + 8), *vpath = malloc(plen + 8);
     char *priv = NULL, *pub = NULL, *vkey = NULL;
@@ -155,7 +155,7 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
     int rc = -1;
     BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
     if (!kpath || !ppath || !vpath || !b1 || !b2) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto out;
     }
     snprintf(kpath, plen + 8, "%s.key", prefix);
@@ -165,13 +165,13 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
     const char *paths[3] = {kpath, ppath, vpath};
     for (int i = 0; i < 3; i++)
         if (access(paths[i], F_OK) == 0) {
-            gm_settle_err(err, errlen, "%s already exists: refusing to overwrite a key (move it away first)",
+            gm_errf(err, errlen, "%s already exists: refusing to overwrite a key (move it away first)",
                           paths[i]);
             goto out;
         }
     if (PEM_write_bio_PrivateKey(b1, key->pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
         PEM_write_bio_PUBKEY(b2, key->pkey) != 1) {
-        gm_settle_err(err, errlen, "cannot encode the key as PEM (OpenSSL)");
+        gm_errf(err, errlen, "cannot encode the key as PEM (OpenSSL)");
         goto out;
     }
     priv = bio_string(b1, &privlen);
@@ -184,7 +184,7 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
         free(line);
     }
     if (!priv || !pub || !vkey) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto out;
     }
     if (gm_settle_write_file(kpath, priv, privlen, 0600, 1, err, errlen) ||
@@ -238,19 +238,19 @@ gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name, char
                              size_t errlen)
 {
     if (check_pem_shape(pem, len, "PRIVATE KEY")) {
-        gm_settle_err(err, errlen,
+        gm_errf(err, errlen,
                       "not an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----); make one with gpumarket keygen");
         return NULL;
     }
     if (len > INT32_MAX) {
-        gm_settle_err(err, errlen, "key too large");
+        gm_errf(err, errlen, "key too large");
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!pkey) {
-        gm_settle_err(err, errlen, "cannot decode the PKCS#8 private key (damaged file?)");
+        gm_errf(err, errlen, "cannot decode the PKCS#8 private key (damaged file?)");
         return NULL;
     }
     return wrap(pkey, 1, name, err, errlen);
@@ -264,30 +264,30 @@ static gm_key *parse_vkey(const char *buf, size_t len, char *err, size_t errlen)
     const char *p1 = memchr(buf, '+', len);
     const char *p2 = p1 ? memchr(p1 + 1, '+', len - (size_t)(p1 + 1 - buf)) : NULL;
     if (!p1 || !p2) {
-        gm_settle_err(err, errlen, "not a PEM public key or a verifier key line (name+keyid+key)");
+        gm_errf(err, errlen, "not a PEM public key or a verifier key line (name+keyid+key)");
         return NULL;
     }
     char name[NAME_MAX_LEN + 1];
     size_t nlen = (size_t)(p1 - buf);
     if (nlen == 0 || nlen > NAME_MAX_LEN) {
-        gm_settle_err(err, errlen, "verifier key: bad name length");
+        gm_errf(err, errlen, "verifier key: bad name length");
         return NULL;
     }
     memcpy(name, buf, nlen);
     name[nlen] = '\0';
     uint8_t id[4], raw[33];
     if (gm_settle_unhex(p1 + 1, (size_t)(p2 - p1 - 1), id, 4)) {
-        gm_settle_err(err, errlen, "verifier key: key id must be 8 lowercase hex digits");
+        gm_errf(err, errlen, "verifier key: key id must be 8 lowercase hex digits");
         return NULL;
     }
     if (gm_settle_base64_decode(p2 + 1, len - (size_t)(p2 + 1 - buf), raw, sizeof raw) != 33 ||
         raw[0] != 0x01) {
-        gm_settle_err(err, errlen, "verifier key: key must be base64 of 0x01 and a 32-byte Ed25519 key");
+        gm_errf(err, errlen, "verifier key: key must be base64 of 0x01 and a 32-byte Ed25519 key");
         return NULL;
     }
     EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw + 1, 32);
     if (!pkey) {
-        gm_settle_err(err, errlen, "verifier key: invalid Ed25519 public key");
+        gm_errf(err, errlen, "verifier key: invalid Ed25519 public key");
         return NULL;
     }
     gm_key *k = wrap(pkey, 0, name, err, errlen);
@@ -296,7 +296,7 @@ static gm_key *parse_vkey(const char *buf, size_t len, char *err, size_t errlen)
     char hex[9];
     gm_settle_hex(id, 4, hex);
     if (strcmp(hex, k->id_hex) != 0) {
-        gm_settle_err(err, errlen, "verifier key: key id %s does not match name and key (expected %s)",
+        gm_errf(err, errlen, "verifier key: key id %s does not match name and key (expected %s)",
                       hex, k->id_hex);
         gm_key_free(k);
         return NULL;
@@ -309,7 +309,7 @@ gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errle
     if (len > 0 && buf[0] != '-')
         return parse_vkey(buf, len, err, errlen);
     if (check_pem_shape(buf, len, "PUBLIC KEY") || len > INT32_MAX) {
-        gm_settle_err(err, errlen,
+        gm_errf(err, errlen,
                       "not a PEM public key (-----BEGIN PUBLIC KEY-----) or verifier key line");
         return NULL;
     }
@@ -317,7 +317,7 @@ gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errle
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!pkey) {
-        gm_settle_err(err, errlen, "cannot decode the PEM public key");
+        gm_errf(err, errlen, "cannot decode the PEM public key");
         return NULL;
     }
     return wrap(pkey, 0, NULL, err, errlen);
@@ -333,7 +333,7 @@ gm_key *gm_key_load_public(const char *path, char *err, size_t errlen)
     gm_key *k = gm_key_parse_public(buf, len, msg, sizeof msg);
     free(buf);
     if (!k)
-        gm_settle_err(err, errlen, "%s: %s", path, msg);
+        gm_errf(err, errlen, "%s: %s", path, msg);
     return k;
 }
 
@@ -342,31 +342,31 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
     /* Check the file we actually read (fstat on the open descriptor), as ssh does. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        gm_settle_err(err, errlen, "%s: cannot open the private key: %s", path, strerror(errno));
+        gm_errf(err, errlen, "%s: cannot open the private key: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        gm_settle_err(err, errlen, "%s: not a regular file", path);
+        gm_errf(err, errlen, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (st.st_uid != geteuid()) {
-        gm_settle_err(err, errlen,
+        gm_errf(err, errlen,
                       "%s: private key is owned by uid %u, not by the running user (uid %u): run chown %u %s, or run as its owner",
                       path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
         close(fd);
         return NULL;
     }
     if (st.st_mode & 077) {
-        gm_settle_err(err, errlen,
+        gm_errf(err, errlen,
                       "%s: private key is accessible by group or others (mode %04o): run chmod 600 %s",
                       path, (unsigned)(st.st_mode & 07777), path);
         close(fd);
         return NULL;
     }
     if (st.st_size > 65536) {
-        gm_settle_err(err, errlen, "%s: too large for a private key", path);
+        gm_errf(err, errlen, "%s: too large for a private key", path);
         close(fd);
         return NULL;
     }
@@ -377,7 +377,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            gm_settle_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+            gm_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
             close(fd);
             return NULL;
         }
@@ -397,14 +397,14 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         char *vpath = malloc(base + 6);
         if (!vpath) {
             OPENSSL_cleanse(buf, got);
-            gm_settle_err(err, errlen, "out of memory");
+            gm_errf(err, errlen, "out of memory");
             return NULL;
         }
         memcpy(vpath, path, base);
         memcpy(vpath + base, ".vkey", 6);
         vk = gm_key_load_public(vpath, msg, sizeof msg);
         if (!vk || !gm_key_name(vk)) {
-            gm_settle_err(err, errlen,
+            gm_errf(err, errlen,
                           "%s: the key's name comes from %s, which is unusable (%s); give the name explicitly",
                           path, vpath, vk ? "no name" : msg);
             free(vpath);
@@ -419,12 +419,12 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
     gm_key *k = gm_key_parse_private(buf, got, name, msg, sizeof msg);
     OPENSSL_cleanse(buf, got);
     if (!k) {
-        gm_settle_err(err, errlen, "%s: %s", path, msg);
+        gm_errf(err, errlen, "%s: %s", path, msg);
         gm_key_free(vk);
         return NULL;
     }
     if (vk && memcmp(vk->pub, k->pub, 32) != 0) {
-        gm_settle_err(err, errlen, "%s: its .vkey file holds a different public key", path);
+        gm_errf(err, errlen, "%s: its .vkey file holds a different public key", path);
         gm_key_free(vk);
         gm_key_free(k);
         return NULL;
@@ -437,13 +437,13 @@ int gm_key_sign(const gm_key *key, const void *msg, size_t len, uint8_t sig[GM_S
                 char *err, size_t errlen)
 {
     if (!key->has_private)
-        return gm_settle_err(err, errlen, "signing needs a private key");
+        return gm_errf(err, errlen, "signing needs a private key");
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     size_t siglen = GM_SIGNATURE_LEN;
     int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key->pkey) == 1 &&
              EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == GM_SIGNATURE_LEN;
     EVP_MD_CTX_free(ctx);
-    return ok ? 0 : gm_settle_err(err, errlen, "Ed25519 signing failed (OpenSSL)");
+    return ok ? 0 : gm_errf(err, errlen, "Ed25519 signing failed (OpenSSL)");
 }
 
 int gm_key_verify(const gm_key *key, const void *msg, size_t len,

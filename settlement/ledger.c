@@ -103,16 +103,16 @@ long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
             return 0;
     }
     if (magic != REC_MAGIC || gm_settle_get_be32(buf + 8) != gm_settle_crc32c(0, buf, 8))
-        return gm_settle_err(err, errlen, "record header damaged (magic or header checksum wrong)");
+        return gm_errf(err, errlen, "record header damaged (magic or header checksum wrong)");
     if (dlen == 0 || dlen > GM_LEDGER_RECORD_MAX)
-        return gm_settle_err(err, errlen, "record length %u out of range", dlen);
+        return gm_errf(err, errlen, "record length %u out of range", dlen);
     if (len < REC_OVERHEAD + (size_t)dlen)
         return 0;
     if (check_hash) {
         uint8_t h[GM_HASH_LEN];
         gm_merkle_leaf_hash(buf + REC_HDR, dlen, h);
         if (memcmp(h, buf + REC_HDR + dlen, GM_HASH_LEN) != 0)
-            return gm_settle_err(err, errlen,
+            return gm_errf(err, errlen,
                                  "record data does not match its leaf hash (the record was altered)");
     }
     if (data_off)
@@ -148,15 +148,15 @@ long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *
     uint8_t h[16 + GM_CHECKPOINT_ORIGIN_MAX + 4];
     ssize_t n = pread(fd, h, sizeof h, 0);
     if (n < 16 || memcmp(h, FILE_MAGIC, 8) != 0)
-        return gm_settle_err(err, errlen, "%s: not a gpumarket ledger (file header damaged or missing)", path);
+        return gm_errf(err, errlen, "%s: not a gpumarket ledger (file header damaged or missing)", path);
     uint32_t ver = gm_settle_get_be32(h + 8), olen = gm_settle_get_be32(h + 12);
     if (ver != FILE_VERSION)
-        return gm_settle_err(err, errlen, "%s: ledger format version %u, this gpumarket reads version %d",
+        return gm_errf(err, errlen, "%s: ledger format version %u, this gpumarket reads version %d",
                              path, ver, FILE_VERSION);
     if (olen == 0 || olen > GM_CHECKPOINT_ORIGIN_MAX || (size_t)n < header_len(olen))
-        return gm_settle_err(err, errlen, "%s: file header damaged (origin length)", path);
+        return gm_errf(err, errlen, "%s: file header damaged (origin length)", path);
     if (gm_settle_get_be32(h + 16 + olen) != gm_settle_crc32c(0, h, 16 + olen))
-        return gm_settle_err(err, errlen, "%s: file header damaged (checksum)", path);
+        return gm_errf(err, errlen, "%s: file header damaged (checksum)", path);
     memcpy(origin, h + 16, olen);
     origin[olen] = '\0';
     return (long)header_len(olen);
@@ -186,10 +186,10 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
 {
     struct stat st;
     if (fstat(l->fd, &st) != 0)
-        return gm_settle_err(err, errlen, "%s: %s", l->path, strerror(errno));
+        return gm_errf(err, errlen, "%s: %s", l->path, strerror(errno));
     uint64_t size = (uint64_t)st.st_size;
     if (size < l->end)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "%s: the ledger shrank from %llu to %llu bytes behind our back (truncated by hand?)",
                              l->path, (unsigned long long)l->end, (unsigned long long)size);
     if (size == l->end)
@@ -199,7 +199,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
     size_t maplen = (size_t)(size - base);
     uint8_t *map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, l->fd, (off_t)base);
     if (map == MAP_FAILED)
-        return gm_settle_err(err, errlen, "%s: cannot map: %s", l->path, strerror(errno));
+        return gm_errf(err, errlen, "%s: cannot map: %s", l->path, strerror(errno));
     uint64_t off = l->end, last_off = 0;
     int rc = 0;
     bool have_last = false;
@@ -209,7 +209,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         long n = gm_settle_parse_record(map + (off - base), (size_t)(size - off), &doff, &dlen, check_all,
                               msg, sizeof msg);
         if (n < 0) {
-            rc = gm_settle_err(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
+            rc = gm_errf(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
                                l->path, (unsigned long long)gm_merkle_size(l->tree),
                                (unsigned long long)off, msg);
             break;
@@ -217,7 +217,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         if (n == 0)
             break; /* torn tail */
         if (add_record(l, off, map + (off - base) + doff + dlen)) {
-            rc = gm_settle_err(err, errlen, "out of memory reading %s", l->path);
+            rc = gm_errf(err, errlen, "out of memory reading %s", l->path);
             break;
         }
         have_last = true;
@@ -229,7 +229,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         char msg[200];
         if (gm_settle_parse_record(map + (last_off - base), (size_t)(off - last_off), NULL, NULL, true, msg,
                          sizeof msg) < 0)
-            rc = gm_settle_err(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
+            rc = gm_errf(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
                                l->path, (unsigned long long)gm_merkle_size(l->tree) - 1,
                                (unsigned long long)last_off, msg);
     }
@@ -241,7 +241,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         l->recovered += size - off;
         if (recover) {
             if (ftruncate(l->fd, (off_t)off) != 0 || fdatasync(l->fd) != 0)
-                return gm_settle_err(err, errlen, "%s: cannot truncate the torn tail: %s", l->path,
+                return gm_errf(err, errlen, "%s: cannot truncate the torn tail: %s", l->path,
                                      strerror(errno));
         }
     }
@@ -252,7 +252,7 @@ static int lock_fd(int fd, int op, const char *path, char *err, size_t errlen)
 {
     while (flock(fd, op) != 0) {
         if (errno != EINTR)
-            return gm_settle_err(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+            return gm_errf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
     }
     return 0;
 }
@@ -285,7 +285,7 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
 {
     gm_ledger *l = calloc(1, sizeof *l);
     if (!l) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         return NULL;
     }
     l->fd = -1;
@@ -296,13 +296,13 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     size_t plen = strlen(dir) + 8;
     l->path = malloc(plen);
     if (!l->dir || !l->tree || !l->path) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto fail;
     }
     snprintf(l->path, plen, "%s/ledger", dir);
     l->writable = (flags & (GM_LEDGER_WRITE | GM_LEDGER_CREATE)) != 0;
     if ((flags & GM_LEDGER_CREATE) && mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        gm_settle_err(err, errlen, "%s: cannot create the ledger directory: %s", dir, strerror(errno));
+        gm_errf(err, errlen, "%s: cannot create the ledger directory: %s", dir, strerror(errno));
         goto fail;
     }
     int oflags = l->writable ? O_RDWR : O_RDONLY;
@@ -310,7 +310,7 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
         oflags |= O_CREAT;
     l->fd = open(l->path, oflags | O_CLOEXEC, 0640);
     if (l->fd < 0) {
-        gm_settle_err(err, errlen, "%s: cannot open the ledger: %s%s", l->path, strerror(errno),
+        gm_errf(err, errlen, "%s: cannot open the ledger: %s%s", l->path, strerror(errno),
                       errno == ENOENT ? " (create it with gpumarket ledger append, or check --ledger)" : "");
         goto fail;
     }
@@ -318,25 +318,25 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
         goto fail;
     struct stat st;
     if (fstat(l->fd, &st) != 0) {
-        gm_settle_err(err, errlen, "%s: %s", l->path, strerror(errno));
+        gm_errf(err, errlen, "%s: %s", l->path, strerror(errno));
         goto fail_locked;
     }
     if (st.st_size == 0) {
         if (!(flags & GM_LEDGER_CREATE) || !origin) {
-            gm_settle_err(err, errlen, "%s: empty ledger file%s", l->path,
+            gm_errf(err, errlen, "%s: empty ledger file%s", l->path,
                           origin ? "" : " and no origin given to create it");
             goto fail_locked;
         }
         size_t olen = strlen(origin), hlen;
         if (olen == 0 || olen > GM_CHECKPOINT_ORIGIN_MAX || strchr(origin, '\n')) {
-            gm_settle_err(err, errlen, "ledger origin must be one line of 1 to %d bytes",
+            gm_errf(err, errlen, "ledger origin must be one line of 1 to %d bytes",
                           GM_CHECKPOINT_ORIGIN_MAX);
             goto fail_locked;
         }
         uint8_t hdr[16 + GM_CHECKPOINT_ORIGIN_MAX + 4];
         make_header(origin, hdr, &hlen);
         if (pwrite(l->fd, hdr, hlen, 0) != (ssize_t)hlen || fsync(l->fd) != 0) {
-            gm_settle_err(err, errlen, "%s: cannot write the header: %s", l->path, strerror(errno));
+            gm_errf(err, errlen, "%s: cannot write the header: %s", l->path, strerror(errno));
             goto fail_locked;
         }
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -349,7 +349,7 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     if (hl < 0)
         goto fail_locked;
     if (origin && strcmp(origin, l->origin) != 0) {
-        gm_settle_err(err, errlen, "%s: the ledger's origin is \"%s\", not \"%s\"", l->path, l->origin, origin);
+        gm_errf(err, errlen, "%s: the ledger's origin is \"%s\", not \"%s\"", l->path, l->origin, origin);
         goto fail_locked;
     }
     l->end = (uint64_t)hl;
@@ -381,31 +381,31 @@ int gm_ledger_refresh(gm_ledger *l, char *err, size_t errlen)
 char *gm_ledger_read(gm_ledger *l, uint64_t index, size_t *len, char *err, size_t errlen)
 {
     if (index >= gm_merkle_size(l->tree)) {
-        gm_settle_err(err, errlen, "index %llu is past the end of the ledger (size %llu)",
+        gm_errf(err, errlen, "index %llu is past the end of the ledger (size %llu)",
                       (unsigned long long)index, (unsigned long long)gm_merkle_size(l->tree));
         return NULL;
     }
     uint8_t hdr[REC_HDR];
     uint64_t off = l->offsets[index];
     if (pread(l->fd, hdr, REC_HDR, (off_t)off) != REC_HDR) {
-        gm_settle_err(err, errlen, "%s: cannot read record %llu", l->path, (unsigned long long)index);
+        gm_errf(err, errlen, "%s: cannot read record %llu", l->path, (unsigned long long)index);
         return NULL;
     }
     uint32_t dlen = gm_settle_get_be32(hdr + 4);
     if (dlen == 0 || dlen > GM_LEDGER_RECORD_MAX) {
-        gm_settle_err(err, errlen, "%s: record %llu damaged", l->path, (unsigned long long)index);
+        gm_errf(err, errlen, "%s: record %llu damaged", l->path, (unsigned long long)index);
         return NULL;
     }
     uint8_t *rec = malloc(REC_OVERHEAD + dlen + 1);
     if (!rec) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         return NULL;
     }
     char msg[200];
     if (pread(l->fd, rec, REC_OVERHEAD + dlen, (off_t)off) != (ssize_t)(REC_OVERHEAD + dlen) ||
         gm_settle_parse_record(rec, REC_OVERHEAD + dlen, NULL, NULL, true, msg, sizeof msg) <= 0 ||
         memcmp(rec + REC_HDR + dlen, gm_merkle_leaf(l->tree, index), GM_HASH_LEN) != 0) {
-        gm_settle_err(err, errlen, "%s: record %llu is damaged; run gpumarket ledger verify", l->path,
+        gm_errf(err, errlen, "%s: record %llu is damaged; run gpumarket ledger verify", l->path,
                       (unsigned long long)index);
         free(rec);
         return NULL;
@@ -426,13 +426,13 @@ static int record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen)
         return 0;
     char *line = gm_key_verifier_line(key);
     if (!line)
-        return gm_settle_err(err, errlen, "the signing key has no name");
+        return gm_errf(err, errlen, "the signing key has no name");
     size_t plen = strlen(l->dir) + 16;
     char *path = malloc(plen);
     int rc = -1;
     if (!path) {
         free(line);
-        return gm_settle_err(err, errlen, "out of memory");
+        return gm_errf(err, errlen, "out of memory");
     }
     snprintf(path, plen, "%s/verifier-keys", l->dir);
     size_t len = 0;
@@ -453,7 +453,7 @@ static int record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen)
         size_t ll = strlen(line);
         line[ll] = '\n';
         if (fd < 0 || write(fd, line, ll + 1) != (ssize_t)(ll + 1) || fsync(fd) != 0) {
-            gm_settle_err(err, errlen, "%s: cannot record the verifier key: %s", path, strerror(errno));
+            gm_errf(err, errlen, "%s: cannot record the verifier key: %s", path, strerror(errno));
             if (fd >= 0)
                 close(fd);
             goto out;
@@ -560,7 +560,7 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     /* Number the batch, then let its waiting appenders sign in parallel. */
     struct signwork *w = malloc(sizeof *w + count * sizeof w->items[0]);
     if (!w) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto fail_unlock;
     }
     w->n = count;
@@ -595,14 +595,14 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     for (p = batch; p; p = p->next) {
         if (!p->signed_buf) {
             /* Receipts were checked before queueing, so this is OpenSSL failing. */
-            gm_settle_err(err, errlen, "%s", p->err);
+            gm_errf(err, errlen, "%s", p->err);
             goto fail_unlock;
         }
         used += REC_OVERHEAD + p->signed_len;
     }
     uint8_t *buf = malloc(used);
     if (!buf) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto fail_unlock;
     }
     size_t o = 0;
@@ -621,7 +621,7 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            gm_settle_err(err, errlen, "%s: write failed: %s", l->path, n < 0 ? strerror(errno) : "no progress");
+            gm_errf(err, errlen, "%s: write failed: %s", l->path, n < 0 ? strerror(errno) : "no progress");
             /* Leave no partial batch behind (the next open would cut it anyway). */
             if (ftruncate(l->fd, (off_t)l->end) != 0)
                 l->broken = true;
@@ -657,7 +657,7 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char 
     pthread_mutex_lock(&l->mu);
     int rc = 0;
     if (l->broken) {
-        rc = gm_settle_err(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
+        rc = gm_errf(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
         goto out;
     }
     if (!l->helpers)
@@ -710,7 +710,7 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char 
     }
     for (size_t i = 0; i < n; i++)
         if (entries[i].rc != 0) {
-            rc = gm_settle_err(err, errlen, "%s", entries[i].err);
+            rc = gm_errf(err, errlen, "%s", entries[i].err);
             break;
         }
 out:
@@ -726,7 +726,7 @@ static int prepare(const gm_key *key, struct gm_receipt *r, char *err, size_t er
 {
     const char *id = gm_key_id_hex(key);
     if (!gm_key_has_private(key) || strlen(id) != 8)
-        return gm_settle_err(err, errlen, "the signing key needs a private key and a name");
+        return gm_errf(err, errlen, "the signing key needs a private key and a name");
     memcpy(r->key_id, id, 9);
     r->sequence = 0;
     return gm_receipt_check(r, err, errlen);
@@ -735,7 +735,7 @@ static int prepare(const gm_key *key, struct gm_receipt *r, char *err, size_t er
 int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char *err, size_t errlen)
 {
     if (!l->writable)
-        return gm_settle_err(err, errlen, "%s: ledger opened read-only", l->path);
+        return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
     if (prepare(key, r, err, errlen))
         return -1;
     struct pending me = {.r = r, .key = key};
@@ -746,17 +746,17 @@ int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs
                           char *err, size_t errlen)
 {
     if (!l->writable)
-        return gm_settle_err(err, errlen, "%s: ledger opened read-only", l->path);
+        return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
     if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char msg[200];
         if (prepare(key, &rs[i], msg, sizeof msg))
-            return gm_settle_err(err, errlen, "receipt %zu of the batch: %s", i, msg);
+            return gm_errf(err, errlen, "receipt %zu of the batch: %s", i, msg);
     }
     struct pending *entries = calloc(n, sizeof *entries);
     if (!entries)
-        return gm_settle_err(err, errlen, "out of memory");
+        return gm_errf(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
         entries[i].r = &rs[i];
         entries[i].key = key;
@@ -777,7 +777,7 @@ char *gm_ledger_checkpoint(gm_ledger *l, const gm_key *key, char *err, size_t er
     char *path = malloc(plen);
     if (!path) {
         free(note);
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(path, plen, "%s/checkpoint", l->dir);
@@ -795,7 +795,7 @@ int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errl
     char *path = malloc(plen);
     *keys = NULL;
     if (!path)
-        return gm_settle_err(err, errlen, "out of memory");
+        return gm_errf(err, errlen, "out of memory");
     snprintf(path, plen, "%s/verifier-keys", dir);
     char *buf = gm_settle_read_file(path, 1 << 20, &len, err, errlen);
     if (!buf) {
@@ -813,7 +813,7 @@ int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errl
             gm_key *k = gm_key_parse_public(s, ll, msg, sizeof msg);
             gm_key **na = realloc(arr, (size_t)(n + 1) * sizeof *arr);
             if (!k || !na) {
-                gm_settle_err(err, errlen, "%s line %d: %s", path, lineno, k ? "out of memory" : msg);
+                gm_errf(err, errlen, "%s line %d: %s", path, lineno, k ? "out of memory" : msg);
                 gm_key_free(k);
                 if (na)
                     arr = na;

@@ -8,8 +8,12 @@ settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/receipt.c settlement/key.c settlement/merkle.c \
 	settlement/checkpoint.c settlement/ledger.c settlement/verify.c
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-settlement_libgpumarket_settlement_la_LIBADD = $(OPENSSL_LIBS)
-settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
+# Only the public API (gpumarket-settlement.h) is exported; the helpers of
+# util.c and the common/ objects folded in stay private.
+settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+	-export-symbols-regex '^gm_(checkpoint|end|key|ledger|merkle|receipt|signed)_'
+
 
 SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
 SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -50,7 +54,7 @@ EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 # FUZZ_SECONDS seconds on a copy of its seed corpus.
 SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receipt.c \
 	$(srcdir)/settlement/key.c $(srcdir)/settlement/merkle.c $(srcdir)/settlement/checkpoint.c \
-	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/verify.c
+	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/verify.c $(srcdir)/common/text.c
 SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
 EXTRA_DIST += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.c) \
 	settlement/fuzz/corpus/receipt/input.json settlement/fuzz/corpus/receipt/signed.json \

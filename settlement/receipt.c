@@ -95,17 +95,17 @@ static int check_string(const char *s, size_t size, const char *name, char *err,
 {
     size_t n = strnlen(s, size);
     if (n == size)
-        return gm_settle_err(err, errlen, "field \"%s\": longer than %zu bytes", name,
+        return gm_errf(err, errlen, "field \"%s\": longer than %zu bytes", name,
                              size - 1);
     if (n == 0)
-        return gm_settle_err(err, errlen, "field \"%s\": must not be empty", name);
+        return gm_errf(err, errlen, "field \"%s\": must not be empty", name);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return gm_settle_err(err, errlen,
+            return gm_errf(err, errlen,
                                  "field \"%s\": control character at byte %zu (not allowed in receipts)",
                                  name, i);
     if (!gm_settle_utf8_valid((const uint8_t *)s, n))
-        return gm_settle_err(err, errlen, "field \"%s\": not valid UTF-8", name);
+        return gm_errf(err, errlen, "field \"%s\": not valid UTF-8", name);
     return 0;
 }
 
@@ -113,7 +113,7 @@ static int check_key_id(const char *id, char *err, size_t errlen)
 {
     uint8_t raw[4];
     if (strnlen(id, 9) != 8 || gm_settle_unhex(id, 8, raw, 4) != 0)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "field \"key_id\": must be 8 lowercase hex digits (the C2SP key id)");
     return 0;
 }
@@ -128,12 +128,12 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
         if (f->kind == F_INT) {
             int64_t v = *int_at(r, f);
             if (v < f->min || v > f->max)
-                return gm_settle_err(err, errlen, "field \"%s\": %lld is out of range (%lld..%lld)",
+                return gm_errf(err, errlen, "field \"%s\": %lld is out of range (%lld..%lld)",
                                      f->name, (long long)v, (long long)f->min,
                                      (long long)f->max);
         } else if (f->kind == F_ENUM) {
             if (!gm_receipt_end_reason_name(r->end_reason))
-                return gm_settle_err(err, errlen, "field \"end_reason\": invalid value %d",
+                return gm_errf(err, errlen, "field \"end_reason\": invalid value %d",
                                      (int)r->end_reason);
         } else if (f->off == RO(key_id)) {
             if (!(unset_key_ok && r->key_id[0] == '\0') && check_key_id(r->key_id, err, errlen))
@@ -143,18 +143,18 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
         }
     }
     if (r->end < r->start)
-        return gm_settle_err(err, errlen, "field \"end\": %lld is before start %lld",
+        return gm_errf(err, errlen, "field \"end\": %lld is before start %lld",
                              (long long)r->end, (long long)r->start);
     __int128 gs = (__int128)r->gpu_count * (r->end - r->start);
     if (gs > IMAX || (int64_t)gs != r->gpu_seconds)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "field \"gpu_seconds\": %lld but gpu_count * (end - start) is %lld",
                              (long long)r->gpu_seconds, (long long)gs);
     int64_t amount = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
     if (amount < 0)
-        return gm_settle_err(err, errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
+        return gm_errf(err, errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
     if (amount != r->amount_micro)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "field \"amount_micro\": %lld but gpu_seconds * price_micro_per_gpu_hour / 3600 (rounded down) is %lld",
                              (long long)r->amount_micro, (long long)amount);
     return 0;
@@ -244,7 +244,7 @@ char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size
     buf_add(&b, "}", 1);
     if (b.failed) {
         free(b.p);
-        gm_settle_err(err, errlen, "out of memory encoding a receipt");
+        gm_errf(err, errlen, "out of memory encoding a receipt");
         return NULL;
     }
     if (len)
@@ -268,7 +268,7 @@ static int jp_ws(struct jp *p)
 {
     if (p->pos < p->len && is_ws(p->s[p->pos])) {
         if (p->strict)
-            return gm_settle_err(p->err, p->errlen,
+            return gm_errf(p->err, p->errlen,
                                  "whitespace at byte %zu: canonical JSON (RFC 8785) has none",
                                  p->pos);
         while (p->pos < p->len && is_ws(p->s[p->pos]))
@@ -280,9 +280,9 @@ static int jp_ws(struct jp *p)
 static int jp_expect(struct jp *p, char c, const char *what)
 {
     if (p->pos >= p->len)
-        return gm_settle_err(p->err, p->errlen, "%s: input ends where '%c' was expected", what, c);
+        return gm_errf(p->err, p->errlen, "%s: input ends where '%c' was expected", what, c);
     if (p->s[p->pos] != c)
-        return gm_settle_err(p->err, p->errlen, "%s: '%c' expected at byte %zu", what, c, p->pos);
+        return gm_errf(p->err, p->errlen, "%s: '%c' expected at byte %zu", what, c, p->pos);
     p->pos++;
     return 0;
 }
@@ -298,12 +298,12 @@ static int hexval(char c)
 static int jp_u4(struct jp *p, uint32_t *v, const char *what)
 {
     if (p->pos + 4 > p->len)
-        return gm_settle_err(p->err, p->errlen, "%s: truncated \\u escape", what);
+        return gm_errf(p->err, p->errlen, "%s: truncated \\u escape", what);
     *v = 0;
     for (int i = 0; i < 4; i++) {
         int h = hexval(p->s[p->pos + (size_t)i]);
         if (h < 0)
-            return gm_settle_err(p->err, p->errlen, "%s: bad \\u escape at byte %zu", what, p->pos);
+            return gm_errf(p->err, p->errlen, "%s: bad \\u escape at byte %zu", what, p->pos);
         *v = (*v << 4) | (uint32_t)h;
     }
     p->pos += 4;
@@ -318,22 +318,22 @@ static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
     size_t o = 0;
     for (;;) {
         if (p->pos >= p->len)
-            return gm_settle_err(p->err, p->errlen, "%s: unterminated string", what);
+            return gm_errf(p->err, p->errlen, "%s: unterminated string", what);
         unsigned char c = (unsigned char)p->s[p->pos++];
         char enc[4];
         size_t n = 1;
         if (c == '"')
             break;
         if (c < 0x20)
-            return gm_settle_err(p->err, p->errlen, "%s: raw control character at byte %zu",
+            return gm_errf(p->err, p->errlen, "%s: raw control character at byte %zu",
                                  what, p->pos - 1);
         enc[0] = (char)c;
         if (c == '\\') {
             if (p->pos >= p->len)
-                return gm_settle_err(p->err, p->errlen, "%s: unterminated escape", what);
+                return gm_errf(p->err, p->errlen, "%s: unterminated escape", what);
             char e = p->s[p->pos++];
             if (p->strict && e != '"' && e != '\\')
-                return gm_settle_err(p->err, p->errlen,
+                return gm_errf(p->err, p->errlen,
                                      "%s: non-canonical escape \\%c at byte %zu (RFC 8785 escapes only '\"', '\\' and control characters, which receipts do not allow)",
                                      what, e, p->pos - 2);
             switch (e) {
@@ -350,16 +350,16 @@ static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
                 if (jp_u4(p, &cp, what))
                     return -1;
                 if (cp >= 0xdc00 && cp <= 0xdfff)
-                    return gm_settle_err(p->err, p->errlen, "%s: lone low surrogate", what);
+                    return gm_errf(p->err, p->errlen, "%s: lone low surrogate", what);
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                     uint32_t lo;
                     if (p->pos + 2 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                        return gm_settle_err(p->err, p->errlen, "%s: lone high surrogate", what);
+                        return gm_errf(p->err, p->errlen, "%s: lone high surrogate", what);
                     p->pos += 2;
                     if (jp_u4(p, &lo, what))
                         return -1;
                     if (lo < 0xdc00 || lo > 0xdfff)
-                        return gm_settle_err(p->err, p->errlen, "%s: bad surrogate pair", what);
+                        return gm_errf(p->err, p->errlen, "%s: bad surrogate pair", what);
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 }
                 if (cp < 0x80) { enc[0] = (char)cp; n = 1; }
@@ -375,19 +375,19 @@ static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
                 break;
             }
             default:
-                return gm_settle_err(p->err, p->errlen, "%s: invalid escape \\%c", what, e);
+                return gm_errf(p->err, p->errlen, "%s: invalid escape \\%c", what, e);
             }
         }
         if (o + n >= outsize)
-            return gm_settle_err(p->err, p->errlen, "%s: longer than %zu bytes", what, outsize - 1);
+            return gm_errf(p->err, p->errlen, "%s: longer than %zu bytes", what, outsize - 1);
         memcpy(out + o, enc, n);
         o += n;
     }
     out[o] = '\0';
     if (memchr(out, '\0', o))
-        return gm_settle_err(p->err, p->errlen, "%s: contains a NUL character", what);
+        return gm_errf(p->err, p->errlen, "%s: contains a NUL character", what);
     if (!gm_settle_utf8_valid((const uint8_t *)out, o))
-        return gm_settle_err(p->err, p->errlen, "%s: not valid UTF-8", what);
+        return gm_errf(p->err, p->errlen, "%s: not valid UTF-8", what);
     return 0;
 }
 
@@ -405,21 +405,21 @@ static int jp_int(struct jp *p, int64_t *v, const char *what)
         p->pos++;
     size_t ndig = p->pos - digits;
     if (ndig == 0)
-        return gm_settle_err(p->err, p->errlen, "%s: must be an integer", what);
+        return gm_errf(p->err, p->errlen, "%s: must be an integer", what);
     if (p->pos < p->len && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
-        return gm_settle_err(p->err, p->errlen,
+        return gm_errf(p->err, p->errlen,
                              "%s: must be an integer written without fraction or exponent", what);
     if (ndig > 1 && p->s[digits] == '0')
-        return gm_settle_err(p->err, p->errlen, "%s: leading zero in number at byte %zu", what, start);
+        return gm_errf(p->err, p->errlen, "%s: leading zero in number at byte %zu", what, start);
     if (neg && ndig == 1 && p->s[digits] == '0' && p->strict)
-        return gm_settle_err(p->err, p->errlen, "%s: \"-0\" is not canonical (write 0)", what);
+        return gm_errf(p->err, p->errlen, "%s: \"-0\" is not canonical (write 0)", what);
     if (ndig > 16)
-        return gm_settle_err(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
+        return gm_errf(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
     int64_t n = 0;
     for (size_t i = digits; i < p->pos; i++)
         n = n * 10 + (p->s[i] - '0');
     if (n > IMAX)
-        return gm_settle_err(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
+        return gm_errf(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
     *v = neg ? -n : n;
     return 0;
 }
@@ -453,14 +453,14 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 if (strcmp(fields[fi].name, key) == 0)
                     break;
             if (fi == N_FIELDS)
-                return gm_settle_err(p->err, p->errlen, "unknown field \"%s\" at byte %zu",
+                return gm_errf(p->err, p->errlen, "unknown field \"%s\" at byte %zu",
                                      key, keypos);
             const struct field *f = &fields[fi];
             if (seen[fi])
-                return gm_settle_err(p->err, p->errlen, "duplicate field \"%s\" at byte %zu",
+                return gm_errf(p->err, p->errlen, "duplicate field \"%s\" at byte %zu",
                                      key, keypos);
             if (p->strict && prev && strcmp(key, prev) < 0)
-                return gm_settle_err(p->err, p->errlen,
+                return gm_errf(p->err, p->errlen,
                                      "field \"%s\" out of order (canonical JSON sorts keys: it belongs before \"%s\")",
                                      key, prev);
             seen[fi] = true;
@@ -469,18 +469,18 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
             if (jp_ws(p) || jp_expect(p, ':', what) || jp_ws(p))
                 return -1;
             if (p->pos >= p->len)
-                return gm_settle_err(p->err, p->errlen, "%s: value missing", what);
+                return gm_errf(p->err, p->errlen, "%s: value missing", what);
             char c = p->s[p->pos];
             bool is_str = c == '"';
             bool is_num = c == '-' || (c >= '0' && c <= '9');
             if ((f->kind == F_INT && !is_num) || (f->kind != F_INT && !is_str))
-                return gm_settle_err(p->err, p->errlen, "%s: must be %s", what, kind_name(f->kind));
+                return gm_errf(p->err, p->errlen, "%s: must be %s", what, kind_name(f->kind));
             if (f->kind == F_INT) {
                 int64_t v = 0;
                 if (jp_int(p, &v, what))
                     return -1;
                 if (v < f->min || v > f->max)
-                    return gm_settle_err(p->err, p->errlen, "%s: %lld is out of range (%lld..%lld)",
+                    return gm_errf(p->err, p->errlen, "%s: %lld is out of range (%lld..%lld)",
                                          what, (long long)v, (long long)f->min,
                                          (long long)f->max);
                 *int_at(r, f) = v;
@@ -493,7 +493,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                     if (strcmp(val, end_reasons[k]) == 0)
                         break;
                 if (k == N_END_REASONS)
-                    return gm_settle_err(p->err, p->errlen,
+                    return gm_errf(p->err, p->errlen,
                                          "%s: \"%s\" is not one of completed, preempted, cancelled, failed, timeout, node_fail",
                                          what, val);
                 r->end_reason = (enum gm_end_reason)k;
@@ -519,7 +519,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
     for (size_t i = 0; i < N_FIELDS; i++) {
         if (seen[i] || fields[i].has_off >= 0 || (input && fields[i].filled))
             continue;
-        return gm_settle_err(p->err, p->errlen, "missing field \"%s\"", fields[i].name);
+        return gm_errf(p->err, p->errlen, "missing field \"%s\"", fields[i].name);
     }
     if (input) {
         size_t fi_gs = 0, fi_amount = 0;
@@ -528,20 +528,20 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
             if (strcmp(fields[i].name, "amount_micro") == 0) fi_amount = i;
             /* The ledger assigns these; a given value would be silently replaced. */
             if (seen[i] && fields[i].filled && (fields[i].off == RO(sequence) || fields[i].off == RO(key_id)))
-                return gm_settle_err(p->err, p->errlen,
+                return gm_errf(p->err, p->errlen,
                                      "field \"%s\": the ledger assigns it; leave it out of the input",
                                      fields[i].name);
         }
         if (!seen[fi_gs]) {
             if (r->end < r->start)
-                return gm_settle_err(p->err, p->errlen, "field \"end\": %lld is before start %lld",
+                return gm_errf(p->err, p->errlen, "field \"end\": %lld is before start %lld",
                                      (long long)r->end, (long long)r->start);
             r->gpu_seconds = r->gpu_count * (r->end - r->start);
         }
         if (!seen[fi_amount]) {
             r->amount_micro = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
             if (r->amount_micro < 0)
-                return gm_settle_err(p->err, p->errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
+                return gm_errf(p->err, p->errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
         }
     }
     return check_fields(r, input, p->err, p->errlen);
@@ -557,7 +557,7 @@ int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *e
      * unique keys, canonical numbers and escapes), so decode(x) succeeding
      * implies encode(decode(x)) == x; the fuzz target checks exactly that. */
     if (p.pos != len)
-        return gm_settle_err(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
+        return gm_errf(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
     return 0;
 }
 
@@ -568,7 +568,7 @@ int gm_receipt_parse_input(const char *buf, size_t len, struct gm_receipt *r, ch
     if (parse_receipt(&p, r, true) || jp_ws(&p))
         return -1;
     if (p.pos != len)
-        return gm_settle_err(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
+        return gm_errf(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
     return 0;
 }
 
@@ -583,7 +583,7 @@ char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len, char
 {
     const char *id = gm_key_id_hex(key);
     if (!id || strlen(id) != 8) {
-        gm_settle_err(err, errlen, "signing key has no name, so no key id: load it with its name");
+        gm_errf(err, errlen, "signing key has no name, so no key id: load it with its name");
         return NULL;
     }
     memcpy(r->key_id, id, 9);
@@ -600,7 +600,7 @@ char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len, char
     char *out = malloc(total + 1);
     if (!out) {
         free(enc);
-        gm_settle_err(err, errlen, "out of memory signing a receipt");
+        gm_errf(err, errlen, "out of memory signing a receipt");
         return NULL;
     }
     char *o = out;
@@ -626,24 +626,24 @@ int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r,
         r = &tmp;
     size_t plen = sizeof sig_prefix - 1, mlen = sizeof sig_middle - 1;
     if (len < plen || memcmp(buf, sig_prefix, plen) != 0)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "signed receipt: must start with {\"receipt\": (canonical JSON, no whitespace)");
     struct jp p = {buf, len, plen, true, err, errlen};
     if (parse_receipt(&p, r, false))
         return -1;
     size_t rend = p.pos;
     if (len - rend < mlen || memcmp(buf + rend, sig_middle, mlen) != 0)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "signed receipt: ,\"signature\":\" expected after the receipt at byte %zu",
                              rend);
     size_t s = rend + mlen;
     if (len - s != SIG_B64_LEN + 2 || buf[len - 2] != '"' || buf[len - 1] != '}')
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "signed receipt: field \"signature\" must be %d base64 characters and end the object",
                              SIG_B64_LEN);
     uint8_t raw[GM_SIGNATURE_LEN];
     if (gm_settle_base64_decode(buf + s, SIG_B64_LEN, raw, sizeof raw) != GM_SIGNATURE_LEN)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "signed receipt: field \"signature\" is not canonical base64 of 64 bytes");
     if (receipt_off)
         *receipt_off = plen;
@@ -673,16 +673,16 @@ int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys, s
         if (gm_key_verify(keys[i], buf + off, rlen, sig) == 0)
             return 0;
         if (id[0])
-            return gm_settle_err(err, errlen,
+            return gm_errf(err, errlen,
                                  "receipt %lld (job %lld): the signature does not verify with key %s (%s): the receipt was altered or signed by another key",
                                  (long long)r->sequence, (long long)r->job_id, id,
                                  gm_key_name(keys[i]));
     }
     if (tried)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "receipt %lld (job %lld, key id %s): the signature does not verify with any key given",
                              (long long)r->sequence, (long long)r->job_id, r->key_id);
-    return gm_settle_err(err, errlen,
+    return gm_errf(err, errlen,
                          "receipt %lld (job %lld): signed by key id %s, and no key given has that id (pass the cluster's public key with --pubkey)",
                          (long long)r->sequence, (long long)r->job_id, r->key_id);
 }

@@ -13,17 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int gm_settle_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -155,24 +144,24 @@ char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        gm_settle_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        gm_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        gm_settle_err(err, errlen, "%s: not a regular file", path);
+        gm_errf(err, errlen, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if ((uint64_t)st.st_size > maxlen) {
-        gm_settle_err(err, errlen, "%s: too large (%lld bytes, at most %zu)", path,
+        gm_errf(err, errlen, "%s: too large (%lld bytes, at most %zu)", path,
                       (long long)st.st_size, maxlen);
         close(fd);
         return NULL;
     }
     char *buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
-        gm_settle_err(err, errlen, "%s: out of memory", path);
+        gm_errf(err, errlen, "%s: out of memory", path);
         close(fd);
         return NULL;
     }
@@ -182,7 +171,7 @@ char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            gm_settle_err(err, errlen, "%s: read error: %s", path,
+            gm_errf(err, errlen, "%s: read error: %s", path,
                           n < 0 ? strerror(errno) : "file shrank while reading");
             free(buf);
             close(fd);
@@ -215,7 +204,7 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
                          int mode, int exclusive, char *err, size_t errlen)
 {
     if (exclusive && access(path, F_OK) == 0)
-        return gm_settle_err(err, errlen,
+        return gm_errf(err, errlen,
                              "%s already exists: refusing to overwrite it (move it away first)",
                              path);
     size_t plen = strlen(path);
@@ -224,19 +213,19 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
     if (!tmp || !dircopy) {
         free(tmp);
         free(dircopy);
-        return gm_settle_err(err, errlen, "%s: out of memory", path);
+        return gm_errf(err, errlen, "%s: out of memory", path);
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     int rc = -1;
     if (fd < 0) {
-        gm_settle_err(err, errlen, "%s: cannot create a temporary file: %s", path,
+        gm_errf(err, errlen, "%s: cannot create a temporary file: %s", path,
                       strerror(errno));
         goto out;
     }
     if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 ||
         fsync(fd) != 0) {
-        gm_settle_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+        gm_errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         goto out;
@@ -245,7 +234,7 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
     if (exclusive) {
         /* link() fails when the target exists, so a racing writer cannot be replaced. */
         if (link(tmp, path) != 0) {
-            gm_settle_err(err, errlen, "%s: %s", path,
+            gm_errf(err, errlen, "%s: %s", path,
                           errno == EEXIST ? "already exists: refusing to overwrite it"
                                           : strerror(errno));
             unlink(tmp);
@@ -253,7 +242,7 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
         }
         unlink(tmp);
     } else if (rename(tmp, path) != 0) {
-        gm_settle_err(err, errlen, "%s: cannot rename into place: %s", path,
+        gm_errf(err, errlen, "%s: cannot rename into place: %s", path,
                       strerror(errno));
         unlink(tmp);
         goto out;
@@ -272,28 +261,15 @@ out:
 
 int gm_settle_utf8_valid(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
             i++;
             continue;
         }
-        size_t n;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-        else return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        size_t n = gm_utf8_sequence(s + i, len - i);
+        if (n == 0)
             return 0;
-        i += n + 1;
+        i += n;
     }
     return 1;
 }

@@ -6,9 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Format into err (when errlen > 0); always returns -1 for `return gm_settle_err(...)`. */
-int gm_settle_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Error messages go through common/text.h's gm_errf (returns -1). */
+#include "common/text.h"
 
 /* Standard base64 with padding.  encode writes 4*ceil(n/3) chars + NUL into
  * out (caller sizes it).  decode is strict (canonical padding and zero spare

@@ -137,7 +137,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         free(cptext);
-        return gm_settle_err(err, errlen, "%s: cannot open the ledger: %s", path, strerror(errno));
+        return gm_errf(err, errlen, "%s: cannot open the ledger: %s", path, strerror(errno));
     }
     /* The shared lock covers the framing pass only: appenders wait for it,
      * and whole records never change or go away afterwards (recovery only
@@ -157,13 +157,13 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         goto out;
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        gm_settle_err(err, errlen, "%s: %s", path, strerror(errno));
+        gm_errf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     size = (size_t)st.st_size;
     map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
-        gm_settle_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        gm_errf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
         goto out;
     }
     madvise(map, size, MADV_SEQUENTIAL);
@@ -189,7 +189,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             cap = cap ? cap * 2 : 4096;
             uint64_t *no = realloc(offsets, cap * sizeof *offsets);
             if (!no) {
-                gm_settle_err(err, errlen, "out of memory");
+                gm_errf(err, errlen, "out of memory");
                 goto out;
             }
             offsets = no;
@@ -212,7 +212,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     jobs = calloc((size_t)threads, sizeof *jobs);
     tids = calloc((size_t)threads, sizeof *tids);
     if (!leaves || !chunk_roots || !jobs || !tids) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto out;
     }
     for (int t = 0; t < threads; t++) {
@@ -239,12 +239,12 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         }
     if (bad >= 0) {
         res->bad_index = bad;
-        gm_settle_err(err, errlen, "%s: %s", path, why);
+        gm_errf(err, errlen, "%s: %s", path, why);
         goto out;
     }
     res->size = nrec;
     if (root_at(leaves, chunk_roots, nrec, res->root)) {
-        gm_settle_err(err, errlen, "out of memory");
+        gm_errf(err, errlen, "out of memory");
         goto out;
     }
 
@@ -253,15 +253,15 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         char msg[300];
         struct gm_checkpoint cp;
         if (gm_checkpoint_verify(cptext, cplen, keys, nkeys, &cp, msg, sizeof msg)) {
-            gm_settle_err(err, errlen, "%s: %s", cppath, msg);
+            gm_errf(err, errlen, "%s: %s", cppath, msg);
             goto out;
         }
         if (strcmp(cp.origin, origin) != 0) {
-            gm_settle_err(err, errlen, "%s: origin \"%s\" is not the ledger's \"%s\"", cppath, cp.origin, origin);
+            gm_errf(err, errlen, "%s: origin \"%s\" is not the ledger's \"%s\"", cppath, cp.origin, origin);
             goto out;
         }
         if (cp.size > nrec) {
-            gm_settle_err(err, errlen,
+            gm_errf(err, errlen,
                           "%s: signed for %llu records but the ledger has %llu: records after index %llu were lost",
                           cppath, (unsigned long long)cp.size, (unsigned long long)nrec,
                           (unsigned long long)nrec);
@@ -270,11 +270,11 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         }
         uint8_t r[GM_HASH_LEN];
         if (root_at(leaves, chunk_roots, cp.size, r)) {
-            gm_settle_err(err, errlen, "out of memory");
+            gm_errf(err, errlen, "out of memory");
             goto out;
         }
         if (memcmp(r, cp.root, GM_HASH_LEN) != 0) {
-            gm_settle_err(err, errlen,
+            gm_errf(err, errlen,
                           "%s: the root hash of the first %llu records differs from the signed one: the ledger was rewritten",
                           cppath, (unsigned long long)cp.size);
             goto out;
