@@ -119,30 +119,12 @@ static void sample_gradient(const struct model *m, const double *x, int label, d
     }
 }
 
-int model_gradients(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch, int rank,
-                    int size, double *out)
-{
-    double *g = malloc((m->nparams + 1) * sizeof *g), *h = malloc(m->hidden * sizeof *h);
-    double x[TRAIN_INPUTS];
-    int label;
-    if (!g || !h) {
-        free(g);
-        free(h);
-        return 1;
-    }
-    for (uint32_t j = (uint32_t)rank; j < batch; j += (uint32_t)size) {
-        dataset_sample(seed, step * batch + j, x, &label);
-        sample_gradient(m, x, label, h, g);
-        for (size_t i = 0; i <= m->nparams; i++)
-            out[i] += g[i];
-    }
-    free(g);
-    free(h);
-    return 0;
-}
-
-int model_gradients_fixed(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch,
-                          int rank, int size, int64_t *out)
+/* Sum this rank's share of the batch (samples rank, rank+size, ...) into
+ * exactly one of out_real (doubles) or out_fixed (64-bit fixed point, whose
+ * sums do not depend on the order of addition). */
+static int accumulate_gradients(const struct model *m, uint64_t seed, uint64_t step,
+                                uint32_t batch, int rank, int size, double *out_real,
+                                int64_t *out_fixed)
 {
     double *g = malloc((m->nparams + 1) * sizeof *g), *h = malloc(m->hidden * sizeof *h);
     double x[TRAIN_INPUTS];
@@ -156,14 +138,30 @@ int model_gradients_fixed(const struct model *m, uint64_t seed, uint64_t step, u
         dataset_sample(seed, step * batch + j, x, &label);
         sample_gradient(m, x, label, h, g);
         for (size_t i = 0; i <= m->nparams; i++) {
+            if (out_real) {
+                out_real[i] += g[i];
+                continue;
+            }
             double v = g[i];
             v = v > TRAIN_FIXED_CLIP ? TRAIN_FIXED_CLIP : v < -TRAIN_FIXED_CLIP ? -TRAIN_FIXED_CLIP : v;
-            out[i] += (int64_t)llrint(v * TRAIN_FIXED_SCALE);
+            out_fixed[i] += (int64_t)llrint(v * TRAIN_FIXED_SCALE);
         }
     }
     free(g);
     free(h);
     return 0;
+}
+
+int model_gradients(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch, int rank,
+                    int size, double *out)
+{
+    return accumulate_gradients(m, seed, step, batch, rank, size, out, NULL);
+}
+
+int model_gradients_fixed(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch,
+                          int rank, int size, int64_t *out)
+{
+    return accumulate_gradients(m, seed, step, batch, rank, size, NULL, out);
 }
 
 void model_update(struct model *m, const double *grad_sum, uint32_t batch, double lr, double momentum)
