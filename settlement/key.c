@@ -340,17 +340,10 @@ gm_key *gm_key_load_public(const char *path, char *err, size_t errlen)
 gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_t errlen)
 {
     /* Check the file we actually read (fstat on the open descriptor), as ssh does. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        gm_errf(err, errlen, "%s: cannot open the private key: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        gm_errf(err, errlen, "%s: not a regular file", path);
-        close(fd);
+    int fd = gm_settle_open_regular(path, O_NOFOLLOW, &st, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
     if (st.st_uid != geteuid()) {
         gm_errf(err, errlen,
                       "%s: private key is owned by uid %u, not by the running user (uid %u): run chown %u %s, or run as its owner",

@@ -139,20 +139,26 @@ uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len)
     return ~crc;
 }
 
+int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *err,
+                           size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0)
+        return gm_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return gm_errf(err, errlen, "%s: not a regular file", path);
+    }
+    return fd;
+}
+
 char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
                           char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        gm_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        gm_errf(err, errlen, "%s: not a regular file", path);
-        close(fd);
+    int fd = gm_settle_open_regular(path, 0, &st, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
     if ((uint64_t)st.st_size > maxlen) {
         gm_errf(err, errlen, "%s: too large (%lld bytes, at most %zu)", path,
                       (long long)st.st_size, maxlen);

@@ -22,6 +22,13 @@ int gm_settle_unhex(const char *in, size_t len, uint8_t *out, size_t n);
 
 uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len);
 
+struct stat;
+/* Open a regular file for reading (O_RDONLY | O_CLOEXEC | flags, e.g.
+ * O_NOFOLLOW) and fstat the descriptor actually opened into *st.  Returns
+ * the descriptor, or -1 with a message naming the file. */
+int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *err,
+                           size_t errlen);
+
 /* Read a whole regular file (at most maxlen bytes) into a malloc'd buffer
  * with a NUL after it.  NULL with a message naming the file. */
 char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
