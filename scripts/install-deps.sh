@@ -10,7 +10,7 @@ packages=(
   libhwloc-dev hwloc
   libssl-dev openssl python3
   clang libclang-rt-14-dev
-  dpkg-dev procps iproute2 psmisc
+  dpkg-dev procps iproute2 psmisc valgrind
 )
 
 if [ "$(id -u)" -ne 0 ]; then
