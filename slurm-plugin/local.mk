@@ -2,3 +2,4 @@
 # select plugin).
 include slurm-plugin/policy/local.mk
 include slurm-plugin/spank/local.mk
+include slurm-plugin/select/local.mk

@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/tap/tap.sh"
 . "$top_srcdir/tests/sandbox.sh"
 require_sandbox
-plan 15
+plan 16
 
 start=$SECONDS
 sandbox_up --nodes 3 --gpus-per-node 4 --gpu-type h100
@@ -21,6 +21,14 @@ ok $? "three nodes are idle with gpu:h100:4 each"
 parts=$(sinfo -h -o '%P' | tr '\n' ' ')
 [[ $parts == *"local*"* && $parts == *market* ]]
 ok $? "partitions local (default) and market exist ($parts)"
+
+select=$(scontrol show config | sed -n 's/^SelectType *= *//p')
+if [ -f "$top_builddir/slurm-plugin/.libs/select_cons_tres_gpumarket.so" ]; then
+  [ "$select" = select/cons_tres_gpumarket ]
+  ok $? "slurmctld runs the gpumarket select plugin ($select)"
+else
+  skip 1 "the select plugin is not built (configure --with-slurm-source): the sandbox runs $select"
+fi
 
 preempt=$(scontrol show config | grep -E '^PreemptType|^PreemptMode' | tr -s ' ' | tr '\n' ' ')
 [[ $preempt == *preempt/partition_prio* && $preempt == *REQUEUE* ]]
@@ -43,8 +51,8 @@ test_expect "status shows running daemons" bash -c "gpumarket-sandbox status --d
 test_expect "env prints the SLURM_CONF line" bash -c "gpumarket-sandbox env --dir '$A' | grep -qx 'export SLURM_CONF=$A/etc/slurm.conf'"
 
 # A second, independent sandbox beside the first.
-sandbox_up --nodes 1 --gpus-per-node 2 --gpu-type a100
-ok $? "a second sandbox starts beside the first"
+sandbox_up --nodes 1 --gpus-per-node 2 --gpu-type a100 --select cons_tres
+ok $? "a second sandbox, on plain select/cons_tres, starts beside the first"
 B=$SANDBOX_DIR
 out=$(SLURM_CONF=$B/etc/slurm.conf srun --gres=gpu:a100:2 bash -c 'echo "$CUDA_VISIBLE_DEVICES"' 2>/dev/null)
 outa=$(SLURM_CONF=$A/etc/slurm.conf sinfo -h -N -p local -o '%G' | sort -u)

@@ -1,0 +1,15 @@
+# select/cons_tres_gpumarket: needs Slurm's internal headers (a configured
+# source tree of the installed version, --with-slurm-source).
+if BUILD_SELECT_PLUGIN
+slurmplugin_LTLIBRARIES += slurm-plugin/select_cons_tres_gpumarket.la
+slurm_plugin_select_cons_tres_gpumarket_la_SOURCES = slurm-plugin/select/select_gpumarket.c
+# Slurm's own config.h and headers, not ours: the file is compiled as a
+# plugin of the Slurm tree it was configured with.
+slurm_plugin_select_cons_tres_gpumarket_la_CPPFLAGS = $(SLURM_SOURCE_CPPFLAGS)
+# Slurm's headers do not build warning-free under -Wmissing-prototypes and
+# -Wstrict-prototypes; the rest of our warnings stay on.
+slurm_plugin_select_cons_tres_gpumarket_la_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+	$(WERROR_FLAG) $(SANITIZER_CFLAGS)
+slurm_plugin_select_cons_tres_gpumarket_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared
+endif
+EXTRA_DIST += slurm-plugin/select/select_gpumarket.c
