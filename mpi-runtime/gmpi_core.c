@@ -61,7 +61,7 @@ const char *gmpi_op_name(gmpi_op op)
 const char *gmpi_algorithm_name(gmpi_algorithm algo)
 {
     static const char *const names[] = {"auto", "ring", "recursive_doubling", "hierarchical",
-                                        "deterministic"};
+                                        "deterministic", "rabenseifner"};
     return (unsigned)algo < GMPI_ALGO_COUNT ? names[algo] : "?";
 }
 
@@ -76,6 +76,8 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
         {"hierarchical", GMPI_ALGO_HIERARCHICAL},
         {"hier", GMPI_ALGO_HIERARCHICAL},
         {"deterministic", GMPI_ALGO_DETERMINISTIC},
+        {"rabenseifner", GMPI_ALGO_RABENSEIFNER},
+        {"rab", GMPI_ALGO_RABENSEIFNER},
     };
     if (text)
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -84,7 +86,7 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
                 return GMPI_OK;
             }
     return gmpi_fail(err, errlen, GMPI_EINVAL,
-                     "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, hierarchical or deterministic",
+                     "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, rabenseifner, hierarchical or deterministic",
                      what, text ? text : "(null)");
 }
 
