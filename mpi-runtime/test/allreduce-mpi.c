@@ -196,8 +196,17 @@ int main(int argc, char **argv)
         ncounts = 10;
     static const gmpi_algorithm algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_RING,
                                            GMPI_ALGO_RECURSIVE_DOUBLING, GMPI_ALGO_RABENSEIFNER,
-                                           GMPI_ALGO_HIERARCHICAL, GMPI_ALGO_DETERMINISTIC};
-    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++)
+                                           GMPI_ALGO_SHARED_MEMORY, GMPI_ALGO_HIERARCHICAL,
+                                           GMPI_ALGO_DETERMINISTIC};
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        if (algos[a] == GMPI_ALGO_SHARED_MEMORY && gmpi_node_count(ctx) > 1) {
+            float f = 1;
+            ok(gmpi_allreduce_algo(ctx, algos[a], &f, 1, GMPI_FLOAT, GMPI_SUM, err, sizeof err) ==
+                       GMPI_EINVAL &&
+                   strstr(err, "shared_memory") && strstr(err, "one node") && f == 1,
+               "shared_memory over %d nodes is refused, naming it", gmpi_node_count(ctx));
+            continue;
+        }
         for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++)
             for (int o = GMPI_SUM; o < GMPI_OP_COUNT; o++) {
                 char why[512] = "";
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
                         gmpi_dtype_name((gmpi_dtype)t), gmpi_op_name((gmpi_op)o), ncounts))
                     diag("rank %d: %s", rank, why);
             }
+    }
 
     if (!quick) {
         /* 64 MiB of floats, the largest size the issue asks for. */
@@ -231,26 +241,31 @@ int main(int argc, char **argv)
     gmpi_set_deterministic(ctx, 0);
     gmpi_set_algorithm(ctx, GMPI_ALGO_RING);
     ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RING, "a forced algorithm is used for small sizes");
-    gmpi_set_algorithm(ctx, GMPI_ALGO_RABENSEIFNER);
-    {
+    for (gmpi_algorithm f = GMPI_ALGO_RABENSEIFNER; f <= GMPI_ALGO_SHARED_MEMORY; f++) {
         /* Forced through the context, the automatic entry point uses it
          * even for the smallest sizes. */
         char why[512] = "";
-        int pass = gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RABENSEIFNER;
+        if (f == GMPI_ALGO_SHARED_MEMORY && gmpi_node_count(ctx) > 1)
+            continue;
+        gmpi_set_algorithm(ctx, f);
+        int pass = gmpi_choose_algorithm(ctx, 4) == f;
         for (size_t c = 0; c < ncounts && pass; c++)
             pass = all_true(check(ctx, GMPI_ALGO_AUTO, counts[c], GMPI_FLOAT, GMPI_SUM, why, sizeof why));
-        if (!ok(pass, "gmpi_set_algorithm(rabenseifner): auto allreduce over %zu counts", ncounts))
+        if (!ok(pass, "gmpi_set_algorithm(%s): auto allreduce over %zu counts", gmpi_algorithm_name(f),
+                ncounts))
             diag("rank %d: %s", rank, why);
     }
     gmpi_set_algorithm(ctx, GMPI_ALGO_AUTO);
     ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RECURSIVE_DOUBLING,
        "auto: small messages use recursive doubling");
     {
-        /* Large messages: hierarchical across several nodes of equal size
-         * (ranks in blocks), Rabenseifner otherwise. */
+        /* Large messages: shared memory on one node, hierarchical across
+         * several nodes of equal size (ranks in blocks), Rabenseifner
+         * otherwise. */
         int nodes = gmpi_node_count(ctx);
-        gmpi_algorithm want = nodes > 1 && size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL
-                                                                           : GMPI_ALGO_RABENSEIFNER;
+        gmpi_algorithm want = nodes == 1 ? GMPI_ALGO_SHARED_MEMORY
+                              : size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL
+                                                                  : GMPI_ALGO_RABENSEIFNER;
         ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s", nodes,
            gmpi_algorithm_name(want));
     }
@@ -279,6 +294,7 @@ int main(int argc, char **argv)
            parsed == GMPI_ALGO_RECURSIVE_DOUBLING, "'rd' names recursive doubling");
     static const struct { const char *name; gmpi_algorithm algo; } names[] = {
         {"rabenseifner", GMPI_ALGO_RABENSEIFNER}, {"rab", GMPI_ALGO_RABENSEIFNER},
+        {"shared_memory", GMPI_ALGO_SHARED_MEMORY}, {"shm", GMPI_ALGO_SHARED_MEMORY},
         {"ring", GMPI_ALGO_RING}, {"hier", GMPI_ALGO_HIERARCHICAL},
         {"deterministic", GMPI_ALGO_DETERMINISTIC}, {"auto", GMPI_ALGO_AUTO},
     };
@@ -287,8 +303,9 @@ int main(int argc, char **argv)
                parsed == names[i].algo,
            "'%s' names %s", names[i].name, gmpi_algorithm_name(names[i].algo));
     ok(strcmp(gmpi_algorithm_name(GMPI_ALGO_RABENSEIFNER), "rabenseifner") == 0 &&
+           strcmp(gmpi_algorithm_name(GMPI_ALGO_SHARED_MEMORY), "shared_memory") == 0 &&
            strcmp(gmpi_algorithm_name(GMPI_ALGO_COUNT), "?") == 0,
-       "algorithm names: rabenseifner, and ? out of range");
+       "algorithm names: rabenseifner, shared_memory, and ? out of range");
     ok(gmpi_algorithm_parse("fastest", "--algo", &parsed, err, sizeof err) == GMPI_EINVAL &&
            strstr(err, "--algo") && strstr(err, "fastest"), "an unknown name is refused, naming its source");
 
