@@ -321,6 +321,46 @@ static int shm_sync(gmpi_ctx *ctx, char *err, size_t errlen)
     return GMPI_OK;
 }
 
+/* Create the shared window once.  Every rank learns whether every rank got
+ * it, so all of them take the same path afterwards: GMPI_OK, or GMPI_EMPI
+ * with ctx->shm_state set to unavailable for good (an MPI without a shared
+ * window component, e.g. OMPI_MCA_osc=pt2pt). */
+static int shm_setup(gmpi_ctx *ctx, char *err, size_t errlen)
+{
+    int p = ctx->size, mine_ok, all_ok = 0;
+    char *base, **slots = calloc((size_t)p, sizeof *slots);
+    int mrc = MPI_Win_allocate_shared((MPI_Aint)(2 * SHM_SLOT), 1, MPI_INFO_NULL, ctx->comm, &base,
+                                      &ctx->shm_win);
+    int have_win = mrc == MPI_SUCCESS;
+    for (int j = 0; j < p && mrc == MPI_SUCCESS && slots; j++) {
+        MPI_Aint sz;
+        int du;
+        mrc = MPI_Win_shared_query(ctx->shm_win, j, &sz, &du, &slots[j]);
+        if (mrc == MPI_SUCCESS && (size_t)sz < 2 * SHM_SLOT)
+            mrc = MPI_ERR_SIZE;
+    }
+    mine_ok = mrc == MPI_SUCCESS && slots;
+    int arc = MPI_Allreduce(&mine_ok, &all_ok, 1, MPI_INT, MPI_MIN, ctx->comm);
+    if (arc == MPI_SUCCESS && all_ok) {
+        ctx->shm_slots = slots;
+        ctx->shm_state = 1;
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, ctx->shm_win);
+        return GMPI_OK;
+    }
+    free(slots);
+    if (have_win)
+        MPI_Win_free(&ctx->shm_win);
+    ctx->shm_state = -1;
+    if (mrc != MPI_SUCCESS)
+        return gmpi_mpi_fail(err, errlen, mrc, "MPI_Win_allocate_shared");
+    if (arc != MPI_SUCCESS)
+        return gmpi_mpi_fail(err, errlen, arc, "MPI_Allreduce");
+    if (!mine_ok)
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the shared-memory allreduce");
+    return gmpi_fail(err, errlen, GMPI_EMPI,
+                     "allreduce: shared_memory: another rank could not create the shared window; use auto or another algorithm");
+}
+
 /* All ranks on one node: each copies a piece of its buffer into its slot of
  * a window shared by the node, reduces its block of the piece straight from
  * the others' slots into its own, and copies every reduced block back out.
@@ -330,9 +370,10 @@ static int shm_sync(gmpi_ctx *ctx, char *err, size_t errlen)
  * once, with two barriers per piece.  The slots come in two sets used in
  * turn, so a rank may fill the next piece's slot while others still copy
  * the last piece out: the barrier after the fill is what a reuse of the
- * same set two pieces later waits on. */
+ * same set two pieces later waits on.  Chosen automatically, it stands
+ * back for Rabenseifner when MPI cannot share a window. */
 static int shm_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                         char *err, size_t errlen)
+                         int fallback, char *err, size_t errlen)
 {
     int p = ctx->size, r = ctx->rank, rc = GMPI_OK;
     if (p == 1 || count == 0)
@@ -341,31 +382,16 @@ static int shm_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtyp
         return gmpi_fail(err, errlen, GMPI_EINVAL,
                          "allreduce: shared_memory needs every rank on one node (%d nodes here); use auto",
                          ctx->node_count);
-    if (!ctx->shm_slots) {
-        char *base;
-        int mrc = MPI_Win_allocate_shared((MPI_Aint)(2 * SHM_SLOT), 1, MPI_INFO_NULL, ctx->comm, &base,
-                                          &ctx->shm_win);
-        if (mrc != MPI_SUCCESS)
-            return gmpi_mpi_fail(err, errlen, mrc, "MPI_Win_allocate_shared");
-        char **slots = calloc((size_t)p, sizeof *slots);
-        if (!slots) {
-            MPI_Win_free(&ctx->shm_win);
-            return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the shared-memory allreduce");
-        }
-        for (int j = 0; j < p && mrc == MPI_SUCCESS; j++) {
-            MPI_Aint sz;
-            int du;
-            mrc = MPI_Win_shared_query(ctx->shm_win, j, &sz, &du, &slots[j]);
-            if (mrc == MPI_SUCCESS && (size_t)sz < 2 * SHM_SLOT)
-                mrc = MPI_ERR_SIZE;
-        }
-        if (mrc != MPI_SUCCESS) {
-            free(slots);
-            MPI_Win_free(&ctx->shm_win);
-            return gmpi_mpi_fail(err, errlen, mrc, "MPI_Win_shared_query");
-        }
-        ctx->shm_slots = slots;
-        MPI_Win_lock_all(MPI_MODE_NOCHECK, ctx->shm_win);
+    if (ctx->shm_state == 0) {
+        rc = shm_setup(ctx, err, errlen);
+        if (rc && !fallback)
+            return rc;
+    }
+    if (ctx->shm_state < 0) {
+        if (fallback)
+            return rab_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+        return gmpi_fail(err, errlen, GMPI_EMPI,
+                         "allreduce: shared_memory: this MPI could not create a shared window; use auto or another algorithm");
     }
     size_t esize = gmpi_dtype_size(dtype), piece = SHM_SLOT / esize;
     for (size_t base = 0; base < count && !rc; base += piece) {
@@ -527,12 +553,13 @@ gmpi_algorithm gmpi_choose_algorithm(const gmpi_ctx *ctx, size_t bytes)
         return ctx->algorithm;
     if (bytes <= ctx->small_bytes)
         return GMPI_ALGO_RECURSIVE_DOUBLING;
-    if (ctx->node_count == 1)
+    if (ctx->node_count == 1 && ctx->shm_state >= 0)
         return GMPI_ALGO_SHARED_MEMORY;
-    if (ctx->local_size > 1 && ctx->uniform_layout)
+    if (ctx->node_count > 1 && ctx->local_size > 1 && ctx->uniform_layout)
         return GMPI_ALGO_HIERARCHICAL;
     /* Rabenseifner measured at least as fast as the ring from 64 KiB to 64
-     * MiB on 2, 3 and 4 ranks (doc/mpi-runtime.md). */
+     * MiB on 2, 3 and 4 ranks (doc/mpi-runtime.md); it also stands in on
+     * one node when MPI has no shared windows. */
     return GMPI_ALGO_RABENSEIFNER;
 }
 
@@ -551,13 +578,15 @@ int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t cou
     if (count > ((size_t)1 << 40))
         return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: %zu elements is more than supported (2^40)",
                          count);
+    int auto_choice = algo == GMPI_ALGO_AUTO && ctx->algorithm == GMPI_ALGO_AUTO;
     if (algo == GMPI_ALGO_AUTO)
         algo = gmpi_choose_algorithm(ctx, count * gmpi_dtype_size(dtype));
     switch (algo) {
     case GMPI_ALGO_RING: return ring_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     case GMPI_ALGO_RECURSIVE_DOUBLING: return rd_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     case GMPI_ALGO_HIERARCHICAL: return hier_allreduce(ctx, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_SHARED_MEMORY: return shm_allreduce(ctx, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_SHARED_MEMORY:
+        return shm_allreduce(ctx, buf, count, dtype, op, auto_choice, err, errlen);
     case GMPI_ALGO_RABENSEIFNER: return rab_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     case GMPI_ALGO_DETERMINISTIC: return det_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     default:

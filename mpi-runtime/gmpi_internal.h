@@ -32,6 +32,7 @@ struct gmpi_ctx {
     MPI_Win shm_win;            /* shared-memory allreduce: two sets of one */
     char **shm_slots;           /* slot per rank, NULL until first used */
     unsigned shm_phase;         /* which set the next piece uses */
+    int shm_state;              /* 0 untried, 1 ready, -1 MPI could not */
     char *fusion_buf;           /* kept across fusion start/stop, for the */
     size_t fusion_buf_size;     /* same reason */
 };

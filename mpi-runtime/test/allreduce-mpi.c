@@ -162,6 +162,41 @@ int main(int argc, char **argv)
     size = gmpi_size(ctx);
     if (rank != 0 && !freopen("/dev/null", "w", stdout))
         return 1;
+    if (argc > 1 && strcmp(argv[1], "--no-shared-window") == 0) {
+        /* Run with an MPI that cannot share a window (OMPI_MCA_osc=pt2pt):
+         * shared_memory forced is refused with a message, the automatic
+         * choice falls back to Rabenseifner and stays correct. */
+        static const size_t fcounts[] = {1, 1009, 65537, 262147};
+        int status;
+        float f = 1;
+        plan(TAP_NO_PLAN);
+        int rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
+                                     sizeof err);
+        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "gpumarket: ", 11) == 0 &&
+                         strstr(err, "MPI_Win_allocate_shared")),
+           "shared_memory without shared windows is refused, naming the MPI call");
+        if (rc)
+            diag("%s", err);
+        rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
+                                 sizeof err);
+        ok(size == 1 || (rc == GMPI_EMPI && strstr(err, "could not create a shared window")),
+           "and refused again without a second try");
+        ok(size == 1 || gmpi_choose_algorithm(ctx, (size_t)1 << 20) == GMPI_ALGO_RABENSEIFNER,
+           "auto above the small size then uses rabenseifner");
+        for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++) {
+            char why[512] = "";
+            int pass = 1;
+            for (size_t c = 0; c < sizeof fcounts / sizeof fcounts[0] && pass; c++)
+                pass = all_true(check(ctx, GMPI_ALGO_AUTO, fcounts[c], (gmpi_dtype)t, GMPI_MAX, why,
+                                      sizeof why));
+            if (!ok(pass, "auto without shared windows: %s max", gmpi_dtype_name((gmpi_dtype)t)))
+                diag("rank %d: %s", rank, why);
+        }
+        done_testing();
+        status = exit_status();
+        gmpi_finalize(ctx);
+        return status;
+    }
     if (argc > 2 && strcmp(argv[1], "--forced") == 0) {
         /* GPUMARKET_ALLREDUCE set by the caller: argv[2] names the
          * algorithm it must force, at every size, with correct results. */
