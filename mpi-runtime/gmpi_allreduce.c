@@ -15,8 +15,9 @@
  * smallest MPI_TAG_UB allowed); MPI's in-order matching keeps them apart. */
 #define RING_SEGMENT ((size_t)256 << 10)
 /* Rabenseifner's halving steps exchange and reduce in pieces that stay in
- * a core's cache between their arrival and their reduction (measured: 64
- * KiB and 1 MiB pieces do worse at 4 ranks on 2 cores). */
+ * a core's cache between their arrival and their reduction (measured at 4
+ * ranks on 2 cores: unsegmented, 64 KiB and 1 MiB pieces did no better,
+ * and worse at 16 MiB). */
 #define RAB_SEGMENT ((size_t)256 << 10)
 /* Shared-memory allreduce: each rank's slot holds one piece of its buffer.
  * The pieces, times the rank count, stay in cache (measured at 4 ranks: 512
