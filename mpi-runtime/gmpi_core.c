@@ -61,7 +61,7 @@ const char *gmpi_op_name(gmpi_op op)
 const char *gmpi_algorithm_name(gmpi_algorithm algo)
 {
     static const char *const names[] = {"auto", "ring", "recursive_doubling", "hierarchical",
-                                        "deterministic"};
+                                        "deterministic", "rabenseifner", "shared_memory"};
     return (unsigned)algo < GMPI_ALGO_COUNT ? names[algo] : "?";
 }
 
@@ -76,6 +76,10 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
         {"hierarchical", GMPI_ALGO_HIERARCHICAL},
         {"hier", GMPI_ALGO_HIERARCHICAL},
         {"deterministic", GMPI_ALGO_DETERMINISTIC},
+        {"rabenseifner", GMPI_ALGO_RABENSEIFNER},
+        {"rab", GMPI_ALGO_RABENSEIFNER},
+        {"shared_memory", GMPI_ALGO_SHARED_MEMORY},
+        {"shm", GMPI_ALGO_SHARED_MEMORY},
     };
     if (text)
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -84,7 +88,7 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
                 return GMPI_OK;
             }
     return gmpi_fail(err, errlen, GMPI_EINVAL,
-                     "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, hierarchical or deterministic",
+                     "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, rabenseifner, shared_memory, hierarchical or deterministic",
                      what, text ? text : "(null)");
 }
 
@@ -293,6 +297,11 @@ void gmpi_finalize(gmpi_ctx *ctx)
     gmpi_cuda_release(ctx);
     free(ctx->scratch);
     free(ctx->fusion_buf);
+    if (ctx->shm_slots) {
+        MPI_Win_unlock_all(ctx->shm_win);
+        MPI_Win_free(&ctx->shm_win);
+        free(ctx->shm_slots);
+    }
     if (ctx->leader_comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx->leader_comm);
     if (ctx->node_comm != MPI_COMM_NULL)

@@ -29,6 +29,10 @@ struct gmpi_ctx {
     void *cuda;                 /* CUDA staging buffers, owned by gmpi_cuda */
     char *scratch;              /* reused by every allreduce: fresh pages cost */
     size_t scratch_size;        /* more than the copies themselves */
+    MPI_Win shm_win;            /* shared-memory allreduce: two sets of one */
+    char **shm_slots;           /* slot per rank, NULL until first used */
+    unsigned shm_phase;         /* which set the next piece uses */
+    int shm_state;              /* 0 untried, 1 ready, -1 MPI could not */
     char *fusion_buf;           /* kept across fusion start/stop, for the */
     size_t fusion_buf_size;     /* same reason */
 };

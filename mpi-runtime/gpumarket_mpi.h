@@ -47,6 +47,8 @@ typedef enum {
     GMPI_ALGO_RECURSIVE_DOUBLING, /* latency-bound sizes, any rank count */
     GMPI_ALGO_HIERARCHICAL,       /* within node, across leaders, broadcast */
     GMPI_ALGO_DETERMINISTIC,      /* every element folded in rank order 0..n-1 */
+    GMPI_ALGO_RABENSEIFNER,       /* recursive halving + doubling, any rank count */
+    GMPI_ALGO_SHARED_MEMORY,      /* one node: reduce straight from peers' memory */
     GMPI_ALGO_COUNT
 } gmpi_algorithm;
 
@@ -57,7 +59,7 @@ const char *gmpi_dtype_name(gmpi_dtype dtype);
 const char *gmpi_op_name(gmpi_op op);
 const char *gmpi_algorithm_name(gmpi_algorithm algo);
 /* Parse an algorithm name (auto, ring, recursive_doubling|rd, hierarchical|
- * hier, deterministic).  Returns 0, or GMPI_EINVAL with a message naming
+ * hier, deterministic, rabenseifner|rab, shared_memory|shm).  Returns 0, or GMPI_EINVAL with a message naming
  * `what` (the flag or variable the text came from). */
 int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out,
                          char *err, size_t errlen);

@@ -54,7 +54,7 @@ static void usage(FILE *f)
             "  --checkpoint-dir DIR      checkpoints (default $GPUMARKET_CHECKPOINT_DIR)\n"
             "  --checkpoint-interval N   save every N steps (default 0: only on preemption)\n"
             "  --deterministic           fixed-point gradient sums: bitwise the same loss for any rank count\n"
-            "  --algorithm NAME          force an allreduce algorithm (auto, ring, rd, hier, deterministic)\n"
+            "  --algorithm NAME          force an allreduce algorithm (auto, ring, rd, rab, shm, hier, deterministic)\n"
             "  --cuda                    compute gradients on the GPU (when built with CUDA)\n"
             "  --bind                    bind each rank to the cores near its GPU\n"
             "  --bind-report             print each rank's GPU, NIC and cores\n"

@@ -162,6 +162,66 @@ int main(int argc, char **argv)
     size = gmpi_size(ctx);
     if (rank != 0 && !freopen("/dev/null", "w", stdout))
         return 1;
+    if (argc > 1 && strcmp(argv[1], "--no-shared-window") == 0) {
+        /* Run with an MPI that cannot share a window (OMPI_MCA_osc=pt2pt):
+         * shared_memory forced is refused with a message, the automatic
+         * choice falls back to Rabenseifner and stays correct. */
+        static const size_t fcounts[] = {1, 1009, 65537, 262147};
+        int status;
+        float f = 1;
+        plan(TAP_NO_PLAN);
+        int rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
+                                     sizeof err);
+        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "gpumarket: ", 11) == 0 &&
+                         strstr(err, "MPI_Win_allocate_shared")),
+           "shared_memory without shared windows is refused, naming the MPI call");
+        if (rc)
+            diag("%s", err);
+        rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
+                                 sizeof err);
+        ok(size == 1 || (rc == GMPI_EMPI && strstr(err, "could not create a shared window")),
+           "and refused again without a second try");
+        ok(size == 1 || gmpi_choose_algorithm(ctx, (size_t)1 << 20) == GMPI_ALGO_RABENSEIFNER,
+           "auto above the small size then uses rabenseifner");
+        for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++) {
+            char why[512] = "";
+            int pass = 1;
+            for (size_t c = 0; c < sizeof fcounts / sizeof fcounts[0] && pass; c++)
+                pass = all_true(check(ctx, GMPI_ALGO_AUTO, fcounts[c], (gmpi_dtype)t, GMPI_MAX, why,
+                                      sizeof why));
+            if (!ok(pass, "auto without shared windows: %s max", gmpi_dtype_name((gmpi_dtype)t)))
+                diag("rank %d: %s", rank, why);
+        }
+        done_testing();
+        status = exit_status();
+        gmpi_finalize(ctx);
+        return status;
+    }
+    if (argc > 2 && strcmp(argv[1], "--forced") == 0) {
+        /* GPUMARKET_ALLREDUCE set by the caller: argv[2] names the
+         * algorithm it must force, at every size, with correct results. */
+        static const size_t fcounts[] = {0, 1, 7, 1009, 65537, 262147};
+        gmpi_algorithm want;
+        int status;
+        plan(TAP_NO_PLAN);
+        ok(gmpi_algorithm_parse(argv[2], "argv", &want, err, sizeof err) == 0 &&
+               gmpi_choose_algorithm(ctx, 4) == want &&
+               gmpi_choose_algorithm(ctx, (size_t)1 << 26) == want,
+           "GPUMARKET_ALLREDUCE=%s is chosen at every size", argv[2]);
+        for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++) {
+            char why[512] = "";
+            int pass = 1;
+            for (size_t c = 0; c < sizeof fcounts / sizeof fcounts[0] && pass; c++)
+                pass = all_true(check(ctx, GMPI_ALGO_AUTO, fcounts[c], (gmpi_dtype)t, GMPI_SUM, why,
+                                      sizeof why));
+            if (!ok(pass, "forced %s: %s sum", argv[2], gmpi_dtype_name((gmpi_dtype)t)))
+                diag("rank %d: %s", rank, why);
+        }
+        done_testing();
+        status = exit_status();
+        gmpi_finalize(ctx);
+        return status;
+    }
     plan(TAP_NO_PLAN);
     diag("%d ranks, %d node(s), %d local", size, gmpi_node_count(ctx), gmpi_local_size(ctx));
 
@@ -170,9 +230,18 @@ int main(int argc, char **argv)
     if (quick)
         ncounts = 10;
     static const gmpi_algorithm algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_RING,
-                                           GMPI_ALGO_RECURSIVE_DOUBLING, GMPI_ALGO_HIERARCHICAL,
+                                           GMPI_ALGO_RECURSIVE_DOUBLING, GMPI_ALGO_RABENSEIFNER,
+                                           GMPI_ALGO_SHARED_MEMORY, GMPI_ALGO_HIERARCHICAL,
                                            GMPI_ALGO_DETERMINISTIC};
-    for (size_t a = 0; a < 5; a++)
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        if (algos[a] == GMPI_ALGO_SHARED_MEMORY && gmpi_node_count(ctx) > 1) {
+            float f = 1;
+            ok(gmpi_allreduce_algo(ctx, algos[a], &f, 1, GMPI_FLOAT, GMPI_SUM, err, sizeof err) ==
+                       GMPI_EINVAL &&
+                   strstr(err, "shared_memory") && strstr(err, "one node") && f == 1,
+               "shared_memory over %d nodes is refused, naming it", gmpi_node_count(ctx));
+            continue;
+        }
         for (int t = GMPI_FLOAT; t <= GMPI_INT64; t++)
             for (int o = GMPI_SUM; o < GMPI_OP_COUNT; o++) {
                 char why[512] = "";
@@ -184,6 +253,7 @@ int main(int argc, char **argv)
                         gmpi_dtype_name((gmpi_dtype)t), gmpi_op_name((gmpi_op)o), ncounts))
                     diag("rank %d: %s", rank, why);
             }
+    }
 
     if (!quick) {
         /* 64 MiB of floats, the largest size the issue asks for. */
@@ -206,16 +276,31 @@ int main(int argc, char **argv)
     gmpi_set_deterministic(ctx, 0);
     gmpi_set_algorithm(ctx, GMPI_ALGO_RING);
     ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RING, "a forced algorithm is used for small sizes");
+    for (gmpi_algorithm f = GMPI_ALGO_RABENSEIFNER; f <= GMPI_ALGO_SHARED_MEMORY; f++) {
+        /* Forced through the context, the automatic entry point uses it
+         * even for the smallest sizes. */
+        char why[512] = "";
+        if (f == GMPI_ALGO_SHARED_MEMORY && gmpi_node_count(ctx) > 1)
+            continue;
+        gmpi_set_algorithm(ctx, f);
+        int pass = gmpi_choose_algorithm(ctx, 4) == f;
+        for (size_t c = 0; c < ncounts && pass; c++)
+            pass = all_true(check(ctx, GMPI_ALGO_AUTO, counts[c], GMPI_FLOAT, GMPI_SUM, why, sizeof why));
+        if (!ok(pass, "gmpi_set_algorithm(%s): auto allreduce over %zu counts", gmpi_algorithm_name(f),
+                ncounts))
+            diag("rank %d: %s", rank, why);
+    }
     gmpi_set_algorithm(ctx, GMPI_ALGO_AUTO);
     ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RECURSIVE_DOUBLING,
        "auto: small messages use recursive doubling");
     {
-        /* Large messages: hierarchical across several nodes of equal size
-         * (ranks in blocks), the ring otherwise. */
+        /* Large messages: shared memory on one node, hierarchical across
+         * several nodes of equal size (ranks in blocks), Rabenseifner
+         * otherwise. */
         int nodes = gmpi_node_count(ctx);
-        gmpi_algorithm want = nodes > 1 && size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL : GMPI_ALGO_RING;
-        if (size == 1)
-            want = GMPI_ALGO_RING;
+        gmpi_algorithm want = nodes == 1 ? GMPI_ALGO_SHARED_MEMORY
+                              : size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL
+                                                                  : GMPI_ALGO_RABENSEIFNER;
         ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s", nodes,
            gmpi_algorithm_name(want));
     }
@@ -242,6 +327,20 @@ int main(int argc, char **argv)
     gmpi_algorithm parsed;
     ok(gmpi_algorithm_parse("rd", "x", &parsed, err, sizeof err) == 0 &&
            parsed == GMPI_ALGO_RECURSIVE_DOUBLING, "'rd' names recursive doubling");
+    static const struct { const char *name; gmpi_algorithm algo; } names[] = {
+        {"rabenseifner", GMPI_ALGO_RABENSEIFNER}, {"rab", GMPI_ALGO_RABENSEIFNER},
+        {"shared_memory", GMPI_ALGO_SHARED_MEMORY}, {"shm", GMPI_ALGO_SHARED_MEMORY},
+        {"ring", GMPI_ALGO_RING}, {"hier", GMPI_ALGO_HIERARCHICAL},
+        {"deterministic", GMPI_ALGO_DETERMINISTIC}, {"auto", GMPI_ALGO_AUTO},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ok(gmpi_algorithm_parse(names[i].name, "x", &parsed, err, sizeof err) == 0 &&
+               parsed == names[i].algo,
+           "'%s' names %s", names[i].name, gmpi_algorithm_name(names[i].algo));
+    ok(strcmp(gmpi_algorithm_name(GMPI_ALGO_RABENSEIFNER), "rabenseifner") == 0 &&
+           strcmp(gmpi_algorithm_name(GMPI_ALGO_SHARED_MEMORY), "shared_memory") == 0 &&
+           strcmp(gmpi_algorithm_name(GMPI_ALGO_COUNT), "?") == 0,
+       "algorithm names: rabenseifner, shared_memory, and ? out of range");
     ok(gmpi_algorithm_parse("fastest", "--algo", &parsed, err, sizeof err) == GMPI_EINVAL &&
            strstr(err, "--algo") && strstr(err, "fastest"), "an unknown name is refused, naming its source");
 

@@ -9,6 +9,17 @@ done
 # Two nodes faked by splitting on a variable: exercises the hierarchical path.
 mpi_tap 4 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
 mpi_tap 3 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
+# An algorithm forced through the environment (3 ranks: the fold-in of the
+# extra rank, 4: a power of two).
+for np in 3 4; do
+  mpi_tap "$np" -x GPUMARKET_ALLREDUCE=rabenseifner "$prog" --forced rabenseifner
+done
+mpi_tap 2 -x GPUMARKET_ALLREDUCE=rab "$prog" --forced rabenseifner
+for np in 2 3; do
+  mpi_tap "$np" -x GPUMARKET_ALLREDUCE=shm "$prog" --forced shared_memory
+done
+# An MPI without shared windows: the automatic choice falls back.
+mpi_tap 3 -x OMPI_MCA_osc=pt2pt "$prog" --no-shared-window
 # Bad environment values are refused by name.
 for bad in "GPUMARKET_ALLREDUCE=bogus" "GPUMARKET_DETERMINISTIC=2" "GPUMARKET_SMALL_BYTES=-1" "GPUMARKET_FUSION_BYTES=12x" "GPUMARKET_FUSION_CYCLE_US=0"; do
   var=${bad%%=*}
