@@ -163,6 +163,41 @@ static int ring_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count,
     return rc;
 }
 
+/* Non-power-of-two rank counts, for recursive doubling and Rabenseifner:
+ * with p2 the largest power of two not above p and rem = p - p2, the first
+ * 2 rem ranks pair up and the even one folds its data into the odd one.
+ * Sets *newrank to the rank among the p2 survivors, or -1 for a rank that
+ * sat out (it gets the result back from fold_out).  tmp holds bytes. */
+static int fold_in(MPI_Comm comm, int r, int rem, char *buf, char *tmp, size_t count,
+                   size_t bytes, gmpi_dtype dtype, gmpi_op op, int *newrank, char *err,
+                   size_t errlen)
+{
+    int rc = GMPI_OK;
+    if (r >= 2 * rem) {
+        *newrank = r - rem;
+    } else if (r % 2 == 0) {
+        rc = send_bytes(buf, bytes, r + 1, comm, err, errlen);
+        *newrank = -1;
+    } else {
+        rc = recv_bytes(tmp, bytes, r - 1, comm, err, errlen);
+        if (!rc)
+            gmpi_reduce_local(buf, tmp, count, dtype, op);
+        *newrank = r / 2;
+    }
+    return rc;
+}
+
+/* The survivors of fold_in hand the result back to their partners. */
+static int fold_out(MPI_Comm comm, int r, int rem, char *buf, size_t bytes, char *err,
+                    size_t errlen)
+{
+    if (r >= 2 * rem)
+        return GMPI_OK;
+    if (r % 2)
+        return send_bytes(buf, bytes, r - 1, comm, err, errlen);
+    return recv_bytes(buf, bytes, r + 1, comm, err, errlen);
+}
+
 /* Recursive doubling for any rank count: with p2 the largest power of two
  * not above p, the first 2*(p - p2) ranks pair up and the even one folds its
  * data into the odd one, the p2 survivors exchange whole buffers log2(p2)
@@ -183,19 +218,7 @@ static int rd_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, g
     while (p2 * 2 <= p)
         p2 *= 2;
     int rem = p - p2, newrank;
-    if (r < 2 * rem) {
-        if (r % 2 == 0) {
-            rc = send_bytes(buf, bytes, r + 1, comm, err, errlen);
-            newrank = -1;
-        } else {
-            rc = recv_bytes(tmp, bytes, r - 1, comm, err, errlen);
-            if (!rc)
-                gmpi_reduce_local(buf, tmp, count, dtype, op);
-            newrank = r / 2;
-        }
-    } else {
-        newrank = r - rem;
-    }
+    rc = fold_in(comm, r, rem, buf, tmp, count, bytes, dtype, op, &newrank, err, errlen);
     if (newrank >= 0)
         for (int mask = 1; mask < p2 && !rc; mask <<= 1) {
             int pn = newrank ^ mask;
@@ -204,12 +227,8 @@ static int rd_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, g
             if (!rc)
                 gmpi_reduce_local(buf, tmp, count, dtype, op);
         }
-    if (!rc && r < 2 * rem) {
-        if (r % 2)
-            rc = send_bytes(buf, bytes, r - 1, comm, err, errlen);
-        else
-            rc = recv_bytes(buf, bytes, r + 1, comm, err, errlen);
-    }
+    if (!rc)
+        rc = fold_out(comm, r, rem, buf, bytes, err, errlen);
     return rc;
 }
 
@@ -251,19 +270,7 @@ static int rab_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, 
     char *tmp = scratch(ctx, rem ? bytes : (count / 2 + (size_t)p2) * esize);
     if (!tmp)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the Rabenseifner allreduce");
-    if (r < 2 * rem) {
-        if (r % 2 == 0) {
-            rc = send_bytes(buf, bytes, r + 1, comm, err, errlen);
-            newrank = -1;
-        } else {
-            rc = recv_bytes(tmp, bytes, r - 1, comm, err, errlen);
-            if (!rc)
-                gmpi_reduce_local(buf, tmp, count, dtype, op);
-            newrank = r / 2;
-        }
-    } else {
-        newrank = r - rem;
-    }
+    rc = fold_in(comm, r, rem, buf, tmp, count, bytes, dtype, op, &newrank, err, errlen);
     if (newrank >= 0 && !rc) {
         int lo = 0, nb = p2;
         for (int mask = p2 / 2; mask >= 1 && !rc; mask >>= 1) {
@@ -301,12 +308,8 @@ static int rab_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, 
             nb *= 2;
         }
     }
-    if (!rc && r < 2 * rem) {
-        if (r % 2)
-            rc = send_bytes(buf, bytes, r - 1, comm, err, errlen);
-        else
-            rc = recv_bytes(buf, bytes, r + 1, comm, err, errlen);
-    }
+    if (!rc)
+        rc = fold_out(comm, r, rem, buf, bytes, err, errlen);
     return rc;
 }
 
