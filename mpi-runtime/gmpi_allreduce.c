@@ -163,6 +163,15 @@ static int ring_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count,
     return rc;
 }
 
+/* The largest power of two not above p (p >= 1). */
+static int pow2_floor(int p)
+{
+    int p2 = 1;
+    while (p2 * 2 <= p)
+        p2 *= 2;
+    return p2;
+}
+
 /* Non-power-of-two rank counts, for recursive doubling and Rabenseifner:
  * with p2 the largest power of two not above p and rem = p - p2, the first
  * 2 rem ranks pair up and the even one folds its data into the odd one.
@@ -214,9 +223,7 @@ static int rd_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, g
     char *tmp = scratch(ctx, bytes);
     if (!tmp)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for recursive doubling");
-    int p2 = 1;
-    while (p2 * 2 <= p)
-        p2 *= 2;
+    int p2 = pow2_floor(p);
     int rem = p - p2, newrank;
     rc = fold_in(comm, r, rem, buf, tmp, count, bytes, dtype, op, &newrank, err, errlen);
     if (newrank >= 0)
@@ -261,9 +268,7 @@ static int rab_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, 
     if (p == 1 || count == 0)
         return GMPI_OK;
     size_t esize = gmpi_dtype_size(dtype), bytes = count * esize;
-    int p2 = 1;
-    while (p2 * 2 <= p)
-        p2 *= 2;
+    int p2 = pow2_floor(p);
     int rem = p - p2, newrank;
     /* The fold-in receives a whole buffer; the halving at most half of it
      * plus one element per block. */

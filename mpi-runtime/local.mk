@@ -23,7 +23,7 @@ EXTRA_DIST += mpi-runtime/gmpi_cuda.cu mpi-runtime/gmpi_nocuda.c \
 
 # gpumarket-train: the data-parallel trainer.
 bin_PROGRAMS += mpi-runtime/gpumarket-train
-noinst_HEADERS += mpi-runtime/train_model.h
+noinst_HEADERS += mpi-runtime/train_model.h mpi-runtime/test/mpi-test.h
 mpi_runtime_gpumarket_train_SOURCES = mpi-runtime/train.c mpi-runtime/train_model.c
 mpi_runtime_gpumarket_train_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 mpi_runtime_gpumarket_train_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS) -lm

@@ -121,7 +121,7 @@ static const struct option all_options[] = {
  * flag or in the environment: --config FILE, else $GPUMARKET_CONF, else
  * /etc/slurm/gpumarket.conf when it exists.  A file that exists but does not
  * parse is an error (the admin meant it); NULL when there is none. */
-static struct gm_conf *cluster_conf(const struct opts *o, const char *cmd)
+static struct gm_conf *cluster_conf(const struct opts *o)
 {
     static struct gm_conf *conf;
     static int loaded;
@@ -140,17 +140,16 @@ static struct gm_conf *cluster_conf(const struct opts *o, const char *cmd)
         fprintf(stderr, "%s\n", err);
         exit(EXIT_FAILURE);
     }
-    (void)cmd;
     return conf;
 }
 
 /* Fill the paths the command line and environment left open from
  * gpumarket.conf: ReceiptKey, LedgerDir, LedgerOrigin. */
-static void conf_defaults(struct opts *o, const char *cmd, int want_origin)
+static void conf_defaults(struct opts *o, int want_origin)
 {
     if ((o->ledger && o->ledger[0]) && (o->key && o->key[0]) && (!want_origin || o->origin))
         return;
-    struct gm_conf *conf = cluster_conf(o, cmd);
+    struct gm_conf *conf = cluster_conf(o);
     if (!conf)
         return;
     if (!o->ledger || !o->ledger[0])
@@ -240,7 +239,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
 
 static const char *need_ledger(struct opts *o, const char *cmd)
 {
-    conf_defaults(o, cmd, 0);
+    conf_defaults(o, 0);
     if (!o->ledger || !o->ledger[0])
         usage_error(cmd, "no ledger directory: give --ledger DIR, set GPUMARKET_LEDGER_DIR, "
                     "or set LedgerDir in gpumarket.conf (--config FILE)");
@@ -249,7 +248,7 @@ static const char *need_ledger(struct opts *o, const char *cmd)
 
 static gm_key *need_private_key(struct opts *o, const char *cmd)
 {
-    conf_defaults(o, cmd, 0);
+    conf_defaults(o, 0);
     if (!o->key || !o->key[0])
         usage_error(cmd, "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
                     "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
@@ -349,7 +348,7 @@ static int cmd_keygen(int argc, char **argv)
         usage_error("keygen", "unexpected argument %s", argv[i]);
     char prefix[4096], name[300];
     if (!o.out || !o.name)
-        conf_defaults(&o, "keygen", 1);
+        conf_defaults(&o, 1);
     if (!o.name && o.origin)
         o.name = o.origin;
     if (o.out) {

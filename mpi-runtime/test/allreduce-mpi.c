@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/test/mpi-test.h"
 #include "tests/tap/tap.h"
 
 static int rank, size;
@@ -150,18 +151,11 @@ int main(int argc, char **argv)
     gmpi_ctx *ctx;
     char err[512];
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    if (gmpi_init(&argc, &argv, NULL, &ctx, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    ctx = mpi_test_init(&argc, &argv, NULL, &rank, &size);
     if (argc > 1 && strcmp(argv[1], "--init-only") == 0) {
         gmpi_finalize(ctx);
         return 0;
     }
-    rank = gmpi_rank(ctx);
-    size = gmpi_size(ctx);
-    if (rank != 0 && !freopen("/dev/null", "w", stdout))
-        return 1;
     if (argc > 1 && strcmp(argv[1], "--no-shared-window") == 0) {
         /* Run with an MPI that cannot share a window (OMPI_MCA_osc=pt2pt):
          * shared_memory forced is refused with a message, the automatic

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/test/mpi-test.h"
 #include "tests/tap/tap.h"
 
 static int rank, size;
@@ -160,14 +161,7 @@ int main(int argc, char **argv)
 {
     gmpi_ctx *ctx;
     char err[1024], path[2048];
-    if (gmpi_init(&argc, &argv, NULL, &ctx, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    rank = gmpi_rank(ctx);
-    size = gmpi_size(ctx);
-    if (rank != 0 && !freopen("/dev/null", "w", stdout))
-        return 1;
+    ctx = mpi_test_init(&argc, &argv, NULL, &rank, &size);
     if (argc < 2)
         bail_out("usage: checkpoint-mpi DIR");
     const char *dir = argv[1];

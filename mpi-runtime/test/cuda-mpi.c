@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/test/mpi-test.h"
 #include "tests/tap/tap.h"
 
 #ifdef HAVE_CUDA
@@ -92,14 +93,7 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (gmpi_init(&argc, &argv, NULL, &ctx, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    rank = gmpi_rank(ctx);
-    size = gmpi_size(ctx);
-    if (rank != 0 && !freopen("/dev/null", "w", stdout))
-        return 1;
+    ctx = mpi_test_init(&argc, &argv, NULL, &rank, &size);
     int n = gmpi_cuda_device_count(err, sizeof err);
     if (n <= 0)
         skip_all("%s", err);
