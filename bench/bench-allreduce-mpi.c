@@ -1,14 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Benchmark, under mpirun: our allreduce against MPI_Allreduce on the same
  * ranks in one run (bus bandwidth, nccl-tests definition), and 1000 fused
  * 4 KiB tensors against 1000 separate MPI_Allreduce calls.  JSON lines on
  * rank 0's stdout, commentary on stderr. */
 #include "config.h"
 
+#include "mpi-runtime/gpumarket_mpi.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mpi-runtime/gpumarket_mpi.h"
 
 static double elapsed_max(double t, MPI_Comm comm)
 {
@@ -17,16 +18,17 @@ static double elapsed_max(double t, MPI_Comm comm)
     return m;
 }
 
-static void json(const char *name, const char *unit, double ours, double base, double target, int has_target,
-                 int higher)
+static void json(const char *name, const char *unit, double ours, double base, double target,
+                 int has_target, int higher)
 {
     char t[32];
     if (has_target)
         snprintf(t, sizeof t, "%.3f", target);
     else
         snprintf(t, sizeof t, "null");
-    printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.4f, \"baseline\": %.4f, \"ratio\": %.3f, \"target\": %s, \"higher_is_better\": %s}\n",
-           name, unit, ours, base, ours / base, t, higher ? "true" : "false");
+    printf(
+        "{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.4f, \"baseline\": %.4f, \"ratio\": %.3f, \"target\": %s, \"higher_is_better\": %s}\n",
+        name, unit, ours, base, ours / base, t, higher ? "true" : "false");
     fflush(stdout);
 }
 
@@ -83,9 +85,11 @@ int main(int argc, char **argv)
         if (rank == 0) {
             char name[128];
             if (bytes >= (1u << 20))
-                snprintf(name, sizeof name, "allreduce busbw float sum %zu MiB np=%d", bytes >> 20, n);
+                snprintf(name, sizeof name, "allreduce busbw float sum %zu MiB np=%d", bytes >> 20,
+                         n);
             else
-                snprintf(name, sizeof name, "allreduce busbw float sum %zu KiB np=%d", bytes >> 10, n);
+                snprintf(name, sizeof name, "allreduce busbw float sum %zu KiB np=%d", bytes >> 10,
+                         n);
             json(name, "GB/s", bw_ours, bw_base, 1.0, bytes >= 65536, 1);
             fprintf(stderr, "# %-40s %s, ours %.3f GB/s, MPI_Allreduce %.3f GB/s\n", name,
                     gmpi_algorithm_name(gmpi_choose_algorithm(ctx, bytes)), bw_ours, bw_base);
@@ -110,7 +114,8 @@ int main(int argc, char **argv)
             return 1;
         }
         for (int i = 0; i < NT; i++)
-            gmpi_enqueue(ctx, tensors + (size_t)i * TC, TC, GMPI_FLOAT, GMPI_SUM, &h[i], err, sizeof err);
+            gmpi_enqueue(ctx, tensors + (size_t)i * TC, TC, GMPI_FLOAT, GMPI_SUM, &h[i], err,
+                         sizeof err);
         for (int i = 0; i < NT; i++)
             gmpi_wait(h[i], err, sizeof err);
         gmpi_fusion_stop(ctx, err, sizeof err);
@@ -131,9 +136,11 @@ int main(int argc, char **argv)
     base *= 1000;
     if (rank == 0) {
         char name[128];
-        snprintf(name, sizeof name, "1000 x 4 KiB tensors fused vs separate MPI_Allreduce np=%d", n);
+        snprintf(name, sizeof name, "1000 x 4 KiB tensors fused vs separate MPI_Allreduce np=%d",
+                 n);
         json(name, "ms", ours, base, 1.0 / 3, 1, 0);
-        fprintf(stderr, "# fused: %.2f ms, separate MPI_Allreduce: %.2f ms (%.1fx)\n", ours, base, base / ours);
+        fprintf(stderr, "# fused: %.2f ms, separate MPI_Allreduce: %.2f ms (%.1fx)\n", ours, base,
+                base / ours);
     }
     free(tensors);
     free(h);

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bench-allreduce: runs bench-allreduce-mpi on 2 and 4 ranks (oversubscribed
 # on small machines).  Arguments: the largest size in MiB (default 64).
 here=$(dirname "$0")

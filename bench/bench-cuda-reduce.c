@@ -1,17 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Benchmark, on a GPU: the device reduction kernel's bandwidth (read two
  * operands, write one) against the device's own copy bandwidth (read one,
  * write one), float sum over 256 MiB.  Without a GPU it says so and reports
  * nothing. */
 #include "config.h"
 
-#include <stdio.h>
-
-#include <cuda_runtime_api.h>
-
 #include "mpi-runtime/gpumarket_mpi.h"
 
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+
 /* From libgpumarket-mpi's CUDA part (not in the public header). */
-cudaError_t gmpi_cuda_reduce(void *a, const void *b, size_t n, gmpi_dtype t, gmpi_op op, cudaStream_t s);
+cudaError_t gmpi_cuda_reduce(void *a, const void *b, size_t n, gmpi_dtype t, gmpi_op op,
+                             cudaStream_t s);
 
 int main(void)
 {
@@ -50,9 +51,11 @@ int main(void)
     }
     double copy_bw = 2.0 * (double)bytes / (best_copy / 1e3) / 1e9;
     double reduce_bw = 3.0 * (double)bytes / (best_reduce / 1e3) / 1e9;
-    printf("{\"name\": \"CUDA float sum kernel vs device copy bandwidth\", \"unit\": \"GB/s\", \"ours\": %.1f, \"baseline\": %.1f, \"ratio\": %.3f, \"target\": 0.85, \"higher_is_better\": true}\n",
-           reduce_bw, copy_bw, reduce_bw / copy_bw);
-    fprintf(stderr, "# reduce kernel %.1f GB/s, cudaMemcpy device to device %.1f GB/s\n", reduce_bw, copy_bw);
+    printf(
+        "{\"name\": \"CUDA float sum kernel vs device copy bandwidth\", \"unit\": \"GB/s\", \"ours\": %.1f, \"baseline\": %.1f, \"ratio\": %.3f, \"target\": 0.85, \"higher_is_better\": true}\n",
+        reduce_bw, copy_bw, reduce_bw / copy_bw);
+    fprintf(stderr, "# reduce kernel %.1f GB/s, cudaMemcpy device to device %.1f GB/s\n", reduce_bw,
+            copy_bw);
     cudaFree(a);
     cudaFree(b);
     cudaFree(c);

@@ -1,19 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Benchmark of the market policy engine: a full decision (offers, clearing,
  * placement, local and preemption orders) on synthetic clusters of 1,000,
  * 10,000 and 100,000 GPUs with as many pending bids; clearing 100,000 bids;
  * the per-job decision at 10,000 nodes; and how the cost grows with size. */
 #include "config.h"
 
-#include "slurm-plugin/policy/policy.h"
-
 #include "common/rng.h"
+#include "market/policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define NOW 1700000000
+#define NOW           1700000000
 #define GPUS_PER_NODE 8
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -55,23 +55,24 @@ static void make_cluster(struct cluster *c, size_t gpus, size_t bids)
         uint32_t type = n % 3 == 0; /* a third of the nodes have a100 */
         uint32_t old = idle ? (uint32_t)(rng() % (idle + 1)) : 0;
         if (old)
-            c->idle[ni++] = (struct gm_policy_idle){(uint32_t)n, type, old,
-                                                    NOW - 3600 - (int64_t)(rng() % 3600)};
+            c->idle[ni++] = (struct gm_policy_idle){ (uint32_t)n, type, old,
+                                                     NOW - 3600 - (int64_t)(rng() % 3600) };
         if (idle - old)
-            c->idle[ni++] = (struct gm_policy_idle){(uint32_t)n, type, idle - old,
-                                                    NOW - (int64_t)(rng() % 600)};
+            c->idle[ni++] = (struct gm_policy_idle){ (uint32_t)n, type, idle - old,
+                                                     NOW - (int64_t)(rng() % 600) };
         if (nd->gpus_used_market)
-            c->leases[nl++] = (struct gm_policy_lease){
-                (uint32_t)(1000000 + n), type, nd->gpus_used_market,
-                1000000 + (int64_t)(rng() % 4000000), NOW - (int64_t)(rng() % 86400)};
+            c->leases[nl++] =
+                (struct gm_policy_lease){ (uint32_t)(1000000 + n), type, nd->gpus_used_market,
+                                          1000000 + (int64_t)(rng() % 4000000),
+                                          NOW - (int64_t)(rng() % 86400) };
     }
     for (size_t b = 0; b < bids; b++)
-        c->bids[b] = (struct gm_policy_bid){(uint32_t)(2000000 + b), (uint32_t)(rng() % 3 == 0),
-                                            (uint32_t)(rng() % 8) + 1,
-                                            (int64_t)(rng() % 8000) * 1000,
-                                            NOW - (int64_t)(rng() % 86400)};
-    c->snap = (struct gm_policy_snapshot){NOW, c->nodes, nodes, c->idle, ni, c->bids, bids,
-                                          c->leases, nl};
+        c->bids[b] =
+            (struct gm_policy_bid){ (uint32_t)(2000000 + b), (uint32_t)(rng() % 3 == 0),
+                                    (uint32_t)(rng() % 8) + 1, (int64_t)(rng() % 8000) * 1000,
+                                    NOW - (int64_t)(rng() % 86400) };
+    c->snap = (struct gm_policy_snapshot){ NOW,     c->nodes, nodes,     c->idle, ni,
+                                           c->bids, bids,     c->leases, nl };
 }
 
 static void free_cluster(struct cluster *c)
@@ -91,9 +92,9 @@ static double now_us(void)
 
 static struct gm_policy *engine(void)
 {
-    static const struct gm_policy_gpu_type types[] = {{"h100", 1, 2400000},
-                                                      {"a100", 1, 1100000}};
-    struct gm_policy_params p = {1, 300, 100000000, types, 2};
+    static const struct gm_policy_gpu_type types[] = { { "h100", 1, 2400000 },
+                                                       { "a100", 1, 1100000 } };
+    struct gm_policy_params p = { 1, 300, 100000000, types, 2 };
     struct gm_policy *e;
     char err[256];
     if (gm_policy_create(&p, &e, err, sizeof err) < 0) {
@@ -147,7 +148,7 @@ static void emit(const char *name, const char *unit, double ours, double target,
 
 int main(void)
 {
-    static const size_t sizes[] = {1000, 10000, 100000};
+    static const size_t sizes[] = { 1000, 10000, 100000 };
     double full[3];
     for (int i = 0; i < 3; i++) {
         struct cluster c;
@@ -155,9 +156,10 @@ int main(void)
         struct gm_policy *e = engine();
         double median;
         full[i] = time_decision(e, &c.snap, 31, &median);
-        fprintf(stderr, "full decision, %zu GPUs (%zu nodes), %zu bids: %.1f us fastest, "
-                "%.1f us median of 31\n", sizes[i], c.snap.node_count, sizes[i], full[i],
-                median);
+        fprintf(stderr,
+                "full decision, %zu GPUs (%zu nodes), %zu bids: %.1f us fastest, "
+                "%.1f us median of 31\n",
+                sizes[i], c.snap.node_count, sizes[i], full[i], median);
         char name[64];
         snprintf(name, sizeof name, "policy_full_decision_%zu_gpus", sizes[i]);
         /* The issue sets no goal for the full pass alone (see the growth
@@ -178,8 +180,8 @@ int main(void)
         struct gm_policy *e = engine();
         double median;
         double t = time_decision(e, &c.snap, 31, &median);
-        fprintf(stderr, "clearing 100000 bids (100 nodes): %.1f us fastest, %.1f us median\n",
-                t, median);
+        fprintf(stderr, "clearing 100000 bids (100 nodes): %.1f us fastest, %.1f us median\n", t,
+                median);
         emit("policy_clearing_100000_bids", "ms", t / 1000.0, 10.0, 0);
         gm_policy_destroy(e);
         free_cluster(&c);
@@ -215,9 +217,10 @@ int main(void)
                     sink += pl[v->placement_first + p].node;
             }
         double lookup = (now_us() - t0) / (rounds * (double)bids);
-        fprintf(stderr, "10000 nodes, %zu bids: full decision %.1f us fastest (%.1f us "
-                "median); per job %.3f us amortized + %.3f us lookup (checksum %llu)\n", bids,
-                pass, median, pass / (double)bids, lookup, (unsigned long long)sink);
+        fprintf(stderr,
+                "10000 nodes, %zu bids: full decision %.1f us fastest (%.1f us "
+                "median); per job %.3f us amortized + %.3f us lookup (checksum %llu)\n",
+                bids, pass, median, pass / (double)bids, lookup, (unsigned long long)sink);
         emit("policy_decision_per_job_10000_nodes", "us", pass / (double)bids + lookup, 50.0, 0);
         emit("policy_full_decision_10000_nodes", "us", pass, -1, 0);
         gm_policy_result_destroy(r);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Settlement benchmark, each figure beside its baseline from the same run:
  *   sign+append (durable, group commit; 256 appending threads, and one thread
  *   appending batches of 1000) vs raw OpenSSL Ed25519 signing on 1 core;
@@ -9,16 +10,16 @@
  * GPUMARKET_BENCH_VERIFY_RECEIPTS (default 100000, a third per round); the
  * ledgers live in a temporary directory under $TMPDIR (or /var/tmp). */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #define APPENDERS 256
 
@@ -62,13 +63,15 @@ static struct gm_receipt sample(int64_t job)
 static void json(const char *name, const char *unit, double ours, double baseline, double target)
 {
     if (baseline > 0)
-        printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.0f, \"baseline\": %.0f, \"ratio\": %.3f, "
-               "\"target\": %g, \"higher_is_better\": true}\n",
-               name, unit, ours, baseline, ours / baseline, target);
+        printf(
+            "{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.0f, \"baseline\": %.0f, \"ratio\": %.3f, "
+            "\"target\": %g, \"higher_is_better\": true}\n",
+            name, unit, ours, baseline, ours / baseline, target);
     else
-        printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.0f, \"baseline\": null, \"ratio\": null, "
-               "\"target\": %g, \"higher_is_better\": true}\n",
-               name, unit, ours, target);
+        printf(
+            "{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.0f, \"baseline\": null, \"ratio\": null, "
+            "\"target\": %g, \"higher_is_better\": true}\n",
+            name, unit, ours, target);
     fflush(stdout);
 }
 
@@ -127,7 +130,7 @@ static double raw_verify_rate(int threads, double seconds)
     struct raw_verify_job jobs[256];
     double t0 = now();
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (struct raw_verify_job){seconds, 0, 0};
+        jobs[i] = (struct raw_verify_job){ seconds, 0, 0 };
         pthread_create(&tid[i], NULL, raw_verify_worker, &jobs[i]);
     }
     uint64_t n = 0;
@@ -174,12 +177,13 @@ static void *appender(void *arg)
 static double fill(const char *dir, gm_key *key, uint64_t n)
 {
     char err[512];
-    gm_ledger *l = gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, gm_key_name(key), err, sizeof err);
+    gm_ledger *l =
+        gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, gm_key_name(key), err, sizeof err);
     if (!l) {
         fprintf(stderr, "gpumarket: bench: %s\n", err);
         exit(1);
     }
-    struct app a = {l, key, 0, n, PTHREAD_MUTEX_INITIALIZER, 0};
+    struct app a = { l, key, 0, n, PTHREAD_MUTEX_INITIALIZER, 0 };
     pthread_t tid[APPENDERS];
     double t0 = now();
     for (int i = 0; i < APPENDERS; i++)
@@ -200,7 +204,8 @@ static double fill(const char *dir, gm_key *key, uint64_t n)
 static double fill_batches(const char *dir, gm_key *key, uint64_t n, size_t batch)
 {
     char err[512];
-    gm_ledger *l = gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, gm_key_name(key), err, sizeof err);
+    gm_ledger *l =
+        gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, gm_key_name(key), err, sizeof err);
     struct gm_receipt *rs = malloc(batch * sizeof *rs);
     if (!l || !rs) {
         fprintf(stderr, "gpumarket: bench: %s\n", l ? "out of memory" : err);
@@ -272,12 +277,15 @@ int main(void)
         if (v > batch_rate)
             batch_rate = v;
     }
-    fprintf(stderr, "best of 3: raw OpenSSL Ed25519 sign (1 core) %.0f/s; sign+append durable: %d appending "
-            "threads %.0f/s, one thread in batches of 1000 %.0f/s\n", raw_sign, APPENDERS, threads_rate, batch_rate);
-    json("settlement sign+append durable, batches of 1000 vs raw Ed25519 sign (1 core)", "receipts/s",
-         batch_rate, raw_sign, 0.9);
-    json("settlement sign+append durable, 256 appender threads vs raw Ed25519 sign (1 core)", "receipts/s",
-         threads_rate, raw_sign, 0.9);
+    fprintf(
+        stderr,
+        "best of 3: raw OpenSSL Ed25519 sign (1 core) %.0f/s; sign+append durable: %d appending "
+        "threads %.0f/s, one thread in batches of 1000 %.0f/s\n",
+        raw_sign, APPENDERS, threads_rate, batch_rate);
+    json("settlement sign+append durable, batches of 1000 vs raw Ed25519 sign (1 core)",
+         "receipts/s", batch_rate, raw_sign, 0.9);
+    json("settlement sign+append durable, 256 appender threads vs raw Ed25519 sign (1 core)",
+         "receipts/s", threads_rate, raw_sign, 0.9);
 
     double t0 = now();
     double big_rate = fill_batches(dir_big, key, big, 1000);
@@ -322,8 +330,10 @@ int main(void)
         if ((double)small / dt > ours_verify)
             ours_verify = (double)small / dt;
     }
-    fprintf(stderr, "full verify of %llu receipts on %d threads: %.0f/s; raw verify on %d threads: %.0f/s (best of 3)\n",
-            (unsigned long long)small, cores, ours_verify, cores, raw_verify);
+    fprintf(
+        stderr,
+        "full verify of %llu receipts on %d threads: %.0f/s; raw verify on %d threads: %.0f/s (best of 3)\n",
+        (unsigned long long)small, cores, ours_verify, cores, raw_verify);
     json("settlement full verify (all cores) vs raw Ed25519 verify (all cores)", "receipts/s",
          ours_verify, raw_verify, 0.9);
 

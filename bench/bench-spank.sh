@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmark: median latency of `srun true` with spank_gpumarket.so loaded
 # against the same sandbox with an empty plugstack.conf, runs interleaved so
 # both see the same machine load.  Prints one JSON line.

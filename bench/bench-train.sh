@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bench-train: gpumarket-train throughput (samples/s) on 2 ranks against 1.
 here=$(dirname "$0")
 train=$here/../mpi-runtime/gpumarket-train

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run every benchmark given, collect their JSON lines in bench/results.jsonl
 # and print a table.  Benchmarks report; they never fail the build.
 #   bench/run.sh PROGRAM...   (paths relative to the build directory, or absolute)

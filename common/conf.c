@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket.conf parser: strict Key=Value lines, every byte and length
  * checked, every error naming the file, the line and the key. */
 #include "config.h"
 
 #include "common/conf.h"
+
 #include "common/money.h"
 #include "common/text.h"
 
@@ -56,8 +58,7 @@ struct gm_conf {
 };
 
 /* A value parser writes the reason (no prefix) into msg and returns -1. */
-typedef int (*value_parser)(struct gm_conf *conf, const char *value, char *msg,
-                            size_t msglen);
+typedef int (*value_parser)(struct gm_conf *conf, const char *value, char *msg, size_t msglen);
 
 struct key_def {
     const char *name;
@@ -77,17 +78,18 @@ static int msgf(char *msg, size_t msglen, const char *fmt, ...)
 }
 
 /* An unsigned decimal integer in [0, max]: digits only, no sign, no spaces. */
-static int parse_count(const char *value, int64_t max, int64_t *out, char *msg,
-                       size_t msglen)
+static int parse_count(const char *value, int64_t max, int64_t *out, char *msg, size_t msglen)
 {
     int64_t v = 0;
     if (*value == '-')
-        return msgf(msg, msglen, "\"%s\" is negative: give a whole number from 0 to %lld",
-                    value, (long long)max);
+        return msgf(msg, msglen, "\"%s\" is negative: give a whole number from 0 to %lld", value,
+                    (long long)max);
     for (const char *p = value; *p; p++) {
         if (*p < '0' || *p > '9')
-            return msgf(msg, msglen, "\"%s\" is not a whole number: give digits only, "
-                        "from 0 to %lld", value, (long long)max);
+            return msgf(msg, msglen,
+                        "\"%s\" is not a whole number: give digits only, "
+                        "from 0 to %lld",
+                        value, (long long)max);
         v = v * 10 + (*p - '0');
         if (v > max)
             return msgf(msg, msglen, "\"%s\" is too large: the most is %lld", value,
@@ -99,12 +101,11 @@ static int parse_count(const char *value, int64_t max, int64_t *out, char *msg,
 
 static bool is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
-static int parse_market_partition(struct gm_conf *conf, const char *value, char *msg,
-                                  size_t msglen)
+static int parse_market_partition(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     size_t len = strlen(value);
     if (len > GM_CONF_MAX_PARTITION_LEN)
@@ -112,14 +113,15 @@ static int parse_market_partition(struct gm_conf *conf, const char *value, char 
                     GM_CONF_MAX_PARTITION_LEN);
     for (size_t i = 0; i < len; i++)
         if (!is_name_char(value[i]))
-            return msgf(msg, msglen, "\"%s\" is not a partition name: use letters, digits, "
-                        "'_', '-' and '.' (one partition)", value);
+            return msgf(msg, msglen,
+                        "\"%s\" is not a partition name: use letters, digits, "
+                        "'_', '-' and '.' (one partition)",
+                        value);
     memcpy(conf->market_partition, value, len + 1);
     return 0;
 }
 
-static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg,
-                              size_t msglen)
+static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     int64_t v;
     if (parse_count(value, GM_CONF_MAX_RESERVE_GPUS, &v, msg, msglen) < 0)
@@ -130,8 +132,7 @@ static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg
 
 static int parse_dwell(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
-    return parse_count(value, GM_CONF_MAX_DWELL_SECONDS, &conf->idle_dwell_seconds, msg,
-                       msglen);
+    return parse_count(value, GM_CONF_MAX_DWELL_SECONDS, &conf->idle_dwell_seconds, msg, msglen);
 }
 
 static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
@@ -144,8 +145,7 @@ static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size
 
 /* "h100:2.40,a100:1.10" and optionally one bare price, the default for every
  * other type. */
-static int parse_reserve_price(struct gm_conf *conf, const char *value, char *msg,
-                               size_t msglen)
+static int parse_reserve_price(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     const char *p = value;
     size_t item = 0;
@@ -154,8 +154,10 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0)
-            return msgf(msg, msglen, "item %zu is empty: write TYPE:PRICE items separated "
-                        "by single commas, e.g. h100:2.40,a100:1.10", item);
+            return msgf(msg, msglen,
+                        "item %zu is empty: write TYPE:PRICE items separated "
+                        "by single commas, e.g. h100:2.40,a100:1.10",
+                        item);
         const char *colon = memchr(p, ':', len);
         const char *price_text = p;
         size_t price_len = len;
@@ -164,30 +166,40 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
         if (colon) {
             size_t type_len = (size_t)(colon - p);
             if (type_len == 0)
-                return msgf(msg, msglen, "item %zu (\"%.*s\") has no GPU type before ':': "
-                            "write TYPE:PRICE, e.g. h100:2.40", item, (int)len, p);
+                return msgf(msg, msglen,
+                            "item %zu (\"%.*s\") has no GPU type before ':': "
+                            "write TYPE:PRICE, e.g. h100:2.40",
+                            item, (int)len, p);
             if (type_len > GM_CONF_MAX_GPU_TYPE_LEN)
-                return msgf(msg, msglen, "item %zu: GPU type is %zu bytes long: the most "
-                            "is %d", item, type_len, GM_CONF_MAX_GPU_TYPE_LEN);
+                return msgf(msg, msglen,
+                            "item %zu: GPU type is %zu bytes long: the most "
+                            "is %d",
+                            item, type_len, GM_CONF_MAX_GPU_TYPE_LEN);
             for (size_t i = 0; i < type_len; i++)
                 if (!is_name_char(p[i]))
-                    return msgf(msg, msglen, "item %zu (\"%.*s\"): \"%.*s\" is not a GPU "
+                    return msgf(msg, msglen,
+                                "item %zu (\"%.*s\"): \"%.*s\" is not a GPU "
                                 "type: use the gres type name (letters, digits, '_', '-', "
-                                "'.'), e.g. h100:2.40", item, (int)len, p, (int)type_len, p);
+                                "'.'), e.g. h100:2.40",
+                                item, (int)len, p, (int)type_len, p);
             if (conf->price_count == GM_CONF_MAX_GPU_TYPES)
                 return msgf(msg, msglen, "more than %d GPU types", GM_CONF_MAX_GPU_TYPES);
             for (size_t i = 0; i < conf->price_count; i++)
                 if (strlen(conf->prices[i].type) == type_len &&
                     memcmp(conf->prices[i].type, p, type_len) == 0)
-                    return msgf(msg, msglen, "GPU type \"%.*s\" is listed twice: give each "
-                                "type one price", (int)type_len, p);
+                    return msgf(msg, msglen,
+                                "GPU type \"%.*s\" is listed twice: give each "
+                                "type one price",
+                                (int)type_len, p);
             price_text = colon + 1;
             price_len = len - type_len - 1;
             if (memchr(price_text, ':', price_len))
-                return msgf(msg, msglen, "item %zu (\"%.*s\") has more than one ':': write "
-                            "TYPE:PRICE, e.g. h100:2.40", item, (int)len, p);
-            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price,
-                                   money_err, sizeof money_err) < 0)
+                return msgf(msg, msglen,
+                            "item %zu (\"%.*s\") has more than one ':': write "
+                            "TYPE:PRICE, e.g. h100:2.40",
+                            item, (int)len, p);
+            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price, money_err,
+                                   sizeof money_err) < 0)
                 return msgf(msg, msglen, "GPU type %.*s: %s", (int)type_len, p, money_err);
             struct gm_conf_price *e = &conf->prices[conf->price_count++];
             memcpy(e->type, p, type_len);
@@ -195,12 +207,15 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
             e->price = price;
         } else {
             if (conf->has_default_price)
-                return msgf(msg, msglen, "more than one default price (an item without "
+                return msgf(msg, msglen,
+                            "more than one default price (an item without "
                             "TYPE:): give one default at most");
-            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price,
-                                   money_err, sizeof money_err) < 0)
-                return msgf(msg, msglen, "item %zu: %s; per-type prices are written "
-                            "TYPE:PRICE", item, money_err);
+            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price, money_err,
+                                   sizeof money_err) < 0)
+                return msgf(msg, msglen,
+                            "item %zu: %s; per-type prices are written "
+                            "TYPE:PRICE",
+                            item, money_err);
             conf->has_default_price = true;
             conf->default_price = price;
         }
@@ -226,8 +241,10 @@ static int parse_currency(struct gm_conf *conf, const char *value, char *msg, si
                     GM_CONF_MAX_CURRENCY_LEN);
     for (size_t i = 0; i < len; i++)
         if (!((value[i] >= 'A' && value[i] <= 'Z') || (value[i] >= '0' && value[i] <= '9')))
-            return msgf(msg, msglen, "\"%s\" is not a currency code: use capital letters "
-                        "and digits, e.g. USD or EUR", value);
+            return msgf(msg, msglen,
+                        "\"%s\" is not a currency code: use capital letters "
+                        "and digits, e.g. USD or EUR",
+                        value);
     memcpy(conf->currency, value, len + 1);
     return 0;
 }
@@ -236,8 +253,10 @@ static int parse_path(char *dst, const char *value, char *msg, size_t msglen)
 {
     size_t len = strlen(value);
     if (value[0] != '/')
-        return msgf(msg, msglen, "\"%s\" is not an absolute path: give a path starting "
-                    "with '/'", value);
+        return msgf(msg, msglen,
+                    "\"%s\" is not an absolute path: give a path starting "
+                    "with '/'",
+                    value);
     if (len > GM_CONF_MAX_PATH_LEN)
         return msgf(msg, msglen, "path is %zu bytes long: the most is %d", len,
                     GM_CONF_MAX_PATH_LEN);
@@ -245,45 +264,44 @@ static int parse_path(char *dst, const char *value, char *msg, size_t msglen)
     return 0;
 }
 
-static int parse_receipt_key(struct gm_conf *conf, const char *value, char *msg,
-                             size_t msglen)
+static int parse_receipt_key(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     return parse_path(conf->receipt_key, value, msg, msglen);
 }
 
-static int parse_ledger_dir(struct gm_conf *conf, const char *value, char *msg,
-                            size_t msglen)
+static int parse_ledger_dir(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     return parse_path(conf->ledger_dir, value, msg, msglen);
 }
 
 /* A C2SP tlog-checkpoint origin: non-empty, no spaces and no '+'; the line
  * scanner has already refused control bytes and non-ASCII in values. */
-static int parse_ledger_origin(struct gm_conf *conf, const char *value, char *msg,
-                               size_t msglen)
+static int parse_ledger_origin(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     size_t len = strlen(value);
     if (len > GM_CONF_MAX_ORIGIN_LEN)
         return msgf(msg, msglen, "origin is %zu bytes long: the most is %d", len,
                     GM_CONF_MAX_ORIGIN_LEN);
     if (strchr(value, '+'))
-        return msgf(msg, msglen, "\"%s\" contains '+', which a checkpoint origin may not: "
-                    "use a schema-less URL such as example.org/gpumarket", value);
+        return msgf(msg, msglen,
+                    "\"%s\" contains '+', which a checkpoint origin may not: "
+                    "use a schema-less URL such as example.org/gpumarket",
+                    value);
     memcpy(conf->ledger_origin, value, len + 1);
     return 0;
 }
 
 static const struct key_def keys[KEY_COUNT] = {
-    [KEY_MARKET_PARTITION] = {"MarketPartition", parse_market_partition},
-    [KEY_RESERVE_GPUS_PER_NODE] = {"ReserveGPUsPerNode", parse_reserve_gpus},
-    [KEY_IDLE_DWELL_SECONDS] = {"IdleDwellSeconds", parse_dwell},
-    [KEY_RESERVE_PRICE] = {"ReservePrice", parse_reserve_price},
-    [KEY_MAX_BID] = {"MaxBid", parse_max_bid},
-    [KEY_CURRENCY] = {"Currency", parse_currency},
-    [KEY_CARBON_INTENSITY] = {"CarbonIntensity", parse_carbon},
-    [KEY_RECEIPT_KEY] = {"ReceiptKey", parse_receipt_key},
-    [KEY_LEDGER_DIR] = {"LedgerDir", parse_ledger_dir},
-    [KEY_LEDGER_ORIGIN] = {"LedgerOrigin", parse_ledger_origin},
+    [KEY_MARKET_PARTITION] = { "MarketPartition", parse_market_partition },
+    [KEY_RESERVE_GPUS_PER_NODE] = { "ReserveGPUsPerNode", parse_reserve_gpus },
+    [KEY_IDLE_DWELL_SECONDS] = { "IdleDwellSeconds", parse_dwell },
+    [KEY_RESERVE_PRICE] = { "ReservePrice", parse_reserve_price },
+    [KEY_MAX_BID] = { "MaxBid", parse_max_bid },
+    [KEY_CURRENCY] = { "Currency", parse_currency },
+    [KEY_CARBON_INTENSITY] = { "CarbonIntensity", parse_carbon },
+    [KEY_RECEIPT_KEY] = { "ReceiptKey", parse_receipt_key },
+    [KEY_LEDGER_DIR] = { "LedgerDir", parse_ledger_dir },
+    [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
 };
 
 static int find_key(const char *name, size_t len)
@@ -312,8 +330,8 @@ static void set_defaults(struct gm_conf *conf)
     strcpy(conf->ledger_dir, "/var/spool/slurm/gpumarket");
 }
 
-static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
-                      const char *line, size_t len, char *err, size_t errlen)
+static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, const char *line,
+                      size_t len, char *err, size_t errlen)
 {
     char msg[512];
 
@@ -322,13 +340,17 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)line[i];
         if (c == '\r') {
-            snprintf(err, errlen, "gpumarket: %s:%u: carriage return (DOS line ending): "
-                     "convert the file to Unix line endings (dos2unix)", name, lineno);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: carriage return (DOS line ending): "
+                     "convert the file to Unix line endings (dos2unix)",
+                     name, lineno);
             return -1;
         }
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            snprintf(err, errlen, "gpumarket: %s:%u: control byte 0x%02x at column %zu: "
-                     "remove it", name, lineno, c, i + 1);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: control byte 0x%02x at column %zu: "
+                     "remove it",
+                     name, lineno, c, i + 1);
             return -1;
         }
         if (c < 0x80) {
@@ -337,8 +359,10 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
         }
         size_t n = gm_utf8_sequence((const unsigned char *)line + i, len - i);
         if (n == 0) {
-            snprintf(err, errlen, "gpumarket: %s:%u: invalid UTF-8 at column %zu: the file "
-                     "must be UTF-8 text", name, lineno, i + 1);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: invalid UTF-8 at column %zu: the file "
+                     "must be UTF-8 text",
+                     name, lineno, i + 1);
             return -1;
         }
         i += n;
@@ -360,32 +384,37 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
     if (!eq) {
         char shown[48];
         printable(line, len, shown, sizeof shown);
-        snprintf(err, errlen, "gpumarket: %s:%u: \"%s\" has no '=': write Key=Value, "
-                 "one per line", name, lineno, shown);
+        snprintf(err, errlen,
+                 "gpumarket: %s:%u: \"%s\" has no '=': write Key=Value, "
+                 "one per line",
+                 name, lineno, shown);
         return -1;
     }
     size_t key_len = (size_t)(eq - line);
     while (key_len > 0 && (line[key_len - 1] == ' ' || line[key_len - 1] == '\t'))
         key_len--;
     if (key_len == 0) {
-        snprintf(err, errlen, "gpumarket: %s:%u: no key before '=': write Key=Value",
-                 name, lineno);
+        snprintf(err, errlen, "gpumarket: %s:%u: no key before '=': write Key=Value", name, lineno);
         return -1;
     }
     int k = find_key(line, key_len);
     if (k < 0) {
         char shown[48];
         printable(line, key_len, shown, sizeof shown);
-        snprintf(err, errlen, "gpumarket: %s:%u: %s: unknown key: the keys are "
+        snprintf(err, errlen,
+                 "gpumarket: %s:%u: %s: unknown key: the keys are "
                  "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
                  "MaxBid, Currency, CarbonIntensity, ReceiptKey, LedgerDir, LedgerOrigin "
-                 "(see gpumarket.conf(5))", name, lineno, shown);
+                 "(see gpumarket.conf(5))",
+                 name, lineno, shown);
         return -1;
     }
     const char *key = keys[k].name;
     if (conf->line[k]) {
-        snprintf(err, errlen, "gpumarket: %s:%u: %s: set twice (first on line %u): keep "
-                 "one line", name, lineno, key, conf->line[k]);
+        snprintf(err, errlen,
+                 "gpumarket: %s:%u: %s: set twice (first on line %u): keep "
+                 "one line",
+                 name, lineno, key, conf->line[k]);
         return -1;
     }
 
@@ -396,20 +425,26 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno,
         value_len--;
     }
     if (value_len == 0) {
-        snprintf(err, errlen, "gpumarket: %s:%u: %s: empty value: give a value or remove "
-                 "the line to use the default", name, lineno, key);
+        snprintf(err, errlen,
+                 "gpumarket: %s:%u: %s: empty value: give a value or remove "
+                 "the line to use the default",
+                 name, lineno, key);
         return -1;
     }
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == ' ' || c == '\t') {
-            snprintf(err, errlen, "gpumarket: %s:%u: %s: value contains a space: values "
-                     "have no spaces (one Key=Value per line)", name, lineno, key);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: %s: value contains a space: values "
+                     "have no spaces (one Key=Value per line)",
+                     name, lineno, key);
             return -1;
         }
         if (c >= 0x80) {
-            snprintf(err, errlen, "gpumarket: %s:%u: %s: value contains a non-ASCII "
-                     "character: values are ASCII", name, lineno, key);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: %s: value contains a non-ASCII "
+                     "character: values are ASCII",
+                     name, lineno, key);
             return -1;
         }
     }
@@ -430,14 +465,18 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
 {
     const char *name = conf->name;
     if (!conf->line[KEY_MARKET_PARTITION]) {
-        snprintf(err, errlen, "gpumarket: %s: MarketPartition is not set: add a line "
-                 "MarketPartition=PARTITION naming the market's Slurm partition", name);
+        snprintf(err, errlen,
+                 "gpumarket: %s: MarketPartition is not set: add a line "
+                 "MarketPartition=PARTITION naming the market's Slurm partition",
+                 name);
         return -1;
     }
     if (!conf->line[KEY_RESERVE_PRICE]) {
-        snprintf(err, errlen, "gpumarket: %s: ReservePrice is not set: add a line such as "
+        snprintf(err, errlen,
+                 "gpumarket: %s: ReservePrice is not set: add a line such as "
                  "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
-                 "offered)", name);
+                 "offered)",
+                 name);
         return -1;
     }
     char a[GM_MONEY_STRLEN], b[GM_MONEY_STRLEN];
@@ -445,26 +484,29 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
     for (size_t i = 0; i < conf->price_count; i++) {
         if (conf->prices[i].price > conf->max_bid) {
             gm_money_format(conf->prices[i].price, a, sizeof a);
-            snprintf(err, errlen, "gpumarket: %s:%u: ReservePrice: %s's reserve price %s "
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: ReservePrice: %s's reserve price %s "
                      "is above MaxBid %s (line %u), so no bid could win: lower it or raise "
-                     "MaxBid", name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type,
-                     a, b, conf->line[KEY_MAX_BID]);
+                     "MaxBid",
+                     name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type, a, b,
+                     conf->line[KEY_MAX_BID]);
             return -1;
         }
     }
     if (conf->has_default_price && conf->default_price > conf->max_bid) {
         gm_money_format(conf->default_price, a, sizeof a);
-        snprintf(err, errlen, "gpumarket: %s:%u: ReservePrice: the default reserve price "
+        snprintf(err, errlen,
+                 "gpumarket: %s:%u: ReservePrice: the default reserve price "
                  "%s is above MaxBid %s (line %u), so no bid could win: lower it or raise "
-                 "MaxBid", name, conf->line[KEY_RESERVE_PRICE], a, b,
-                 conf->line[KEY_MAX_BID]);
+                 "MaxBid",
+                 name, conf->line[KEY_RESERVE_PRICE], a, b, conf->line[KEY_MAX_BID]);
         return -1;
     }
     return 0;
 }
 
-int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf **out,
-                  char *err, size_t errlen)
+int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf **out, char *err,
+                  size_t errlen)
 {
     char dummy[1];
     if (!err || errlen == 0) {
@@ -475,8 +517,8 @@ int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf 
     if (!name)
         name = "(buffer)";
     if (len > GM_CONF_MAX_SIZE) {
-        snprintf(err, errlen, "gpumarket: %s: file is %zu bytes: the most is %d", name,
-                 len, GM_CONF_MAX_SIZE);
+        snprintf(err, errlen, "gpumarket: %s: file is %zu bytes: the most is %d", name, len,
+                 GM_CONF_MAX_SIZE);
         return -1;
     }
     struct gm_conf *conf = calloc(1, sizeof *conf);
@@ -494,8 +536,10 @@ int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf 
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t line_len = nl ? (size_t)(nl - (buf + pos)) : len - pos;
         if (line_len > GM_CONF_MAX_LINE) {
-            snprintf(err, errlen, "gpumarket: %s:%u: line is longer than %d bytes: shorten "
-                     "it", name, lineno, GM_CONF_MAX_LINE);
+            snprintf(err, errlen,
+                     "gpumarket: %s:%u: line is longer than %d bytes: shorten "
+                     "it",
+                     name, lineno, GM_CONF_MAX_LINE);
             goto fail;
         }
         if (parse_line(conf, conf->name, lineno, buf + pos, line_len, err, errlen) < 0)
@@ -533,14 +577,18 @@ int gm_conf_load(const char *path, struct gm_conf **out, char *err, size_t errle
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "gpumarket: %s: not a regular file: give the path of the "
-                 "configuration file", path);
+        snprintf(err, errlen,
+                 "gpumarket: %s: not a regular file: give the path of the "
+                 "configuration file",
+                 path);
         close(fd);
         return -1;
     }
     if (st.st_mode & S_IWOTH) {
-        snprintf(err, errlen, "gpumarket: %s: writable by every user, so anyone could set "
-                 "market prices: run chmod o-w on it", path);
+        snprintf(err, errlen,
+                 "gpumarket: %s: writable by every user, so anyone could set "
+                 "market prices: run chmod o-w on it",
+                 path);
         close(fd);
         return -1;
     }

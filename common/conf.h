@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket.conf: the one strict parser every component (plugins, CLI) uses.
  * Key=Value lines like slurm.conf; see gpumarket.conf(5) for the keys. */
 #ifndef GPUMARKET_COMMON_CONF_H
@@ -17,13 +18,13 @@
 #define GM_CONF_MAX_GPU_TYPE_LEN 31
 /* Longest MarketPartition / Currency / LedgerOrigin / path values, in bytes. */
 #define GM_CONF_MAX_PARTITION_LEN 64
-#define GM_CONF_MAX_CURRENCY_LEN 16
-#define GM_CONF_MAX_ORIGIN_LEN 255
-#define GM_CONF_MAX_PATH_LEN 4095
+#define GM_CONF_MAX_CURRENCY_LEN  16
+#define GM_CONF_MAX_ORIGIN_LEN    255
+#define GM_CONF_MAX_PATH_LEN      4095
 /* Upper bounds of the integer keys. */
-#define GM_CONF_MAX_RESERVE_GPUS 1024
-#define GM_CONF_MAX_DWELL_SECONDS 31536000 /* one year */
-#define GM_CONF_MAX_CARBON_INTENSITY 5000  /* gCO2e/kWh */
+#define GM_CONF_MAX_RESERVE_GPUS     1024
+#define GM_CONF_MAX_DWELL_SECONDS    31536000 /* one year */
+#define GM_CONF_MAX_CARBON_INTENSITY 5000     /* gCO2e/kWh */
 
 /* A parsed configuration; opaque, read through the accessors below. */
 struct gm_conf;
@@ -38,8 +39,8 @@ int gm_conf_load(const char *path, struct gm_conf **conf, char *err, size_t errl
 
 /* As gm_conf_load, from `len` bytes at `buf` (no terminating NUL needed);
  * `name` (e.g. the file's path) is what error messages call the input. */
-int gm_conf_parse(const char *name, const char *buf, size_t len,
-                  struct gm_conf **conf, char *err, size_t errlen);
+int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf **conf, char *err,
+                  size_t errlen);
 
 /* Free a configuration (NULL is ignored). */
 void gm_conf_destroy(struct gm_conf *conf);
@@ -61,14 +62,13 @@ int64_t gm_conf_idle_dwell_seconds(const struct gm_conf *conf);
 /* ReservePrice for `gpu_type`, in micro-units per GPU-hour: the type's own
  * entry, else the list's default (a bare price).  Returns 0 and sets *price,
  * or -1 when the type has no reserve price: such GPUs are never offered. */
-int gm_conf_reserve_price(const struct gm_conf *conf, const char *gpu_type,
-                          int64_t *price);
+int gm_conf_reserve_price(const struct gm_conf *conf, const char *gpu_type, int64_t *price);
 
 /* The explicit per-type ReservePrice entries, in file order: count, and the
  * i-th (type name owned by conf).  Returns 0, or -1 when i is out of range. */
 size_t gm_conf_reserve_price_count(const struct gm_conf *conf);
-int gm_conf_reserve_price_at(const struct gm_conf *conf, size_t i,
-                             const char **gpu_type, int64_t *price);
+int gm_conf_reserve_price_at(const struct gm_conf *conf, size_t i, const char **gpu_type,
+                             int64_t *price);
 
 /* The default ReservePrice (the bare entry).  Returns 0 and sets *price, or
  * -1 when the list has no default. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # common: small pieces shared by every component.
 # The strict gpumarket.conf parser (gm_conf_*) and decimal money (gm_money_*).
 noinst_LTLIBRARIES += common/libgpumarket-common.la

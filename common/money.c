@@ -1,15 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Decimal money amounts <-> int64 micro-units, integer arithmetic only. */
 #include "config.h"
 
 #include "common/money.h"
+
 #include "common/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
-                       int64_t *micro, char *err, size_t errlen)
+int gm_money_parse_mem(const char *text, size_t len, unsigned flags, int64_t *micro, char *err,
+                       size_t errlen)
 {
     char shown[256];
     const char *hint = "use digits with at most 6 decimals, e.g. 2.40";
@@ -26,15 +28,16 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
     while (i < len && text[i] >= '0' && text[i] <= '9') {
         int d = text[i] - '0';
         if (units > (max_units - d) / 10)
-            return gm_errf(err, errlen, "\"%s\" is too large: the most is %lld.%06lld",
-                        shown, (long long)max_units,
-                        (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
+            return gm_errf(err, errlen, "\"%s\" is too large: the most is %lld.%06lld", shown,
+                           (long long)max_units, (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
         units = units * 10 + d;
         i++;
     }
     if (i == 0 && text[0] == '-')
-        return gm_errf(err, errlen, "\"%s\" is negative: amounts are written "
-                    "without a sign, e.g. 2.40", shown);
+        return gm_errf(err, errlen,
+                       "\"%s\" is negative: amounts are written "
+                       "without a sign, e.g. 2.40",
+                       shown);
     if (i == 0)
         return gm_errf(err, errlen, "\"%s\" is not a decimal amount: %s", shown, hint);
 
@@ -44,8 +47,9 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
         while (i < len && text[i] >= '0' && text[i] <= '9') {
             if (i - start == GM_MONEY_MAX_DECIMALS)
                 return gm_errf(err, errlen,
-                            "\"%s\" has more than %d decimals: amounts are kept in "
-                            "millionths", shown, GM_MONEY_MAX_DECIMALS);
+                               "\"%s\" has more than %d decimals: amounts are kept in "
+                               "millionths",
+                               shown, GM_MONEY_MAX_DECIMALS);
             frac = frac * 10 + (text[i] - '0');
             i++;
         }
@@ -55,15 +59,17 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
             frac *= 10;
     }
     if (i != len)
-        return gm_errf(err, errlen, "\"%s\" is not a decimal amount (byte %zu is not "
-                    "a digit): %s", shown, i + 1, hint);
+        return gm_errf(err, errlen,
+                       "\"%s\" is not a decimal amount (byte %zu is not "
+                       "a digit): %s",
+                       shown, i + 1, hint);
 
     /* units <= max_units, so units * SCALE cannot overflow; only the
      * fractional part can push the whole past INT64_MAX. */
     int64_t whole = units * GM_MONEY_SCALE;
     if (frac > GM_MONEY_MAX - whole)
         return gm_errf(err, errlen, "\"%s\" is too large: the most is %lld.%06lld", shown,
-                    (long long)max_units, (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
+                       (long long)max_units, (long long)(GM_MONEY_MAX % GM_MONEY_SCALE));
     whole += frac;
     if (whole == 0 && !(flags & GM_MONEY_ALLOW_ZERO))
         return gm_errf(err, errlen, "\"%s\" is zero: give an amount above 0", shown);
@@ -71,8 +77,7 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
     return 0;
 }
 
-int gm_money_parse(const char *text, unsigned flags, int64_t *micro,
-                   char *err, size_t errlen)
+int gm_money_parse(const char *text, unsigned flags, int64_t *micro, char *err, size_t errlen)
 {
     return gm_money_parse_mem(text, text ? strlen(text) : 0, flags, micro, err, errlen);
 }
@@ -89,8 +94,8 @@ int gm_money_format(int64_t micro, char *buf, size_t buflen)
     while (keep > 2 && digits[keep - 1] == '0')
         keep--;
     digits[keep] = '\0';
-    int n = snprintf(buf, buflen, "%s%llu.%s", micro < 0 ? "-" : "",
-                     (unsigned long long)units, digits);
+    int n =
+        snprintf(buf, buflen, "%s%llu.%s", micro < 0 ? "-" : "", (unsigned long long)units, digits);
     if (n < 0 || (size_t)n >= buflen) {
         if (buflen > 0)
             buf[0] = '\0';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Decimal money amounts as int64 micro-units (1 unit = 1,000,000 micro-units),
  * parsed and printed without floating point.  Shared by the config parser,
  * the SPANK flags (--market-bid, --market-max-cost) and the CLI. */
@@ -32,13 +33,12 @@ enum {
  * when errlen > 0) that names the value but NOT the flag or key, and does not
  * start with "gpumarket:", so the caller prefixes it, e.g.
  * "gpumarket: --market-bid: " + err. */
-int gm_money_parse(const char *text, unsigned flags, int64_t *micro,
-                   char *err, size_t errlen);
+int gm_money_parse(const char *text, unsigned flags, int64_t *micro, char *err, size_t errlen);
 
 /* As gm_money_parse, for `len` bytes at `text` (no terminating NUL needed;
  * a NUL byte inside is rejected). */
-int gm_money_parse_mem(const char *text, size_t len, unsigned flags,
-                       int64_t *micro, char *err, size_t errlen);
+int gm_money_parse_mem(const char *text, size_t len, unsigned flags, int64_t *micro, char *err,
+                       size_t errlen);
 
 /* Write `micro` as a decimal string into buf: at least 2 decimals, more only
  * when needed, no trailing zeros beyond 2 ("2.40", "0.000001", "-1.50").

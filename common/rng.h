@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* xorshift64*: a small, fixed-seed generator so that tests, property checks
  * and benchmarks replay the same inputs on every run.  Never for secrets. */
 #ifndef GPUMARKET_COMMON_RNG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Small text helpers every component shares: see text.h. */
 #include "config.h"
 

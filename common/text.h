@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Small text helpers every component shares: error messages into a
  * caller's buffer, UTF-8 checking, and quoting user input for a message. */
 #ifndef GPUMARKET_COMMON_TEXT_H
@@ -7,8 +8,7 @@
 
 /* Format a message into err (errlen bytes, always terminated when errlen > 0;
  * err may be NULL).  Returns -1, so `return gm_errf(...)` reports failure. */
-int gm_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int gm_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Length of the well-formed UTF-8 sequence of two or more bytes at s (at
  * most `avail` bytes), or 0 when it is malformed, overlong, a surrogate or

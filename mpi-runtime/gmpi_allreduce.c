@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: allreduce algorithms on host buffers (ring, recursive
  * doubling, hierarchical, deterministic) and the choice between them. */
 #include "config.h"
 
+#include "mpi-runtime/gmpi_internal.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mpi-runtime/gmpi_internal.h"
 
 /* Point-to-point pieces stay far below INT_MAX bytes. */
 #define MAX_MESSAGE ((size_t)1 << 30)
@@ -54,9 +55,10 @@ static int sendrecv_bytes(const char *sbuf, size_t sbytes, int dest, char *rbuf,
     while (off_s < sbytes || off_r < rbytes) {
         size_t ns = sbytes - off_s < MAX_MESSAGE ? sbytes - off_s : MAX_MESSAGE;
         size_t nr = rbytes - off_r < MAX_MESSAGE ? rbytes - off_r : MAX_MESSAGE;
-        int rc = MPI_Sendrecv(sbuf + off_s, (int)ns, MPI_BYTE, ns || off_s < sbytes ? dest : MPI_PROC_NULL, 7,
-                              rbuf + off_r, (int)nr, MPI_BYTE, nr || off_r < rbytes ? src : MPI_PROC_NULL, 7,
-                              comm, MPI_STATUS_IGNORE);
+        int rc = MPI_Sendrecv(sbuf + off_s, (int)ns, MPI_BYTE,
+                              ns || off_s < sbytes ? dest : MPI_PROC_NULL, 7, rbuf + off_r, (int)nr,
+                              MPI_BYTE, nr || off_r < rbytes ? src : MPI_PROC_NULL, 7, comm,
+                              MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS)
             return gmpi_mpi_fail(err, errlen, rc, "MPI_Sendrecv");
         off_s += ns;
@@ -65,7 +67,8 @@ static int sendrecv_bytes(const char *sbuf, size_t sbytes, int dest, char *rbuf,
     return GMPI_OK;
 }
 
-static int send_bytes(const char *buf, size_t bytes, int dest, MPI_Comm comm, char *err, size_t errlen)
+static int send_bytes(const char *buf, size_t bytes, int dest, MPI_Comm comm, char *err,
+                      size_t errlen)
 {
     return sendrecv_bytes(buf, bytes, dest, NULL, 0, MPI_PROC_NULL, comm, err, errlen);
 }
@@ -99,8 +102,8 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
         int nrs = 0, nss = 0;
         for (size_t off = 0; off < rlen; off += seg_elems, nrs++) {
             size_t n = rlen - off < seg_elems ? rlen - off : seg_elems;
-            int mrc = MPI_Irecv(scratch + off * esize, (int)(n * esize), MPI_BYTE, left, nrs % 32768, comm,
-                                &rreq[nrs]);
+            int mrc = MPI_Irecv(scratch + off * esize, (int)(n * esize), MPI_BYTE, left,
+                                nrs % 32768, comm, &rreq[nrs]);
             if (mrc != MPI_SUCCESS)
                 rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Irecv");
         }
@@ -128,7 +131,7 @@ static int ring_reduce_scatter(MPI_Comm comm, char *buf, size_t count, size_t es
 }
 
 int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,
-                          size_t errlen)
+                        size_t errlen)
 {
     int p, r, rc;
     MPI_Comm_size(comm, &p);
@@ -177,9 +180,8 @@ static int pow2_floor(int p)
  * 2 rem ranks pair up and the even one folds its data into the odd one.
  * Sets *newrank to the rank among the p2 survivors, or -1 for a rank that
  * sat out (it gets the result back from fold_out).  tmp holds bytes. */
-static int fold_in(MPI_Comm comm, int r, int rem, char *buf, char *tmp, size_t count,
-                   size_t bytes, gmpi_dtype dtype, gmpi_op op, int *newrank, char *err,
-                   size_t errlen)
+static int fold_in(MPI_Comm comm, int r, int rem, char *buf, char *tmp, size_t count, size_t bytes,
+                   gmpi_dtype dtype, gmpi_op op, int *newrank, char *err, size_t errlen)
 {
     int rc = GMPI_OK;
     if (r >= 2 * rem) {
@@ -366,8 +368,9 @@ static int shm_setup(gmpi_ctx *ctx, char *err, size_t errlen)
         return gmpi_mpi_fail(err, errlen, arc, "MPI_Allreduce");
     if (!mine_ok)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the shared-memory allreduce");
-    return gmpi_fail(err, errlen, GMPI_EMPI,
-                     "allreduce: shared_memory: another rank could not create the shared window; use auto or another algorithm");
+    return gmpi_fail(
+        err, errlen, GMPI_EMPI,
+        "allreduce: shared_memory: another rank could not create the shared window; use auto or another algorithm");
 }
 
 /* All ranks on one node: each copies a piece of its buffer into its slot of
@@ -388,9 +391,10 @@ static int shm_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtyp
     if (p == 1 || count == 0)
         return GMPI_OK;
     if (ctx->node_count != 1)
-        return gmpi_fail(err, errlen, GMPI_EINVAL,
-                         "allreduce: shared_memory needs every rank on one node (%d nodes here); use auto",
-                         ctx->node_count);
+        return gmpi_fail(
+            err, errlen, GMPI_EINVAL,
+            "allreduce: shared_memory needs every rank on one node (%d nodes here); use auto",
+            ctx->node_count);
     if (ctx->shm_state == 0) {
         rc = shm_setup(ctx, err, errlen);
         if (rc && !fallback)
@@ -399,8 +403,9 @@ static int shm_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtyp
     if (ctx->shm_state < 0) {
         if (fallback)
             return rab_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
-        return gmpi_fail(err, errlen, GMPI_EMPI,
-                         "allreduce: shared_memory: this MPI could not create a shared window; use auto or another algorithm");
+        return gmpi_fail(
+            err, errlen, GMPI_EMPI,
+            "allreduce: shared_memory: this MPI could not create a shared window; use auto or another algorithm");
     }
     size_t esize = gmpi_dtype_size(dtype), piece = SHM_SLOT / esize;
     for (size_t base = 0; base < count && !rc; base += piece) {
@@ -413,7 +418,8 @@ static int shm_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dtyp
         gmpi_block_range(n, p, r, &st, &ln);
         for (int j = 0; j < p; j++)
             if (j != r)
-                gmpi_reduce_local(mine + st * esize, ctx->shm_slots[j] + set + st * esize, ln, dtype, op);
+                gmpi_reduce_local(mine + st * esize, ctx->shm_slots[j] + set + st * esize, ln,
+                                  dtype, op);
         if ((rc = shm_sync(ctx, err, errlen)))
             break;
         for (int j = 0; j < p; j++) {
@@ -449,7 +455,8 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
         int *counts = malloc(2 * (size_t)p * sizeof *counts);
         if (!tmp || !counts) {
             free(counts);
-            return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory for the hierarchical allreduce");
+            return gmpi_fail(err, errlen, GMPI_ENOMEM,
+                             "out of memory for the hierarchical allreduce");
         }
         rc = ring_reduce_scatter(ctx->node_comm, buf, count, esize, dtype, op, tmp, err, errlen);
         /* Gather each rank's reduced block (r + 1) % p to the leader.  MPI
@@ -481,7 +488,8 @@ static int hier_allreduce(gmpi_ctx *ctx, char *buf, size_t count, gmpi_dtype dty
         free(counts);
     }
     if (!rc && r == 0 && ctx->node_count > 1) {
-        gmpi_algorithm inner = bytes <= ctx->small_bytes ? GMPI_ALGO_RECURSIVE_DOUBLING : GMPI_ALGO_RING;
+        gmpi_algorithm inner =
+            bytes <= ctx->small_bytes ? GMPI_ALGO_RECURSIVE_DOUBLING : GMPI_ALGO_RING;
         rc = inner == GMPI_ALGO_RING
                  ? ring_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen)
                  : rd_allreduce(ctx, ctx->leader_comm, buf, count, dtype, op, err, errlen);
@@ -535,8 +543,8 @@ static int det_allreduce(gmpi_ctx *ctx, MPI_Comm comm, char *buf, size_t count, 
             gcounts[i] = scounts[i];
             gdispls[i] = sdispls[i];
         }
-        int mrc = MPI_Alltoallv(seg, scounts, sdispls, MPI_BYTE, tmp, rcounts, rdispls,
-                                MPI_BYTE, comm);
+        int mrc =
+            MPI_Alltoallv(seg, scounts, sdispls, MPI_BYTE, tmp, rcounts, rdispls, MPI_BYTE, comm);
         if (mrc != MPI_SUCCESS) {
             rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Alltoallv");
             break;
@@ -576,30 +584,38 @@ int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t cou
                        gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen)
 {
     if ((unsigned)dtype > GMPI_INT64)
-        return gmpi_fail(err, errlen, GMPI_EINVAL,
-                         "allreduce: type %s is not supported on host buffers; use float, double, int32 or int64 (half and bfloat16 need gmpi_allreduce_cuda)",
-                         gmpi_dtype_name(dtype));
+        return gmpi_fail(
+            err, errlen, GMPI_EINVAL,
+            "allreduce: type %s is not supported on host buffers; use float, double, int32 or int64 (half and bfloat16 need gmpi_allreduce_cuda)",
+            gmpi_dtype_name(dtype));
     if ((unsigned)op >= GMPI_OP_COUNT)
         return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: operation %d is not sum, max or min",
                          (int)op);
     if (count > 0 && !buf)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: NULL buffer with %zu elements", count);
-    if (count > ((size_t)1 << 40))
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: %zu elements is more than supported (2^40)",
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: NULL buffer with %zu elements",
                          count);
+    if (count > ((size_t)1 << 40))
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "allreduce: %zu elements is more than supported (2^40)", count);
     int auto_choice = algo == GMPI_ALGO_AUTO && ctx->algorithm == GMPI_ALGO_AUTO;
     if (algo == GMPI_ALGO_AUTO)
         algo = gmpi_choose_algorithm(ctx, count * gmpi_dtype_size(dtype));
     switch (algo) {
-    case GMPI_ALGO_RING: return ring_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_RECURSIVE_DOUBLING: return rd_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_HIERARCHICAL: return hier_allreduce(ctx, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RING:
+        return ring_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RECURSIVE_DOUBLING:
+        return rd_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_HIERARCHICAL:
+        return hier_allreduce(ctx, buf, count, dtype, op, err, errlen);
     case GMPI_ALGO_SHARED_MEMORY:
         return shm_allreduce(ctx, buf, count, dtype, op, auto_choice, err, errlen);
-    case GMPI_ALGO_RABENSEIFNER: return rab_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
-    case GMPI_ALGO_DETERMINISTIC: return det_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_RABENSEIFNER:
+        return rab_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
+    case GMPI_ALGO_DETERMINISTIC:
+        return det_allreduce(ctx, ctx->comm, buf, count, dtype, op, err, errlen);
     default:
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range", (int)algo);
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range",
+                         (int)algo);
     }
 }
 
@@ -607,15 +623,17 @@ int gmpi_allreduce_algo(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t co
                         gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen)
 {
     if (ctx->fusion)
-        return gmpi_fail(err, errlen, GMPI_EBUSY,
-                         "allreduce: the fusion engine owns MPI; use gmpi_enqueue/gmpi_wait or call gmpi_fusion_stop first");
+        return gmpi_fail(
+            err, errlen, GMPI_EBUSY,
+            "allreduce: the fusion engine owns MPI; use gmpi_enqueue/gmpi_wait or call gmpi_fusion_stop first");
     if ((unsigned)algo >= GMPI_ALGO_COUNT)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range", (int)algo);
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "allreduce: algorithm %d is out of range",
+                         (int)algo);
     return gmpi_allreduce_run(ctx, algo, buf, count, dtype, op, err, errlen);
 }
 
-int gmpi_allreduce(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                   char *err, size_t errlen)
+int gmpi_allreduce(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_op op, char *err,
+                   size_t errlen)
 {
     return gmpi_allreduce_algo(ctx, GMPI_ALGO_AUTO, buf, count, dtype, op, err, errlen);
 }

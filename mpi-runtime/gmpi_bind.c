@@ -1,16 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: binding each local rank to the GPU nearest its CPUs
  * (hwloc PCI locality), the NIC nearest that GPU and cores near the GPU,
  * from the real machine or an hwloc XML topology. */
 #include "config.h"
 
+#include "mpi-runtime/gmpi_internal.h"
+
 #include <errno.h>
+#include <hwloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <hwloc.h>
-
-#include "mpi-runtime/gmpi_internal.h"
 
 #define MAX_NICS 64
 
@@ -66,7 +66,8 @@ static int allowed_gpus(const char *gpu_list, int ngpus, int *allowed, int *nall
                         size_t errlen)
 {
     const char *source = "gpu_list", *text = gpu_list;
-    static const char *const vars[] = {"SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"};
+    static const char *const vars[] = { "SLURM_STEP_GPUS", "SLURM_JOB_GPUS",
+                                        "CUDA_VISIBLE_DEVICES" };
     for (size_t i = 0; !text && i < 3; i++)
         if ((text = getenv(vars[i])))
             source = vars[i];
@@ -80,22 +81,24 @@ static int allowed_gpus(const char *gpu_list, int ngpus, int *allowed, int *nall
     while (*p) {
         char *end;
         if (*p < '0' || *p > '9')
-            return gmpi_fail(err, errlen, GMPI_EINVAL,
-                             "%s='%s': expected GPU indices like 0,1,3 (UUIDs are not supported); set SLURM_STEP_GPUS or fix %s",
-                             source, text, source);
+            return gmpi_fail(
+                err, errlen, GMPI_EINVAL,
+                "%s='%s': expected GPU indices like 0,1,3 (UUIDs are not supported); set SLURM_STEP_GPUS or fix %s",
+                source, text, source);
         errno = 0;
         long v = strtol(p, &end, 10);
         if (errno || (*end && *end != ','))
             return gmpi_fail(err, errlen, GMPI_EINVAL, "%s='%s': expected GPU indices like 0,1,3",
                              source, text);
         if (v >= ngpus)
-            return gmpi_fail(err, errlen, GMPI_EINVAL,
-                             "%s='%s': GPU %ld does not exist, the topology has %d GPU(s); check the job's GPUs or the topology file",
-                             source, text, v, ngpus);
+            return gmpi_fail(
+                err, errlen, GMPI_EINVAL,
+                "%s='%s': GPU %ld does not exist, the topology has %d GPU(s); check the job's GPUs or the topology file",
+                source, text, v, ngpus);
         for (int i = 0; i < *nallowed; i++)
             if (allowed[i] == v)
-                return gmpi_fail(err, errlen, GMPI_EINVAL, "%s='%s': GPU %ld is listed twice", source,
-                                 text, v);
+                return gmpi_fail(err, errlen, GMPI_EINVAL, "%s='%s': GPU %ld is listed twice",
+                                 source, text, v);
         allowed[(*nallowed)++] = (int)v;
         p = end;
         if (*p == ',') {
@@ -154,8 +157,9 @@ static int load_topology(const char *xml, hwloc_topology_t *topo, char *err, siz
     if (xml && hwloc_topology_set_xml(*topo, xml)) {
         int e = errno;
         hwloc_topology_destroy(*topo);
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "topology file %s: %s; give an hwloc XML file (lstopo --of xml)",
-                         xml, strerror(e));
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "topology file %s: %s; give an hwloc XML file (lstopo --of xml)", xml,
+                         strerror(e));
     }
     if (hwloc_topology_load(*topo)) {
         int e = errno;
@@ -174,7 +178,8 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
     struct device gpus[GMPI_MAX_GPUS], nics[MAX_NICS];
     int ngpus = 0, nnics = 0, rc;
     if (local_size < 1 || local_size > 4096)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "binding: local size %d is not from 1 to 4096", local_size);
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "binding: local size %d is not from 1 to 4096",
+                         local_size);
     if ((rc = load_topology(topology_xml, &topo, err, errlen)))
         return rc;
     for (hwloc_obj_t o = hwloc_get_next_pcidev(topo, NULL); o; o = hwloc_get_next_pcidev(topo, o)) {
@@ -207,7 +212,8 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
         cpus[r] = hwloc_bitmap_alloc();
         if (rank_cpus && rank_cpus[r] && *rank_cpus[r]) {
             if (hwloc_bitmap_list_sscanf(cpus[r], rank_cpus[r]) || hwloc_bitmap_iszero(cpus[r])) {
-                rc = gmpi_fail(err, errlen, GMPI_EINVAL, "binding: local rank %d's CPU set '%s' is not a CPU list like 0-3,8",
+                rc = gmpi_fail(err, errlen, GMPI_EINVAL,
+                               "binding: local rank %d's CPU set '%s' is not a CPU list like 0-3,8",
                                r, rank_cpus[r]);
                 goto out;
             }
@@ -221,7 +227,7 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
 
     /* GPUs: each rank in order takes the least-used allowed GPU, then the
      * one holding the largest share of its CPUs, then the lowest index. */
-    int use[GMPI_MAX_GPUS] = {0};
+    int use[GMPI_MAX_GPUS] = { 0 };
     for (int r = 0; r < local_size; r++) {
         int best = -1;
         for (int i = 0; i < nallowed; i++) {
@@ -244,7 +250,7 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
 
     /* Cores: the ranks whose GPUs share one locality split its cores in
      * equal contiguous runs, in rank order.  Without a GPU: the machine. */
-    int nic_use[MAX_NICS] = {0};
+    int nic_use[MAX_NICS] = { 0 };
     for (int r = 0; r < local_size; r++) {
         gmpi_binding *b = &out[r];
         memset(b, 0, sizeof *b);
@@ -267,13 +273,16 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
         } else if (group <= ncores) {
             int first = pos * ncores / group, last = (pos + 1) * ncores / group;
             for (int c = first; c < last; c++)
-                hwloc_bitmap_or(mine, mine,
-                                hwloc_get_obj_inside_cpuset_by_type(topo, near, HWLOC_OBJ_CORE, (unsigned)c)->cpuset);
+                hwloc_bitmap_or(
+                    mine, mine,
+                    hwloc_get_obj_inside_cpuset_by_type(topo, near, HWLOC_OBJ_CORE, (unsigned)c)
+                        ->cpuset);
             b->cores = last - first;
         } else {
             /* More ranks than cores: they share, one core each. */
             hwloc_bitmap_copy(mine, hwloc_get_obj_inside_cpuset_by_type(topo, near, HWLOC_OBJ_CORE,
-                                                                        (unsigned)(pos % ncores))->cpuset);
+                                                                        (unsigned)(pos % ncores))
+                                        ->cpuset);
             b->cores = 1;
         }
         hwloc_bitmap_list_snprintf(b->cpus, sizeof b->cpus, mine);
@@ -324,8 +333,9 @@ int gmpi_bind_compute(const char *topology_xml, int local_rank, int local_size,
                       size_t errlen)
 {
     if (local_rank < 0 || local_rank >= local_size)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "binding: local rank %d is not below the local size %d",
-                         local_rank, local_size);
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "binding: local rank %d is not below the local size %d", local_rank,
+                         local_size);
     gmpi_binding *all = calloc((size_t)local_size, sizeof *all);
     const char **cpus = calloc((size_t)local_size, sizeof *cpus);
     if (!all || !cpus) {
@@ -373,7 +383,8 @@ int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list
         free(res);
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "binding: out of memory");
     }
-    int mrc = MPI_Allgather(mine, (int)sizeof mine, MPI_CHAR, all, (int)sizeof mine, MPI_CHAR, ctx->node_comm);
+    int mrc = MPI_Allgather(mine, (int)sizeof mine, MPI_CHAR, all, (int)sizeof mine, MPI_CHAR,
+                            ctx->node_comm);
     if (mrc != MPI_SUCCESS) {
         rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Allgather (binding)");
     } else {
@@ -404,11 +415,12 @@ int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen)
     }
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     if (hwloc_bitmap_list_sscanf(set, b->cpus) || hwloc_bitmap_iszero(set)) {
-        rc = gmpi_fail(err, errlen, GMPI_EINVAL, "binding: CPU list '%s' is empty or malformed", b->cpus);
+        rc = gmpi_fail(err, errlen, GMPI_EINVAL, "binding: CPU list '%s' is empty or malformed",
+                       b->cpus);
     } else if (hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_PROCESS)) {
         rc = gmpi_fail(err, errlen, GMPI_EINVAL,
-                       "binding to CPUs %s failed: %s (a topology file from another machine?)", b->cpus,
-                       strerror(errno));
+                       "binding to CPUs %s failed: %s (a topology file from another machine?)",
+                       b->cpus, strerror(errno));
     } else {
         rc = GMPI_OK;
     }
@@ -421,7 +433,8 @@ int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf,
 {
     char gpu[48], nic[64];
     if (b->gpu >= 0)
-        snprintf(gpu, sizeof gpu, "GPU %d [%s] (device %d)", b->gpu, b->gpu_busid, b->visible_index);
+        snprintf(gpu, sizeof gpu, "GPU %d [%s] (device %d)", b->gpu, b->gpu_busid,
+                 b->visible_index);
     else
         snprintf(gpu, sizeof gpu, "no GPU");
     if (b->nic_busid[0])

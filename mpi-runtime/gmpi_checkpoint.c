@@ -1,13 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: preemption flag and preemption-safe checkpoints (shards
  * written and fsynced by every rank, a manifest with SHA-256 sums committed
  * atomically by rank 0, the newest complete checkpoint found on restart). */
 #include "config.h"
+
+#include "mpi-runtime/gmpi_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-#include "mpi-runtime/gmpi_internal.h"
-
-#define MANIFEST_MAGIC "gpumarket-checkpoint 1"
-#define MANIFEST_MAX (1u << 22)
-#define MAX_SHARDS 65536
+#define MANIFEST_MAGIC  "gpumarket-checkpoint 1"
+#define MANIFEST_MAX    (1u << 22)
+#define MAX_SHARDS      65536
 #define MAX_SHARD_BYTES ((uint64_t)1 << 40)
 
 /* ---------------------------------------------------------------- preemption */
@@ -42,14 +42,20 @@ int gmpi_preempt_install(char *err, size_t errlen)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     if (sigaction(SIGUSR1, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "cannot install the SIGUSR1/SIGTERM handlers: %s",
-                         strerror(errno));
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "cannot install the SIGUSR1/SIGTERM handlers: %s", strerror(errno));
     return GMPI_OK;
 }
 
-int gmpi_preempt_requested(void) { return preempt_flag != 0; }
+int gmpi_preempt_requested(void)
+{
+    return preempt_flag != 0;
+}
 
-void gmpi_preempt_set(int on) { preempt_flag = on ? 1 : 0; }
+void gmpi_preempt_set(int on)
+{
+    preempt_flag = on ? 1 : 0;
+}
 
 int gmpi_preempt_agree(gmpi_ctx *ctx, char *err, size_t errlen)
 {
@@ -127,8 +133,8 @@ static int write_file(const char *path, const void *buf, size_t len, char *err, 
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return gmpi_fail(err, errlen, GMPI_EIO, "%s: cannot create: %s; check --checkpoint-dir", path,
-                         strerror(errno));
+        return gmpi_fail(err, errlen, GMPI_EIO, "%s: cannot create: %s; check --checkpoint-dir",
+                         path, strerror(errno));
     if (write_all(fd, buf, len) || fsync(fd)) {
         int e = errno;
         close(fd);
@@ -141,7 +147,8 @@ static int write_file(const char *path, const void *buf, size_t len, char *err, 
 }
 
 /* Read a whole file of at most max bytes (a size_t len that fits). */
-static int read_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+static int read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -151,8 +158,8 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
         close(fd);
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: not a regular file of at most %zu bytes", path,
-                         max);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: not a regular file of at most %zu bytes",
+                         path, max);
     }
     size_t n = (size_t)st.st_size, got = 0;
     char *buf = malloc(n + 1);
@@ -186,7 +193,7 @@ static int make_dir(const char *path, char *err, size_t errlen)
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
         return gmpi_fail(err, errlen, GMPI_EINVAL, "%s: path too long", path);
-    for (char *p = tmp + 1; ; p++) {
+    for (char *p = tmp + 1;; p++) {
         if (*p == '/' || *p == 0) {
             char saved = *p;
             *p = 0;
@@ -201,7 +208,8 @@ static int make_dir(const char *path, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(path, &st) || !S_ISDIR(st.st_mode))
-        return gmpi_fail(err, errlen, GMPI_EIO, "%s: not a directory; check --checkpoint-dir", path);
+        return gmpi_fail(err, errlen, GMPI_EIO, "%s: not a directory; check --checkpoint-dir",
+                         path);
     return GMPI_OK;
 }
 
@@ -220,11 +228,14 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
     char stepdir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 32];
     int rc = GMPI_OK, mrc;
     if (ctx->fusion)
-        return gmpi_fail(err, errlen, GMPI_EBUSY, "gmpi_checkpoint_save: stop the fusion engine first");
+        return gmpi_fail(err, errlen, GMPI_EBUSY,
+                         "gmpi_checkpoint_save: stop the fusion engine first");
     if (!dir || !*dir || (len > 0 && !shard))
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_checkpoint_save: no directory or no shard data");
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "gmpi_checkpoint_save: no directory or no shard data");
     if ((uint64_t)len > MAX_SHARD_BYTES)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_checkpoint_save: a %zu-byte shard is above 1 TiB", len);
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "gmpi_checkpoint_save: a %zu-byte shard is above 1 TiB", len);
     if (snprintf(stepdir, sizeof stepdir, "%s/step-%012" PRIu64, dir, step) >= (int)sizeof stepdir)
         return gmpi_fail(err, errlen, GMPI_EINVAL, "--checkpoint-dir %s: path too long", dir);
     snprintf(path, sizeof path, "%s/MANIFEST", stepdir);
@@ -246,7 +257,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
         return gmpi_mpi_fail(err, errlen, mrc, "MPI_Bcast (checkpoint start)");
     if (rc) {
         if (ctx->rank != 0)
-            gmpi_fail(err, errlen, rc, "checkpoint %s: rank 0 could not prepare the directory", stepdir);
+            gmpi_fail(err, errlen, rc, "checkpoint %s: rank 0 could not prepare the directory",
+                      stepdir);
         return rc;
     }
 
@@ -265,7 +277,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
     struct shard_record *all = NULL;
     if (ctx->rank == 0 && !(all = calloc((size_t)ctx->size, sizeof *all)))
         rc = GMPI_ENOMEM;
-    mrc = MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, ctx->comm);
+    mrc = MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
+                     ctx->comm);
     if (mrc != MPI_SUCCESS) {
         free(all);
         return gmpi_mpi_fail(err, errlen, mrc, "MPI_Gather (checkpoint shards)");
@@ -274,7 +287,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
         for (int i = 0; i < ctx->size && !rc; i++)
             if (all[i].status)
                 rc = gmpi_fail(err, errlen, all[i].status,
-                               "checkpoint %s: rank %d could not write its shard (see its message)", stepdir, i);
+                               "checkpoint %s: rank %d could not write its shard (see its message)",
+                               stepdir, i);
         size_t cap = 128 + (size_t)ctx->size * 120, used = 0;
         char *text = rc ? NULL : malloc(cap);
         if (!rc && !text)
@@ -295,7 +309,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
             used += (size_t)snprintf(text + used, cap - used, "manifest-sha256 %s\n", h);
             /* Shard names must be durable before the manifest points at them. */
             if (fsync_path(stepdir))
-                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir, strerror(errno));
+                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir,
+                               strerror(errno));
             snprintf(tmp, sizeof tmp, "%s/MANIFEST.tmp", stepdir);
             if (!rc)
                 rc = write_file(tmp, text, used, err, errlen);
@@ -303,7 +318,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
                 rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: rename to MANIFEST failed: %s", tmp,
                                strerror(errno));
             if (!rc && (fsync_path(stepdir) || fsync_path(dir)))
-                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir, strerror(errno));
+                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir,
+                               strerror(errno));
         }
         free(text);
     }
@@ -313,7 +329,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
     if (mrc != MPI_SUCCESS)
         return gmpi_mpi_fail(err, errlen, mrc, "MPI_Bcast (checkpoint commit)");
     if (code && ctx->rank != 0 && !mine.status)
-        gmpi_fail(err, errlen, code, "checkpoint %s: rank 0 could not commit the manifest", stepdir);
+        gmpi_fail(err, errlen, code, "checkpoint %s: rank 0 could not commit the manifest",
+                  stepdir);
     return code ? code : mine.status;
 }
 
@@ -336,8 +353,14 @@ void gmpi_checkpoint_free(gmpi_checkpoint *ck)
     free(ck);
 }
 
-uint64_t gmpi_checkpoint_step(const gmpi_checkpoint *ck) { return ck->step; }
-int gmpi_checkpoint_shard_count(const gmpi_checkpoint *ck) { return ck->shards; }
+uint64_t gmpi_checkpoint_step(const gmpi_checkpoint *ck)
+{
+    return ck->step;
+}
+int gmpi_checkpoint_shard_count(const gmpi_checkpoint *ck)
+{
+    return ck->shards;
+}
 size_t gmpi_checkpoint_shard_size(const gmpi_checkpoint *ck, int shard)
 {
     return shard >= 0 && shard < ck->shards ? (size_t)ck->bytes[shard] : 0;
@@ -388,13 +411,14 @@ static int parse_manifest(const char *path, const char *text, size_t len, gmpi_c
     if (memchr(text, 0, len))
         return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: contains a NUL byte", path);
     if (len < ml + 1 || memcmp(p, MANIFEST_MAGIC "\n", ml + 1))
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: line 1 is not '%s'", path, MANIFEST_MAGIC);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: line 1 is not '%s'", path,
+                         MANIFEST_MAGIC);
     p += ml + 1;
     if (take_line(&p, end, "step", &rest, &rl) || parse_u64(rest, rl, UINT64_MAX, &ck->step))
         return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: line 2 is not 'step N'", path);
     if (take_line(&p, end, "shards", &rest, &rl) || parse_u64(rest, rl, MAX_SHARDS, &v) || v == 0)
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: line 3 is not 'shards N' with N from 1 to %d",
-                         path, MAX_SHARDS);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT,
+                         "%s: line 3 is not 'shards N' with N from 1 to %d", path, MAX_SHARDS);
     ck->shards = (int)v;
     ck->bytes = calloc(v, sizeof *ck->bytes);
     ck->sha = calloc(v, sizeof *ck->sha);
@@ -414,12 +438,15 @@ static int parse_manifest(const char *path, const char *text, size_t len, gmpi_c
     size_t covered = (size_t)(p - text);
     unsigned char want[32], got[32];
     if (take_line(&p, end, "manifest-sha256", &rest, &rl) || rl != 64 || unhex(rest, want, 32))
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: the last line is not 'manifest-sha256 HEX' (truncated?)", path);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT,
+                         "%s: the last line is not 'manifest-sha256 HEX' (truncated?)", path);
     if (p != end)
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: unexpected data after the manifest-sha256 line", path);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT,
+                         "%s: unexpected data after the manifest-sha256 line", path);
     sha256(text, covered, got);
     if (memcmp(want, got, 32))
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: manifest-sha256 does not match its contents", path);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT,
+                         "%s: manifest-sha256 does not match its contents", path);
     return GMPI_OK;
 }
 
@@ -428,18 +455,21 @@ int gmpi_checkpoint_read_shard(const gmpi_checkpoint *ck, int shard, void *buf, 
 {
     char path[PATH_MAX + 32];
     if (shard < 0 || shard >= ck->shards)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "checkpoint %s has no shard %d", ck->stepdir, shard);
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "checkpoint %s has no shard %d", ck->stepdir,
+                         shard);
     snprintf(path, sizeof path, "%s/shard-%05d.bin", ck->stepdir, shard);
     if ((uint64_t)len != ck->bytes[shard])
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "%s: the caller expects %zu bytes, the manifest says %" PRIu64,
-                         path, len, ck->bytes[shard]);
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "%s: the caller expects %zu bytes, the manifest says %" PRIu64, path, len,
+                         ck->bytes[shard]);
     char *data;
     size_t got;
     int rc = read_file(path, (size_t)ck->bytes[shard], &data, &got, err, errlen);
     if (rc == GMPI_ECORRUPT || (!rc && got != len)) {
         free(data);
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: size differs from the manifest (%" PRIu64 " bytes)",
-                         path, ck->bytes[shard]);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT,
+                         "%s: size differs from the manifest (%" PRIu64 " bytes)", path,
+                         ck->bytes[shard]);
     }
     if (rc)
         return rc;
@@ -465,7 +495,8 @@ static int check_step(const char *stepdir, gmpi_checkpoint *ck, char *err, size_
     size_t len;
     int rc = read_file(path, MANIFEST_MAX, &text, &len, err, errlen);
     if (rc == GMPI_ENOENT)
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: missing (the save was interrupted)", path);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: missing (the save was interrupted)",
+                         path);
     if (rc)
         return rc;
     rc = parse_manifest(path, text, len, ck, err, errlen);
@@ -476,8 +507,8 @@ static int check_step(const char *stepdir, gmpi_checkpoint *ck, char *err, size_
     char want[64];
     snprintf(want, sizeof want, "step-%012" PRIu64, ck->step);
     if (strcmp(base ? base + 1 : stepdir, want))
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: names step %" PRIu64 " but lives in %s", path,
-                         ck->step, stepdir);
+        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: names step %" PRIu64 " but lives in %s",
+                         path, ck->step, stepdir);
     for (int i = 0; i < ck->shards; i++) {
         size_t n = (size_t)ck->bytes[i];
         void *buf = malloc(n + 1);
@@ -486,7 +517,8 @@ static int check_step(const char *stepdir, gmpi_checkpoint *ck, char *err, size_
         rc = gmpi_checkpoint_read_shard(ck, i, buf, n, err, errlen);
         free(buf);
         if (rc == GMPI_ENOENT || rc == GMPI_EIO)
-            return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s/shard-%05d.bin: missing or unreadable", stepdir, i);
+            return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s/shard-%05d.bin: missing or unreadable",
+                             stepdir, i);
         if (rc)
             return rc;
     }

@@ -1,14 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: context set-up around MPI, Slurm's environment, names,
  * errors and the element-wise host reductions. */
 #include "config.h"
+
+#include "mpi-runtime/gmpi_internal.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mpi-runtime/gmpi_internal.h"
 
 int gmpi_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -30,56 +31,68 @@ int gmpi_mpi_fail(char *err, size_t errlen, int rc, const char *what)
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
         snprintf(msg, sizeof msg, "MPI error %d", rc);
-    return gmpi_fail(err, errlen, GMPI_EMPI, "%s failed: %s; check the MPI launch (mpirun or srun --mpi=pmix)", what, msg);
+    return gmpi_fail(err, errlen, GMPI_EMPI,
+                     "%s failed: %s; check the MPI launch (mpirun or srun --mpi=pmix)", what, msg);
 }
 
 size_t gmpi_dtype_size(gmpi_dtype dtype)
 {
     switch (dtype) {
-    case GMPI_FLOAT: return 4;
-    case GMPI_DOUBLE: return 8;
-    case GMPI_INT32: return 4;
-    case GMPI_INT64: return 8;
-    case GMPI_HALF: return 2;
-    case GMPI_BFLOAT16: return 2;
-    default: return 0;
+    case GMPI_FLOAT:
+        return 4;
+    case GMPI_DOUBLE:
+        return 8;
+    case GMPI_INT32:
+        return 4;
+    case GMPI_INT64:
+        return 8;
+    case GMPI_HALF:
+        return 2;
+    case GMPI_BFLOAT16:
+        return 2;
+    default:
+        return 0;
     }
 }
 
 const char *gmpi_dtype_name(gmpi_dtype dtype)
 {
-    static const char *const names[] = {"float", "double", "int32", "int64", "half", "bfloat16"};
+    static const char *const names[] = { "float", "double", "int32", "int64", "half", "bfloat16" };
     return (unsigned)dtype < GMPI_DTYPE_COUNT ? names[dtype] : "?";
 }
 
 const char *gmpi_op_name(gmpi_op op)
 {
-    static const char *const names[] = {"sum", "max", "min"};
+    static const char *const names[] = { "sum", "max", "min" };
     return (unsigned)op < GMPI_OP_COUNT ? names[op] : "?";
 }
 
 const char *gmpi_algorithm_name(gmpi_algorithm algo)
 {
-    static const char *const names[] = {"auto", "ring", "recursive_doubling", "hierarchical",
-                                        "deterministic", "rabenseifner", "shared_memory"};
+    static const char *const names[] = { "auto",         "ring",          "recursive_doubling",
+                                         "hierarchical", "deterministic", "rabenseifner",
+                                         "shared_memory" };
     return (unsigned)algo < GMPI_ALGO_COUNT ? names[algo] : "?";
 }
 
 int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out, char *err,
                          size_t errlen)
 {
-    static const struct { const char *name; gmpi_algorithm algo; } table[] = {
-        {"auto", GMPI_ALGO_AUTO},
-        {"ring", GMPI_ALGO_RING},
-        {"recursive_doubling", GMPI_ALGO_RECURSIVE_DOUBLING},
-        {"rd", GMPI_ALGO_RECURSIVE_DOUBLING},
-        {"hierarchical", GMPI_ALGO_HIERARCHICAL},
-        {"hier", GMPI_ALGO_HIERARCHICAL},
-        {"deterministic", GMPI_ALGO_DETERMINISTIC},
-        {"rabenseifner", GMPI_ALGO_RABENSEIFNER},
-        {"rab", GMPI_ALGO_RABENSEIFNER},
-        {"shared_memory", GMPI_ALGO_SHARED_MEMORY},
-        {"shm", GMPI_ALGO_SHARED_MEMORY},
+    static const struct {
+        const char *name;
+        gmpi_algorithm algo;
+    } table[] = {
+        { "auto", GMPI_ALGO_AUTO },
+        { "ring", GMPI_ALGO_RING },
+        { "recursive_doubling", GMPI_ALGO_RECURSIVE_DOUBLING },
+        { "rd", GMPI_ALGO_RECURSIVE_DOUBLING },
+        { "hierarchical", GMPI_ALGO_HIERARCHICAL },
+        { "hier", GMPI_ALGO_HIERARCHICAL },
+        { "deterministic", GMPI_ALGO_DETERMINISTIC },
+        { "rabenseifner", GMPI_ALGO_RABENSEIFNER },
+        { "rab", GMPI_ALGO_RABENSEIFNER },
+        { "shared_memory", GMPI_ALGO_SHARED_MEMORY },
+        { "shm", GMPI_ALGO_SHARED_MEMORY },
     };
     if (text)
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -87,35 +100,56 @@ int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out
                 *out = table[i].algo;
                 return GMPI_OK;
             }
-    return gmpi_fail(err, errlen, GMPI_EINVAL,
-                     "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, rabenseifner, shared_memory, hierarchical or deterministic",
-                     what, text ? text : "(null)");
+    return gmpi_fail(
+        err, errlen, GMPI_EINVAL,
+        "%s: unknown allreduce algorithm '%s'; use auto, ring, recursive_doubling, rabenseifner, shared_memory, hierarchical or deterministic",
+        what, text ? text : "(null)");
 }
 
-#define REDUCE_LOOP(T)                                                    \
-    do {                                                                  \
-        T *restrict a = inout;                                            \
-        const T *restrict b = in;                                         \
-        switch (op) {                                                     \
-        case GMPI_SUM: for (size_t i = 0; i < count; i++) a[i] += b[i]; break; \
-        case GMPI_MAX: for (size_t i = 0; i < count; i++) a[i] = b[i] > a[i] ? b[i] : a[i]; break; \
-        case GMPI_MIN: for (size_t i = 0; i < count; i++) a[i] = b[i] < a[i] ? b[i] : a[i]; break; \
-        default: return GMPI_EINVAL;                                      \
-        }                                                                 \
+#define REDUCE_LOOP(T)                            \
+    do {                                          \
+        T *restrict a = inout;                    \
+        const T *restrict b = in;                 \
+        switch (op) {                             \
+        case GMPI_SUM:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] += b[i];                     \
+            break;                                \
+        case GMPI_MAX:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] = b[i] > a[i] ? b[i] : a[i]; \
+            break;                                \
+        case GMPI_MIN:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] = b[i] < a[i] ? b[i] : a[i]; \
+            break;                                \
+        default:                                  \
+            return GMPI_EINVAL;                   \
+        }                                         \
     } while (0)
 
 /* Integer sums wrap like MPI_SUM on two's complement machines; done in
  * unsigned arithmetic so the wrap is defined. */
-#define REDUCE_LOOP_INT(T, U)                                             \
-    do {                                                                  \
-        T *restrict a = inout;                                            \
-        const T *restrict b = in;                                         \
-        switch (op) {                                                     \
-        case GMPI_SUM: for (size_t i = 0; i < count; i++) a[i] = (T)((U)a[i] + (U)b[i]); break; \
-        case GMPI_MAX: for (size_t i = 0; i < count; i++) a[i] = b[i] > a[i] ? b[i] : a[i]; break; \
-        case GMPI_MIN: for (size_t i = 0; i < count; i++) a[i] = b[i] < a[i] ? b[i] : a[i]; break; \
-        default: return GMPI_EINVAL;                                      \
-        }                                                                 \
+#define REDUCE_LOOP_INT(T, U)                     \
+    do {                                          \
+        T *restrict a = inout;                    \
+        const T *restrict b = in;                 \
+        switch (op) {                             \
+        case GMPI_SUM:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] = (T)((U)a[i] + (U)b[i]);    \
+            break;                                \
+        case GMPI_MAX:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] = b[i] > a[i] ? b[i] : a[i]; \
+            break;                                \
+        case GMPI_MIN:                            \
+            for (size_t i = 0; i < count; i++)    \
+                a[i] = b[i] < a[i] ? b[i] : a[i]; \
+            break;                                \
+        default:                                  \
+            return GMPI_EINVAL;                   \
+        }                                         \
     } while (0)
 
 /* Vectorised (-O2 does not vectorise these loops) and built for AVX2 and
@@ -132,11 +166,20 @@ int gmpi_reduce_local(void *inout, const void *in, size_t count, gmpi_dtype dtyp
     if (count == 0)
         return GMPI_OK;
     switch (dtype) {
-    case GMPI_FLOAT: REDUCE_LOOP(float); break;
-    case GMPI_DOUBLE: REDUCE_LOOP(double); break;
-    case GMPI_INT32: REDUCE_LOOP_INT(int32_t, uint32_t); break;
-    case GMPI_INT64: REDUCE_LOOP_INT(int64_t, uint64_t); break;
-    default: return GMPI_EINVAL;
+    case GMPI_FLOAT:
+        REDUCE_LOOP(float);
+        break;
+    case GMPI_DOUBLE:
+        REDUCE_LOOP(double);
+        break;
+    case GMPI_INT32:
+        REDUCE_LOOP_INT(int32_t, uint32_t);
+        break;
+    case GMPI_INT64:
+        REDUCE_LOOP_INT(int64_t, uint64_t);
+        break;
+    default:
+        return GMPI_EINVAL;
     }
     return GMPI_OK;
 }
@@ -192,8 +235,8 @@ static int read_options(gmpi_ctx *ctx, const gmpi_options *o, char *err, size_t 
         return rc;
     if (o && o->fusion_threshold_bytes)
         ctx->fusion_threshold = o->fusion_threshold_bytes;
-    else if ((rc = env_size("GPUMARKET_FUSION_BYTES", &ctx->fusion_threshold, 64,
-                            (size_t)1 << 34, err, errlen)))
+    else if ((rc = env_size("GPUMARKET_FUSION_BYTES", &ctx->fusion_threshold, 64, (size_t)1 << 34,
+                            err, errlen)))
         return rc;
     if (o && o->fusion_cycle_us)
         ctx->fusion_cycle_us = o->fusion_cycle_us;
@@ -235,7 +278,7 @@ static int setup_layout(gmpi_ctx *ctx, char *err, size_t errlen)
     if (rc != MPI_SUCCESS)
         return gmpi_mpi_fail(err, errlen, rc, "MPI_Allreduce");
     /* Uniform: same local size everywhere and local rank == rank % local size. */
-    int mine[2] = {ctx->local_size, ctx->local_rank == ctx->rank % ctx->local_size ? 1 : 0};
+    int mine[2] = { ctx->local_size, ctx->local_rank == ctx->rank % ctx->local_size ? 1 : 0 };
     int minv[2], maxv[2];
     MPI_Allreduce(mine, minv, 2, MPI_INT, MPI_MIN, ctx->comm);
     MPI_Allreduce(mine, maxv, 2, MPI_INT, MPI_MAX, ctx->comm);
@@ -267,9 +310,10 @@ int gmpi_init(int *argc, char ***argv, const gmpi_options *opts, gmpi_ctx **out,
         ctx->owns_mpi = 1;
         if (provided < MPI_THREAD_SERIALIZED) {
             gmpi_finalize(ctx);
-            return gmpi_fail(err, errlen, GMPI_EMPI,
-                             "MPI gives thread level %d, below MPI_THREAD_SERIALIZED which the fusion thread needs; use an MPI built with thread support",
-                             provided);
+            return gmpi_fail(
+                err, errlen, GMPI_EMPI,
+                "MPI gives thread level %d, below MPI_THREAD_SERIALIZED which the fusion thread needs; use an MPI built with thread support",
+                provided);
         }
     }
     rc = MPI_Comm_dup(MPI_COMM_WORLD, &ctx->comm);
@@ -317,12 +361,30 @@ void gmpi_finalize(gmpi_ctx *ctx)
     free(ctx);
 }
 
-int gmpi_rank(const gmpi_ctx *ctx) { return ctx->rank; }
-int gmpi_size(const gmpi_ctx *ctx) { return ctx->size; }
-int gmpi_local_rank(const gmpi_ctx *ctx) { return ctx->local_rank; }
-int gmpi_local_size(const gmpi_ctx *ctx) { return ctx->local_size; }
-int gmpi_node_count(const gmpi_ctx *ctx) { return ctx->node_count; }
-MPI_Comm gmpi_comm(const gmpi_ctx *ctx) { return ctx->comm; }
+int gmpi_rank(const gmpi_ctx *ctx)
+{
+    return ctx->rank;
+}
+int gmpi_size(const gmpi_ctx *ctx)
+{
+    return ctx->size;
+}
+int gmpi_local_rank(const gmpi_ctx *ctx)
+{
+    return ctx->local_rank;
+}
+int gmpi_local_size(const gmpi_ctx *ctx)
+{
+    return ctx->local_size;
+}
+int gmpi_node_count(const gmpi_ctx *ctx)
+{
+    return ctx->node_count;
+}
+MPI_Comm gmpi_comm(const gmpi_ctx *ctx)
+{
+    return ctx->comm;
+}
 
 int gmpi_set_algorithm(gmpi_ctx *ctx, gmpi_algorithm algo)
 {

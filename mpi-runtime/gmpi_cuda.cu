@@ -1,17 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi on CUDA buffers: element-wise reduction kernels for six
  * types and a ring allreduce staged through pinned host memory, with the
  * reductions done on the device on a stream. */
 #include "config.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "mpi-runtime/gmpi_internal.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-
-#include "mpi-runtime/gmpi_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(OPEN_MPI) && OPEN_MPI
 #include <mpi-ext.h>
@@ -20,14 +20,32 @@
 /* Half and bfloat16 are combined in float: the sum of two of them is exact
  * there, so one rounding back gives the correctly rounded result. */
 template <typename T> struct elem {
-    static __device__ T sum(T a, T b) { return a + b; }
-    static __device__ T max(T a, T b) { return b > a ? b : a; }
-    static __device__ T min(T a, T b) { return b < a ? b : a; }
+    static __device__ T sum(T a, T b)
+    {
+        return a + b;
+    }
+    static __device__ T max(T a, T b)
+    {
+        return b > a ? b : a;
+    }
+    static __device__ T min(T a, T b)
+    {
+        return b < a ? b : a;
+    }
 };
 template <> struct elem<__half> {
-    static __device__ __half sum(__half a, __half b) { return __float2half(__half2float(a) + __half2float(b)); }
-    static __device__ __half max(__half a, __half b) { return __half2float(b) > __half2float(a) ? b : a; }
-    static __device__ __half min(__half a, __half b) { return __half2float(b) < __half2float(a) ? b : a; }
+    static __device__ __half sum(__half a, __half b)
+    {
+        return __float2half(__half2float(a) + __half2float(b));
+    }
+    static __device__ __half max(__half a, __half b)
+    {
+        return __half2float(b) > __half2float(a) ? b : a;
+    }
+    static __device__ __half min(__half a, __half b)
+    {
+        return __half2float(b) < __half2float(a) ? b : a;
+    }
 };
 template <> struct elem<__nv_bfloat16> {
     static __device__ __nv_bfloat16 sum(__nv_bfloat16 a, __nv_bfloat16 b)
@@ -45,22 +63,42 @@ template <> struct elem<__nv_bfloat16> {
 };
 /* Integer sums wrap, as on the host. */
 template <> struct elem<int32_t> {
-    static __device__ int32_t sum(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-    static __device__ int32_t max(int32_t a, int32_t b) { return b > a ? b : a; }
-    static __device__ int32_t min(int32_t a, int32_t b) { return b < a ? b : a; }
+    static __device__ int32_t sum(int32_t a, int32_t b)
+    {
+        return (int32_t)((uint32_t)a + (uint32_t)b);
+    }
+    static __device__ int32_t max(int32_t a, int32_t b)
+    {
+        return b > a ? b : a;
+    }
+    static __device__ int32_t min(int32_t a, int32_t b)
+    {
+        return b < a ? b : a;
+    }
 };
 template <> struct elem<int64_t> {
-    static __device__ int64_t sum(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-    static __device__ int64_t max(int64_t a, int64_t b) { return b > a ? b : a; }
-    static __device__ int64_t min(int64_t a, int64_t b) { return b < a ? b : a; }
+    static __device__ int64_t sum(int64_t a, int64_t b)
+    {
+        return (int64_t)((uint64_t)a + (uint64_t)b);
+    }
+    static __device__ int64_t max(int64_t a, int64_t b)
+    {
+        return b > a ? b : a;
+    }
+    static __device__ int64_t min(int64_t a, int64_t b)
+    {
+        return b < a ? b : a;
+    }
 };
 
 template <typename T, int OP>
 __global__ void reduce_kernel(T *__restrict__ a, const T *__restrict__ b, size_t n)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        a[i] = OP == GMPI_SUM ? elem<T>::sum(a[i], b[i]) : OP == GMPI_MAX ? elem<T>::max(a[i], b[i])
-                                                                         : elem<T>::min(a[i], b[i]);
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        a[i] = OP == GMPI_SUM   ? elem<T>::sum(a[i], b[i])
+               : OP == GMPI_MAX ? elem<T>::max(a[i], b[i])
+                                : elem<T>::min(a[i], b[i]);
 }
 
 template <typename T>
@@ -72,9 +110,15 @@ static cudaError_t launch_typed(void *a, const void *b, size_t n, gmpi_op op, cu
     if (blocks == 0)
         return cudaSuccess;
     switch (op) {
-    case GMPI_SUM: reduce_kernel<T, GMPI_SUM><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n); break;
-    case GMPI_MAX: reduce_kernel<T, GMPI_MAX><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n); break;
-    default: reduce_kernel<T, GMPI_MIN><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n); break;
+    case GMPI_SUM:
+        reduce_kernel<T, GMPI_SUM><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n);
+        break;
+    case GMPI_MAX:
+        reduce_kernel<T, GMPI_MAX><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n);
+        break;
+    default:
+        reduce_kernel<T, GMPI_MIN><<<blocks, 256, 0, s>>>((T *)a, (const T *)b, n);
+        break;
     }
     return cudaGetLastError();
 }
@@ -84,24 +128,33 @@ extern "C" cudaError_t gmpi_cuda_reduce(void *a, const void *b, size_t n, gmpi_d
                                         cudaStream_t s)
 {
     switch (t) {
-    case GMPI_FLOAT: return launch_typed<float>(a, b, n, op, s);
-    case GMPI_DOUBLE: return launch_typed<double>(a, b, n, op, s);
-    case GMPI_INT32: return launch_typed<int32_t>(a, b, n, op, s);
-    case GMPI_INT64: return launch_typed<int64_t>(a, b, n, op, s);
-    case GMPI_HALF: return launch_typed<__half>(a, b, n, op, s);
-    default: return launch_typed<__nv_bfloat16>(a, b, n, op, s);
+    case GMPI_FLOAT:
+        return launch_typed<float>(a, b, n, op, s);
+    case GMPI_DOUBLE:
+        return launch_typed<double>(a, b, n, op, s);
+    case GMPI_INT32:
+        return launch_typed<int32_t>(a, b, n, op, s);
+    case GMPI_INT64:
+        return launch_typed<int64_t>(a, b, n, op, s);
+    case GMPI_HALF:
+        return launch_typed<__half>(a, b, n, op, s);
+    default:
+        return launch_typed<__nv_bfloat16>(a, b, n, op, s);
     }
 }
 
 struct staging {
-    char *host;       /* pinned mirror of the buffer */
-    char *host_recv;  /* pinned landing area for one block */
-    char *dev_recv;   /* device copy of it, the kernel's second operand */
+    char *host;      /* pinned mirror of the buffer */
+    char *host_recv; /* pinned landing area for one block */
+    char *dev_recv;  /* device copy of it, the kernel's second operand */
     size_t host_bytes, recv_bytes;
     cudaStream_t stream;
 };
 
-extern "C" int gmpi_cuda_built(void) { return 1; }
+extern "C" int gmpi_cuda_built(void)
+{
+    return 1;
+}
 
 extern "C" int gmpi_cuda_device_count(char *err, size_t errlen)
 {
@@ -113,7 +166,8 @@ extern "C" int gmpi_cuda_device_count(char *err, size_t errlen)
         return 0;
     }
     if (n == 0)
-        gmpi_fail(err, errlen, GMPI_ENODEV, "no CUDA device on this machine (cudaGetDeviceCount returned 0)");
+        gmpi_fail(err, errlen, GMPI_ENODEV,
+                  "no CUDA device on this machine (cudaGetDeviceCount returned 0)");
     return n;
 }
 
@@ -193,8 +247,8 @@ static int cuda_aware_mpi(void)
 
 /* CUDA-aware MPI: the ring moves device memory directly; each received
  * segment is reduced by a kernel while the next one travels. */
-static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_dtype dtype, gmpi_op op,
-                       struct staging *st, char *err, size_t errlen)
+static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_dtype dtype,
+                       gmpi_op op, struct staging *st, char *err, size_t errlen)
 {
     int p = ctx->size, r = ctx->rank, rc = GMPI_OK;
     int right = (r + 1) % p, left = (r - 1 + p) % p;
@@ -217,11 +271,13 @@ static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_d
         int nr = 0, ns = 0;
         for (size_t off = 0; off < rln; off += seg_elems, nr++) {
             size_t n = rln - off < seg_elems ? rln - off : seg_elems;
-            MPI_Irecv(st->dev_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768, ctx->comm, &rreq[nr]);
+            MPI_Irecv(st->dev_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768, ctx->comm,
+                      &rreq[nr]);
         }
         for (size_t off = 0; off < sln; off += seg_elems, ns++) {
             size_t n = sln - off < seg_elems ? sln - off : seg_elems;
-            MPI_Isend(dev + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768, ctx->comm, &sreq[ns]);
+            MPI_Isend(dev + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768, ctx->comm,
+                      &sreq[ns]);
         }
         int j = 0;
         for (size_t off = 0; off < rln && !rc; off += seg_elems, j++) {
@@ -229,8 +285,8 @@ static int ring_device(gmpi_ctx *ctx, char *dev, size_t count, size_t es, gmpi_d
             int mrc = MPI_Wait(&rreq[j], MPI_STATUS_IGNORE);
             if (mrc != MPI_SUCCESS)
                 rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Wait");
-            else if ((e = gmpi_cuda_reduce(dev + (rst + off) * es, st->dev_recv + off * es, n, dtype, op,
-                                           st->stream)) != cudaSuccess)
+            else if ((e = gmpi_cuda_reduce(dev + (rst + off) * es, st->dev_recv + off * es, n,
+                                           dtype, op, st->stream)) != cudaSuccess)
                 rc = cuda_fail(err, errlen, e, "device reduction");
         }
         for (; j < nr; j++)
@@ -249,18 +305,22 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
                                    gmpi_op op, char *err, size_t errlen)
 {
     if (ctx->fusion)
-        return gmpi_fail(err, errlen, GMPI_EBUSY, "gmpi_allreduce_cuda: stop the fusion engine first");
+        return gmpi_fail(err, errlen, GMPI_EBUSY,
+                         "gmpi_allreduce_cuda: stop the fusion engine first");
     if ((unsigned)dtype >= GMPI_DTYPE_COUNT || (unsigned)op >= GMPI_OP_COUNT)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_allreduce_cuda: unknown type or operation");
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "gmpi_allreduce_cuda: unknown type or operation");
     if (gmpi_cuda_device_count(err, errlen) <= 0)
         return GMPI_ENODEV;
     if (count == 0 || ctx->size == 1)
         return GMPI_OK;
     cudaPointerAttributes attr;
     cudaError_t e = cudaPointerGetAttributes(&attr, devbuf);
-    if (e != cudaSuccess || (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged))
-        return gmpi_fail(err, errlen, GMPI_EINVAL,
-                         "gmpi_allreduce_cuda: the buffer is not CUDA device memory; use gmpi_allreduce for host buffers");
+    if (e != cudaSuccess ||
+        (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged))
+        return gmpi_fail(
+            err, errlen, GMPI_EINVAL,
+            "gmpi_allreduce_cuda: the buffer is not CUDA device memory; use gmpi_allreduce for host buffers");
     int p = ctx->size, r = ctx->rank, rc = GMPI_OK;
     size_t es = gmpi_dtype_size(dtype), maxblock = (count / (size_t)p + 1) * es;
     struct staging *st = NULL;
@@ -296,11 +356,13 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
         int nr = 0, ns = 0;
         for (size_t off = 0; off < rln; off += seg_elems, nr++) {
             size_t n = rln - off < seg_elems ? rln - off : seg_elems;
-            MPI_Irecv(st->host_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768, ctx->comm, &rreq[nr]);
+            MPI_Irecv(st->host_recv + off * es, (int)(n * es), MPI_BYTE, left, nr % 32768,
+                      ctx->comm, &rreq[nr]);
         }
         for (size_t off = 0; off < sln; off += seg_elems, ns++) {
             size_t n = sln - off < seg_elems ? sln - off : seg_elems;
-            MPI_Isend(st->host + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768, ctx->comm, &sreq[ns]);
+            MPI_Isend(st->host + (sst + off) * es, (int)(n * es), MPI_BYTE, right, ns % 32768,
+                      ctx->comm, &sreq[ns]);
         }
         int j = 0;
         for (size_t off = 0; off < rln && !rc; off += seg_elems, j++) {
@@ -310,8 +372,8 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
                 rc = gmpi_mpi_fail(err, errlen, mrc, "MPI_Wait");
             else if ((e = cudaMemcpyAsync(st->dev_recv + off * es, st->host_recv + off * es, n * es,
                                           cudaMemcpyHostToDevice, st->stream)) != cudaSuccess ||
-                     (e = gmpi_cuda_reduce(dev + (rst + off) * es, st->dev_recv + off * es, n, dtype,
-                                           op, st->stream)) != cudaSuccess)
+                     (e = gmpi_cuda_reduce(dev + (rst + off) * es, st->dev_recv + off * es, n,
+                                           dtype, op, st->stream)) != cudaSuccess)
                 rc = cuda_fail(err, errlen, e, "staged reduction");
         }
         for (; j < nr; j++)
@@ -330,7 +392,8 @@ extern "C" int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gm
         return cuda_fail(err, errlen, e, "copying the reduced block out");
     if ((rc = gmpi_ring_allgather(ctx->comm, st->host, count, es, err, errlen)))
         return rc;
-    if ((e = cudaMemcpyAsync(dev, st->host, count * es, cudaMemcpyHostToDevice, st->stream)) != cudaSuccess ||
+    if ((e = cudaMemcpyAsync(dev, st->host, count * es, cudaMemcpyHostToDevice, st->stream)) !=
+            cudaSuccess ||
         (e = cudaStreamSynchronize(st->stream)) != cudaSuccess)
         return cuda_fail(err, errlen, e, "copying the result back to the device");
     return GMPI_OK;

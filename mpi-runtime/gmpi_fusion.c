@@ -1,16 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: tensor fusion.  A background thread, the only caller of
  * MPI while it runs, agrees with the other ranks each cycle on how many
  * queued tensors all of them have, packs those into fusion buffers and
  * reduces them (Horovod's design, without MPI_THREAD_MULTIPLE). */
 #include "config.h"
 
+#include "mpi-runtime/gmpi_internal.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "mpi-runtime/gmpi_internal.h"
 
 struct gmpi_handle {
     void *buf;
@@ -37,7 +38,7 @@ struct gmpi_fusion {
     uint64_t signature; /* running signature of the queue */
     uint64_t queued;    /* tensors queued since start */
     int stop_requested;
-    int failed;      /* then failure_code and failure apply to every tensor */
+    int failed; /* then failure_code and failure apply to every tensor */
     int failure_code;
     char failure[256];
     uint64_t tensors, buffers;
@@ -89,12 +90,14 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             continue;
         }
         if ((unsigned)h->dtype > GMPI_INT64 || (unsigned)h->op >= GMPI_OP_COUNT) {
-            finish(f, h, GMPI_EINVAL,
-                   "gpumarket: gmpi_enqueue: only float, double, int32 and int64 with sum, max or min are supported on host buffers");
+            finish(
+                f, h, GMPI_EINVAL,
+                "gpumarket: gmpi_enqueue: only float, double, int32 and int64 with sum, max or min are supported on host buffers");
             continue;
         }
         if (bytes >= ctx->fusion_threshold) {
-            rc = gmpi_allreduce_run(ctx, GMPI_ALGO_AUTO, h->buf, h->count, h->dtype, h->op, err, errlen);
+            rc = gmpi_allreduce_run(ctx, GMPI_ALGO_AUTO, h->buf, h->count, h->dtype, h->op, err,
+                                    errlen);
             f->tensors++;
             f->buffers++;
             if (rc) {
@@ -111,7 +114,8 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
         if (!members) {
             f->failed = 1;
             f->failure_code = GMPI_ENOMEM;
-            gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM, "out of memory in the fusion thread");
+            gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM,
+                      "out of memory in the fusion thread");
             finish(f, h, GMPI_ENOMEM, f->failure);
             continue;
         }
@@ -134,8 +138,10 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
             if (!bigger) {
                 f->failed = 1;
                 f->failure_code = GMPI_ENOMEM;
-                gmpi_fail(f->failure, sizeof f->failure, GMPI_ENOMEM,
-                          "out of memory for a %zu-byte fusion buffer; lower GPUMARKET_FUSION_BYTES", used);
+                gmpi_fail(
+                    f->failure, sizeof f->failure, GMPI_ENOMEM,
+                    "out of memory for a %zu-byte fusion buffer; lower GPUMARKET_FUSION_BYTES",
+                    used);
                 for (size_t m = 0; m < n; m++)
                     finish(f, v[members[m]], GMPI_ENOMEM, f->failure);
                 free(members);
@@ -191,7 +197,7 @@ static void *fusion_main(void *arg)
     char err[256];
     for (;;) {
         pthread_mutex_lock(&f->mu);
-        long long mine[3] = {(long long)f->pending, -(long long)f->pending, f->stop_requested};
+        long long mine[3] = { (long long)f->pending, -(long long)f->pending, f->stop_requested };
         pthread_mutex_unlock(&f->mu);
         long long all[3];
         int mrc = MPI_Allreduce(mine, all, 3, MPI_LONG_LONG, MPI_MIN, f->ctx->comm);
@@ -245,15 +251,16 @@ static void *fusion_main(void *arg)
         /* Every rank must have queued the same tensors: compare the running
          * signatures (MIN of s and of ~s gives both extremes at once).  A
          * mismatch would otherwise hang or mix data. */
-        uint64_t sig[2] = {last->signature, ~last->signature}, agreed[2];
+        uint64_t sig[2] = { last->signature, ~last->signature }, agreed[2];
         mrc = MPI_Allreduce(sig, agreed, 2, MPI_UINT64_T, MPI_MIN, f->ctx->comm);
         if (mrc != MPI_SUCCESS || agreed[0] != last->signature || ~agreed[1] != last->signature) {
             if (mrc != MPI_SUCCESS)
                 gmpi_mpi_fail(f->failure, sizeof f->failure, mrc, "fusion signature MPI_Allreduce");
             else
-                gmpi_fail(f->failure, sizeof f->failure, GMPI_EINVAL,
-                          "gmpi_enqueue: the ranks queued different tensors (count, type or operation) among the first %llu; every rank must enqueue the same tensors in the same order",
-                          (unsigned long long)last->index + 1);
+                gmpi_fail(
+                    f->failure, sizeof f->failure, GMPI_EINVAL,
+                    "gmpi_enqueue: the ranks queued different tensors (count, type or operation) among the first %llu; every rank must enqueue the same tensors in the same order",
+                    (unsigned long long)last->index + 1);
             f->failed = 1;
             f->failure_code = mrc != MPI_SUCCESS ? GMPI_EMPI : GMPI_EINVAL;
         }
@@ -269,7 +276,8 @@ static void *fusion_main(void *arg)
 int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen)
 {
     if (ctx->fusion)
-        return gmpi_fail(err, errlen, GMPI_EBUSY, "gmpi_fusion_start: the fusion engine already runs");
+        return gmpi_fail(err, errlen, GMPI_EBUSY,
+                         "gmpi_fusion_start: the fusion engine already runs");
     struct gmpi_fusion *f = calloc(1, sizeof *f);
     if (!f)
         return gmpi_fail(err, errlen, GMPI_ENOMEM, "out of memory starting the fusion engine");
@@ -287,7 +295,8 @@ int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen)
         pthread_cond_destroy(&f->work);
         pthread_cond_destroy(&f->done);
         free(f);
-        return gmpi_fail(err, errlen, GMPI_ENOMEM, "cannot start the fusion thread: %s", strerror(prc));
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "cannot start the fusion thread: %s",
+                         strerror(prc));
     }
     ctx->fusion = f;
     return GMPI_OK;
@@ -322,7 +331,8 @@ int gmpi_enqueue(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_
     if (!f)
         return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_enqueue: call gmpi_fusion_start first");
     if (count > 0 && !buf)
-        return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_enqueue: NULL buffer with %zu elements", count);
+        return gmpi_fail(err, errlen, GMPI_EINVAL, "gmpi_enqueue: NULL buffer with %zu elements",
+                         count);
     /* Bad types are queued too, so every rank skips the same tensor. */
     gmpi_handle *h = calloc(1, sizeof *h);
     if (!h)
@@ -333,8 +343,8 @@ int gmpi_enqueue(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_
     h->op = op;
     h->engine = f;
     pthread_mutex_lock(&f->mu);
-    uint64_t x = f->signature ^ ((uint64_t)count * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)dtype << 56) ^
-                 ((uint64_t)op << 60);
+    uint64_t x = f->signature ^ ((uint64_t)count * 0x9E3779B97F4A7C15ull) ^
+                 ((uint64_t)dtype << 56) ^ ((uint64_t)op << 60);
     x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
     f->signature = x ^ (x >> 29);
     h->signature = f->signature;

@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Private state of libgpumarket-mpi shared by its source files. */
 #ifndef GMPI_INTERNAL_H
 #define GMPI_INTERNAL_H
 
+#include "mpi-runtime/gpumarket_mpi.h"
+
 #include <pthread.h>
 #include <stdarg.h>
-#include "mpi-runtime/gpumarket_mpi.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,7 +20,7 @@ struct gmpi_ctx {
     MPI_Comm leader_comm; /* local rank 0 of every node; MPI_COMM_NULL elsewhere */
     int rank, size;
     int local_rank, local_size, node_count;
-    int uniform_layout;   /* every node has the same number of ranks, in blocks */
+    int uniform_layout; /* every node has the same number of ranks, in blocks */
     int owns_mpi;
     gmpi_algorithm algorithm;
     int deterministic;
@@ -44,8 +46,8 @@ int gmpi_mpi_fail(char *err, size_t errlen, int rc, const char *what);
 
 /* The allreduce proper, called by the caller's thread or, while fusion runs,
  * by the fusion thread only. */
-int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf,
-                      size_t count, gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
+int gmpi_allreduce_run(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t count,
+                       gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
 /* Ring allgather of the blocks of a host buffer (block b of p from rank
  * (b - 1) mod p), as left by the ring reduce-scatter. */
 int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, char *err,

@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-mpi: the distributed-training runtime of gpumarket (binding,
  * fast and fused allreduce, preemption-safe checkpoints), built on MPI. */
 #ifndef GPUMARKET_MPI_H
 #define GPUMARKET_MPI_H
 
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <mpi.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,7 +16,7 @@ extern "C" {
  * buffer (err, errlen) with a sentence starting "gpumarket:". */
 enum {
     GMPI_OK = 0,
-    GMPI_EINVAL = -1,   /* a bad argument, flag or environment variable */
+    GMPI_EINVAL = -1, /* a bad argument, flag or environment variable */
     GMPI_ENOMEM = -2,
     GMPI_EMPI = -3,     /* an MPI call failed */
     GMPI_EIO = -4,      /* a file could not be read or written */
@@ -61,12 +62,11 @@ const char *gmpi_algorithm_name(gmpi_algorithm algo);
 /* Parse an algorithm name (auto, ring, recursive_doubling|rd, hierarchical|
  * hier, deterministic, rabenseifner|rab, shared_memory|shm).  Returns 0, or GMPI_EINVAL with a message naming
  * `what` (the flag or variable the text came from). */
-int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out,
-                         char *err, size_t errlen);
+int gmpi_algorithm_parse(const char *text, const char *what, gmpi_algorithm *out, char *err,
+                         size_t errlen);
 
 /* inout[i] = inout[i] OP in[i] for host buffers of the four host types. */
-int gmpi_reduce_local(void *inout, const void *in, size_t count, gmpi_dtype dtype,
-                      gmpi_op op);
+int gmpi_reduce_local(void *inout, const void *in, size_t count, gmpi_dtype dtype, gmpi_op op);
 
 /* ------------------------------------------------------------------ context */
 typedef struct gmpi_ctx gmpi_ctx;
@@ -91,8 +91,8 @@ typedef struct {
  * MPI_Comm_split_type (under srun --mpi=pmix the local rank equals
  * SLURM_LOCALID).  opts may be NULL.
  * On success *out is a context the caller frees with gmpi_finalize. */
-int gmpi_init(int *argc, char ***argv, const gmpi_options *opts, gmpi_ctx **out,
-              char *err, size_t errlen);
+int gmpi_init(int *argc, char ***argv, const gmpi_options *opts, gmpi_ctx **out, char *err,
+              size_t errlen);
 /* Stop the fusion engine if running, free the context, and finalize MPI when
  * gmpi_init initialised it.  Accepts NULL. */
 void gmpi_finalize(gmpi_ctx *ctx);
@@ -116,8 +116,8 @@ gmpi_algorithm gmpi_choose_algorithm(const gmpi_ctx *ctx, size_t bytes);
  * the deterministic mode the result is also independent of the algorithm,
  * of fusion packing and of timing: each element is folded in rank order.
  * Returns GMPI_EBUSY while the fusion engine runs (use gmpi_enqueue). */
-int gmpi_allreduce(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_op op,
-                   char *err, size_t errlen);
+int gmpi_allreduce(gmpi_ctx *ctx, void *buf, size_t count, gmpi_dtype dtype, gmpi_op op, char *err,
+                   size_t errlen);
 /* The same with a given algorithm, whatever the context's choice. */
 int gmpi_allreduce_algo(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t count,
                         gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
@@ -153,14 +153,14 @@ void gmpi_fusion_stats(const gmpi_ctx *ctx, uint64_t *tensors, uint64_t *buffers
 #define GMPI_MAX_GPUS 64
 
 typedef struct {
-    int gpu;             /* node GPU index (PCI order), -1 when none */
-    int visible_index;   /* index among the GPUs the job may use (the CUDA
+    int gpu;            /* node GPU index (PCI order), -1 when none */
+    int visible_index;  /* index among the GPUs the job may use (the CUDA
                             device number once CUDA_VISIBLE_DEVICES is set) */
-    char gpu_busid[16];  /* "0000:3b:00.0" or "" */
-    char nic_busid[16];  /* nearest NIC, or "" */
-    char nic_name[32];   /* its OS device name when known (mlx5_0, eth0) */
-    char cpus[256];      /* hwloc list string of the PUs given to the rank */
-    int cores;           /* how many cores that is */
+    char gpu_busid[16]; /* "0000:3b:00.0" or "" */
+    char nic_busid[16]; /* nearest NIC, or "" */
+    char nic_name[32];  /* its OS device name when known (mlx5_0, eth0) */
+    char cpus[256];     /* hwloc list string of the PUs given to the rank */
+    int cores;          /* how many cores that is */
 } gmpi_binding;
 
 /* Compute the binding of local rank `local_rank` out of `local_size` on a
@@ -173,8 +173,8 @@ typedef struct {
  * to the least-used allowed GPU with the largest share of its CPU set near
  * the GPU, ties to the lowest index: the same inputs give the same answer. */
 int gmpi_bind_compute(const char *topology_xml, int local_rank, int local_size,
-                      const char *gpu_list, const char *rank_cpus, gmpi_binding *out,
-                      char *err, size_t errlen);
+                      const char *gpu_list, const char *rank_cpus, gmpi_binding *out, char *err,
+                      size_t errlen);
 /* The same for all local ranks at once: rank_cpus has local_size entries
  * (NULL entries mean the whole machine); out has local_size slots. */
 int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *gpu_list,
@@ -182,15 +182,14 @@ int gmpi_bind_compute_all(const char *topology_xml, int local_size, const char *
                           size_t errlen);
 /* Collective over the node: gathers every local rank's current CPU binding
  * (ignored with an XML topology) and computes this rank's binding. */
-int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list,
-                   gmpi_binding *out, char *err, size_t errlen);
+int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list, gmpi_binding *out,
+                   char *err, size_t errlen);
 /* Apply a binding to the calling process: binds it to b->cpus on the real
  * machine; CUDA_VISIBLE_DEVICES is left as is (the caller selects device
  * b->visible_index). */
 int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen);
 /* One line "rank R (local L): GPU g [busid] NIC n [busid] cores C cpus S". */
-int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf,
-                     size_t buflen);
+int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf, size_t buflen);
 
 /* --------------------------------------------------------------- preemption */
 /* Install handlers: SIGUSR1 and SIGTERM set a flag (nothing else). */
@@ -242,8 +241,8 @@ int gmpi_cuda_device_count(char *err, size_t errlen);
  * MPI's MPIX_Query_cuda_support, or GPUMARKET_CUDA_AWARE=1) device memory
  * is sent directly; otherwise through pinned host staging buffers.
  * GMPI_EINVAL for a host buffer, GMPI_ENODEV without CUDA. */
-int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gmpi_dtype dtype,
-                        gmpi_op op, char *err, size_t errlen);
+int gmpi_allreduce_cuda(gmpi_ctx *ctx, void *devbuf, size_t count, gmpi_dtype dtype, gmpi_op op,
+                        char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # mpi-runtime: libgpumarket-mpi, the gpumarket-train trainer, their tests and
 # benchmarks.
 lib_LTLIBRARIES += mpi-runtime/libgpumarket-mpi.la

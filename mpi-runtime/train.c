@@ -1,7 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket-train: a data-parallel trainer on libgpumarket-mpi.  A small MLP
  * learns a teacher's labels on a dataset generated from a seed; it survives
  * preemption through checkpoints and resumes with identical results. */
 #include "config.h"
+
+#include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/train_model.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,9 +18,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "mpi-runtime/gpumarket_mpi.h"
-#include "mpi-runtime/train_model.h"
 
 struct flags {
     uint64_t steps;
@@ -43,25 +44,26 @@ static int rank = 0;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: gpumarket-train [options]\n"
-            "  --steps N                 training steps (default 200)\n"
-            "  --batch-size N            global batch, split over the ranks (default 256)\n"
-            "  --lr X                    learning rate (default 0.05)\n"
-            "  --momentum X              SGD momentum (default 0.9)\n"
-            "  --hidden N                hidden units (default 32)\n"
-            "  --seed N                  dataset and initial weights (default 1)\n"
-            "  --checkpoint-dir DIR      checkpoints (default $GPUMARKET_CHECKPOINT_DIR)\n"
-            "  --checkpoint-interval N   save every N steps (default 0: only on preemption)\n"
-            "  --deterministic           fixed-point gradient sums: bitwise the same loss for any rank count\n"
-            "  --algorithm NAME          force an allreduce algorithm (auto, ring, rd, rab, shm, hier, deterministic)\n"
-            "  --cuda                    compute gradients on the GPU (when built with CUDA)\n"
-            "  --bind                    bind each rank to the cores near its GPU\n"
-            "  --bind-report             print each rank's GPU, NIC and cores\n"
-            "  --topology FILE           hwloc XML topology for binding (default: this machine)\n"
-            "  --quiet                   print only the final loss\n"
-            "Exit status: 0 done, 1 error, 2 bad flags, %d preempted (checkpoint saved, requeue).\n",
-            GMPI_EXIT_PREEMPTED);
+    fprintf(
+        f,
+        "usage: gpumarket-train [options]\n"
+        "  --steps N                 training steps (default 200)\n"
+        "  --batch-size N            global batch, split over the ranks (default 256)\n"
+        "  --lr X                    learning rate (default 0.05)\n"
+        "  --momentum X              SGD momentum (default 0.9)\n"
+        "  --hidden N                hidden units (default 32)\n"
+        "  --seed N                  dataset and initial weights (default 1)\n"
+        "  --checkpoint-dir DIR      checkpoints (default $GPUMARKET_CHECKPOINT_DIR)\n"
+        "  --checkpoint-interval N   save every N steps (default 0: only on preemption)\n"
+        "  --deterministic           fixed-point gradient sums: bitwise the same loss for any rank count\n"
+        "  --algorithm NAME          force an allreduce algorithm (auto, ring, rd, rab, shm, hier, deterministic)\n"
+        "  --cuda                    compute gradients on the GPU (when built with CUDA)\n"
+        "  --bind                    bind each rank to the cores near its GPU\n"
+        "  --bind-report             print each rank's GPU, NIC and cores\n"
+        "  --topology FILE           hwloc XML topology for binding (default: this machine)\n"
+        "  --quiet                   print only the final loss\n"
+        "Exit status: 0 done, 1 error, 2 bad flags, %d preempted (checkpoint saved, requeue).\n",
+        GMPI_EXIT_PREEMPTED);
 }
 
 /* Only rank 0 reports a bad flag; every rank exits 2. */
@@ -80,7 +82,8 @@ static uint64_t parse_count(const char *flag, const char *v, uint64_t min, uint6
     if (errno || end == v || *end || v[0] == '-' || x < min || x > max) {
         if (rank == 0)
             fprintf(stderr,
-                    "gpumarket-train: %s '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "; fix the flag\n",
+                    "gpumarket-train: %s '%s' is not a whole number from %" PRIu64 " to %" PRIu64
+                    "; fix the flag\n",
                     flag, v, min, max);
         exit(2);
     }
@@ -94,8 +97,9 @@ static double parse_real(const char *flag, const char *v, double min, double max
     double x = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(x) || x < min || x > max) {
         if (rank == 0)
-            fprintf(stderr, "gpumarket-train: %s '%s' is not a number from %g to %g; fix the flag\n",
-                    flag, v, min, max);
+            fprintf(stderr,
+                    "gpumarket-train: %s '%s' is not a number from %g to %g; fix the flag\n", flag,
+                    v, min, max);
         exit(2);
     }
     return x;
@@ -103,29 +107,47 @@ static double parse_real(const char *flag, const char *v, double min, double max
 
 static void parse_flags(int argc, char **argv, struct flags *f)
 {
-    enum { O_STEPS = 256, O_BATCH, O_LR, O_MOM, O_HIDDEN, O_SEED, O_CKDIR, O_CKINT, O_DET, O_ALGO,
-           O_CUDA, O_BIND, O_BINDREP, O_TOPO, O_QUIET, O_PREEMPT, O_THROTTLE, O_HELP };
+    enum {
+        O_STEPS = 256,
+        O_BATCH,
+        O_LR,
+        O_MOM,
+        O_HIDDEN,
+        O_SEED,
+        O_CKDIR,
+        O_CKINT,
+        O_DET,
+        O_ALGO,
+        O_CUDA,
+        O_BIND,
+        O_BINDREP,
+        O_TOPO,
+        O_QUIET,
+        O_PREEMPT,
+        O_THROTTLE,
+        O_HELP
+    };
     static const struct option opts[] = {
-        {"steps", required_argument, 0, O_STEPS},
-        {"batch-size", required_argument, 0, O_BATCH},
-        {"lr", required_argument, 0, O_LR},
-        {"momentum", required_argument, 0, O_MOM},
-        {"hidden", required_argument, 0, O_HIDDEN},
-        {"seed", required_argument, 0, O_SEED},
-        {"checkpoint-dir", required_argument, 0, O_CKDIR},
-        {"checkpoint-interval", required_argument, 0, O_CKINT},
-        {"deterministic", no_argument, 0, O_DET},
-        {"algorithm", required_argument, 0, O_ALGO},
-        {"cuda", no_argument, 0, O_CUDA},
-        {"bind", no_argument, 0, O_BIND},
-        {"bind-report", no_argument, 0, O_BINDREP},
-        {"topology", required_argument, 0, O_TOPO},
-        {"quiet", no_argument, 0, O_QUIET},
+        { "steps", required_argument, 0, O_STEPS },
+        { "batch-size", required_argument, 0, O_BATCH },
+        { "lr", required_argument, 0, O_LR },
+        { "momentum", required_argument, 0, O_MOM },
+        { "hidden", required_argument, 0, O_HIDDEN },
+        { "seed", required_argument, 0, O_SEED },
+        { "checkpoint-dir", required_argument, 0, O_CKDIR },
+        { "checkpoint-interval", required_argument, 0, O_CKINT },
+        { "deterministic", no_argument, 0, O_DET },
+        { "algorithm", required_argument, 0, O_ALGO },
+        { "cuda", no_argument, 0, O_CUDA },
+        { "bind", no_argument, 0, O_BIND },
+        { "bind-report", no_argument, 0, O_BINDREP },
+        { "topology", required_argument, 0, O_TOPO },
+        { "quiet", no_argument, 0, O_QUIET },
         /* Test aids: raise SIGUSR1 in one rank after a step; slow steps down. */
-        {"test-preempt-at", required_argument, 0, O_PREEMPT},
-        {"test-throttle-ms", required_argument, 0, O_THROTTLE},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
+        { "test-preempt-at", required_argument, 0, O_PREEMPT },
+        { "test-throttle-ms", required_argument, 0, O_THROTTLE },
+        { "help", no_argument, 0, O_HELP },
+        { 0, 0, 0, 0 },
     };
     memset(f, 0, sizeof *f);
     f->steps = 200;
@@ -142,25 +164,53 @@ static void parse_flags(int argc, char **argv, struct flags *f)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case O_STEPS: f->steps = parse_count("--steps", optarg, 1, 100000000); break;
-        case O_BATCH: f->batch = (uint32_t)parse_count("--batch-size", optarg, 1, TRAIN_MAX_BATCH); break;
-        case O_LR: f->lr = parse_real("--lr", optarg, 0, 100); break;
-        case O_MOM: f->momentum = parse_real("--momentum", optarg, 0, 0.999); break;
-        case O_HIDDEN: f->hidden = (uint32_t)parse_count("--hidden", optarg, 1, TRAIN_MAX_HIDDEN); break;
-        case O_SEED: f->seed = parse_count("--seed", optarg, 0, UINT64_MAX); break;
+        case O_STEPS:
+            f->steps = parse_count("--steps", optarg, 1, 100000000);
+            break;
+        case O_BATCH:
+            f->batch = (uint32_t)parse_count("--batch-size", optarg, 1, TRAIN_MAX_BATCH);
+            break;
+        case O_LR:
+            f->lr = parse_real("--lr", optarg, 0, 100);
+            break;
+        case O_MOM:
+            f->momentum = parse_real("--momentum", optarg, 0, 0.999);
+            break;
+        case O_HIDDEN:
+            f->hidden = (uint32_t)parse_count("--hidden", optarg, 1, TRAIN_MAX_HIDDEN);
+            break;
+        case O_SEED:
+            f->seed = parse_count("--seed", optarg, 0, UINT64_MAX);
+            break;
         case O_CKDIR:
             if (!*optarg)
                 die_usage("--checkpoint-dir needs a directory, not", optarg);
             f->checkpoint_dir = optarg;
             break;
-        case O_CKINT: f->checkpoint_interval = parse_count("--checkpoint-interval", optarg, 0, 100000000); break;
-        case O_DET: f->deterministic = 1; break;
-        case O_ALGO: f->algorithm = optarg; break;
-        case O_CUDA: f->use_cuda = 1; break;
-        case O_BIND: f->bind = 1; break;
-        case O_BINDREP: f->bind_report = 1; break;
-        case O_TOPO: f->topology = optarg; break;
-        case O_QUIET: f->quiet = 1; break;
+        case O_CKINT:
+            f->checkpoint_interval = parse_count("--checkpoint-interval", optarg, 0, 100000000);
+            break;
+        case O_DET:
+            f->deterministic = 1;
+            break;
+        case O_ALGO:
+            f->algorithm = optarg;
+            break;
+        case O_CUDA:
+            f->use_cuda = 1;
+            break;
+        case O_BIND:
+            f->bind = 1;
+            break;
+        case O_BINDREP:
+            f->bind_report = 1;
+            break;
+        case O_TOPO:
+            f->topology = optarg;
+            break;
+        case O_QUIET:
+            f->quiet = 1;
+            break;
         case O_PREEMPT: {
             char *colon = strchr(optarg, ':');
             if (colon) {
@@ -170,7 +220,9 @@ static void parse_flags(int argc, char **argv, struct flags *f)
             f->preempt_at = (int64_t)parse_count("--test-preempt-at", optarg, 0, 100000000);
             break;
         }
-        case O_THROTTLE: f->throttle_ms = (unsigned)parse_count("--test-throttle-ms", optarg, 0, 10000); break;
+        case O_THROTTLE:
+            f->throttle_ms = (unsigned)parse_count("--test-throttle-ms", optarg, 0, 10000);
+            break;
         case O_HELP:
             if (rank == 0)
                 usage(stdout);
@@ -246,7 +298,8 @@ static int save(gmpi_ctx *ctx, const struct model *m, const struct flags *f, uin
     state_pack(m, f, step, blob);
     int n = gmpi_size(ctx), r = gmpi_rank(ctx);
     size_t start = total * (size_t)r / (size_t)n, end = total * (size_t)(r + 1) / (size_t)n;
-    int rc = gmpi_checkpoint_save(ctx, f->checkpoint_dir, step, blob + start, end - start, err, sizeof err);
+    int rc = gmpi_checkpoint_save(ctx, f->checkpoint_dir, step, blob + start, end - start, err,
+                                  sizeof err);
     free(blob);
     if (rc) {
         fprintf(stderr, "%s (rank %d)\n", err, r);
@@ -264,14 +317,15 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
     char err[1024];
     size_t total = state_size(m);
     char *blob = malloc(total);
-    long long result[2] = {0, 0}; /* status (0 none, 1 found, -1 error), step */
+    long long result[2] = { 0, 0 }; /* status (0 none, 1 found, -1 error), step */
     if (!blob) {
         fprintf(stderr, "gpumarket-train: out of memory for the checkpoint\n");
         return -1;
     }
     if (gmpi_rank(ctx) == 0) {
         gmpi_checkpoint *ck = NULL;
-        int rc = gmpi_checkpoint_find_latest(f->checkpoint_dir, warn_checkpoint, NULL, &ck, err, sizeof err);
+        int rc = gmpi_checkpoint_find_latest(f->checkpoint_dir, warn_checkpoint, NULL, &ck, err,
+                                             sizeof err);
         if (rc == GMPI_ENOENT) {
             result[0] = 0;
         } else if (rc) {
@@ -283,11 +337,14 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
             for (int i = 0; i < gmpi_checkpoint_shard_count(ck) && result[0] == 1; i++) {
                 size_t n = gmpi_checkpoint_shard_size(ck, i);
                 if (n > total - off) {
-                    fprintf(stderr,
-                            "gpumarket-train: checkpoint step %" PRIu64 " in %s holds more state than this model (other --hidden?); use the same flags or another --checkpoint-dir\n",
-                            gmpi_checkpoint_step(ck), f->checkpoint_dir);
+                    fprintf(
+                        stderr,
+                        "gpumarket-train: checkpoint step %" PRIu64
+                        " in %s holds more state than this model (other --hidden?); use the same flags or another --checkpoint-dir\n",
+                        gmpi_checkpoint_step(ck), f->checkpoint_dir);
                     result[0] = -1;
-                } else if ((rc = gmpi_checkpoint_read_shard(ck, i, blob + off, n, err, sizeof err))) {
+                } else if ((rc = gmpi_checkpoint_read_shard(ck, i, blob + off, n, err,
+                                                            sizeof err))) {
                     fprintf(stderr, "%s\n", err);
                     result[0] = -1;
                 } else {
@@ -295,9 +352,11 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
                 }
             }
             if (result[0] == 1 && off != total) {
-                fprintf(stderr,
-                        "gpumarket-train: checkpoint step %" PRIu64 " in %s holds %zu bytes of state, this model needs %zu (other --hidden?); use the same flags or another --checkpoint-dir\n",
-                        gmpi_checkpoint_step(ck), f->checkpoint_dir, off, total);
+                fprintf(
+                    stderr,
+                    "gpumarket-train: checkpoint step %" PRIu64
+                    " in %s holds %zu bytes of state, this model needs %zu (other --hidden?); use the same flags or another --checkpoint-dir\n",
+                    gmpi_checkpoint_step(ck), f->checkpoint_dir, off, total);
                 result[0] = -1;
             }
             if (result[0] == 1) {
@@ -305,10 +364,13 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
                 memcpy(&h, blob, sizeof h);
                 header_fill(m, f, h.step, &want);
                 if (memcmp(&h, &want, sizeof h)) {
-                    fprintf(stderr,
-                            "gpumarket-train: checkpoint step %" PRIu64 " in %s was written with other flags (--seed %" PRIu64 " --batch-size %u --hidden %u --lr %g --momentum %g%s); rerun with those or use another --checkpoint-dir\n",
-                            h.step, f->checkpoint_dir, h.seed, h.batch, h.hidden, h.lr, h.momentum,
-                            h.deterministic ? " --deterministic" : "");
+                    fprintf(
+                        stderr,
+                        "gpumarket-train: checkpoint step %" PRIu64
+                        " in %s was written with other flags (--seed %" PRIu64
+                        " --batch-size %u --hidden %u --lr %g --momentum %g%s); rerun with those or use another --checkpoint-dir\n",
+                        h.step, f->checkpoint_dir, h.seed, h.batch, h.hidden, h.lr, h.momentum,
+                        h.deterministic ? " --deterministic" : "");
                     result[0] = -1;
                 } else {
                     result[1] = (long long)h.step;
@@ -357,7 +419,9 @@ int main(int argc, char **argv)
     }
     if (f.use_cuda && !gmpi_cuda_built()) {
         if (rank == 0)
-            fprintf(stderr, "gpumarket-train: --cuda: this build has no CUDA; rebuild with --with-cuda or drop --cuda\n");
+            fprintf(
+                stderr,
+                "gpumarket-train: --cuda: this build has no CUDA; rebuild with --with-cuda or drop --cuda\n");
         gmpi_finalize(ctx);
         return 2;
     }
@@ -371,14 +435,18 @@ int main(int argc, char **argv)
     /* Slurm's view of this task, when launched by srun. */
     const char *procid = getenv("SLURM_PROCID"), *localid = getenv("SLURM_LOCALID");
     if (procid && atoi(procid) != rank && rank == 0)
-        fprintf(stderr, "gpumarket-train: SLURM_PROCID=%s differs from the MPI rank %d; use srun --mpi=pmix\n",
-                procid, rank);
+        fprintf(
+            stderr,
+            "gpumarket-train: SLURM_PROCID=%s differs from the MPI rank %d; use srun --mpi=pmix\n",
+            procid, rank);
     if (f.bind || f.bind_report || f.use_cuda) {
         gmpi_binding b;
         int lr = gmpi_local_rank(ctx);
         if (localid && atoi(localid) != lr && rank == 0)
-            fprintf(stderr, "gpumarket-train: SLURM_LOCALID=%s differs from the node-local MPI rank %d; binding follows MPI\n",
-                    localid, lr);
+            fprintf(
+                stderr,
+                "gpumarket-train: SLURM_LOCALID=%s differs from the node-local MPI rank %d; binding follows MPI\n",
+                localid, lr);
         if (gmpi_bind_node(ctx, f.topology, NULL, &b, err, sizeof err)) {
             fprintf(stderr, "%s (rank %d)\n", err, rank);
             gmpi_finalize(ctx);
@@ -403,8 +471,10 @@ int main(int argc, char **argv)
             int ndev = gmpi_cuda_device_count(err, sizeof err);
             int dev = b.visible_index >= 0 && b.visible_index < ndev ? b.visible_index : lr % ndev;
             if (train_cuda_select(dev)) {
-                fprintf(stderr, "gpumarket-train: rank %d cannot use CUDA device %d; check CUDA_VISIBLE_DEVICES\n",
-                        rank, dev);
+                fprintf(
+                    stderr,
+                    "gpumarket-train: rank %d cannot use CUDA device %d; check CUDA_VISIBLE_DEVICES\n",
+                    rank, dev);
                 gmpi_finalize(ctx);
                 return 1;
             }
@@ -423,7 +493,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!f.checkpoint_dir && rank == 0)
-        fprintf(stderr, "gpumarket-train: no --checkpoint-dir (or GPUMARKET_CHECKPOINT_DIR): a preemption will lose all progress\n");
+        fprintf(
+            stderr,
+            "gpumarket-train: no --checkpoint-dir (or GPUMARKET_CHECKPOINT_DIR): a preemption will lose all progress\n");
 
     uint64_t start = 0;
     if (f.checkpoint_dir) {
@@ -435,11 +507,12 @@ int main(int argc, char **argv)
         }
         start = (uint64_t)s;
         if (start && rank == 0)
-            fprintf(stderr, "gpumarket-train: resuming from checkpoint step %" PRIu64 " in %s\n", start,
-                    f.checkpoint_dir);
+            fprintf(stderr, "gpumarket-train: resuming from checkpoint step %" PRIu64 " in %s\n",
+                    start, f.checkpoint_dir);
     }
     if (rank == 0 && !f.quiet)
-        printf("gpumarket-train: %d rank(s) on %d node(s), %" PRIu64 " steps, batch %u, %zu parameters, %s sums%s\n",
+        printf("gpumarket-train: %d rank(s) on %d node(s), %" PRIu64
+               " steps, batch %u, %zu parameters, %s sums%s\n",
                size, gmpi_node_count(ctx), f.steps, f.batch, m.nparams,
                f.deterministic ? "fixed-point" : "floating", f.use_cuda ? ", CUDA" : "");
 
@@ -460,8 +533,9 @@ int main(int argc, char **argv)
         /* This rank's samples of the global batch: j = rank, rank + size... */
         if (f.deterministic) {
             memset(fixed, 0, n * sizeof *fixed);
-            rc = f.use_cuda ? train_cuda_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed)
-                            : model_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed);
+            rc = f.use_cuda
+                     ? train_cuda_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed)
+                     : model_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed);
             if (!rc)
                 rc = gmpi_allreduce(ctx, fixed, n, GMPI_INT64, GMPI_SUM, err, sizeof err);
             for (size_t i = 0; i < n && !rc; i++)
@@ -474,7 +548,8 @@ int main(int argc, char **argv)
                 rc = gmpi_allreduce(ctx, grad, n, GMPI_DOUBLE, GMPI_SUM, err, sizeof err);
         }
         if (rc) {
-            fprintf(stderr, "%s (rank %d, step %" PRIu64 ")\n", rc > 0 ? "gpumarket-train: gradient computation failed" : err, rank, step);
+            fprintf(stderr, "%s (rank %d, step %" PRIu64 ")\n",
+                    rc > 0 ? "gpumarket-train: gradient computation failed" : err, rank, step);
             status = 1;
             break;
         }
@@ -488,7 +563,8 @@ int main(int argc, char **argv)
             raise(SIGUSR1);
         uint64_t done = step + 1;
         int saved = 0;
-        if (f.checkpoint_dir && f.checkpoint_interval && done % f.checkpoint_interval == 0 && done < f.steps) {
+        if (f.checkpoint_dir && f.checkpoint_interval && done % f.checkpoint_interval == 0 &&
+            done < f.steps) {
             if (save(ctx, &m, &f, done)) {
                 status = 1;
                 break;
@@ -508,8 +584,11 @@ int main(int argc, char **argv)
             }
             if (rank == 0)
                 fprintf(stderr,
-                        "gpumarket-train: preempted after step %" PRIu64 "%s; exiting with status %d so the job is requeued\n",
-                        done, f.checkpoint_dir ? ", checkpoint saved" : " (no checkpoint directory: progress lost)",
+                        "gpumarket-train: preempted after step %" PRIu64
+                        "%s; exiting with status %d so the job is requeued\n",
+                        done,
+                        f.checkpoint_dir ? ", checkpoint saved"
+                                         : " (no checkpoint directory: progress lost)",
                         GMPI_EXIT_PREEMPTED);
             status = GMPI_EXIT_PREEMPTED;
             break;
@@ -520,7 +599,8 @@ int main(int argc, char **argv)
         double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         printf("final loss %.17g after %" PRIu64 " steps\n", loss, f.steps);
         if (step > start && secs > 0)
-            fprintf(stderr, "gpumarket-train: %.0f samples/s\n", (double)(step - start) * f.batch / secs);
+            fprintf(stderr, "gpumarket-train: %.0f samples/s\n",
+                    (double)(step - start) * f.batch / secs);
     }
     free(fixed);
     free(grad);

@@ -1,14 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket-train on CUDA: per-sample gradients on the device, one thread
  * per sample, summed with atomics (exact and order-free in fixed point). */
 #include "config.h"
 
+#include "mpi-runtime/train_model.h"
+
+#include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include <cuda_runtime.h>
-
-#include "mpi-runtime/train_model.h"
 
 /* The same generator as train_model.c, for host and device alike. */
 __device__ static uint64_t mix(uint64_t x)
@@ -25,8 +25,8 @@ __device__ static double uniform(uint64_t seed, uint64_t a, uint64_t b)
     return (double)(h >> 11) * (2.0 / 9007199254740992.0) - 1.0;
 }
 
-__global__ void gradients_kernel(const double *w, uint32_t H, uint64_t seed, uint64_t step, uint32_t batch,
-                                 int rank, int size, double *hbuf, double *out_d,
+__global__ void gradients_kernel(const double *w, uint32_t H, uint64_t seed, uint64_t step,
+                                 uint32_t batch, int rank, int size, double *hbuf, double *out_d,
                                  unsigned long long *out_fixed)
 {
     uint64_t t = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x;
@@ -49,7 +49,8 @@ __global__ void gradients_kernel(const double *w, uint32_t H, uint64_t seed, uin
             label = c;
         }
     }
-    const double *W1 = w, *b1 = W1 + (size_t)H * TRAIN_INPUTS, *W2 = b1 + H, *b2 = W2 + (size_t)TRAIN_CLASSES * H;
+    const double *W1 = w, *b1 = W1 + (size_t)H * TRAIN_INPUTS, *W2 = b1 + H,
+                 *b2 = W2 + (size_t)TRAIN_CLASSES * H;
     double *h = hbuf + t * H;
     for (uint32_t k = 0; k < H; k++) {
         double a = b1[k];
@@ -69,15 +70,18 @@ __global__ void gradients_kernel(const double *w, uint32_t H, uint64_t seed, uin
         z[c] = exp(z[c] - zmax);
         sum += z[c];
     }
-#define ADD(idx, val)                                                                   \
-    do {                                                                                \
-        double v_ = (val);                                                              \
-        if (out_fixed) {                                                                \
-            v_ = v_ > TRAIN_FIXED_CLIP ? TRAIN_FIXED_CLIP : v_ < -TRAIN_FIXED_CLIP ? -TRAIN_FIXED_CLIP : v_; \
-            atomicAdd(&out_fixed[idx], (unsigned long long)(long long)llrint(v_ * TRAIN_FIXED_SCALE)); \
-        } else {                                                                        \
-            atomicAdd(&out_d[idx], v_);                                                 \
-        }                                                                               \
+#define ADD(idx, val)                                                                \
+    do {                                                                             \
+        double v_ = (val);                                                           \
+        if (out_fixed) {                                                             \
+            v_ = v_ > TRAIN_FIXED_CLIP    ? TRAIN_FIXED_CLIP                         \
+                 : v_ < -TRAIN_FIXED_CLIP ? -TRAIN_FIXED_CLIP                        \
+                                          : v_;                                      \
+            atomicAdd(&out_fixed[idx],                                               \
+                      (unsigned long long)(long long)llrint(v_ *TRAIN_FIXED_SCALE)); \
+        } else {                                                                     \
+            atomicAdd(&out_d[idx], v_);                                              \
+        }                                                                            \
     } while (0)
     ADD(nparams, -log(z[label] / sum));
     size_t gW2 = (size_t)H * TRAIN_INPUTS + H, gb2 = gW2 + (size_t)TRAIN_CLASSES * H;
@@ -105,11 +109,12 @@ extern "C" int train_cuda_select(int device)
     return cudaSetDevice(device) == cudaSuccess ? 0 : -1;
 }
 
-static int run(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch, int rank, int size,
-               double *out_d, int64_t *out_fixed)
+static int run(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch, int rank,
+               int size, double *out_d, int64_t *out_fixed)
 {
     size_t n = m->nparams + 1;
-    uint32_t mine = batch > (uint32_t)rank ? (batch - (uint32_t)rank + (uint32_t)size - 1) / (uint32_t)size : 0;
+    uint32_t mine =
+        batch > (uint32_t)rank ? (batch - (uint32_t)rank + (uint32_t)size - 1) / (uint32_t)size : 0;
     double *dw = NULL, *dh = NULL;
     void *dout = NULL;
     int rc = -1;
@@ -122,9 +127,9 @@ static int run(const struct model *m, uint64_t seed, uint64_t step, uint32_t bat
         cudaMemset(dout, 0, n * outsz) != cudaSuccess)
         goto out;
     if (mine) {
-        gradients_kernel<<<(mine + 127) / 128, 128>>>(dw, m->hidden, seed, step, batch, rank, size, dh,
-                                                      out_fixed ? NULL : (double *)dout,
-                                                      out_fixed ? (unsigned long long *)dout : NULL);
+        gradients_kernel<<<(mine + 127) / 128, 128>>>(
+            dw, m->hidden, seed, step, batch, rank, size, dh, out_fixed ? NULL : (double *)dout,
+            out_fixed ? (unsigned long long *)dout : NULL);
         if (cudaGetLastError() != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess)
             goto out;
     }
@@ -155,8 +160,8 @@ out:
     return rc;
 }
 
-extern "C" int train_cuda_gradients(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch,
-                                    int rank, int size, double *out)
+extern "C" int train_cuda_gradients(const struct model *m, uint64_t seed, uint64_t step,
+                                    uint32_t batch, int rank, int size, double *out)
 {
     return run(m, seed, step, batch, rank, size, out, NULL);
 }

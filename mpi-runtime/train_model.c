@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket-train's model on the CPU: data generation, per-sample forward
  * and backward passes, SGD update. */
 #include "config.h"
 
+#include "mpi-runtime/train_model.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mpi-runtime/train_model.h"
 
 static uint64_t mix(uint64_t x)
 {
@@ -45,7 +46,8 @@ void dataset_sample(uint64_t seed, uint64_t index, double *x, int *label)
 int model_init(struct model *m, uint32_t hidden, uint64_t seed)
 {
     m->hidden = hidden;
-    m->nparams = (size_t)hidden * TRAIN_INPUTS + hidden + (size_t)TRAIN_CLASSES * hidden + TRAIN_CLASSES;
+    m->nparams =
+        (size_t)hidden * TRAIN_INPUTS + hidden + (size_t)TRAIN_CLASSES * hidden + TRAIN_CLASSES;
     m->w = calloc(m->nparams, sizeof *m->w);
     m->mom = calloc(m->nparams, sizeof *m->mom);
     if (!m->w || !m->mom) {
@@ -122,9 +124,8 @@ static void sample_gradient(const struct model *m, const double *x, int label, d
 /* Sum this rank's share of the batch (samples rank, rank+size, ...) into
  * exactly one of out_real (doubles) or out_fixed (64-bit fixed point, whose
  * sums do not depend on the order of addition). */
-static int accumulate_gradients(const struct model *m, uint64_t seed, uint64_t step,
-                                uint32_t batch, int rank, int size, double *out_real,
-                                int64_t *out_fixed)
+static int accumulate_gradients(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch,
+                                int rank, int size, double *out_real, int64_t *out_fixed)
 {
     double *g = malloc((m->nparams + 1) * sizeof *g), *h = malloc(m->hidden * sizeof *h);
     double x[TRAIN_INPUTS];
@@ -143,7 +144,9 @@ static int accumulate_gradients(const struct model *m, uint64_t seed, uint64_t s
                 continue;
             }
             double v = g[i];
-            v = v > TRAIN_FIXED_CLIP ? TRAIN_FIXED_CLIP : v < -TRAIN_FIXED_CLIP ? -TRAIN_FIXED_CLIP : v;
+            v = v > TRAIN_FIXED_CLIP    ? TRAIN_FIXED_CLIP
+                : v < -TRAIN_FIXED_CLIP ? -TRAIN_FIXED_CLIP
+                                        : v;
             out_fixed[i] += (int64_t)llrint(v * TRAIN_FIXED_SCALE);
         }
     }
@@ -164,7 +167,8 @@ int model_gradients_fixed(const struct model *m, uint64_t seed, uint64_t step, u
     return accumulate_gradients(m, seed, step, batch, rank, size, NULL, out);
 }
 
-void model_update(struct model *m, const double *grad_sum, uint32_t batch, double lr, double momentum)
+void model_update(struct model *m, const double *grad_sum, uint32_t batch, double lr,
+                  double momentum)
 {
     for (size_t i = 0; i < m->nparams; i++) {
         m->mom[i] = momentum * m->mom[i] + grad_sum[i] / batch;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket-train's model: a one-hidden-layer perceptron (tanh, softmax) on
  * a dataset generated from a seed, with CPU gradients and, when built, CUDA
  * ones.  Gradients are sums over this rank's samples of the global batch. */
@@ -11,15 +12,15 @@
 extern "C" {
 #endif
 
-#define TRAIN_INPUTS 16
-#define TRAIN_CLASSES 4
+#define TRAIN_INPUTS     16
+#define TRAIN_CLASSES    4
 #define TRAIN_MAX_HIDDEN 4096
-#define TRAIN_MAX_BATCH 65536
+#define TRAIN_MAX_BATCH  65536
 /* Fixed-point gradients: value * 2^30, each per-sample term clipped to
  * +-2^16 so a batch of 2^16 samples cannot overflow int64.  Integer sums do
  * not depend on order, so any sharding gives bitwise the same total. */
 #define TRAIN_FIXED_SCALE 1073741824.0
-#define TRAIN_FIXED_CLIP 65536.0
+#define TRAIN_FIXED_CLIP  65536.0
 
 struct model {
     uint32_t hidden;
@@ -39,7 +40,8 @@ int model_gradients(const struct model *m, uint64_t seed, uint64_t step, uint32_
 int model_gradients_fixed(const struct model *m, uint64_t seed, uint64_t step, uint32_t batch,
                           int rank, int size, int64_t *out);
 /* SGD with momentum on the batch mean of the summed gradients. */
-void model_update(struct model *m, const double *grad_sum, uint32_t batch, double lr, double momentum);
+void model_update(struct model *m, const double *grad_sum, uint32_t batch, double lr,
+                  double momentum);
 
 /* CUDA versions (train_cuda.cu); without CUDA they return -1. */
 int train_cuda_select(int device);

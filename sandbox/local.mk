@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # gpumarket-sandbox: the throwaway real Slurm cluster (installed, and runnable
 # from the build tree, where it uses the plugins just built).
 bin_SCRIPTS += sandbox/gpumarket-sandbox

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Configure (once) and build gpumarket out of tree, against the installed Slurm
 # and a matching Slurm source tree for the select plugin.
 #   scripts/build.sh [BUILD_DIR] [extra configure options...]

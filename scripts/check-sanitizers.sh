@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build gpumarket with AddressSanitizer and UndefinedBehaviorSanitizer and run
 # the unit tests under them (the Slurm plugins are exercised by the
 # integration tests of the normal build: daemons cannot load ASan code).

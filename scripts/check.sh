@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The README's test command: install what is missing, build with warnings
 # fatal, run the whole test suite (unit and integration tests against a real
 # sandbox cluster).  Its last line is "N passed, N failed, N skipped".

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The README's main job: install what is missing, build, start a real sandbox
 # Slurm cluster (3 nodes x 4 fake H100s) and play the market scenario on it:
 # a buyer's distributed training runs on idle GPUs in the market partition, a

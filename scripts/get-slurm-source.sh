@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Fetch and configure the Debian source of the installed Slurm, so that the
 # select plugin can be built against Slurm's internal headers.
 #   scripts/get-slurm-source.sh [DIR]     (default: ./slurm-src)

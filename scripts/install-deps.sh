@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install every Debian 12 package that gpumarket's build, tests, benchmarks and
 # sandbox cluster need. Idempotent: installs only what is missing.
 set -euo pipefail
@@ -9,7 +10,7 @@ packages=(
   libopenmpi-dev openmpi-bin libpmix-dev
   libhwloc-dev hwloc
   libssl-dev openssl python3
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   dpkg-dev procps iproute2 psmisc valgrind
 )
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Count the TAP results of one or more build trees (Automake's .trs files) and
 # print the closing line "N passed, N failed, N skipped".
 #   scripts/test-summary.sh [--label WORD] BUILD_DIR...

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* C2SP tlog-checkpoint notes (origin, tree size, base64 root hash) signed
  * per C2SP signed-note with Ed25519: formatting, strict parsing, checking. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
@@ -8,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EM_DASH "\xe2\x80\x94"
-#define NOTE_MAX (1 << 20)
+#define EM_DASH        "\xe2\x80\x94"
+#define NOTE_MAX       (1 << 20)
 #define MAX_SIGNATURES 100
 
 char *gm_checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[GM_HASH_LEN],
@@ -54,19 +56,22 @@ struct sigline {
     long rawlen;
 };
 
-static int parse_sigline(const char *s, size_t n, struct sigline *sl, size_t lineno,
-                         char *err, size_t errlen)
+static int parse_sigline(const char *s, size_t n, struct sigline *sl, size_t lineno, char *err,
+                         size_t errlen)
 {
     size_t dl = sizeof EM_DASH - 1;
     if (n < dl + 1 || memcmp(s, EM_DASH " ", dl + 1) != 0)
-        return gm_errf(err, errlen, "checkpoint line %zu: a signature line must start with \"" EM_DASH " \" (an em dash, U+2014, and a space)",
-                             lineno);
+        return gm_errf(err, errlen,
+                       "checkpoint line %zu: a signature line must start with \"" EM_DASH
+                       " \" (an em dash, U+2014, and a space)",
+                       lineno);
     s += dl + 1;
     n -= dl + 1;
     const char *sp = memchr(s, ' ', n);
     if (!sp || sp == s)
-        return gm_errf(err, errlen, "checkpoint line %zu: signature line needs a key name and a signature",
-                             lineno);
+        return gm_errf(err, errlen,
+                       "checkpoint line %zu: signature line needs a key name and a signature",
+                       lineno);
     sl->name = s;
     sl->namelen = (size_t)(sp - s);
     for (size_t i = 0; i < sl->namelen; i++)
@@ -76,9 +81,10 @@ static int parse_sigline(const char *s, size_t n, struct sigline *sl, size_t lin
     size_t blen = n - sl->namelen - 1;
     sl->rawlen = gm_settle_base64_decode(b, blen, sl->raw, sizeof sl->raw);
     if (sl->rawlen < 5)
-        return gm_errf(err, errlen,
-                             "checkpoint line %zu: signature is not canonical base64 of a key id and a signature",
-                             lineno);
+        return gm_errf(
+            err, errlen,
+            "checkpoint line %zu: signature is not canonical base64 of a key id and a signature",
+            lineno);
     return 0;
 }
 
@@ -107,7 +113,8 @@ static int parse_note(const char *text, size_t len, struct gm_checkpoint *cp, si
             break;
         }
     if (split == 0)
-        return gm_errf(err, errlen, "checkpoint: no blank line before the signatures (not a signed note)");
+        return gm_errf(err, errlen,
+                       "checkpoint: no blank line before the signatures (not a signed note)");
     cp->body_len = split;
     *sig_start = split + 1;
 
@@ -118,7 +125,8 @@ static int parse_note(const char *text, size_t len, struct gm_checkpoint *cp, si
     for (int i = 0; i < 3; i++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
-            return gm_errf(err, errlen, "checkpoint: body has fewer than 3 lines (origin, size, root hash)");
+            return gm_errf(err, errlen,
+                           "checkpoint: body has fewer than 3 lines (origin, size, root hash)");
         lines[i] = p;
         lens[i] = (size_t)(nl - p);
         p = nl + 1;
@@ -131,11 +139,13 @@ static int parse_note(const char *text, size_t len, struct gm_checkpoint *cp, si
     }
     if (lens[0] == 0 || lens[0] > GM_CHECKPOINT_ORIGIN_MAX)
         return gm_errf(err, errlen, "checkpoint line 1: origin must be 1 to %d bytes",
-                             GM_CHECKPOINT_ORIGIN_MAX);
+                       GM_CHECKPOINT_ORIGIN_MAX);
     memcpy(cp->origin, lines[0], lens[0]);
     cp->origin[lens[0]] = '\0';
     if (lens[1] == 0 || lens[1] > 20 || (lens[1] > 1 && lines[1][0] == '0'))
-        return gm_errf(err, errlen, "checkpoint line 2: tree size must be a decimal number without leading zeros");
+        return gm_errf(
+            err, errlen,
+            "checkpoint line 2: tree size must be a decimal number without leading zeros");
     unsigned __int128 v = 0;
     for (size_t i = 0; i < lens[1]; i++) {
         if (lines[1][i] < '0' || lines[1][i] > '9')
@@ -146,7 +156,8 @@ static int parse_note(const char *text, size_t len, struct gm_checkpoint *cp, si
         return gm_errf(err, errlen, "checkpoint line 2: tree size out of range");
     cp->size = (uint64_t)v;
     if (gm_settle_base64_decode(lines[2], lens[2], cp->root, GM_HASH_LEN) != GM_HASH_LEN)
-        return gm_errf(err, errlen, "checkpoint line 3: root hash must be canonical base64 of 32 bytes");
+        return gm_errf(err, errlen,
+                       "checkpoint line 3: root hash must be canonical base64 of 32 bytes");
 
     /* Signature lines: at least one, each well formed. */
     size_t lineno = 0;
@@ -199,15 +210,16 @@ int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys, size
                 continue;
             if (sl.rawlen != 4 + GM_SIGNATURE_LEN ||
                 gm_key_verify(keys[k], text, cp->body_len, sl.raw + 4) != 0)
-                return gm_errf(err, errlen,
-                                     "checkpoint: the signature by %s (key id %s) does not verify: the checkpoint was altered",
-                                     name, gm_key_id_hex(keys[k]));
+                return gm_errf(
+                    err, errlen,
+                    "checkpoint: the signature by %s (key id %s) does not verify: the checkpoint was altered",
+                    name, gm_key_id_hex(keys[k]));
             verified = 1;
         }
         p = nl + 1;
     }
     if (!verified)
         return gm_errf(err, errlen,
-                             "checkpoint: no signature by a known key (give the ledger's verifier key)");
+                       "checkpoint: no signature by a known key (give the ledger's verifier key)");
     return 0;
 }

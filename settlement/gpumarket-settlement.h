@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libgpumarket-settlement: signed usage receipts (RFC 8785 canonical JSON,
  * Ed25519), the append-only RFC 6962 Merkle ledger and C2SP checkpoints.
  *
@@ -21,12 +22,12 @@ extern "C" {
 #define GM_RECEIPT_VERSION 1
 /* Largest integer a receipt may carry: JCS numbers are IEEE doubles, so
  * bigger integers would not round-trip through other implementations. */
-#define GM_RECEIPT_INT_MAX 9007199254740991LL
-#define GM_RECEIPT_NAME_MAX 64     /* cluster, user, account, gpu_type (bytes) */
-#define GM_RECEIPT_NODES_MAX 1024  /* Slurm hostlist expression (bytes) */
-#define GM_RECEIPT_ORDER_MAX 128   /* market order reference (bytes) */
-#define GM_SIGNATURE_LEN 64        /* Ed25519 */
-#define GM_HASH_LEN 32             /* SHA-256 */
+#define GM_RECEIPT_INT_MAX   9007199254740991LL
+#define GM_RECEIPT_NAME_MAX  64   /* cluster, user, account, gpu_type (bytes) */
+#define GM_RECEIPT_NODES_MAX 1024 /* Slurm hostlist expression (bytes) */
+#define GM_RECEIPT_ORDER_MAX 128  /* market order reference (bytes) */
+#define GM_SIGNATURE_LEN     64   /* Ed25519 */
+#define GM_HASH_LEN          32   /* SHA-256 */
 
 enum gm_end_reason {
     GM_END_COMPLETED = 0,
@@ -41,28 +42,28 @@ enum gm_end_reason {
  * characters; money in micro-units, times in Unix seconds.  The has_*
  * flags say whether an optional field is present. */
 struct gm_receipt {
-    int64_t version;             /* GM_RECEIPT_VERSION */
+    int64_t version; /* GM_RECEIPT_VERSION */
     char cluster[GM_RECEIPT_NAME_MAX + 1];
-    int64_t sequence;            /* leaf index in the ledger */
+    int64_t sequence; /* leaf index in the ledger */
     int64_t job_id;
     int has_array_task;
     int64_t array_task;
-    int64_t segment;             /* 0 for the first run, +1 per requeue */
+    int64_t segment; /* 0 for the first run, +1 per requeue */
     char user[GM_RECEIPT_NAME_MAX + 1];
     char account[GM_RECEIPT_NAME_MAX + 1];
     char nodes[GM_RECEIPT_NODES_MAX + 1];
     char gpu_type[GM_RECEIPT_NAME_MAX + 1];
     int64_t gpu_count;
     int64_t start, end;
-    int64_t gpu_seconds;         /* gpu_count * (end - start) */
+    int64_t gpu_seconds; /* gpu_count * (end - start) */
     int64_t price_micro_per_gpu_hour;
-    int64_t amount_micro;        /* gpu_seconds * price / 3600, rounded down */
+    int64_t amount_micro; /* gpu_seconds * price / 3600, rounded down */
     enum gm_end_reason end_reason;
     int has_energy;
-    int64_t energy_mj;           /* millijoules */
+    int64_t energy_mj; /* millijoules */
     int has_emissions;
-    int64_t emissions_mg;        /* milligrams CO2e */
-    char key_id[9];              /* 8 lowercase hex digits (C2SP key id) */
+    int64_t emissions_mg; /* milligrams CO2e */
+    char key_id[9];       /* 8 lowercase hex digits (C2SP key id) */
     int has_market_order;
     char market_order[GM_RECEIPT_ORDER_MAX + 1];
 };
@@ -81,23 +82,21 @@ int gm_receipt_check(const struct gm_receipt *r, char *err, size_t errlen);
 /* Encode as RFC 8785 canonical JSON.  Returns a malloc'd NUL-terminated
  * string (length in *len) the caller frees, or NULL when the receipt fails
  * gm_receipt_check or memory runs out. */
-char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err,
-                        size_t errlen);
+char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size_t errlen);
 
 /* Decode canonical JSON strictly: rejects duplicate or unknown keys, keys
  * out of order, whitespace, non-canonical numbers or escapes, wrong types,
  * missing fields and out-of-range values, naming the field.  *r is
  * overwritten.  Returns 0 or -1. */
-int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r,
-                      char *err, size_t errlen);
+int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *err, size_t errlen);
 
 /* Parse a receipt typed by a person or another program (the backfill path):
  * ordinary JSON (whitespace and any key order allowed, still no duplicates,
  * integers only), where sequence, key_id, gpu_seconds and amount_micro may be
  * left out (they are filled in; given ones must be consistent).  Returns 0
  * or -1. */
-int gm_receipt_parse_input(const char *buf, size_t len, struct gm_receipt *r,
-                           char *err, size_t errlen);
+int gm_receipt_parse_input(const char *buf, size_t len, struct gm_receipt *r, char *err,
+                           size_t errlen);
 
 /* ------------------------------------------------------------ keys */
 
@@ -110,28 +109,25 @@ gm_key *gm_key_generate(const char *name, char *err, size_t errlen);
 /* Write PREFIX.key (PKCS#8 PEM, mode 0600, written atomically, never
  * replacing an existing file), PREFIX.pub (SubjectPublicKeyInfo PEM) and
  * PREFIX.vkey (the signed-note verifier key line).  Returns 0 or -1. */
-int gm_key_write_files(const gm_key *key, const char *prefix, char *err,
-                       size_t errlen);
+int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t errlen);
 
 /* Load a private key.  The file must be owned by the running user and not
  * readable or writable by group or others; the message names the file and
  * the fix.  `name` is the key name; NULL reads it from the sibling .vkey file
  * (PATH with ".key" replaced by ".vkey"), which must match the key.  Returns
  * a key the caller frees with gm_key_free, or NULL. */
-gm_key *gm_key_load_private(const char *path, const char *name, char *err,
-                            size_t errlen);
+gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_t errlen);
 
 /* Parse a PKCS#8 PEM private key from memory (no permission checks; for
  * keys that are not in files).  NULL on error. */
-gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name,
-                             char *err, size_t errlen);
+gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name, char *err,
+                             size_t errlen);
 
 /* Load a public key: a PEM SubjectPublicKeyInfo (name unknown: key id checks
  * are skipped) or a signed-note verifier key line "name+hexid+base64".
  * NULL on error. */
 gm_key *gm_key_load_public(const char *path, char *err, size_t errlen);
-gm_key *gm_key_parse_public(const char *buf, size_t len, char *err,
-                            size_t errlen);
+gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errlen);
 
 /* The key's name (NULL when loaded from a bare PEM public key), its C2SP key
  * id (first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key), as 8 hex
@@ -143,8 +139,8 @@ char *gm_key_verifier_line(const gm_key *key);
 int gm_key_has_private(const gm_key *key);
 
 /* Ed25519 one-shot sign (needs a private key) and verify.  Return 0 or -1. */
-int gm_key_sign(const gm_key *key, const void *msg, size_t len,
-                uint8_t sig[GM_SIGNATURE_LEN], char *err, size_t errlen);
+int gm_key_sign(const gm_key *key, const void *msg, size_t len, uint8_t sig[GM_SIGNATURE_LEN],
+                char *err, size_t errlen);
 int gm_key_verify(const gm_key *key, const void *msg, size_t len,
                   const uint8_t sig[GM_SIGNATURE_LEN]);
 
@@ -158,23 +154,21 @@ void gm_key_free(gm_key *key);
 
 /* Set r->key_id from the key, encode and sign.  Returns the malloc'd signed
  * receipt (length in *len), or NULL. */
-char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len,
-                      char *err, size_t errlen);
+char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len, char *err,
+                      size_t errlen);
 
 /* Decode a signed receipt strictly.  On success *r holds the receipt,
  * *receipt_off and *receipt_len locate the signed bytes inside buf, and sig the
  * signature.  Any output pointer may be NULL.  Returns 0 or -1. */
-int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r,
-                             size_t *receipt_off, size_t *receipt_len,
-                             uint8_t sig[GM_SIGNATURE_LEN], char *err,
+int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, size_t *receipt_off,
+                             size_t *receipt_len, uint8_t sig[GM_SIGNATURE_LEN], char *err,
                              size_t errlen);
 
 /* Decode and verify against the first of `keys` whose key id matches the
  * receipt's (keys without a name are tried by signature alone).  Returns 0,
  * or -1 saying why (bad form, unknown key id, bad signature). */
-int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys,
-                             size_t nkeys, struct gm_receipt *r, char *err,
-                             size_t errlen);
+int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys, size_t nkeys,
+                             struct gm_receipt *r, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ Merkle tree */
 
@@ -182,8 +176,7 @@ int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys,
 
 /* RFC 6962: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || l || r). */
 void gm_merkle_leaf_hash(const void *data, size_t len, uint8_t out[GM_HASH_LEN]);
-void gm_merkle_node_hash(const uint8_t left[GM_HASH_LEN],
-                         const uint8_t right[GM_HASH_LEN],
+void gm_merkle_node_hash(const uint8_t left[GM_HASH_LEN], const uint8_t right[GM_HASH_LEN],
                          uint8_t out[GM_HASH_LEN]);
 
 typedef struct gm_merkle gm_merkle;
@@ -202,23 +195,19 @@ const uint8_t *gm_merkle_leaf(const gm_merkle *tree, uint64_t index);
 /* Root of the whole tree, from the subtree stack (SHA-256("") when empty). */
 void gm_merkle_root(const gm_merkle *tree, uint8_t out[GM_HASH_LEN]);
 /* Root of the first `size` leaves.  0, or -1 when size > tree size. */
-int gm_merkle_root_at(const gm_merkle *tree, uint64_t size,
-                      uint8_t out[GM_HASH_LEN]);
+int gm_merkle_root_at(const gm_merkle *tree, uint64_t size, uint8_t out[GM_HASH_LEN]);
 /* RFC 6962 section 2.1.1 audit path for leaf `index` in the tree of the first
  * `size` leaves; *count hashes written to proof.  0, or -1 when
  * index >= size or size > tree size. */
-int gm_merkle_inclusion_proof(const gm_merkle *tree, uint64_t index,
-                              uint64_t size,
+int gm_merkle_inclusion_proof(const gm_merkle *tree, uint64_t index, uint64_t size,
                               uint8_t proof[][GM_HASH_LEN], size_t *count);
 /* RFC 6962 section 2.1.2 consistency proof from `old_size` to `new_size`.
  * 0, or -1 when old_size > new_size or new_size > tree size. */
-int gm_merkle_consistency_proof(const gm_merkle *tree, uint64_t old_size,
-                                uint64_t new_size,
+int gm_merkle_consistency_proof(const gm_merkle *tree, uint64_t old_size, uint64_t new_size,
                                 uint8_t proof[][GM_HASH_LEN], size_t *count);
 /* RFC 9162 section 2.1.3.2 / 2.1.4.2 verification.  Return 0 when the
  * proof is valid, -1 otherwise. */
-int gm_merkle_verify_inclusion(const uint8_t leaf_hash[GM_HASH_LEN],
-                               uint64_t index, uint64_t size,
+int gm_merkle_verify_inclusion(const uint8_t leaf_hash[GM_HASH_LEN], uint64_t index, uint64_t size,
                                const uint8_t proof[][GM_HASH_LEN], size_t count,
                                const uint8_t root[GM_HASH_LEN]);
 int gm_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
@@ -234,35 +223,33 @@ struct gm_checkpoint {
     char origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
     uint64_t size;
     uint8_t root[GM_HASH_LEN];
-    size_t body_len;      /* bytes of the signed note body */
-    size_t nsignatures;   /* signature lines */
+    size_t body_len;    /* bytes of the signed note body */
+    size_t nsignatures; /* signature lines */
 };
 
 /* A C2SP tlog-checkpoint (origin, size, base64 root hash) signed per C2SP
  * signed-note with `key` (whose name is the signature line's name).
  * Returns the malloc'd note text, or NULL. */
-char *gm_checkpoint_sign(const char *origin, uint64_t size,
-                         const uint8_t root[GM_HASH_LEN], const gm_key *key,
-                         char *err, size_t errlen);
+char *gm_checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[GM_HASH_LEN],
+                         const gm_key *key, char *err, size_t errlen);
 
 /* Parse a signed checkpoint strictly (syntax only; signatures unchecked).
  * Returns 0 or -1 naming the line. */
-int gm_checkpoint_parse(const char *text, size_t len, struct gm_checkpoint *cp,
-                        char *err, size_t errlen);
+int gm_checkpoint_parse(const char *text, size_t len, struct gm_checkpoint *cp, char *err,
+                        size_t errlen);
 
 /* Parse and require a valid signature from one of `keys` (matched by name
  * and key id; keys without a name cannot verify notes).  0 or -1. */
-int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys,
-                         size_t nkeys, struct gm_checkpoint *cp, char *err,
-                         size_t errlen);
+int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys, size_t nkeys,
+                         struct gm_checkpoint *cp, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ ledger */
 
 /* A ledger handle belongs to one process: do not use it across fork(). */
 typedef struct gm_ledger gm_ledger;
 
-#define GM_LEDGER_CREATE 0x1  /* create DIR and the ledger file if missing */
-#define GM_LEDGER_WRITE 0x2   /* open for appending (recovers a torn tail) */
+#define GM_LEDGER_CREATE     0x1 /* create DIR and the ledger file if missing */
+#define GM_LEDGER_WRITE      0x2 /* open for appending (recovers a torn tail) */
 #define GM_LEDGER_RECORD_MAX 65536
 
 /* Open the ledger in directory `dir`.  Scans the record framing, checks the
@@ -270,8 +257,7 @@ typedef struct gm_ledger gm_ledger;
  * by a crash (see gm_ledger_recovered_bytes).  `origin` names a new ledger
  * (GM_LEDGER_CREATE) and, when non-NULL, must match an existing one.
  * Returns a handle for gm_ledger_close, or NULL. */
-gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin,
-                          char *err, size_t errlen);
+gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *err, size_t errlen);
 void gm_ledger_close(gm_ledger *ledger);
 
 /* Assign the next sequence number, set the key id, sign with `key` and
@@ -280,17 +266,16 @@ void gm_ledger_close(gm_ledger *ledger);
  * commit) and from many processes (an flock serialises writers).  Signing
  * uses helper threads on every CPU (started by the first append, stopped by
  * gm_ledger_close).  On success *r holds the stored receipt.  Returns 0 or -1. */
-int gm_ledger_append(gm_ledger *ledger, const gm_key *key,
-                     struct gm_receipt *r, char *err, size_t errlen);
+int gm_ledger_append(gm_ledger *ledger, const gm_key *key, struct gm_receipt *r, char *err,
+                     size_t errlen);
 
 /* Append n receipts as one group (one write, one sync): all are durable
  * when it returns 0, in order, with consecutive sequence numbers written back
  * into rs[].  Every receipt is checked first; on -1 none was appended unless
  * the message says the sync failed (then the ledger refuses further appends
  * until reopened). */
-int gm_ledger_append_many(gm_ledger *ledger, const gm_key *key,
-                          struct gm_receipt *rs, size_t n, char *err,
-                          size_t errlen);
+int gm_ledger_append_many(gm_ledger *ledger, const gm_key *key, struct gm_receipt *rs, size_t n,
+                          char *err, size_t errlen);
 
 /* The ledger's origin, its size and root hash as of the last open, append
  * or gm_ledger_refresh.  Not safe concurrently with appends. */
@@ -304,31 +289,28 @@ int gm_ledger_refresh(gm_ledger *ledger, char *err, size_t errlen);
 
 /* The data of record `index` (a signed receipt), malloc'd, length in *len.
  * NULL on error. */
-char *gm_ledger_read(gm_ledger *ledger, uint64_t index, size_t *len,
-                     char *err, size_t errlen);
+char *gm_ledger_read(gm_ledger *ledger, uint64_t index, size_t *len, char *err, size_t errlen);
 
 /* Sign a checkpoint of the current tree with `key` (named like the ledger's
  * origin), write it atomically to DIR/checkpoint and return its text
  * (malloc'd), or NULL. */
-char *gm_ledger_checkpoint(gm_ledger *ledger, const gm_key *key, char *err,
-                           size_t errlen);
+char *gm_ledger_checkpoint(gm_ledger *ledger, const gm_key *key, char *err, size_t errlen);
 
 /* The verifier keys recorded in DIR/verifier-keys by appenders (every key
  * that ever signed, so old keys keep verifying after rotation).  Returns the
  * number of keys put in a malloc'd array (*keys; free each and the array),
  * or -1. */
-int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err,
-                         size_t errlen);
+int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errlen);
 
-#define GM_VERIFY_HASH_ONLY 0x1  /* framing, hashes, tree, checkpoint only */
+#define GM_VERIFY_HASH_ONLY 0x1 /* framing, hashes, tree, checkpoint only */
 
 struct gm_ledger_verify_result {
-    uint64_t size;             /* whole records */
+    uint64_t size; /* whole records */
     uint8_t root[GM_HASH_LEN];
-    uint64_t torn_bytes;       /* unfinished append at the tail (not an error) */
+    uint64_t torn_bytes; /* unfinished append at the tail (not an error) */
     int has_checkpoint;
     uint64_t checkpoint_size;
-    int64_t bad_index;         /* first bad record, -1 when none or not a record */
+    int64_t bad_index; /* first bad record, -1 when none or not a record */
 };
 
 /* Verify a ledger directory read-only: file header, every record's framing
@@ -337,18 +319,16 @@ struct gm_ledger_verify_result {
  * signature and root against the tree.  Uses `threads` threads (0: every
  * online CPU).  Returns 0, or -1 with res->bad_index set to the first bad
  * record where there is one and err saying why. */
-int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys,
-                     int flags, int threads,
-                     struct gm_ledger_verify_result *res, char *err,
-                     size_t errlen);
+int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,
+                     struct gm_ledger_verify_result *res, char *err, size_t errlen);
 
 /* Parse one ledger record from buf (framing: magic, length, header CRC32C,
  * data, leaf hash).  Returns the record's total size with the data located by
  * *data_off and *data_len, 0 when buf holds only a prefix of a record or only
  * zero bytes (a torn tail), or -1 when the record is damaged.  For fuzzing
  * and tools. */
-long gm_ledger_parse_record(const uint8_t *buf, size_t len, size_t *data_off,
-                            size_t *data_len, char *err, size_t errlen);
+long gm_ledger_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
+                            char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,29 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Ed25519 receipt keys: generation, PKCS#8 files with ssh-style permission
  * checks, C2SP signed-note key names and ids, one-shot sign and verify. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-
 #define NAME_MAX_LEN 255
 
 struct gm_key {
     EVP_PKEY *pkey;
     int has_private;
-    char name[NAME_MAX_LEN + 1];  /* "" when unknown (bare PEM public key) */
+    char name[NAME_MAX_LEN + 1]; /* "" when unknown (bare PEM public key) */
     char id_hex[9];
     uint8_t pub[32];
 };
@@ -38,9 +39,10 @@ static int check_name(const char *name, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c <= 0x20 || c == 0x7f || c == '+')
-            return gm_errf(err, errlen,
-                                 "key name \"%s\": no spaces, control characters or '+' allowed (C2SP signed-note)",
-                                 name);
+            return gm_errf(
+                err, errlen,
+                "key name \"%s\": no spaces, control characters or '+' allowed (C2SP signed-note)",
+                name);
     }
     if (!gm_settle_utf8_valid((const uint8_t *)name, n))
         return gm_errf(err, errlen, "key name is not valid UTF-8");
@@ -111,9 +113,18 @@ void gm_key_free(gm_key *key)
     free(key);
 }
 
-const char *gm_key_name(const gm_key *key) { return key->name[0] ? key->name : NULL; }
-const char *gm_key_id_hex(const gm_key *key) { return key->id_hex; }
-int gm_key_has_private(const gm_key *key) { return key->has_private; }
+const char *gm_key_name(const gm_key *key)
+{
+    return key->name[0] ? key->name : NULL;
+}
+const char *gm_key_id_hex(const gm_key *key)
+{
+    return key->id_hex;
+}
+int gm_key_has_private(const gm_key *key)
+{
+    return key->has_private;
+}
 
 char *gm_key_verifier_line(const gm_key *key)
 {
@@ -162,11 +173,12 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
     snprintf(ppath, plen + 8, "%s.pub", prefix);
     snprintf(vpath, plen + 8, "%s.vkey", prefix);
     /* Check all three first, so we never leave a half-written set. */
-    const char *paths[3] = {kpath, ppath, vpath};
+    const char *paths[3] = { kpath, ppath, vpath };
     for (int i = 0; i < 3; i++)
         if (access(paths[i], F_OK) == 0) {
-            gm_errf(err, errlen, "%s already exists: refusing to overwrite a key (move it away first)",
-                          paths[i]);
+            gm_errf(err, errlen,
+                    "%s already exists: refusing to overwrite a key (move it away first)",
+                    paths[i]);
             goto out;
         }
     if (PEM_write_bio_PrivateKey(b1, key->pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
@@ -230,7 +242,10 @@ static int check_pem_shape(const char *buf, size_t len, const char *label)
 
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
-    (void)buf; (void)size; (void)rwflag; (void)u;
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
     return -1;
 }
 
@@ -238,8 +253,9 @@ gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name, char
                              size_t errlen)
 {
     if (check_pem_shape(pem, len, "PRIVATE KEY")) {
-        gm_errf(err, errlen,
-                      "not an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----); make one with gpumarket keygen");
+        gm_errf(
+            err, errlen,
+            "not an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----); make one with gpumarket keygen");
         return NULL;
     }
     if (len > INT32_MAX) {
@@ -297,7 +313,7 @@ static gm_key *parse_vkey(const char *buf, size_t len, char *err, size_t errlen)
     gm_settle_hex(id, 4, hex);
     if (strcmp(hex, k->id_hex) != 0) {
         gm_errf(err, errlen, "verifier key: key id %s does not match name and key (expected %s)",
-                      hex, k->id_hex);
+                hex, k->id_hex);
         gm_key_free(k);
         return NULL;
     }
@@ -310,7 +326,7 @@ gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errle
         return parse_vkey(buf, len, err, errlen);
     if (check_pem_shape(buf, len, "PUBLIC KEY") || len > INT32_MAX) {
         gm_errf(err, errlen,
-                      "not a PEM public key (-----BEGIN PUBLIC KEY-----) or verifier key line");
+                "not a PEM public key (-----BEGIN PUBLIC KEY-----) or verifier key line");
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(buf, (int)len);
@@ -345,16 +361,17 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
     if (fd < 0)
         return NULL;
     if (st.st_uid != geteuid()) {
-        gm_errf(err, errlen,
-                      "%s: private key is owned by uid %u, not by the running user (uid %u): run chown %u %s, or run as its owner",
-                      path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+        gm_errf(
+            err, errlen,
+            "%s: private key is owned by uid %u, not by the running user (uid %u): run chown %u %s, or run as its owner",
+            path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
         close(fd);
         return NULL;
     }
     if (st.st_mode & 077) {
         gm_errf(err, errlen,
-                      "%s: private key is accessible by group or others (mode %04o): run chmod 600 %s",
-                      path, (unsigned)(st.st_mode & 07777), path);
+                "%s: private key is accessible by group or others (mode %04o): run chmod 600 %s",
+                path, (unsigned)(st.st_mode & 07777), path);
         close(fd);
         return NULL;
     }
@@ -397,9 +414,10 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         memcpy(vpath + base, ".vkey", 6);
         vk = gm_key_load_public(vpath, msg, sizeof msg);
         if (!vk || !gm_key_name(vk)) {
-            gm_errf(err, errlen,
-                          "%s: the key's name comes from %s, which is unusable (%s); give the name explicitly",
-                          path, vpath, vk ? "no name" : msg);
+            gm_errf(
+                err, errlen,
+                "%s: the key's name comes from %s, which is unusable (%s); give the name explicitly",
+                path, vpath, vk ? "no name" : msg);
             free(vpath);
             gm_key_free(vk);
             OPENSSL_cleanse(buf, got);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The append-only receipt ledger: a framed record file (torn tails detected
  * and recovered), durable group-committed appends safe across threads and
  * processes, the incremental Merkle head, checkpoints and full verification.
@@ -10,11 +11,13 @@
  * under an exclusive flock), which is told apart from damage: a full record
  * header has a CRC, and a complete record has its hash. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,19 +28,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
-
-#define FILE_MAGIC "GMLEDGER"
+#define FILE_MAGIC   "GMLEDGER"
 #define FILE_VERSION 1
-#define REC_MAGIC 0x474d5243u /* "GMRC" */
-#define REC_HDR 12
+#define REC_MAGIC    0x474d5243u /* "GMRC" */
+#define REC_HDR      12
 #define REC_OVERHEAD (REC_HDR + GM_HASH_LEN)
 
 /* A batch being signed: claimed by index, shared by reference count so no
  * helper ever touches an entry after its owner has returned. */
 struct signwork {
-    size_t n, next;  /* next: atomic claim index */
-    int refs;        /* under the ledger mutex */
+    size_t n, next; /* next: atomic claim index */
+    int refs;       /* under the ledger mutex */
     struct pending *items[];
 };
 
@@ -46,11 +47,11 @@ struct pending {
     const gm_key *key;
     int rc;
     bool done;
-    char *signed_buf;    /* the signed receipt, malloc'd by its signer */
+    char *signed_buf; /* the signed receipt, malloc'd by its signer */
     size_t signed_len;
     uint8_t leaf[GM_HASH_LEN];
     char err[256];
-    pthread_cond_t cv;   /* each waiter sleeps on its own: no thundering herd */
+    pthread_cond_t cv; /* each waiter sleeps on its own: no thundering herd */
     struct pending *next;
 };
 
@@ -59,10 +60,10 @@ struct gm_ledger {
     int fd;
     bool writable;
     char origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
-    uint64_t end;          /* offset after the last whole record */
+    uint64_t end; /* offset after the last whole record */
     uint64_t recovered;
     gm_merkle *tree;
-    uint64_t *offsets;     /* record start offsets, tree-size entries */
+    uint64_t *offsets; /* record start offsets, tree-size entries */
     uint64_t noffsets_cap;
     char keys_recorded[9]; /* key id last written to verifier-keys */
     /* Group commit: appenders queue while a leader commits the previous
@@ -74,7 +75,7 @@ struct gm_ledger {
     bool busy;                /* a leader is committing */
     struct signwork *signing; /* the batch being signed */
     size_t sign_remaining;
-    struct pending *leader;   /* woken when sign_remaining reaches 0 */
+    struct pending *leader; /* woken when sign_remaining reaches 0 */
     /* Signing helpers: CPUs - 1 threads, started at the first append, that
      * sign each batch beside its leader (a lone appender uses every core). */
     int nhelpers;
@@ -113,7 +114,7 @@ long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
         gm_merkle_leaf_hash(buf + REC_HDR, dlen, h);
         if (memcmp(h, buf + REC_HDR + dlen, GM_HASH_LEN) != 0)
             return gm_errf(err, errlen,
-                                 "record data does not match its leaf hash (the record was altered)");
+                           "record data does not match its leaf hash (the record was altered)");
     }
     if (data_off)
         *data_off = REC_HDR;
@@ -128,7 +129,10 @@ long gm_ledger_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
     return gm_settle_parse_record(buf, len, data_off, data_len, true, err, errlen);
 }
 
-static size_t header_len(size_t olen) { return 8 + 4 + 4 + olen + 4; }
+static size_t header_len(size_t olen)
+{
+    return 8 + 4 + 4 + olen + 4;
+}
 
 static int make_header(const char *origin, uint8_t *out, size_t *len)
 {
@@ -148,11 +152,12 @@ long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *
     uint8_t h[16 + GM_CHECKPOINT_ORIGIN_MAX + 4];
     ssize_t n = pread(fd, h, sizeof h, 0);
     if (n < 16 || memcmp(h, FILE_MAGIC, 8) != 0)
-        return gm_errf(err, errlen, "%s: not a gpumarket ledger (file header damaged or missing)", path);
+        return gm_errf(err, errlen, "%s: not a gpumarket ledger (file header damaged or missing)",
+                       path);
     uint32_t ver = gm_settle_get_be32(h + 8), olen = gm_settle_get_be32(h + 12);
     if (ver != FILE_VERSION)
         return gm_errf(err, errlen, "%s: ledger format version %u, this gpumarket reads version %d",
-                             path, ver, FILE_VERSION);
+                       path, ver, FILE_VERSION);
     if (olen == 0 || olen > GM_CHECKPOINT_ORIGIN_MAX || (size_t)n < header_len(olen))
         return gm_errf(err, errlen, "%s: file header damaged (origin length)", path);
     if (gm_settle_get_be32(h + 16 + olen) != gm_settle_crc32c(0, h, 16 + olen))
@@ -189,9 +194,10 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         return gm_errf(err, errlen, "%s: %s", l->path, strerror(errno));
     uint64_t size = (uint64_t)st.st_size;
     if (size < l->end)
-        return gm_errf(err, errlen,
-                             "%s: the ledger shrank from %llu to %llu bytes behind our back (truncated by hand?)",
-                             l->path, (unsigned long long)l->end, (unsigned long long)size);
+        return gm_errf(
+            err, errlen,
+            "%s: the ledger shrank from %llu to %llu bytes behind our back (truncated by hand?)",
+            l->path, (unsigned long long)l->end, (unsigned long long)size);
     if (size == l->end)
         return 0;
     long page = sysconf(_SC_PAGESIZE);
@@ -206,12 +212,12 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
     while (off < size) {
         size_t doff, dlen;
         char msg[200];
-        long n = gm_settle_parse_record(map + (off - base), (size_t)(size - off), &doff, &dlen, check_all,
-                              msg, sizeof msg);
+        long n = gm_settle_parse_record(map + (off - base), (size_t)(size - off), &doff, &dlen,
+                                        check_all, msg, sizeof msg);
         if (n < 0) {
-            rc = gm_errf(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
-                               l->path, (unsigned long long)gm_merkle_size(l->tree),
-                               (unsigned long long)off, msg);
+            rc = gm_errf(err, errlen,
+                         "%s: record %llu (byte %llu): %s; run gpumarket ledger verify", l->path,
+                         (unsigned long long)gm_merkle_size(l->tree), (unsigned long long)off, msg);
             break;
         }
         if (n == 0)
@@ -227,11 +233,12 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
     if (rc == 0 && have_last && !check_all) {
         /* The last whole record is where a crash could have left garbage. */
         char msg[200];
-        if (gm_settle_parse_record(map + (last_off - base), (size_t)(off - last_off), NULL, NULL, true, msg,
-                         sizeof msg) < 0)
-            rc = gm_errf(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
-                               l->path, (unsigned long long)gm_merkle_size(l->tree) - 1,
-                               (unsigned long long)last_off, msg);
+        if (gm_settle_parse_record(map + (last_off - base), (size_t)(off - last_off), NULL, NULL,
+                                   true, msg, sizeof msg) < 0)
+            rc =
+                gm_errf(err, errlen, "%s: record %llu (byte %llu): %s; run gpumarket ledger verify",
+                        l->path, (unsigned long long)gm_merkle_size(l->tree) - 1,
+                        (unsigned long long)last_off, msg);
     }
     munmap(map, maplen);
     if (rc)
@@ -242,7 +249,7 @@ static int catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_
         if (recover) {
             if (ftruncate(l->fd, (off_t)off) != 0 || fdatasync(l->fd) != 0)
                 return gm_errf(err, errlen, "%s: cannot truncate the torn tail: %s", l->path,
-                                     strerror(errno));
+                               strerror(errno));
         }
     }
     return 0;
@@ -311,7 +318,8 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     l->fd = open(l->path, oflags | O_CLOEXEC, 0640);
     if (l->fd < 0) {
         gm_errf(err, errlen, "%s: cannot open the ledger: %s%s", l->path, strerror(errno),
-                      errno == ENOENT ? " (create it with gpumarket ledger append, or check --ledger)" : "");
+                errno == ENOENT ? " (create it with gpumarket ledger append, or check --ledger)"
+                                : "");
         goto fail;
     }
     if (lock_fd(l->fd, l->writable ? LOCK_EX : LOCK_SH, l->path, err, errlen))
@@ -324,13 +332,13 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     if (st.st_size == 0) {
         if (!(flags & GM_LEDGER_CREATE) || !origin) {
             gm_errf(err, errlen, "%s: empty ledger file%s", l->path,
-                          origin ? "" : " and no origin given to create it");
+                    origin ? "" : " and no origin given to create it");
             goto fail_locked;
         }
         size_t olen = strlen(origin), hlen;
         if (olen == 0 || olen > GM_CHECKPOINT_ORIGIN_MAX || strchr(origin, '\n')) {
             gm_errf(err, errlen, "ledger origin must be one line of 1 to %d bytes",
-                          GM_CHECKPOINT_ORIGIN_MAX);
+                    GM_CHECKPOINT_ORIGIN_MAX);
             goto fail_locked;
         }
         uint8_t hdr[16 + GM_CHECKPOINT_ORIGIN_MAX + 4];
@@ -349,7 +357,8 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
     if (hl < 0)
         goto fail_locked;
     if (origin && strcmp(origin, l->origin) != 0) {
-        gm_errf(err, errlen, "%s: the ledger's origin is \"%s\", not \"%s\"", l->path, l->origin, origin);
+        gm_errf(err, errlen, "%s: the ledger's origin is \"%s\", not \"%s\"", l->path, l->origin,
+                origin);
         goto fail_locked;
     }
     l->end = (uint64_t)hl;
@@ -364,10 +373,22 @@ fail:
     return NULL;
 }
 
-const char *gm_ledger_origin(const gm_ledger *l) { return l->origin; }
-uint64_t gm_ledger_size(const gm_ledger *l) { return gm_merkle_size(l->tree); }
-const gm_merkle *gm_ledger_tree(const gm_ledger *l) { return l->tree; }
-uint64_t gm_ledger_recovered_bytes(const gm_ledger *l) { return l->recovered; }
+const char *gm_ledger_origin(const gm_ledger *l)
+{
+    return l->origin;
+}
+uint64_t gm_ledger_size(const gm_ledger *l)
+{
+    return gm_merkle_size(l->tree);
+}
+const gm_merkle *gm_ledger_tree(const gm_ledger *l)
+{
+    return l->tree;
+}
+uint64_t gm_ledger_recovered_bytes(const gm_ledger *l)
+{
+    return l->recovered;
+}
 
 int gm_ledger_refresh(gm_ledger *l, char *err, size_t errlen)
 {
@@ -382,7 +403,7 @@ char *gm_ledger_read(gm_ledger *l, uint64_t index, size_t *len, char *err, size_
 {
     if (index >= gm_merkle_size(l->tree)) {
         gm_errf(err, errlen, "index %llu is past the end of the ledger (size %llu)",
-                      (unsigned long long)index, (unsigned long long)gm_merkle_size(l->tree));
+                (unsigned long long)index, (unsigned long long)gm_merkle_size(l->tree));
         return NULL;
     }
     uint8_t hdr[REC_HDR];
@@ -406,7 +427,7 @@ char *gm_ledger_read(gm_ledger *l, uint64_t index, size_t *len, char *err, size_
         gm_settle_parse_record(rec, REC_OVERHEAD + dlen, NULL, NULL, true, msg, sizeof msg) <= 0 ||
         memcmp(rec + REC_HDR + dlen, gm_merkle_leaf(l->tree, index), GM_HASH_LEN) != 0) {
         gm_errf(err, errlen, "%s: record %llu is damaged; run gpumarket ledger verify", l->path,
-                      (unsigned long long)index);
+                (unsigned long long)index);
         free(rec);
         return NULL;
     }
@@ -479,8 +500,8 @@ static void sign_entries(gm_ledger *l, struct signwork *w)
         struct pending *p = w->items[i];
         p->signed_buf = gm_receipt_sign(p->r, p->key, &p->signed_len, p->err, sizeof p->err);
         if (p->signed_buf && p->signed_len > GM_LEDGER_RECORD_MAX) {
-            snprintf(p->err, sizeof p->err, "signed receipt of %zu bytes is larger than a record may be",
-                     p->signed_len);
+            snprintf(p->err, sizeof p->err,
+                     "signed receipt of %zu bytes is larger than a record may be", p->signed_len);
             free(p->signed_buf);
             p->signed_buf = NULL;
         }
@@ -621,7 +642,8 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            gm_errf(err, errlen, "%s: write failed: %s", l->path, n < 0 ? strerror(errno) : "no progress");
+            gm_errf(err, errlen, "%s: write failed: %s", l->path,
+                    n < 0 ? strerror(errno) : "no progress");
             /* Leave no partial batch behind (the next open would cut it anyway). */
             if (ftruncate(l->fd, (off_t)l->end) != 0)
                 l->broken = true;
@@ -688,8 +710,9 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char 
             if (brc == 0 && fdatasync(l->fd) != 0) {
                 brc = -1;
                 sync_failed = true;
-                snprintf(berr, sizeof berr, "%s: fdatasync failed: %s (the receipts may not be durable)",
-                         l->path, strerror(errno));
+                snprintf(berr, sizeof berr,
+                         "%s: fdatasync failed: %s (the receipts may not be durable)", l->path,
+                         strerror(errno));
             }
             pthread_mutex_lock(&l->mu);
             if (sync_failed)
@@ -732,13 +755,14 @@ static int prepare(const gm_key *key, struct gm_receipt *r, char *err, size_t er
     return gm_receipt_check(r, err, errlen);
 }
 
-int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char *err, size_t errlen)
+int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char *err,
+                     size_t errlen)
 {
     if (!l->writable)
         return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
     if (prepare(key, r, err, errlen))
         return -1;
-    struct pending me = {.r = r, .key = key};
+    struct pending me = { .r = r, .key = key };
     return append_entries(l, &me, 1, err, errlen);
 }
 

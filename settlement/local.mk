@@ -1,5 +1,6 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # settlement: libgpumarket-settlement (receipts, keys, Merkle ledger,
-# checkpoints), the gpumarket command, their tests, fuzz targets and benchmark.
+# checkpoints), its tests, fuzz targets and benchmark.
 
 lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
 include_HEADERS += settlement/gpumarket-settlement.h
@@ -26,10 +27,6 @@ settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_merkle_t_SOURCES = settlement/test/merkle.c
 settlement_test_merkle_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
-
-bin_PROGRAMS += settlement/gpumarket
-settlement_gpumarket_SOURCES = settlement/gpumarket.c
-settlement_gpumarket_LDADD = settlement/libgpumarket-settlement.la common/libgpumarket-common.la
 
 check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
@@ -100,8 +97,6 @@ BENCHMARKS += bench/bench-settlement
 bench_bench_settlement_SOURCES = bench/bench-settlement.c
 bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
-
-dist_man_MANS += doc/gpumarket.1
 
 clean-local: clean-fuzz-settlement
 clean-fuzz-settlement:

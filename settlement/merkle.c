@@ -1,14 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* RFC 6962 Merkle tree: leaf and node hashing, an incremental tree head
  * (stack of complete-subtree roots), prefix roots, inclusion and consistency
  * proofs, and their RFC 9162 verification. */
 #include "config.h"
-#include "settlement/gpumarket-settlement.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include "settlement/gpumarket-settlement.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct gm_merkle {
     uint8_t (*leaves)[GM_HASH_LEN];
@@ -65,7 +66,10 @@ void gm_merkle_free(gm_merkle *t)
     free(t);
 }
 
-uint64_t gm_merkle_size(const gm_merkle *t) { return t->size; }
+uint64_t gm_merkle_size(const gm_merkle *t)
+{
+    return t->size;
+}
 
 const uint8_t *gm_merkle_leaf(const gm_merkle *t, uint64_t index)
 {
@@ -78,8 +82,7 @@ static void stack_push(gm_merkle *t, const uint8_t h[GM_HASH_LEN])
     t->heights[t->depth++] = 0;
     /* Two complete subtrees of equal height merge: at most log2(n) merges. */
     while (t->depth >= 2 && t->heights[t->depth - 1] == t->heights[t->depth - 2]) {
-        gm_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1],
-                            t->stack[t->depth - 2]);
+        gm_merkle_node_hash(t->stack[t->depth - 2], t->stack[t->depth - 1], t->stack[t->depth - 2]);
         t->heights[t->depth - 2]++;
         t->depth--;
     }
@@ -224,9 +227,9 @@ int gm_merkle_consistency_proof(const gm_merkle *t, uint64_t old_size, uint64_t 
     return 0;
 }
 
-int gm_merkle_verify_inclusion(const uint8_t leaf[GM_HASH_LEN], uint64_t index,
-                               uint64_t size, const uint8_t proof[][GM_HASH_LEN],
-                               size_t count, const uint8_t root[GM_HASH_LEN])
+int gm_merkle_verify_inclusion(const uint8_t leaf[GM_HASH_LEN], uint64_t index, uint64_t size,
+                               const uint8_t proof[][GM_HASH_LEN], size_t count,
+                               const uint8_t root[GM_HASH_LEN])
 {
     if (index >= size)
         return -1;

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Usage receipts: strict RFC 8785 (JCS) canonical JSON encoding and decoding,
  * the backfill input parser, and signed receipts (Ed25519 over the bytes). */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
@@ -28,41 +30,52 @@ enum field_kind { F_INT, F_STR, F_ENUM };
  * this table, the decoder checks keys against it. */
 struct field {
     const char *name;
-    const char *label;   /* "field \"name\"", for messages without formatting */
+    const char *label; /* "field \"name\"", for messages without formatting */
     enum field_kind kind;
-    size_t off;          /* int64_t, char[] or enum in struct gm_receipt */
-    size_t size;         /* char[] size */
-    long has_off;        /* offset of the has_* flag, -1 when required */
+    size_t off;   /* int64_t, char[] or enum in struct gm_receipt */
+    size_t size;  /* char[] size */
+    long has_off; /* offset of the has_* flag, -1 when required */
     int64_t min, max;
-    bool filled;         /* may be left out of backfill input */
+    bool filled; /* may be left out of backfill input */
 };
 
 #define RO(m) offsetof(struct gm_receipt, m)
-#define IMAX GM_RECEIPT_INT_MAX
+#define IMAX  GM_RECEIPT_INT_MAX
 /* Unix seconds up to the end of year 9999. */
 #define TIME_MAX 253402300799LL
 static const struct field fields[] = {
-    {"account", "field \"account\"", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account), -1, 0, 0, false},
-    {"amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true},
-    {"array_task", "field \"array_task\"", F_INT, RO(array_task), 0, RO(has_array_task), 0, 4294967293LL, false},
-    {"cluster", "field \"cluster\"", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster), -1, 0, 0, false},
-    {"emissions_mg", "field \"emissions_mg\"", F_INT, RO(emissions_mg), 0, RO(has_emissions), 0, IMAX, false},
-    {"end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false},
-    {"end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false},
-    {"energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false},
-    {"gpu_count", "field \"gpu_count\"", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false},
-    {"gpu_seconds", "field \"gpu_seconds\"", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true},
-    {"gpu_type", "field \"gpu_type\"", F_STR, RO(gpu_type), sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false},
-    {"job_id", "field \"job_id\"", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false},
-    {"key_id", "field \"key_id\"", F_STR, RO(key_id), sizeof(((struct gm_receipt *)0)->key_id), -1, 0, 0, true},
-    {"market_order", "field \"market_order\"", F_STR, RO(market_order), sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false},
-    {"nodes", "field \"nodes\"", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0, 0, false},
-    {"price_micro_per_gpu_hour", "field \"price_micro_per_gpu_hour\"", F_INT, RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false},
-    {"segment", "field \"segment\"", F_INT, RO(segment), 0, -1, 0, 1000000, false},
-    {"sequence", "field \"sequence\"", F_INT, RO(sequence), 0, -1, 0, IMAX, true},
-    {"start", "field \"start\"", F_INT, RO(start), 0, -1, 0, TIME_MAX, false},
-    {"user", "field \"user\"", F_STR, RO(user), sizeof(((struct gm_receipt *)0)->user), -1, 0, 0, false},
-    {"version", "field \"version\"", F_INT, RO(version), 0, -1, GM_RECEIPT_VERSION, GM_RECEIPT_VERSION, false},
+    { "account", "field \"account\"", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account),
+      -1, 0, 0, false },
+    { "amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true },
+    { "array_task", "field \"array_task\"", F_INT, RO(array_task), 0, RO(has_array_task), 0,
+      4294967293LL, false },
+    { "cluster", "field \"cluster\"", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster),
+      -1, 0, 0, false },
+    { "emissions_mg", "field \"emissions_mg\"", F_INT, RO(emissions_mg), 0, RO(has_emissions), 0,
+      IMAX, false },
+    { "end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false },
+    { "end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false },
+    { "energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false },
+    { "gpu_count", "field \"gpu_count\"", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false },
+    { "gpu_seconds", "field \"gpu_seconds\"", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true },
+    { "gpu_type", "field \"gpu_type\"", F_STR, RO(gpu_type),
+      sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false },
+    { "job_id", "field \"job_id\"", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false },
+    { "key_id", "field \"key_id\"", F_STR, RO(key_id), sizeof(((struct gm_receipt *)0)->key_id), -1,
+      0, 0, true },
+    { "market_order", "field \"market_order\"", F_STR, RO(market_order),
+      sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false },
+    { "nodes", "field \"nodes\"", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0,
+      0, false },
+    { "price_micro_per_gpu_hour", "field \"price_micro_per_gpu_hour\"", F_INT,
+      RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false },
+    { "segment", "field \"segment\"", F_INT, RO(segment), 0, -1, 0, 1000000, false },
+    { "sequence", "field \"sequence\"", F_INT, RO(sequence), 0, -1, 0, IMAX, true },
+    { "start", "field \"start\"", F_INT, RO(start), 0, -1, 0, TIME_MAX, false },
+    { "user", "field \"user\"", F_STR, RO(user), sizeof(((struct gm_receipt *)0)->user), -1, 0, 0,
+      false },
+    { "version", "field \"version\"", F_INT, RO(version), 0, -1, GM_RECEIPT_VERSION,
+      GM_RECEIPT_VERSION, false },
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -90,20 +103,18 @@ int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price)
 }
 
 /* A receipt string: UTF-8, no control characters, non-empty, fits. */
-static int check_string(const char *s, size_t size, const char *name, char *err,
-                        size_t errlen)
+static int check_string(const char *s, size_t size, const char *name, char *err, size_t errlen)
 {
     size_t n = strnlen(s, size);
     if (n == size)
-        return gm_errf(err, errlen, "field \"%s\": longer than %zu bytes", name,
-                             size - 1);
+        return gm_errf(err, errlen, "field \"%s\": longer than %zu bytes", name, size - 1);
     if (n == 0)
         return gm_errf(err, errlen, "field \"%s\": must not be empty", name);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return gm_errf(err, errlen,
-                                 "field \"%s\": control character at byte %zu (not allowed in receipts)",
-                                 name, i);
+                           "field \"%s\": control character at byte %zu (not allowed in receipts)",
+                           name, i);
     if (!gm_settle_utf8_valid((const uint8_t *)s, n))
         return gm_errf(err, errlen, "field \"%s\": not valid UTF-8", name);
     return 0;
@@ -114,12 +125,11 @@ static int check_key_id(const char *id, char *err, size_t errlen)
     uint8_t raw[4];
     if (strnlen(id, 9) != 8 || gm_settle_unhex(id, 8, raw, 4) != 0)
         return gm_errf(err, errlen,
-                             "field \"key_id\": must be 8 lowercase hex digits (the C2SP key id)");
+                       "field \"key_id\": must be 8 lowercase hex digits (the C2SP key id)");
     return 0;
 }
 
-static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err,
-                        size_t errlen)
+static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err, size_t errlen)
 {
     for (size_t i = 0; i < N_FIELDS; i++) {
         const struct field *f = &fields[i];
@@ -129,12 +139,11 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
             int64_t v = *int_at(r, f);
             if (v < f->min || v > f->max)
                 return gm_errf(err, errlen, "field \"%s\": %lld is out of range (%lld..%lld)",
-                                     f->name, (long long)v, (long long)f->min,
-                                     (long long)f->max);
+                               f->name, (long long)v, (long long)f->min, (long long)f->max);
         } else if (f->kind == F_ENUM) {
             if (!gm_receipt_end_reason_name(r->end_reason))
                 return gm_errf(err, errlen, "field \"end_reason\": invalid value %d",
-                                     (int)r->end_reason);
+                               (int)r->end_reason);
         } else if (f->off == RO(key_id)) {
             if (!(unset_key_ok && r->key_id[0] == '\0') && check_key_id(r->key_id, err, errlen))
                 return -1;
@@ -143,20 +152,21 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
         }
     }
     if (r->end < r->start)
-        return gm_errf(err, errlen, "field \"end\": %lld is before start %lld",
-                             (long long)r->end, (long long)r->start);
+        return gm_errf(err, errlen, "field \"end\": %lld is before start %lld", (long long)r->end,
+                       (long long)r->start);
     __int128 gs = (__int128)r->gpu_count * (r->end - r->start);
     if (gs > IMAX || (int64_t)gs != r->gpu_seconds)
         return gm_errf(err, errlen,
-                             "field \"gpu_seconds\": %lld but gpu_count * (end - start) is %lld",
-                             (long long)r->gpu_seconds, (long long)gs);
+                       "field \"gpu_seconds\": %lld but gpu_count * (end - start) is %lld",
+                       (long long)r->gpu_seconds, (long long)gs);
     int64_t amount = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
     if (amount < 0)
         return gm_errf(err, errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
     if (amount != r->amount_micro)
-        return gm_errf(err, errlen,
-                             "field \"amount_micro\": %lld but gpu_seconds * price_micro_per_gpu_hour / 3600 (rounded down) is %lld",
-                             (long long)r->amount_micro, (long long)amount);
+        return gm_errf(
+            err, errlen,
+            "field \"amount_micro\": %lld but gpu_seconds * price_micro_per_gpu_hour / 3600 (rounded down) is %lld",
+            (long long)r->amount_micro, (long long)amount);
     return 0;
 }
 
@@ -211,7 +221,7 @@ char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size
 {
     if (gm_receipt_check(r, err, errlen))
         return NULL;
-    struct buf b = {0};
+    struct buf b = { 0 };
     buf_add(&b, "{", 1);
     bool first = true;
     for (size_t i = 0; i < N_FIELDS; i++) {
@@ -257,20 +267,22 @@ char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size
 struct jp {
     const char *s;
     size_t len, pos;
-    bool strict;   /* canonical JCS: no whitespace, sorted keys, canonical forms */
+    bool strict; /* canonical JCS: no whitespace, sorted keys, canonical forms */
     char *err;
     size_t errlen;
 };
 
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 static int jp_ws(struct jp *p)
 {
     if (p->pos < p->len && is_ws(p->s[p->pos])) {
         if (p->strict)
             return gm_errf(p->err, p->errlen,
-                                 "whitespace at byte %zu: canonical JSON (RFC 8785) has none",
-                                 p->pos);
+                           "whitespace at byte %zu: canonical JSON (RFC 8785) has none", p->pos);
         while (p->pos < p->len && is_ws(p->s[p->pos]))
             p->pos++;
     }
@@ -289,9 +301,12 @@ static int jp_expect(struct jp *p, char c, const char *what)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -325,26 +340,43 @@ static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
         if (c == '"')
             break;
         if (c < 0x20)
-            return gm_errf(p->err, p->errlen, "%s: raw control character at byte %zu",
-                                 what, p->pos - 1);
+            return gm_errf(p->err, p->errlen, "%s: raw control character at byte %zu", what,
+                           p->pos - 1);
         enc[0] = (char)c;
         if (c == '\\') {
             if (p->pos >= p->len)
                 return gm_errf(p->err, p->errlen, "%s: unterminated escape", what);
             char e = p->s[p->pos++];
             if (p->strict && e != '"' && e != '\\')
-                return gm_errf(p->err, p->errlen,
-                                     "%s: non-canonical escape \\%c at byte %zu (RFC 8785 escapes only '\"', '\\' and control characters, which receipts do not allow)",
-                                     what, e, p->pos - 2);
+                return gm_errf(
+                    p->err, p->errlen,
+                    "%s: non-canonical escape \\%c at byte %zu (RFC 8785 escapes only '\"', '\\' and control characters, which receipts do not allow)",
+                    what, e, p->pos - 2);
             switch (e) {
-            case '"': enc[0] = '"'; break;
-            case '\\': enc[0] = '\\'; break;
-            case '/': enc[0] = '/'; break;
-            case 'b': enc[0] = '\b'; break;
-            case 'f': enc[0] = '\f'; break;
-            case 'n': enc[0] = '\n'; break;
-            case 'r': enc[0] = '\r'; break;
-            case 't': enc[0] = '\t'; break;
+            case '"':
+                enc[0] = '"';
+                break;
+            case '\\':
+                enc[0] = '\\';
+                break;
+            case '/':
+                enc[0] = '/';
+                break;
+            case 'b':
+                enc[0] = '\b';
+                break;
+            case 'f':
+                enc[0] = '\f';
+                break;
+            case 'n':
+                enc[0] = '\n';
+                break;
+            case 'r':
+                enc[0] = '\r';
+                break;
+            case 't':
+                enc[0] = '\t';
+                break;
             case 'u': {
                 uint32_t cp;
                 if (jp_u4(p, &cp, what))
@@ -362,15 +394,24 @@ static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
                         return gm_errf(p->err, p->errlen, "%s: bad surrogate pair", what);
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 }
-                if (cp < 0x80) { enc[0] = (char)cp; n = 1; }
-                else if (cp < 0x800) {
-                    enc[0] = (char)(0xc0 | (cp >> 6)); enc[1] = (char)(0x80 | (cp & 0x3f)); n = 2;
+                if (cp < 0x80) {
+                    enc[0] = (char)cp;
+                    n = 1;
+                } else if (cp < 0x800) {
+                    enc[0] = (char)(0xc0 | (cp >> 6));
+                    enc[1] = (char)(0x80 | (cp & 0x3f));
+                    n = 2;
                 } else if (cp < 0x10000) {
-                    enc[0] = (char)(0xe0 | (cp >> 12)); enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    enc[2] = (char)(0x80 | (cp & 0x3f)); n = 3;
+                    enc[0] = (char)(0xe0 | (cp >> 12));
+                    enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                    enc[2] = (char)(0x80 | (cp & 0x3f));
+                    n = 3;
                 } else {
-                    enc[0] = (char)(0xf0 | (cp >> 18)); enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                    enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); enc[3] = (char)(0x80 | (cp & 0x3f)); n = 4;
+                    enc[0] = (char)(0xf0 | (cp >> 18));
+                    enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                    enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                    enc[3] = (char)(0x80 | (cp & 0x3f));
+                    n = 4;
                 }
                 break;
             }
@@ -408,7 +449,7 @@ static int jp_int(struct jp *p, int64_t *v, const char *what)
         return gm_errf(p->err, p->errlen, "%s: must be an integer", what);
     if (p->pos < p->len && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
         return gm_errf(p->err, p->errlen,
-                             "%s: must be an integer written without fraction or exponent", what);
+                       "%s: must be an integer written without fraction or exponent", what);
     if (ndig > 1 && p->s[digits] == '0')
         return gm_errf(p->err, p->errlen, "%s: leading zero in number at byte %zu", what, start);
     if (neg && ndig == 1 && p->s[digits] == '0' && p->strict)
@@ -434,7 +475,7 @@ static const char *kind_name(enum field_kind k)
 static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
 {
     memset(r, 0, sizeof *r);
-    bool seen[N_FIELDS] = {false};
+    bool seen[N_FIELDS] = { false };
     char key[64];
     const char *prev = NULL;
     if (jp_ws(p) || jp_expect(p, '{', "receipt") || jp_ws(p))
@@ -453,16 +494,16 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 if (strcmp(fields[fi].name, key) == 0)
                     break;
             if (fi == N_FIELDS)
-                return gm_errf(p->err, p->errlen, "unknown field \"%s\" at byte %zu",
-                                     key, keypos);
+                return gm_errf(p->err, p->errlen, "unknown field \"%s\" at byte %zu", key, keypos);
             const struct field *f = &fields[fi];
             if (seen[fi])
-                return gm_errf(p->err, p->errlen, "duplicate field \"%s\" at byte %zu",
-                                     key, keypos);
+                return gm_errf(p->err, p->errlen, "duplicate field \"%s\" at byte %zu", key,
+                               keypos);
             if (p->strict && prev && strcmp(key, prev) < 0)
-                return gm_errf(p->err, p->errlen,
-                                     "field \"%s\" out of order (canonical JSON sorts keys: it belongs before \"%s\")",
-                                     key, prev);
+                return gm_errf(
+                    p->err, p->errlen,
+                    "field \"%s\" out of order (canonical JSON sorts keys: it belongs before \"%s\")",
+                    key, prev);
             seen[fi] = true;
             prev = f->name;
             const char *what = f->label;
@@ -480,9 +521,8 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 if (jp_int(p, &v, what))
                     return -1;
                 if (v < f->min || v > f->max)
-                    return gm_errf(p->err, p->errlen, "%s: %lld is out of range (%lld..%lld)",
-                                         what, (long long)v, (long long)f->min,
-                                         (long long)f->max);
+                    return gm_errf(p->err, p->errlen, "%s: %lld is out of range (%lld..%lld)", what,
+                                   (long long)v, (long long)f->min, (long long)f->max);
                 *int_at(r, f) = v;
             } else if (f->kind == F_ENUM) {
                 char val[32];
@@ -493,9 +533,10 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                     if (strcmp(val, end_reasons[k]) == 0)
                         break;
                 if (k == N_END_REASONS)
-                    return gm_errf(p->err, p->errlen,
-                                         "%s: \"%s\" is not one of completed, preempted, cancelled, failed, timeout, node_fail",
-                                         what, val);
+                    return gm_errf(
+                        p->err, p->errlen,
+                        "%s: \"%s\" is not one of completed, preempted, cancelled, failed, timeout, node_fail",
+                        what, val);
                 r->end_reason = (enum gm_end_reason)k;
             } else {
                 if (jp_string(p, str_at(r, f), f->size, what))
@@ -524,33 +565,36 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
     if (input) {
         size_t fi_gs = 0, fi_amount = 0;
         for (size_t i = 0; i < N_FIELDS; i++) {
-            if (strcmp(fields[i].name, "gpu_seconds") == 0) fi_gs = i;
-            if (strcmp(fields[i].name, "amount_micro") == 0) fi_amount = i;
+            if (strcmp(fields[i].name, "gpu_seconds") == 0)
+                fi_gs = i;
+            if (strcmp(fields[i].name, "amount_micro") == 0)
+                fi_amount = i;
             /* The ledger assigns these; a given value would be silently replaced. */
-            if (seen[i] && fields[i].filled && (fields[i].off == RO(sequence) || fields[i].off == RO(key_id)))
+            if (seen[i] && fields[i].filled &&
+                (fields[i].off == RO(sequence) || fields[i].off == RO(key_id)))
                 return gm_errf(p->err, p->errlen,
-                                     "field \"%s\": the ledger assigns it; leave it out of the input",
-                                     fields[i].name);
+                               "field \"%s\": the ledger assigns it; leave it out of the input",
+                               fields[i].name);
         }
         if (!seen[fi_gs]) {
             if (r->end < r->start)
                 return gm_errf(p->err, p->errlen, "field \"end\": %lld is before start %lld",
-                                     (long long)r->end, (long long)r->start);
+                               (long long)r->end, (long long)r->start);
             r->gpu_seconds = r->gpu_count * (r->end - r->start);
         }
         if (!seen[fi_amount]) {
             r->amount_micro = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
             if (r->amount_micro < 0)
-                return gm_errf(p->err, p->errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
+                return gm_errf(p->err, p->errlen,
+                               "field \"amount_micro\": gpu_seconds * price is out of range");
         }
     }
     return check_fields(r, input, p->err, p->errlen);
 }
 
-int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *err,
-                      size_t errlen)
+int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *err, size_t errlen)
 {
-    struct jp p = {buf, len, 0, true, err, errlen};
+    struct jp p = { buf, len, 0, true, err, errlen };
     if (parse_receipt(&p, r, false))
         return -1;
     /* The strict parser admits only canonical bytes (no whitespace, sorted
@@ -564,7 +608,7 @@ int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *e
 int gm_receipt_parse_input(const char *buf, size_t len, struct gm_receipt *r, char *err,
                            size_t errlen)
 {
-    struct jp p = {buf, len, 0, false, err, errlen};
+    struct jp p = { buf, len, 0, false, err, errlen };
     if (parse_receipt(&p, r, true) || jp_ws(&p))
         return -1;
     if (p.pos != len)
@@ -604,10 +648,14 @@ char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len, char
         return NULL;
     }
     char *o = out;
-    memcpy(o, sig_prefix, sizeof sig_prefix - 1); o += sizeof sig_prefix - 1;
-    memcpy(o, enc, rlen); o += rlen;
-    memcpy(o, sig_middle, sizeof sig_middle - 1); o += sizeof sig_middle - 1;
-    gm_settle_base64_encode(sig, sizeof sig, o); o += SIG_B64_LEN;
+    memcpy(o, sig_prefix, sizeof sig_prefix - 1);
+    o += sizeof sig_prefix - 1;
+    memcpy(o, enc, rlen);
+    o += rlen;
+    memcpy(o, sig_middle, sizeof sig_middle - 1);
+    o += sizeof sig_middle - 1;
+    gm_settle_base64_encode(sig, sizeof sig, o);
+    o += SIG_B64_LEN;
     *o++ = '"';
     *o++ = '}';
     *o = '\0';
@@ -617,34 +665,36 @@ char *gm_receipt_sign(struct gm_receipt *r, const gm_key *key, size_t *len, char
     return out;
 }
 
-int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r,
-                             size_t *receipt_off, size_t *receipt_len,
-                             uint8_t sig[GM_SIGNATURE_LEN], char *err, size_t errlen)
+int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, size_t *receipt_off,
+                             size_t *receipt_len, uint8_t sig[GM_SIGNATURE_LEN], char *err,
+                             size_t errlen)
 {
     struct gm_receipt tmp;
     if (!r)
         r = &tmp;
     size_t plen = sizeof sig_prefix - 1, mlen = sizeof sig_middle - 1;
     if (len < plen || memcmp(buf, sig_prefix, plen) != 0)
-        return gm_errf(err, errlen,
-                             "signed receipt: must start with {\"receipt\": (canonical JSON, no whitespace)");
-    struct jp p = {buf, len, plen, true, err, errlen};
+        return gm_errf(
+            err, errlen,
+            "signed receipt: must start with {\"receipt\": (canonical JSON, no whitespace)");
+    struct jp p = { buf, len, plen, true, err, errlen };
     if (parse_receipt(&p, r, false))
         return -1;
     size_t rend = p.pos;
     if (len - rend < mlen || memcmp(buf + rend, sig_middle, mlen) != 0)
         return gm_errf(err, errlen,
-                             "signed receipt: ,\"signature\":\" expected after the receipt at byte %zu",
-                             rend);
+                       "signed receipt: ,\"signature\":\" expected after the receipt at byte %zu",
+                       rend);
     size_t s = rend + mlen;
     if (len - s != SIG_B64_LEN + 2 || buf[len - 2] != '"' || buf[len - 1] != '}')
-        return gm_errf(err, errlen,
-                             "signed receipt: field \"signature\" must be %d base64 characters and end the object",
-                             SIG_B64_LEN);
+        return gm_errf(
+            err, errlen,
+            "signed receipt: field \"signature\" must be %d base64 characters and end the object",
+            SIG_B64_LEN);
     uint8_t raw[GM_SIGNATURE_LEN];
     if (gm_settle_base64_decode(buf + s, SIG_B64_LEN, raw, sizeof raw) != GM_SIGNATURE_LEN)
         return gm_errf(err, errlen,
-                             "signed receipt: field \"signature\" is not canonical base64 of 64 bytes");
+                       "signed receipt: field \"signature\" is not canonical base64 of 64 bytes");
     if (receipt_off)
         *receipt_off = plen;
     if (receipt_len)
@@ -673,16 +723,18 @@ int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys, s
         if (gm_key_verify(keys[i], buf + off, rlen, sig) == 0)
             return 0;
         if (id[0])
-            return gm_errf(err, errlen,
-                                 "receipt %lld (job %lld): the signature does not verify with key %s (%s): the receipt was altered or signed by another key",
-                                 (long long)r->sequence, (long long)r->job_id, id,
-                                 gm_key_name(keys[i]));
+            return gm_errf(
+                err, errlen,
+                "receipt %lld (job %lld): the signature does not verify with key %s (%s): the receipt was altered or signed by another key",
+                (long long)r->sequence, (long long)r->job_id, id, gm_key_name(keys[i]));
     }
     if (tried)
-        return gm_errf(err, errlen,
-                             "receipt %lld (job %lld, key id %s): the signature does not verify with any key given",
-                             (long long)r->sequence, (long long)r->job_id, r->key_id);
-    return gm_errf(err, errlen,
-                         "receipt %lld (job %lld): signed by key id %s, and no key given has that id (pass the cluster's public key with --pubkey)",
-                         (long long)r->sequence, (long long)r->job_id, r->key_id);
+        return gm_errf(
+            err, errlen,
+            "receipt %lld (job %lld, key id %s): the signature does not verify with any key given",
+            (long long)r->sequence, (long long)r->job_id, r->key_id);
+    return gm_errf(
+        err, errlen,
+        "receipt %lld (job %lld): signed by key id %s, and no key given has that id (pass the cluster's public key with --pubkey)",
+        (long long)r->sequence, (long long)r->job_id, r->key_id);
 }

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Internal helpers of libgpumarket-settlement: error messages, base64, hex,
  * CRC32C, whole-file reads and crash-safe atomic writes. */
 #include "config.h"
+
 #include "settlement/util.h"
 
 #include <errno.h>
@@ -13,8 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void gm_settle_base64_encode(const uint8_t *in, size_t n, char *out)
 {
@@ -44,11 +45,16 @@ void gm_settle_base64_encode(const uint8_t *in, size_t n, char *out)
 
 static int b64val(char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -72,8 +78,8 @@ long gm_settle_base64_decode(const char *in, size_t n, uint8_t *out, size_t outm
                     return -1;
             }
         }
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-                     ((uint32_t)v[2] << 6) | (uint32_t)v[3];
+        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+                     (uint32_t)v[3];
         size_t take = 3 - (size_t)pad;
         /* Canonical form: the bits padding covers must be zero. */
         if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
@@ -81,8 +87,10 @@ long gm_settle_base64_decode(const char *in, size_t n, uint8_t *out, size_t outm
         if (o + take > outmax)
             return -1;
         out[o++] = (uint8_t)(w >> 16);
-        if (take > 1) out[o++] = (uint8_t)(w >> 8);
-        if (take > 2) out[o++] = (uint8_t)w;
+        if (take > 1)
+            out[o++] = (uint8_t)(w >> 8);
+        if (take > 2)
+            out[o++] = (uint8_t)w;
     }
     return (long)o;
 }
@@ -104,11 +112,16 @@ int gm_settle_unhex(const char *in, size_t len, uint8_t *out, size_t n)
     for (size_t i = 0; i < 2 * n; i++) {
         char c = in[i];
         int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else return -1;
-        if (i % 2 == 0) out[i / 2] = (uint8_t)(v << 4);
-        else out[i / 2] |= (uint8_t)v;
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+        else
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] |= (uint8_t)v;
     }
     return 0;
 }
@@ -139,8 +152,7 @@ uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len)
     return ~crc;
 }
 
-int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *err,
-                           size_t errlen)
+int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
@@ -152,16 +164,15 @@ int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *e
     return fd;
 }
 
-char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
-                          char *err, size_t errlen)
+char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
 {
     struct stat st;
     int fd = gm_settle_open_regular(path, 0, &st, err, errlen);
     if (fd < 0)
         return NULL;
     if ((uint64_t)st.st_size > maxlen) {
-        gm_errf(err, errlen, "%s: too large (%lld bytes, at most %zu)", path,
-                      (long long)st.st_size, maxlen);
+        gm_errf(err, errlen, "%s: too large (%lld bytes, at most %zu)", path, (long long)st.st_size,
+                maxlen);
         close(fd);
         return NULL;
     }
@@ -178,7 +189,7 @@ char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len,
             continue;
         if (n <= 0) {
             gm_errf(err, errlen, "%s: read error: %s", path,
-                          n < 0 ? strerror(errno) : "file shrank while reading");
+                    n < 0 ? strerror(errno) : "file shrank while reading");
             free(buf);
             close(fd);
             return NULL;
@@ -206,13 +217,12 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int gm_settle_write_file(const char *path, const void *data, size_t len,
-                         int mode, int exclusive, char *err, size_t errlen)
+int gm_settle_write_file(const char *path, const void *data, size_t len, int mode, int exclusive,
+                         char *err, size_t errlen)
 {
     if (exclusive && access(path, F_OK) == 0)
         return gm_errf(err, errlen,
-                             "%s already exists: refusing to overwrite it (move it away first)",
-                             path);
+                       "%s already exists: refusing to overwrite it (move it away first)", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     char *dircopy = strdup(path);
@@ -225,12 +235,10 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
     int fd = mkstemp(tmp);
     int rc = -1;
     if (fd < 0) {
-        gm_errf(err, errlen, "%s: cannot create a temporary file: %s", path,
-                      strerror(errno));
+        gm_errf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 ||
-        fsync(fd) != 0) {
+    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         gm_errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -241,15 +249,13 @@ int gm_settle_write_file(const char *path, const void *data, size_t len,
         /* link() fails when the target exists, so a racing writer cannot be replaced. */
         if (link(tmp, path) != 0) {
             gm_errf(err, errlen, "%s: %s", path,
-                          errno == EEXIST ? "already exists: refusing to overwrite it"
-                                          : strerror(errno));
+                    errno == EEXIST ? "already exists: refusing to overwrite it" : strerror(errno));
             unlink(tmp);
             goto out;
         }
         unlink(tmp);
     } else if (rename(tmp, path) != 0) {
-        gm_errf(err, errlen, "%s: cannot rename into place: %s", path,
-                      strerror(errno));
+        gm_errf(err, errlen, "%s: cannot rename into place: %s", path, strerror(errno));
         unlink(tmp);
         goto out;
     }

@@ -1,12 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Full, read-only ledger verification on every core: record framing, leaf
  * hashes, strict receipt form, sequence numbers, signatures, the tree and
  * the signed checkpoint.  Reports the first bad record by index. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,8 +19,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/sha.h>
 
 /* Leaves per chunk: a power of two, so chunk roots are complete subtrees
  * and the RFC 6962 split points of the whole tree fall on chunk edges. */
@@ -73,12 +74,14 @@ static int check_one(struct job *j, uint64_t i)
         return 0;
     struct gm_receipt r;
     char err[256];
-    if (gm_signed_receipt_verify((const char *)data, dlen, j->keys, j->nkeys, &r, err, sizeof err)) {
+    if (gm_signed_receipt_verify((const char *)data, dlen, j->keys, j->nkeys, &r, err,
+                                 sizeof err)) {
         snprintf(j->msg, sizeof j->msg, "record %llu: %s", (unsigned long long)i, err);
         return -1;
     }
     if ((uint64_t)r.sequence != i) {
-        snprintf(j->msg, sizeof j->msg, "record %llu: receipt says sequence %lld (records out of place)",
+        snprintf(j->msg, sizeof j->msg,
+                 "record %llu: receipt says sequence %lld (records out of place)",
                  (unsigned long long)i, (long long)r.sequence);
         return -1;
     }
@@ -101,11 +104,11 @@ static void *worker(void *arg)
 }
 
 /* Root of the first `size` leaves from the chunk roots (and the partial chunk). */
-static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HASH_LEN], uint64_t size,
-                   uint8_t out[GM_HASH_LEN])
+static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HASH_LEN],
+                   uint64_t size, uint8_t out[GM_HASH_LEN])
 {
     uint64_t full = size / CHUNK, rem = size % CHUNK;
-    uint8_t (*tmp)[GM_HASH_LEN] = malloc((full + 1) * GM_HASH_LEN);
+    uint8_t(*tmp)[GM_HASH_LEN] = malloc((full + 1) * GM_HASH_LEN);
     if (!tmp)
         return -1;
     memcpy(tmp, chunk_roots, full * GM_HASH_LEN);
@@ -149,7 +152,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     uint8_t *map = MAP_FAILED;
     size_t size = 0;
     uint64_t *offsets = NULL, nrec = 0, cap = 0;
-    uint8_t (*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
+    uint8_t(*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
     struct job *jobs = NULL;
     pthread_t *tids = NULL;
     long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
@@ -177,8 +180,8 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         long n = gm_settle_parse_record(map + off, size - off, NULL, NULL, 0, msg, sizeof msg);
         if (n < 0) {
             frame_bad = (int64_t)nrec;
-            snprintf(frame_msg, sizeof frame_msg, "record %llu (byte %llu): %s", (unsigned long long)nrec,
-                     (unsigned long long)off, msg);
+            snprintf(frame_msg, sizeof frame_msg, "record %llu (byte %llu): %s",
+                     (unsigned long long)nrec, (unsigned long long)off, msg);
             break;
         }
         if (n == 0) {
@@ -217,10 +220,18 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     }
     for (int t = 0; t < threads; t++) {
         struct job *j = &jobs[t];
-        *j = (struct job){map, offsets, nrec, leaves, chunk_roots,
-                          nchunks * (uint64_t)t / (uint64_t)threads,
-                          nchunks * (uint64_t)(t + 1) / (uint64_t)threads,
-                          keys, nkeys, flags & GM_VERIFY_HASH_ONLY, -1, ""};
+        *j = (struct job){ map,
+                           offsets,
+                           nrec,
+                           leaves,
+                           chunk_roots,
+                           nchunks * (uint64_t)t / (uint64_t)threads,
+                           nchunks * (uint64_t)(t + 1) / (uint64_t)threads,
+                           keys,
+                           nkeys,
+                           flags & GM_VERIFY_HASH_ONLY,
+                           -1,
+                           "" };
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
             tids[t] = pthread_self(); /* marks "not started": done inline below */
             worker(j);
@@ -257,14 +268,16 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             goto out;
         }
         if (strcmp(cp.origin, origin) != 0) {
-            gm_errf(err, errlen, "%s: origin \"%s\" is not the ledger's \"%s\"", cppath, cp.origin, origin);
+            gm_errf(err, errlen, "%s: origin \"%s\" is not the ledger's \"%s\"", cppath, cp.origin,
+                    origin);
             goto out;
         }
         if (cp.size > nrec) {
-            gm_errf(err, errlen,
-                          "%s: signed for %llu records but the ledger has %llu: records after index %llu were lost",
-                          cppath, (unsigned long long)cp.size, (unsigned long long)nrec,
-                          (unsigned long long)nrec);
+            gm_errf(
+                err, errlen,
+                "%s: signed for %llu records but the ledger has %llu: records after index %llu were lost",
+                cppath, (unsigned long long)cp.size, (unsigned long long)nrec,
+                (unsigned long long)nrec);
             res->bad_index = (int64_t)nrec;
             goto out;
         }
@@ -274,9 +287,10 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             goto out;
         }
         if (memcmp(r, cp.root, GM_HASH_LEN) != 0) {
-            gm_errf(err, errlen,
-                          "%s: the root hash of the first %llu records differs from the signed one: the ledger was rewritten",
-                          cppath, (unsigned long long)cp.size);
+            gm_errf(
+                err, errlen,
+                "%s: the root hash of the first %llu records differs from the signed one: the ledger was rewritten",
+                cppath, (unsigned long long)cp.size);
             goto out;
         }
         res->has_checkpoint = 1;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Integration tests: numbered shell scripts that start a real sandbox cluster.
 INTEGRATION_TESTS += \
 	tests/t0001-sandbox.t \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* An Open MPI program for the sandbox tests: every rank contributes known
  * vectors, checks the MPI_Allreduce results itself and reports where it ran. */
 #include <mpi.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Sandbox helpers for the integration tests (sourced after tests/tap/tap.sh).
 # Every sandbox a test starts is stopped when the test exits, pass or fail.
 

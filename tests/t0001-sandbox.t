@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The sandbox cluster: 3 nodes x 4 fake GPUs come up idle, jobs see their
 # GPUs, two sandboxes run side by side, `down` leaves nothing behind.
 . "$top_srcdir/tests/tap/tap.sh"

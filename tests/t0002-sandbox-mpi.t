@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Open MPI programs across sandbox nodes with srun --mpi=pmix.
 . "$top_srcdir/tests/tap/tap.sh"
 . "$top_srcdir/tests/sandbox.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Slurm preemption as the sandbox configures it: a local job takes the GPUs of
 # a running market job, which is requeued and runs again afterwards.
 . "$top_srcdir/tests/tap/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # gpumarket-sandbox refuses bad input with a message that names it, and a
 # refused or failed `up` leaves no process and no directory behind.
 . "$top_srcdir/tests/tap/tap.sh"

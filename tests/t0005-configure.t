@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # configure's checks of --with-slurm-source and --with-cuda: a tree of
 # another Slurm version, or not a configured tree, is refused with a message
 # that names the versions or the missing file.

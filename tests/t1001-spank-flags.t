@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The market flags of spank_gpumarket.so in a real sandbox cluster: listed in
 # --help, refused before the job exists when bad (sbatch, salloc, srun), and
 # carried to the job's tasks as integers when good.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # spank_gpumarket.so inside sbatch, salloc and srun under valgrind: no invalid
 # read or write, no use of uninitialised memory, and no block leaked by the
 # plugin's own code, for good values, bad values and the env fallbacks.
@@ -27,7 +28,7 @@ under_valgrind() {
   local ours
   ours=$(awk '/definitely lost in loss record/ { block = $0; keep = 0; next }
               block != "" && /^==[0-9]+== *$/ { if (keep) print block; block = ""; next }
-              block != "" && /spank_gpumarket|market_flags|plugin_args|common\/(conf|money|text)/ { keep = 1 }
+              block != "" && /spank_gpumarket|market\/(flags|policy)|plugin_args|common\/(conf|money|text)/ { keep = 1 }
               END { if (block != "" && keep) print block }' "$log")
   if [ $rc -ne 99 ] && [ -z "$ours" ]; then
     ok 0 "$desc"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # gpumarket keygen and key files; receipts and checkpoints checked by the
 # openssl command alone (interop); --help and exit codes of every subcommand.
 . "$(dirname "$0")/tap/tap.sh"

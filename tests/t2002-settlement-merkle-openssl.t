@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The ledger's tree head, inclusion and consistency proofs recomputed with
 # nothing but `openssl dgst -sha256` over the stored records (RFC 6962).
 . "$(dirname "$0")/tap/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Crash safety: kill -9 an appender at random moments, 100+ times; every
 # time the ledger verifies and every acknowledged receipt is in it.  Then cut
 # the file at random bytes (a crash in the middle of a write).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The gpumarket settlement commands as a new user meets them: backfill with
 # bad lines named, export filters (JSON lines, CSV), a tampered ledger named
 # by index, key rotation, checkpoints catching rewritten history.

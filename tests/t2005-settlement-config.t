@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The gpumarket command takes its paths from gpumarket.conf (ReceiptKey,
 # LedgerDir, LedgerOrigin) when no flag or environment variable gives them,
 # as an admin sets it up; a bad file is refused, naming file, line and key.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # gpumarket-train under mpirun: the same loss on 1, 2 and 4 ranks (bitwise
 # with --deterministic), preemption by flag and by real signals followed by
 # a restart that ends with exactly the uninterrupted loss, damaged

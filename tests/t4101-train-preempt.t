@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The researcher's story in a real sandbox cluster: a 4-rank gpumarket-train
 # job over 2 nodes in the market partition is preempted by a local job,
 # checkpoints within GraceTime, is requeued by Slurm, resumes from its

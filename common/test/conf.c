@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket.conf parser: a full good file, defaults, and a table with a row
  * for every kind of bad input, each checked for the file:line: key: prefix. */
 #include "config.h"
 
 #include "common/conf.h"
-#include "common/money.h"
-#include "tests/tap/tap.h"
 
+#include "common/money.h"
 #include "common/rng.h"
+#include "tests/tap/tap.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -26,141 +27,140 @@ struct bad_case {
 };
 
 static const struct bad_case bad[] = {
-    {"unknown key", BASE "Colour=blue\n", 0, "gpumarket: t.conf:3: Colour: ", "unknown key"},
-    {"misspelt key", BASE "ReservePrices=1\n", 0, "gpumarket: t.conf:3: ReservePrices: ",
-     "unknown key"},
-    {"duplicate key", BASE "MarketPartition=other\n", 0, "gpumarket: t.conf:3: MarketPartition: ",
-     "first on line 1"},
-    {"duplicate key in other case", BASE "marketpartition=other\n", 0,
-     "gpumarket: t.conf:3: MarketPartition: ", "set twice"},
-    {"missing '='", BASE "IdleDwellSeconds 60\n", 0, "gpumarket: t.conf:3: ", "has no '='"},
-    {"no key before '='", BASE "=60\n", 0, "gpumarket: t.conf:3: ", "no key before"},
-    {"empty value", BASE "IdleDwellSeconds=\n", 0, "gpumarket: t.conf:3: IdleDwellSeconds: ",
-     "empty value"},
-    {"empty value with a comment", BASE "Currency= # none\n", 0,
-     "gpumarket: t.conf:3: Currency: ", "empty value"},
-    {"two pairs on a line", BASE "IdleDwellSeconds=60 Currency=EUR\n", 0,
-     "gpumarket: t.conf:3: IdleDwellSeconds: ", "space"},
-    {"overlong line", NULL, 0, "gpumarket: t.conf:3: ", "longer than 1024"},
-    {"NUL byte", BASE "Currency=E\0UR\n", sizeof(BASE "Currency=E\0UR\n") - 1,
-     "gpumarket: t.conf:3: ", "control byte 0x00"},
-    {"escape byte in a comment", BASE "# \x1b[31m\n", 0, "gpumarket: t.conf:3: ",
-     "control byte 0x1b"},
-    {"DEL byte", BASE "Currency=EUR\x7f\n", 0, "gpumarket: t.conf:3: ", "control byte 0x7f"},
-    {"carriage return", "MarketPartition=market\r\n", 0, "gpumarket: t.conf:1: ",
-     "carriage return"},
-    {"invalid UTF-8 (lone continuation)", BASE "# \x80\n", 0, "gpumarket: t.conf:3: ",
-     "invalid UTF-8"},
-    {"invalid UTF-8 (overlong '/')", BASE "# \xc0\xaf\n", 0, "gpumarket: t.conf:3: ",
-     "invalid UTF-8"},
-    {"invalid UTF-8 (surrogate)", BASE "# \xed\xa0\x80\n", 0, "gpumarket: t.conf:3: ",
-     "invalid UTF-8"},
-    {"invalid UTF-8 (truncated at end)", BASE "# \xe2\x82", 0, "gpumarket: t.conf:3: ",
-     "invalid UTF-8"},
-    {"invalid UTF-8 (above U+10FFFF)", BASE "# \xf4\x90\x80\x80\n", 0,
-     "gpumarket: t.conf:3: ", "invalid UTF-8"},
-    {"non-ASCII in a value", BASE "Currency=\xe2\x82\xac\n", 0, "gpumarket: t.conf:3: Currency: ",
-     "non-ASCII"},
-    {"non-ASCII in a key", BASE "Curr\xc3\xa9ncy=EUR\n", 0, "gpumarket: t.conf:3: Curr??ncy: ",
-     "unknown key"},
-    {"negative count", BASE "ReserveGPUsPerNode=-1\n", 0,
-     "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "negative"},
-    {"count with a sign", BASE "ReserveGPUsPerNode=+1\n", 0,
-     "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "not a whole number"},
-    {"count too large", BASE "ReserveGPUsPerNode=1025\n", 0,
-     "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "the most is 1024"},
-    {"count overflow", BASE "IdleDwellSeconds=99999999999999999999999\n", 0,
-     "gpumarket: t.conf:3: IdleDwellSeconds: ", "too large"},
-    {"count in hex", BASE "IdleDwellSeconds=0x10\n", 0, "gpumarket: t.conf:3: IdleDwellSeconds: ",
-     "not a whole number"},
-    {"count with a unit", BASE "IdleDwellSeconds=5m\n", 0,
-     "gpumarket: t.conf:3: IdleDwellSeconds: ", "not a whole number"},
-    {"count decimal", BASE "CarbonIntensity=400.5\n", 0,
-     "gpumarket: t.conf:3: CarbonIntensity: ", "not a whole number"},
-    {"carbon too large", BASE "CarbonIntensity=5001\n", 0,
-     "gpumarket: t.conf:3: CarbonIntensity: ", "the most is 5000"},
-    {"reserve price negative", "MarketPartition=m\nReservePrice=h100:-2.40\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "negative"},
-    {"reserve price overflow", "MarketPartition=m\nReservePrice=h100:9223372036855\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "too large"},
-    {"reserve price 7 decimals", "MarketPartition=m\nReservePrice=h100:1.0000001\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "more than 6 decimals"},
-    {"reserve price '=' instead of ':'", "MarketPartition=m\nReservePrice=h100=2.40\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "item 1"},
-    {"reserve price no type", "MarketPartition=m\nReservePrice=:2.40\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "no GPU type"},
-    {"reserve price no price", "MarketPartition=m\nReservePrice=h100:\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "empty amount"},
-    {"reserve price two colons", "MarketPartition=m\nReservePrice=h100:2:3\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "more than one ':'"},
-    {"reserve price bad type chars", "MarketPartition=m\nReservePrice=h/100:2.40\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "is not a GPU type"},
-    {"reserve price type too long",
-     "MarketPartition=m\nReservePrice=abcdefghijabcdefghijabcdefghijab:1\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "the most is 31"},
-    {"reserve price empty item", "MarketPartition=m\nReservePrice=h100:2.40,,a100:1\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "item 2 is empty"},
-    {"reserve price trailing comma", "MarketPartition=m\nReservePrice=h100:2.40,\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "item 2 is empty"},
-    {"reserve price type twice", "MarketPartition=m\nReservePrice=h100:2,h100:3\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "listed twice"},
-    {"reserve price two defaults", "MarketPartition=m\nReservePrice=1,2\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "more than one default"},
-    {"reserve price space after comma", "MarketPartition=m\nReservePrice=h100:2, a100:1\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "space"},
-    {"reserve price word", "MarketPartition=m\nReservePrice=cheap\n", 0,
-     "gpumarket: t.conf:2: ReservePrice: ", "not a decimal"},
-    {"reserve price above MaxBid", "MarketPartition=m\nMaxBid=2\nReservePrice=h100:2.40\n", 0,
-     "gpumarket: t.conf:3: ReservePrice: ", "above MaxBid 2.00 (line 2)"},
-    {"default reserve above MaxBid", "MarketPartition=m\nMaxBid=2\nReservePrice=3\n", 0,
-     "gpumarket: t.conf:3: ReservePrice: ", "default reserve price 3.00"},
-    {"max bid zero", BASE "MaxBid=0\n", 0, "gpumarket: t.conf:3: MaxBid: ", "zero"},
-    {"max bid per type", BASE "MaxBid=h100:9\n", 0, "gpumarket: t.conf:3: MaxBid: ",
-     "not a decimal"},
-    {"max bid exponent", BASE "MaxBid=1e3\n", 0, "gpumarket: t.conf:3: MaxBid: ", "byte 2"},
-    {"max bid NaN", BASE "MaxBid=NaN\n", 0, "gpumarket: t.conf:3: MaxBid: ", "not a decimal"},
-    {"duplicate after a comment line", BASE "# x\nMarketPartition=a,b\n", 0,
-     "gpumarket: t.conf:4: MarketPartition: ", "set twice"},
-    {"partition bad chars", "MarketPartition=a,b\n", 0, "gpumarket: t.conf:1: MarketPartition: ",
-     "not a partition name"},
-    {"partition too long",
-     "MarketPartition=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0,
-     "gpumarket: t.conf:1: MarketPartition: ", "the most is 64"},
-    {"currency lower case", BASE "Currency=usd\n", 0, "gpumarket: t.conf:3: Currency: ",
-     "not a currency code"},
-    {"currency too long", BASE "Currency=ABCDEFGHIJKLMNOPQ\n", 0,
-     "gpumarket: t.conf:3: Currency: ", "the most is 16"},
-    {"relative receipt key", BASE "ReceiptKey=keys/receipt.key\n", 0,
-     "gpumarket: t.conf:3: ReceiptKey: ", "not an absolute path"},
-    {"relative ledger dir", BASE "LedgerDir=ledger\n", 0, "gpumarket: t.conf:3: LedgerDir: ",
-     "not an absolute path"},
-    {"origin with '+'", BASE "LedgerOrigin=a+b.example\n", 0,
-     "gpumarket: t.conf:3: LedgerOrigin: ", "contains '+'"},
-    {"missing MarketPartition", "ReservePrice=1\n", 0, "gpumarket: t.conf: MarketPartition",
-     "is not set"},
-    {"missing ReservePrice", "MarketPartition=m\n", 0, "gpumarket: t.conf: ReservePrice",
-     "is not set"},
-    {"empty file", "", 0, "gpumarket: t.conf: MarketPartition", "is not set"},
-    {"only comments", "# nothing\n\n   \n", 0, "gpumarket: t.conf: MarketPartition",
-     "is not set"},
+    { "unknown key", BASE "Colour=blue\n", 0, "gpumarket: t.conf:3: Colour: ", "unknown key" },
+    { "misspelt key", BASE "ReservePrices=1\n", 0,
+      "gpumarket: t.conf:3: ReservePrices: ", "unknown key" },
+    { "duplicate key", BASE "MarketPartition=other\n", 0,
+      "gpumarket: t.conf:3: MarketPartition: ", "first on line 1" },
+    { "duplicate key in other case", BASE "marketpartition=other\n", 0,
+      "gpumarket: t.conf:3: MarketPartition: ", "set twice" },
+    { "missing '='", BASE "IdleDwellSeconds 60\n", 0, "gpumarket: t.conf:3: ", "has no '='" },
+    { "no key before '='", BASE "=60\n", 0, "gpumarket: t.conf:3: ", "no key before" },
+    { "empty value", BASE "IdleDwellSeconds=\n", 0,
+      "gpumarket: t.conf:3: IdleDwellSeconds: ", "empty value" },
+    { "empty value with a comment", BASE "Currency= # none\n", 0,
+      "gpumarket: t.conf:3: Currency: ", "empty value" },
+    { "two pairs on a line", BASE "IdleDwellSeconds=60 Currency=EUR\n", 0,
+      "gpumarket: t.conf:3: IdleDwellSeconds: ", "space" },
+    { "overlong line", NULL, 0, "gpumarket: t.conf:3: ", "longer than 1024" },
+    { "NUL byte", BASE "Currency=E\0UR\n", sizeof(BASE "Currency=E\0UR\n") - 1,
+      "gpumarket: t.conf:3: ", "control byte 0x00" },
+    { "escape byte in a comment", BASE "# \x1b[31m\n", 0,
+      "gpumarket: t.conf:3: ", "control byte 0x1b" },
+    { "DEL byte", BASE "Currency=EUR\x7f\n", 0, "gpumarket: t.conf:3: ", "control byte 0x7f" },
+    { "carriage return", "MarketPartition=market\r\n", 0,
+      "gpumarket: t.conf:1: ", "carriage return" },
+    { "invalid UTF-8 (lone continuation)", BASE "# \x80\n", 0,
+      "gpumarket: t.conf:3: ", "invalid UTF-8" },
+    { "invalid UTF-8 (overlong '/')", BASE "# \xc0\xaf\n", 0,
+      "gpumarket: t.conf:3: ", "invalid UTF-8" },
+    { "invalid UTF-8 (surrogate)", BASE "# \xed\xa0\x80\n", 0,
+      "gpumarket: t.conf:3: ", "invalid UTF-8" },
+    { "invalid UTF-8 (truncated at end)", BASE "# \xe2\x82", 0,
+      "gpumarket: t.conf:3: ", "invalid UTF-8" },
+    { "invalid UTF-8 (above U+10FFFF)", BASE "# \xf4\x90\x80\x80\n", 0,
+      "gpumarket: t.conf:3: ", "invalid UTF-8" },
+    { "non-ASCII in a value", BASE "Currency=\xe2\x82\xac\n", 0,
+      "gpumarket: t.conf:3: Currency: ", "non-ASCII" },
+    { "non-ASCII in a key", BASE "Curr\xc3\xa9ncy=EUR\n", 0,
+      "gpumarket: t.conf:3: Curr??ncy: ", "unknown key" },
+    { "negative count", BASE "ReserveGPUsPerNode=-1\n", 0,
+      "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "negative" },
+    { "count with a sign", BASE "ReserveGPUsPerNode=+1\n", 0,
+      "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "not a whole number" },
+    { "count too large", BASE "ReserveGPUsPerNode=1025\n", 0,
+      "gpumarket: t.conf:3: ReserveGPUsPerNode: ", "the most is 1024" },
+    { "count overflow", BASE "IdleDwellSeconds=99999999999999999999999\n", 0,
+      "gpumarket: t.conf:3: IdleDwellSeconds: ", "too large" },
+    { "count in hex", BASE "IdleDwellSeconds=0x10\n", 0,
+      "gpumarket: t.conf:3: IdleDwellSeconds: ", "not a whole number" },
+    { "count with a unit", BASE "IdleDwellSeconds=5m\n", 0,
+      "gpumarket: t.conf:3: IdleDwellSeconds: ", "not a whole number" },
+    { "count decimal", BASE "CarbonIntensity=400.5\n", 0,
+      "gpumarket: t.conf:3: CarbonIntensity: ", "not a whole number" },
+    { "carbon too large", BASE "CarbonIntensity=5001\n", 0,
+      "gpumarket: t.conf:3: CarbonIntensity: ", "the most is 5000" },
+    { "reserve price negative", "MarketPartition=m\nReservePrice=h100:-2.40\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "negative" },
+    { "reserve price overflow", "MarketPartition=m\nReservePrice=h100:9223372036855\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "too large" },
+    { "reserve price 7 decimals", "MarketPartition=m\nReservePrice=h100:1.0000001\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "more than 6 decimals" },
+    { "reserve price '=' instead of ':'", "MarketPartition=m\nReservePrice=h100=2.40\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "item 1" },
+    { "reserve price no type", "MarketPartition=m\nReservePrice=:2.40\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "no GPU type" },
+    { "reserve price no price", "MarketPartition=m\nReservePrice=h100:\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "empty amount" },
+    { "reserve price two colons", "MarketPartition=m\nReservePrice=h100:2:3\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "more than one ':'" },
+    { "reserve price bad type chars", "MarketPartition=m\nReservePrice=h/100:2.40\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "is not a GPU type" },
+    { "reserve price type too long",
+      "MarketPartition=m\nReservePrice=abcdefghijabcdefghijabcdefghijab:1\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "the most is 31" },
+    { "reserve price empty item", "MarketPartition=m\nReservePrice=h100:2.40,,a100:1\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "item 2 is empty" },
+    { "reserve price trailing comma", "MarketPartition=m\nReservePrice=h100:2.40,\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "item 2 is empty" },
+    { "reserve price type twice", "MarketPartition=m\nReservePrice=h100:2,h100:3\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "listed twice" },
+    { "reserve price two defaults", "MarketPartition=m\nReservePrice=1,2\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "more than one default" },
+    { "reserve price space after comma", "MarketPartition=m\nReservePrice=h100:2, a100:1\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "space" },
+    { "reserve price word", "MarketPartition=m\nReservePrice=cheap\n", 0,
+      "gpumarket: t.conf:2: ReservePrice: ", "not a decimal" },
+    { "reserve price above MaxBid", "MarketPartition=m\nMaxBid=2\nReservePrice=h100:2.40\n", 0,
+      "gpumarket: t.conf:3: ReservePrice: ", "above MaxBid 2.00 (line 2)" },
+    { "default reserve above MaxBid", "MarketPartition=m\nMaxBid=2\nReservePrice=3\n", 0,
+      "gpumarket: t.conf:3: ReservePrice: ", "default reserve price 3.00" },
+    { "max bid zero", BASE "MaxBid=0\n", 0, "gpumarket: t.conf:3: MaxBid: ", "zero" },
+    { "max bid per type", BASE "MaxBid=h100:9\n", 0,
+      "gpumarket: t.conf:3: MaxBid: ", "not a decimal" },
+    { "max bid exponent", BASE "MaxBid=1e3\n", 0, "gpumarket: t.conf:3: MaxBid: ", "byte 2" },
+    { "max bid NaN", BASE "MaxBid=NaN\n", 0, "gpumarket: t.conf:3: MaxBid: ", "not a decimal" },
+    { "duplicate after a comment line", BASE "# x\nMarketPartition=a,b\n", 0,
+      "gpumarket: t.conf:4: MarketPartition: ", "set twice" },
+    { "partition bad chars", "MarketPartition=a,b\n", 0,
+      "gpumarket: t.conf:1: MarketPartition: ", "not a partition name" },
+    { "partition too long",
+      "MarketPartition=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0,
+      "gpumarket: t.conf:1: MarketPartition: ", "the most is 64" },
+    { "currency lower case", BASE "Currency=usd\n", 0,
+      "gpumarket: t.conf:3: Currency: ", "not a currency code" },
+    { "currency too long", BASE "Currency=ABCDEFGHIJKLMNOPQ\n", 0,
+      "gpumarket: t.conf:3: Currency: ", "the most is 16" },
+    { "relative receipt key", BASE "ReceiptKey=keys/receipt.key\n", 0,
+      "gpumarket: t.conf:3: ReceiptKey: ", "not an absolute path" },
+    { "relative ledger dir", BASE "LedgerDir=ledger\n", 0,
+      "gpumarket: t.conf:3: LedgerDir: ", "not an absolute path" },
+    { "origin with '+'", BASE "LedgerOrigin=a+b.example\n", 0,
+      "gpumarket: t.conf:3: LedgerOrigin: ", "contains '+'" },
+    { "missing MarketPartition", "ReservePrice=1\n", 0, "gpumarket: t.conf: MarketPartition",
+      "is not set" },
+    { "missing ReservePrice", "MarketPartition=m\n", 0, "gpumarket: t.conf: ReservePrice",
+      "is not set" },
+    { "empty file", "", 0, "gpumarket: t.conf: MarketPartition", "is not set" },
+    { "only comments", "# nothing\n\n   \n", 0, "gpumarket: t.conf: MarketPartition",
+      "is not set" },
 };
 
 static void check_good(void)
 {
-    static const char text[] =
-        "# gpumarket.conf for the test cluster\n"
-        "\n"
-        "MarketPartition=market   # the partition buyers submit to\n"
-        "  ReserveGPUsPerNode = 2\n"
-        "IdleDwellSeconds=600\n"
-        "ReservePrice=h100:2.40,a100:1.10,0.50\n"
-        "maxbid=100\n"
-        "Currency=EUR\n"
-        "CarbonIntensity=350\n"
-        "ReceiptKey=/etc/slurm/receipt.key\n"
-        "LedgerDir=/var/lib/gpumarket\n"
-        "\t# a comment with UTF-8: \xe2\x82\xac \xf0\x9f\x98\x80\n"
-        "LedgerOrigin=example.org/gpumarket"; /* no final newline */
+    static const char text[] = "# gpumarket.conf for the test cluster\n"
+                               "\n"
+                               "MarketPartition=market   # the partition buyers submit to\n"
+                               "  ReserveGPUsPerNode = 2\n"
+                               "IdleDwellSeconds=600\n"
+                               "ReservePrice=h100:2.40,a100:1.10,0.50\n"
+                               "maxbid=100\n"
+                               "Currency=EUR\n"
+                               "CarbonIntensity=350\n"
+                               "ReceiptKey=/etc/slurm/receipt.key\n"
+                               "LedgerDir=/var/lib/gpumarket\n"
+                               "\t# a comment with UTF-8: \xe2\x82\xac \xf0\x9f\x98\x80\n"
+                               "LedgerOrigin=example.org/gpumarket"; /* no final newline */
     struct gm_conf *conf;
     char err[512] = "";
     int rc = gm_conf_parse("good.conf", text, sizeof text - 1, &conf, err, sizeof err);
@@ -178,7 +178,8 @@ static void check_good(void)
     is_int(gm_conf_reserve_price_count(conf), 2, "two explicit prices");
     const char *type;
     ok(gm_conf_reserve_price_at(conf, 1, &type, &v) == 0 && strcmp(type, "a100") == 0 &&
-           v == 1100000, "explicit prices in file order");
+           v == 1100000,
+       "explicit prices in file order");
     ok(gm_conf_reserve_price_at(conf, 2, &type, &v) == -1, "index past the end refused");
     ok(gm_conf_default_reserve_price(conf, &v) == 0 && v == 500000, "default price");
     is_int(gm_conf_max_bid(conf), 100000000, "MaxBid (key case-insensitive)");
@@ -234,8 +235,7 @@ static void check_bad(void)
         struct gm_conf *conf = (struct gm_conf *)&n; /* must be reset to NULL */
         char err[512] = "";
         int rc = gm_conf_parse("t.conf", text, len, &conf, err, sizeof err);
-        ok(rc == -1 && conf == NULL &&
-               strncmp(err, bad[i].prefix, strlen(bad[i].prefix)) == 0 &&
+        ok(rc == -1 && conf == NULL && strncmp(err, bad[i].prefix, strlen(bad[i].prefix)) == 0 &&
                strstr(err, bad[i].detail) != NULL && strchr(err, '\n') == NULL,
            "refuse %s: %s", bad[i].why, err);
     }
@@ -248,12 +248,13 @@ static void check_bad(void)
     struct gm_conf *conf;
     char err[512];
     ok(gm_conf_parse("t.conf", huge, big, &conf, err, sizeof err) == -1 &&
-           strstr(err, "the most is 1048576"), "refuse a buffer over 1 MiB: %s", err);
+           strstr(err, "the most is 1048576"),
+       "refuse a buffer over 1 MiB: %s", err);
     free(huge);
     /* A small err buffer is truncated safely. */
     char tiny[8];
-    ok(gm_conf_parse("t.conf", "x", 1, &conf, tiny, sizeof tiny) == -1 &&
-           strlen(tiny) == 7, "error truncated into a small buffer");
+    ok(gm_conf_parse("t.conf", "x", 1, &conf, tiny, sizeof tiny) == -1 && strlen(tiny) == 7,
+       "error truncated into a small buffer");
     ok(gm_conf_parse("t.conf", "x", 1, &conf, NULL, 0) == -1, "no error buffer at all");
 }
 
@@ -274,14 +275,14 @@ static void check_files(void)
     struct gm_conf *conf;
     char err[512], want[400];
     snprintf(want, sizeof want, "gpumarket: %s:3: IdleDwellSeconds: ", path);
-    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 &&
-           strncmp(err, want, strlen(want)) == 0, "file errors name the path: %s", err);
+    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strncmp(err, want, strlen(want)) == 0,
+       "file errors name the path: %s", err);
 
     f = fopen(path, "w");
     fputs("MarketPartition=market\nReservePrice=h100:2.40\n", f);
     fclose(f);
-    ok(gm_conf_load(path, &conf, err, sizeof err) == 0 &&
-           strcmp(gm_conf_name(conf), path) == 0, "a good file loads: %s", err);
+    ok(gm_conf_load(path, &conf, err, sizeof err) == 0 && strcmp(gm_conf_name(conf), path) == 0,
+       "a good file loads: %s", err);
     gm_conf_destroy(conf);
 
     chmod(path, 0666);
@@ -289,12 +290,13 @@ static void check_files(void)
        "a world-writable file is refused: %s", err);
     chmod(path, 0644);
 
-    ok(gm_conf_load(dir, &conf, err, sizeof err) == -1 &&
-           strstr(err, "not a regular file"), "a directory is refused: %s", err);
+    ok(gm_conf_load(dir, &conf, err, sizeof err) == -1 && strstr(err, "not a regular file"),
+       "a directory is refused: %s", err);
     char missing[300];
     snprintf(missing, sizeof missing, "%s/none.conf", dir);
     ok(gm_conf_load(missing, &conf, err, sizeof err) == -1 && strstr(err, "cannot open") &&
-           strstr(err, missing), "a missing file is named: %s", err);
+           strstr(err, missing),
+       "a missing file is named: %s", err);
 
     f = fopen(path, "w");
     for (int i = 0; i < GM_CONF_MAX_SIZE / 64 + 1; i++)

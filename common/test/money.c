@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gm_money: every accepted and refused form of a decimal amount, the
  * formatter, and parse(format(x)) == x over many values. */
 #include "config.h"
 
 #include "common/money.h"
-#include "tests/tap/tap.h"
 
 #include "common/rng.h"
+#include "tests/tap/tap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,18 +19,18 @@ struct good_case {
 };
 
 static const struct good_case good[] = {
-    {"2.40", 0, 2400000},
-    {"2.4", 0, 2400000},
-    {"2", 0, 2000000},
-    {"0.000001", 0, 1},
-    {"0.5", 0, 500000},
-    {"1.123456", 0, 1123456},
-    {"007.10", 0, 7100000},
-    {"0", GM_MONEY_ALLOW_ZERO, 0},
-    {"0.000000", GM_MONEY_ALLOW_ZERO, 0},
-    {"9223372036854", 0, INT64_C(9223372036854000000)},
-    {"9223372036854.775807", 0, INT64_MAX},
-    {"100000", 0, INT64_C(100000000000)},
+    { "2.40", 0, 2400000 },
+    { "2.4", 0, 2400000 },
+    { "2", 0, 2000000 },
+    { "0.000001", 0, 1 },
+    { "0.5", 0, 500000 },
+    { "1.123456", 0, 1123456 },
+    { "007.10", 0, 7100000 },
+    { "0", GM_MONEY_ALLOW_ZERO, 0 },
+    { "0.000000", GM_MONEY_ALLOW_ZERO, 0 },
+    { "9223372036854", 0, INT64_C(9223372036854000000) },
+    { "9223372036854.775807", 0, INT64_MAX },
+    { "100000", 0, INT64_C(100000000000) },
 };
 
 struct bad_case {
@@ -41,41 +42,44 @@ struct bad_case {
 };
 
 static const struct bad_case bad[] = {
-    {"empty", "", 0, 0, "empty"},
-    {"zero refused by default", "0", 0, 0, "zero"},
-    {"zero with decimals", "0.000", 0, 0, "zero"},
-    {"leading space", " 2.40", 0, 0, "not a decimal"},
-    {"trailing space", "2.40 ", 0, 0, "byte 5"},
-    {"inner space", "2. 40", 0, 0, "no digits after"},
-    {"minus sign", "-2.40", 0, 0, "negative"},
-    {"minus zero", "-0", 0, GM_MONEY_ALLOW_ZERO, "negative"},
-    {"plus sign", "+2.40", 0, 0, "not a decimal"},
-    {"exponent", "2e3", 0, 0, "byte 2"},
-    {"exponent after decimals", "2.4E1", 0, 0, "byte 4"},
-    {"hex", "0x10", 0, 0, "byte 2"},
-    {"nan", "nan", 0, 0, "not a decimal"},
-    {"NaN", "NaN", 0, 0, "not a decimal"},
-    {"inf", "inf", 0, 0, "not a decimal"},
-    {"infinity", "Infinity", 0, 0, "not a decimal"},
-    {"comma thousands", "1,000", 0, 0, "byte 2"},
-    {"decimal comma", "2,40", 0, 0, "byte 2"},
-    {"two dots", "2.4.0", 0, 0, "byte 4"},
-    {"leading dot", ".5", 0, 0, "not a decimal"},
-    {"trailing dot", "2.", 0, 0, "no digits after"},
-    {"only a dot", ".", 0, 0, "not a decimal"},
-    {"seven decimals", "1.1234567", 0, 0, "more than 6 decimals"},
-    {"seven zero decimals", "1.0000000", 0, 0, "more than 6 decimals"},
-    {"overflow by one micro-unit", "9223372036854.775808", 0, 0, "too large"},
-    {"overflow in units", "9223372036855", 0, 0, "too large"},
-    {"huge", "99999999999999999999999999", 0, 0, "too large"},
-    {"currency sign", "$2.40", 0, 0, "not a decimal"},
-    {"currency suffix", "2.40USD", 0, 0, "byte 5"},
-    {"underscore", "1_000", 0, 0, "byte 2"},
-    {"newline", "2.40\n", 0, 0, "byte 5"},
-    {"tab", "\t2", 0, 0, "not a decimal"},
-    {"embedded NUL", "2\0" "5", 3, 0, "byte 2"},
-    {"non-ASCII digit", "\xd9\xa3", 0, 0, "not a decimal"},
-    {"fullwidth digit", "\xef\xbc\x92", 0, 0, "not a decimal"},
+    { "empty", "", 0, 0, "empty" },
+    { "zero refused by default", "0", 0, 0, "zero" },
+    { "zero with decimals", "0.000", 0, 0, "zero" },
+    { "leading space", " 2.40", 0, 0, "not a decimal" },
+    { "trailing space", "2.40 ", 0, 0, "byte 5" },
+    { "inner space", "2. 40", 0, 0, "no digits after" },
+    { "minus sign", "-2.40", 0, 0, "negative" },
+    { "minus zero", "-0", 0, GM_MONEY_ALLOW_ZERO, "negative" },
+    { "plus sign", "+2.40", 0, 0, "not a decimal" },
+    { "exponent", "2e3", 0, 0, "byte 2" },
+    { "exponent after decimals", "2.4E1", 0, 0, "byte 4" },
+    { "hex", "0x10", 0, 0, "byte 2" },
+    { "nan", "nan", 0, 0, "not a decimal" },
+    { "NaN", "NaN", 0, 0, "not a decimal" },
+    { "inf", "inf", 0, 0, "not a decimal" },
+    { "infinity", "Infinity", 0, 0, "not a decimal" },
+    { "comma thousands", "1,000", 0, 0, "byte 2" },
+    { "decimal comma", "2,40", 0, 0, "byte 2" },
+    { "two dots", "2.4.0", 0, 0, "byte 4" },
+    { "leading dot", ".5", 0, 0, "not a decimal" },
+    { "trailing dot", "2.", 0, 0, "no digits after" },
+    { "only a dot", ".", 0, 0, "not a decimal" },
+    { "seven decimals", "1.1234567", 0, 0, "more than 6 decimals" },
+    { "seven zero decimals", "1.0000000", 0, 0, "more than 6 decimals" },
+    { "overflow by one micro-unit", "9223372036854.775808", 0, 0, "too large" },
+    { "overflow in units", "9223372036855", 0, 0, "too large" },
+    { "huge", "99999999999999999999999999", 0, 0, "too large" },
+    { "currency sign", "$2.40", 0, 0, "not a decimal" },
+    { "currency suffix", "2.40USD", 0, 0, "byte 5" },
+    { "underscore", "1_000", 0, 0, "byte 2" },
+    { "newline", "2.40\n", 0, 0, "byte 5" },
+    { "tab", "\t2", 0, 0, "not a decimal" },
+    { "embedded NUL",
+      "2\0"
+      "5",
+      3, 0, "byte 2" },
+    { "non-ASCII digit", "\xd9\xa3", 0, 0, "not a decimal" },
+    { "fullwidth digit", "\xef\xbc\x92", 0, 0, "not a decimal" },
 };
 
 struct format_case {
@@ -84,15 +88,15 @@ struct format_case {
 };
 
 static const struct format_case formats[] = {
-    {0, "0.00"},
-    {1, "0.000001"},
-    {2400000, "2.40"},
-    {2410000, "2.41"},
-    {2410500, "2.4105"},
-    {1000000, "1.00"},
-    {-1500000, "-1.50"},
-    {INT64_MAX, "9223372036854.775807"},
-    {INT64_MIN, "-9223372036854.775808"},
+    { 0, "0.00" },
+    { 1, "0.000001" },
+    { 2400000, "2.40" },
+    { 2410000, "2.41" },
+    { 2410500, "2.4105" },
+    { 1000000, "1.00" },
+    { -1500000, "-1.50" },
+    { INT64_MAX, "9223372036854.775807" },
+    { INT64_MIN, "-9223372036854.775808" },
 };
 
 /* xorshift64*: a fixed-seed generator so the run is reproducible. */
@@ -124,19 +128,21 @@ int main(void)
            "refuse %s: %s", bad[i].why, err);
     }
 
-    ok(gm_money_parse(NULL, 0, &(int64_t){0}, err, sizeof err) == -1, "refuse NULL text");
+    ok(gm_money_parse(NULL, 0, &(int64_t){ 0 }, err, sizeof err) == -1, "refuse NULL text");
     /* A tiny error buffer is truncated, not overrun (ASan watches). */
     char tiny[4];
-    ok(gm_money_parse("abc", 0, &(int64_t){0}, tiny, sizeof tiny) == -1 &&
-           strlen(tiny) == 3, "a small error buffer is truncated");
-    ok(gm_money_parse("abc", 0, &(int64_t){0}, NULL, 0) == -1, "no error buffer at all");
+    ok(gm_money_parse("abc", 0, &(int64_t){ 0 }, tiny, sizeof tiny) == -1 && strlen(tiny) == 3,
+       "a small error buffer is truncated");
+    ok(gm_money_parse("abc", 0, &(int64_t){ 0 }, NULL, 0) == -1, "no error buffer at all");
     /* The message quotes at most 40 bytes of a long value. */
     char longv[300];
     memset(longv, 'x', sizeof longv - 1);
     longv[sizeof longv - 1] = '\0';
-    gm_money_parse(longv, 0, &(int64_t){0}, err, sizeof err);
+    gm_money_parse(longv, 0, &(int64_t){ 0 }, err, sizeof err);
     ok(strlen(err) < 120 && strstr(err, "..."), "long value shortened in message: %s", err);
-    gm_money_parse("\x01" "2", 0, &(int64_t){0}, err, sizeof err);
+    gm_money_parse("\x01"
+                   "2",
+                   0, &(int64_t){ 0 }, err, sizeof err);
     ok(strstr(err, "\\x01") != NULL, "control byte escaped in message: %s", err);
 
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
@@ -156,8 +162,7 @@ int main(void)
         char buf[GM_MONEY_STRLEN];
         int64_t back = -1;
         if (gm_money_format(v, buf, sizeof buf) < 0 ||
-            gm_money_parse(buf, GM_MONEY_ALLOW_ZERO, &back, err, sizeof err) != 0 ||
-            back != v) {
+            gm_money_parse(buf, GM_MONEY_ALLOW_ZERO, &back, err, sizeof err) != 0 || back != v) {
             if (round_trip_failures++ < 5)
                 diag("round trip failed for %" PRId64 " (%s -> %" PRId64 ")", v, buf, back);
         }

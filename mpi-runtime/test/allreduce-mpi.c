@@ -1,17 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Allreduce correctness: every algorithm, type and operation against
  * MPI_Allreduce (floating sums within a tolerance, the rest exactly), the
  * deterministic mode bitwise against a rank-order fold, every rank's result
  * bitwise equal to rank 0's.  Run under mpirun by allreduce.t. */
 #include "config.h"
 
+#include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/test/mpi-test.h"
+#include "tests/tap/tap.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mpi-runtime/gpumarket_mpi.h"
-#include "mpi-runtime/test/mpi-test.h"
-#include "tests/tap/tap.h"
 
 static int rank, size;
 
@@ -31,11 +32,20 @@ static void fill(void *buf, size_t count, gmpi_dtype t, int r)
         h ^= h >> 29;
         long v = (long)(h % 200001) - 100000;
         switch (t) {
-        case GMPI_FLOAT: ((float *)buf)[i] = (float)v / 7.0f; break;
-        case GMPI_DOUBLE: ((double *)buf)[i] = (double)v / 7.0; break;
-        case GMPI_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
-        case GMPI_INT64: ((int64_t *)buf)[i] = (int64_t)v * 1000003; break;
-        default: break;
+        case GMPI_FLOAT:
+            ((float *)buf)[i] = (float)v / 7.0f;
+            break;
+        case GMPI_DOUBLE:
+            ((double *)buf)[i] = (double)v / 7.0;
+            break;
+        case GMPI_INT32:
+            ((int32_t *)buf)[i] = (int32_t)v;
+            break;
+        case GMPI_INT64:
+            ((int64_t *)buf)[i] = (int64_t)v * 1000003;
+            break;
+        default:
+            break;
         }
     }
 }
@@ -43,10 +53,14 @@ static void fill(void *buf, size_t count, gmpi_dtype t, int r)
 static MPI_Datatype mpi_type(gmpi_dtype t)
 {
     switch (t) {
-    case GMPI_FLOAT: return MPI_FLOAT;
-    case GMPI_DOUBLE: return MPI_DOUBLE;
-    case GMPI_INT32: return MPI_INT32_T;
-    default: return MPI_INT64_T;
+    case GMPI_FLOAT:
+        return MPI_FLOAT;
+    case GMPI_DOUBLE:
+        return MPI_DOUBLE;
+    case GMPI_INT32:
+        return MPI_INT32_T;
+    default:
+        return MPI_INT64_T;
     }
 }
 
@@ -126,7 +140,8 @@ static int check(gmpi_ctx *ctx, gmpi_algorithm algo, size_t count, gmpi_dtype t,
     if (pass && algo == GMPI_ALGO_DETERMINISTIC) {
         fold_reference(want, count, t, o);
         if (count && memcmp(buf, want, count * es)) {
-            snprintf(why, whylen, "count %zu: deterministic result differs from the rank-order fold", count);
+            snprintf(why, whylen,
+                     "count %zu: deterministic result differs from the rank-order fold", count);
             pass = 0;
         }
     } else if (pass) {
@@ -160,7 +175,7 @@ int main(int argc, char **argv)
         /* Run with an MPI that cannot share a window (OMPI_MCA_osc=pt2pt):
          * shared_memory forced is refused with a message, the automatic
          * choice falls back to Rabenseifner and stays correct. */
-        static const size_t fcounts[] = {1, 1009, 65537, 262147};
+        static const size_t fcounts[] = { 1, 1009, 65537, 262147 };
         int status;
         float f = 1;
         plan(TAP_NO_PLAN);
@@ -194,7 +209,7 @@ int main(int argc, char **argv)
     if (argc > 2 && strcmp(argv[1], "--forced") == 0) {
         /* GPUMARKET_ALLREDUCE set by the caller: argv[2] names the
          * algorithm it must force, at every size, with correct results. */
-        static const size_t fcounts[] = {0, 1, 7, 1009, 65537, 262147};
+        static const size_t fcounts[] = { 0, 1, 7, 1009, 65537, 262147 };
         gmpi_algorithm want;
         int status;
         plan(TAP_NO_PLAN);
@@ -219,14 +234,15 @@ int main(int argc, char **argv)
     plan(TAP_NO_PLAN);
     diag("%d ranks, %d node(s), %d local", size, gmpi_node_count(ctx), gmpi_local_size(ctx));
 
-    static const size_t counts[] = {0, 1, 2, 3, 5, 7, 13, 61, 1000, 1009, 4099, 65537, 262147};
+    static const size_t counts[] = { 0, 1, 2, 3, 5, 7, 13, 61, 1000, 1009, 4099, 65537, 262147 };
     size_t ncounts = sizeof counts / sizeof counts[0];
     if (quick)
         ncounts = 10;
-    static const gmpi_algorithm algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_RING,
-                                           GMPI_ALGO_RECURSIVE_DOUBLING, GMPI_ALGO_RABENSEIFNER,
-                                           GMPI_ALGO_SHARED_MEMORY, GMPI_ALGO_HIERARCHICAL,
-                                           GMPI_ALGO_DETERMINISTIC};
+    static const gmpi_algorithm algos[] = {
+        GMPI_ALGO_AUTO,         GMPI_ALGO_RING,          GMPI_ALGO_RECURSIVE_DOUBLING,
+        GMPI_ALGO_RABENSEIFNER, GMPI_ALGO_SHARED_MEMORY, GMPI_ALGO_HIERARCHICAL,
+        GMPI_ALGO_DETERMINISTIC
+    };
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
         if (algos[a] == GMPI_ALGO_SHARED_MEMORY && gmpi_node_count(ctx) > 1) {
             float f = 1;
@@ -252,10 +268,11 @@ int main(int argc, char **argv)
     if (!quick) {
         /* 64 MiB of floats, the largest size the issue asks for. */
         size_t big = (size_t)16 << 20;
-        static const gmpi_algorithm big_algos[] = {GMPI_ALGO_AUTO, GMPI_ALGO_DETERMINISTIC};
+        static const gmpi_algorithm big_algos[] = { GMPI_ALGO_AUTO, GMPI_ALGO_DETERMINISTIC };
         for (size_t a = 0; a < 2; a++) {
             char why[512] = "";
-            int pass = all_true(check(ctx, big_algos[a], big, GMPI_FLOAT, GMPI_SUM, why, sizeof why));
+            int pass =
+                all_true(check(ctx, big_algos[a], big, GMPI_FLOAT, GMPI_SUM, why, sizeof why));
             if (!ok(pass, "%s float sum of 64 MiB", gmpi_algorithm_name(big_algos[a])))
                 diag("rank %d: %s", rank, why);
         }
@@ -269,7 +286,8 @@ int main(int argc, char **argv)
        "deterministic mode overrides the size-based choice");
     gmpi_set_deterministic(ctx, 0);
     gmpi_set_algorithm(ctx, GMPI_ALGO_RING);
-    ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RING, "a forced algorithm is used for small sizes");
+    ok(gmpi_choose_algorithm(ctx, 4) == GMPI_ALGO_RING,
+       "a forced algorithm is used for small sizes");
     for (gmpi_algorithm f = GMPI_ALGO_RABENSEIFNER; f <= GMPI_ALGO_SHARED_MEMORY; f++) {
         /* Forced through the context, the automatic entry point uses it
          * even for the smallest sizes. */
@@ -279,9 +297,10 @@ int main(int argc, char **argv)
         gmpi_set_algorithm(ctx, f);
         int pass = gmpi_choose_algorithm(ctx, 4) == f;
         for (size_t c = 0; c < ncounts && pass; c++)
-            pass = all_true(check(ctx, GMPI_ALGO_AUTO, counts[c], GMPI_FLOAT, GMPI_SUM, why, sizeof why));
-        if (!ok(pass, "gmpi_set_algorithm(%s): auto allreduce over %zu counts", gmpi_algorithm_name(f),
-                ncounts))
+            pass = all_true(
+                check(ctx, GMPI_ALGO_AUTO, counts[c], GMPI_FLOAT, GMPI_SUM, why, sizeof why));
+        if (!ok(pass, "gmpi_set_algorithm(%s): auto allreduce over %zu counts",
+                gmpi_algorithm_name(f), ncounts))
             diag("rank %d: %s", rank, why);
     }
     gmpi_set_algorithm(ctx, GMPI_ALGO_AUTO);
@@ -292,40 +311,51 @@ int main(int argc, char **argv)
          * several nodes of equal size (ranks in blocks), Rabenseifner
          * otherwise. */
         int nodes = gmpi_node_count(ctx);
-        gmpi_algorithm want = nodes == 1 ? GMPI_ALGO_SHARED_MEMORY
+        gmpi_algorithm want = nodes == 1                          ? GMPI_ALGO_SHARED_MEMORY
                               : size % nodes == 0 && size > nodes ? GMPI_ALGO_HIERARCHICAL
                                                                   : GMPI_ALGO_RABENSEIFNER;
-        ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s", nodes,
-           gmpi_algorithm_name(want));
+        ok(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == want, "auto: 1 MiB on %d node(s) uses %s",
+           nodes, gmpi_algorithm_name(want));
     }
 
     /* Bad arguments. */
     float f = 1;
     ok(gmpi_allreduce(ctx, &f, 1, GMPI_HALF, GMPI_SUM, err, sizeof err) == GMPI_EINVAL &&
-           strstr(err, "half"), "half on a host buffer is refused by name");
+           strstr(err, "half"),
+       "half on a host buffer is refused by name");
     ok(gmpi_allreduce(ctx, &f, 1, GMPI_FLOAT, (gmpi_op)7, err, sizeof err) == GMPI_EINVAL,
        "an unknown operation is refused");
     ok(gmpi_allreduce(ctx, NULL, 3, GMPI_FLOAT, GMPI_SUM, err, sizeof err) == GMPI_EINVAL,
        "a NULL buffer with elements is refused");
     ok(gmpi_allreduce_algo(ctx, (gmpi_algorithm)42, &f, 1, GMPI_FLOAT, GMPI_SUM, err, sizeof err) ==
-           GMPI_EINVAL, "an unknown algorithm is refused");
+           GMPI_EINVAL,
+       "an unknown algorithm is refused");
     {
         /* Without a GPU (or CUDA) the device path says so; with one, a host
          * buffer is refused.  Either way nothing is reduced. */
-        float hostbuf[2] = {1, 2};
+        float hostbuf[2] = { 1, 2 };
         int rc = gmpi_allreduce_cuda(ctx, hostbuf, 2, GMPI_FLOAT, GMPI_SUM, err, sizeof err);
         ok((rc == GMPI_ENODEV || (rc == GMPI_EINVAL && size > 1) || (rc == 0 && size == 1)) &&
                (rc == 0 || strncmp(err, "gpumarket: ", 11) == 0) && hostbuf[0] == 1,
-           "gmpi_allreduce_cuda on a host buffer is refused (%s)", rc == GMPI_ENODEV ? "no GPU" : "host memory");
+           "gmpi_allreduce_cuda on a host buffer is refused (%s)",
+           rc == GMPI_ENODEV ? "no GPU" : "host memory");
     }
     gmpi_algorithm parsed;
     ok(gmpi_algorithm_parse("rd", "x", &parsed, err, sizeof err) == 0 &&
-           parsed == GMPI_ALGO_RECURSIVE_DOUBLING, "'rd' names recursive doubling");
-    static const struct { const char *name; gmpi_algorithm algo; } names[] = {
-        {"rabenseifner", GMPI_ALGO_RABENSEIFNER}, {"rab", GMPI_ALGO_RABENSEIFNER},
-        {"shared_memory", GMPI_ALGO_SHARED_MEMORY}, {"shm", GMPI_ALGO_SHARED_MEMORY},
-        {"ring", GMPI_ALGO_RING}, {"hier", GMPI_ALGO_HIERARCHICAL},
-        {"deterministic", GMPI_ALGO_DETERMINISTIC}, {"auto", GMPI_ALGO_AUTO},
+           parsed == GMPI_ALGO_RECURSIVE_DOUBLING,
+       "'rd' names recursive doubling");
+    static const struct {
+        const char *name;
+        gmpi_algorithm algo;
+    } names[] = {
+        { "rabenseifner", GMPI_ALGO_RABENSEIFNER },
+        { "rab", GMPI_ALGO_RABENSEIFNER },
+        { "shared_memory", GMPI_ALGO_SHARED_MEMORY },
+        { "shm", GMPI_ALGO_SHARED_MEMORY },
+        { "ring", GMPI_ALGO_RING },
+        { "hier", GMPI_ALGO_HIERARCHICAL },
+        { "deterministic", GMPI_ALGO_DETERMINISTIC },
+        { "auto", GMPI_ALGO_AUTO },
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ok(gmpi_algorithm_parse(names[i].name, "x", &parsed, err, sizeof err) == 0 &&
@@ -336,7 +366,8 @@ int main(int argc, char **argv)
            strcmp(gmpi_algorithm_name(GMPI_ALGO_COUNT), "?") == 0,
        "algorithm names: rabenseifner, shared_memory, and ? out of range");
     ok(gmpi_algorithm_parse("fastest", "--algo", &parsed, err, sizeof err) == GMPI_EINVAL &&
-           strstr(err, "--algo") && strstr(err, "fastest"), "an unknown name is refused, naming its source");
+           strstr(err, "--algo") && strstr(err, "fastest"),
+       "an unknown name is refused, naming its source");
 
     done_testing();
     int status = exit_status();

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Allreduce correctness against MPI_Allreduce on 1 to 4 ranks, every type,
 # operation and algorithm, and the environment's bad values.
 . "$top_srcdir/mpi-runtime/test/mpi-tap.sh"

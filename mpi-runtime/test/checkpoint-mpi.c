@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Checkpoints: collective saves on 1 to 4 ranks, then the damage a
  * preemption or a bad disk leaves (a save killed before its manifest, a
  * corrupt shard, a truncated manifest, a missing shard) must make restart
@@ -5,20 +6,19 @@
  * table of malformed manifests, each refused.  Run by checkpoint.t. */
 #include "config.h"
 
+#include "mpi-runtime/gpumarket_mpi.h"
+#include "mpi-runtime/test/mpi-test.h"
+#include "tests/tap/tap.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
-
-#include "mpi-runtime/gpumarket_mpi.h"
-#include "mpi-runtime/test/mpi-test.h"
-#include "tests/tap/tap.h"
 
 static int rank, size;
 static char warnings[8192];
@@ -37,7 +37,10 @@ static void collect(void *arg, const char *msg)
     snprintf(warnings + n, sizeof warnings - n, "%s\n", msg);
 }
 
-static size_t shard_len(int r, int step) { return r == 0 && step == 10 ? 0 : (size_t)(r + 1) * 100 + (size_t)step; }
+static size_t shard_len(int r, int step)
+{
+    return r == 0 && step == 10 ? 0 : (size_t)(r + 1) * 100 + (size_t)step;
+}
 
 static void shard_fill(char *buf, size_t n, int r, int step)
 {
@@ -70,7 +73,8 @@ static int latest(const char *dir)
     for (int r = 0; r < size && good; r++) {
         size_t n = gmpi_checkpoint_shard_size(ck, r);
         shard_fill(want, shard_len(r, step), r, step);
-        good = n == shard_len(r, step) && gmpi_checkpoint_read_shard(ck, r, buf, n, err, sizeof err) == 0 &&
+        good = n == shard_len(r, step) &&
+               gmpi_checkpoint_read_shard(ck, r, buf, n, err, sizeof err) == 0 &&
                memcmp(buf, want, n) == 0;
     }
     gmpi_checkpoint_free(ck);
@@ -105,24 +109,38 @@ struct mrow {
 
 #define HELLO_SHA "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 static const struct mrow mrows[] = {
-    {"a well-formed manifest (control)", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 %s\n", 0, 1},
-    {"another format version", "gpumarket-checkpoint 2\nstep 7\nshards 1\nshard 0 5 %s\n", 0, 0},
-    {"a step with a leading zero", "gpumarket-checkpoint 1\nstep 07\nshards 1\nshard 0 5 %s\n", 0, 0},
-    {"a step that is not a number", "gpumarket-checkpoint 1\nstep seven\nshards 1\nshard 0 5 %s\n", 0, 0},
-    {"a step that names another directory", "gpumarket-checkpoint 1\nstep 8\nshards 1\nshard 0 5 %s\n", 0, 0},
-    {"zero shards", "gpumarket-checkpoint 1\nstep 7\nshards 0\n", 0, 0},
-    {"fewer shard lines than announced", "gpumarket-checkpoint 1\nstep 7\nshards 2\nshard 0 5 %s\n", 0, 0},
-    {"shards out of order", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 1 5 %s\n", 0, 0},
-    {"a shard size that differs from the file", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 6 %s\n", 0, 0},
-    {"a negative shard size", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 -5 %s\n", 0, 0},
-    {"a wrong shard checksum", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825\n", 0, 0},
-    {"an upper-case checksum", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824\n", 0, 0},
-    {"a short checksum", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf24dba\n", 0, 0},
-    {"no manifest-sha256 line (truncated)", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 " HELLO_SHA "\n", 1, 0},
-    {"a wrong manifest-sha256", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 " HELLO_SHA "\nmanifest-sha256 0000000000000000000000000000000000000000000000000000000000000000\n", 1, 0},
-    {"a manifest cut mid-line", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf2", 1, 0},
-    {"an empty manifest", "", 1, 0},
-    {"CRLF line ends", "gpumarket-checkpoint 1\r\nstep 7\r\nshards 1\r\nshard 0 5 %s\r\n", 0, 0},
+    { "a well-formed manifest (control)",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 %s\n", 0, 1 },
+    { "another format version", "gpumarket-checkpoint 2\nstep 7\nshards 1\nshard 0 5 %s\n", 0, 0 },
+    { "a step with a leading zero", "gpumarket-checkpoint 1\nstep 07\nshards 1\nshard 0 5 %s\n", 0,
+      0 },
+    { "a step that is not a number", "gpumarket-checkpoint 1\nstep seven\nshards 1\nshard 0 5 %s\n",
+      0, 0 },
+    { "a step that names another directory",
+      "gpumarket-checkpoint 1\nstep 8\nshards 1\nshard 0 5 %s\n", 0, 0 },
+    { "zero shards", "gpumarket-checkpoint 1\nstep 7\nshards 0\n", 0, 0 },
+    { "fewer shard lines than announced",
+      "gpumarket-checkpoint 1\nstep 7\nshards 2\nshard 0 5 %s\n", 0, 0 },
+    { "shards out of order", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 1 5 %s\n", 0, 0 },
+    { "a shard size that differs from the file",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 6 %s\n", 0, 0 },
+    { "a negative shard size", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 -5 %s\n", 0, 0 },
+    { "a wrong shard checksum",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825\n",
+      0, 0 },
+    { "an upper-case checksum",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824\n",
+      0, 0 },
+    { "a short checksum", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf24dba\n", 0, 0 },
+    { "no manifest-sha256 line (truncated)",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 " HELLO_SHA "\n", 1, 0 },
+    { "a wrong manifest-sha256",
+      "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 " HELLO_SHA
+      "\nmanifest-sha256 0000000000000000000000000000000000000000000000000000000000000000\n",
+      1, 0 },
+    { "a manifest cut mid-line", "gpumarket-checkpoint 1\nstep 7\nshards 1\nshard 0 5 2cf2", 1, 0 },
+    { "an empty manifest", "", 1, 0 },
+    { "CRLF line ends", "gpumarket-checkpoint 1\r\nstep 7\r\nshards 1\r\nshard 0 5 %s\r\n", 0, 0 },
 };
 
 static int manifest_case(const char *base, size_t i)
@@ -167,8 +185,10 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     plan(TAP_NO_PLAN);
 
-    ok(all_true(save(ctx, dir, 10) && save(ctx, dir, 20) && save(ctx, dir, 30)), "three collective saves");
-    ok(all_true(latest(dir) == 30 && warnings[0] == 0), "the newest, step 30, is found and every shard reads back");
+    ok(all_true(save(ctx, dir, 10) && save(ctx, dir, 20) && save(ctx, dir, 30)),
+       "three collective saves");
+    ok(all_true(latest(dir) == 30 && warnings[0] == 0),
+       "the newest, step 30, is found and every shard reads back");
 
     /* A save killed before its manifest: shards of step 40, one cut short,
      * a half-written MANIFEST.tmp, no MANIFEST. */
@@ -233,7 +253,8 @@ int main(int argc, char **argv)
     }
 
     /* Saving again over damaged step 30 makes it good again. */
-    ok(all_true(save(ctx, dir, 30) && latest(dir) == 30), "a new save of step 30 replaces the damaged one");
+    ok(all_true(save(ctx, dir, 30) && latest(dir) == 30),
+       "a new save of step 30 replaces the damaged one");
 
     /* Other names in the directory are not checkpoints. */
     if (rank == 0) {
@@ -255,7 +276,8 @@ int main(int argc, char **argv)
         char one = 'x';
         gmpi_checkpoint *ck = NULL;
         int rc = gmpi_checkpoint_save(ctx, path, 3, &one, 1, err, sizeof err);
-        int found = rc == 0 && gmpi_checkpoint_find_latest(path, NULL, NULL, &ck, err, sizeof err) == 0 &&
+        int found = rc == 0 &&
+                    gmpi_checkpoint_find_latest(path, NULL, NULL, &ck, err, sizeof err) == 0 &&
                     gmpi_checkpoint_step(ck) == 3;
         gmpi_checkpoint_free(ck);
         ok(all_true(found), "a checkpoint directory is created with its parents");
@@ -276,8 +298,9 @@ int main(int argc, char **argv)
        "an empty directory is refused");
     {
         gmpi_checkpoint *ck;
-        ok(all_true(gmpi_checkpoint_find_latest("/nonexistent/gpumarket", NULL, NULL, &ck, err, sizeof err) ==
-                    GMPI_ENOENT && strstr(err, "/nonexistent/gpumarket")),
+        ok(all_true(gmpi_checkpoint_find_latest("/nonexistent/gpumarket", NULL, NULL, &ck, err,
+                                                sizeof err) == GMPI_ENOENT &&
+                    strstr(err, "/nonexistent/gpumarket")),
            "a missing directory is reported by name");
     }
 
@@ -286,11 +309,13 @@ int main(int argc, char **argv)
     ok(all_true(gmpi_preempt_agree(ctx, err, sizeof err) == 0), "no signal: ranks agree to go on");
     if (rank == size - 1)
         raise(SIGUSR1);
-    ok(all_true(gmpi_preempt_agree(ctx, err, sizeof err) == 1), "SIGUSR1 in the last rank: every rank agrees to stop");
+    ok(all_true(gmpi_preempt_agree(ctx, err, sizeof err) == 1),
+       "SIGUSR1 in the last rank: every rank agrees to stop");
     gmpi_preempt_set(0);
     if (rank == 0)
         raise(SIGTERM);
-    ok(all_true(gmpi_preempt_agree(ctx, err, sizeof err) == 1 && (rank != 0 || gmpi_preempt_requested())),
+    ok(all_true(gmpi_preempt_agree(ctx, err, sizeof err) == 1 &&
+                (rank != 0 || gmpi_preempt_requested())),
        "SIGTERM in rank 0 does the same");
     gmpi_preempt_set(0);
 
@@ -300,7 +325,8 @@ int main(int argc, char **argv)
     mkdir(base, 0755);
     for (size_t i = 0; i < sizeof mrows / sizeof mrows[0]; i++) {
         int pass = manifest_case(base, i);
-        if (!ok(all_true(pass), "manifest: %s %s", mrows[i].name, mrows[i].good ? "is accepted" : "is refused"))
+        if (!ok(all_true(pass), "manifest: %s %s", mrows[i].name,
+                mrows[i].good ? "is accepted" : "is refused"))
             diag("rank %d warnings: %s", rank, warnings);
     }
     done_testing();

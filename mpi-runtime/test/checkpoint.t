@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Checkpoints on 1 to 4 ranks: saves, damage, restart picks the last good one.
 . "$top_srcdir/mpi-runtime/test/mpi-tap.sh"
 tmp=$(mktemp -d)

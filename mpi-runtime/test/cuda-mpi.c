@@ -1,16 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* CUDA allreduce: every type (float, double, int32, int64, half, bfloat16)
  * and operation on device buffers against a host reference; small integer
  * values keep every sum exact so results compare bitwise.  With --probe it
  * only says whether a device is usable (for cuda.t to skip loudly). */
 #include "config.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "mpi-runtime/gpumarket_mpi.h"
 #include "mpi-runtime/test/mpi-test.h"
 #include "tests/tap/tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -25,16 +26,29 @@ static int all_true(int pass)
 }
 
 /* Value of element i on rank r: a small integer, exact in every type. */
-static int value(size_t i, int r) { return (int)((i * 7 + (size_t)r * 3) % 17) - 8; }
+static int value(size_t i, int r)
+{
+    return (int)((i * 7 + (size_t)r * 3) % 17) - 8;
+}
 
 static void store(void *buf, size_t i, gmpi_dtype t, double v)
 {
     switch (t) {
-    case GMPI_FLOAT: ((float *)buf)[i] = (float)v; break;
-    case GMPI_DOUBLE: ((double *)buf)[i] = v; break;
-    case GMPI_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
-    case GMPI_INT64: ((int64_t *)buf)[i] = (int64_t)v; break;
-    case GMPI_HALF: ((_Float16 *)buf)[i] = (_Float16)v; break;
+    case GMPI_FLOAT:
+        ((float *)buf)[i] = (float)v;
+        break;
+    case GMPI_DOUBLE:
+        ((double *)buf)[i] = v;
+        break;
+    case GMPI_INT32:
+        ((int32_t *)buf)[i] = (int32_t)v;
+        break;
+    case GMPI_INT64:
+        ((int64_t *)buf)[i] = (int64_t)v;
+        break;
+    case GMPI_HALF:
+        ((_Float16 *)buf)[i] = (_Float16)v;
+        break;
     default: {
         float f = (float)v; /* exact small integers: bfloat16 is the top half */
         uint32_t bits;
@@ -54,7 +68,9 @@ static int check(gmpi_ctx *ctx, gmpi_dtype t, gmpi_op op, size_t count, char *wh
         int acc = value(i, 0);
         for (int r = 1; r < size; r++) {
             int v = value(i, r);
-            acc = op == GMPI_SUM ? acc + v : op == GMPI_MAX ? (v > acc ? v : acc) : (v < acc ? v : acc);
+            acc = op == GMPI_SUM   ? acc + v
+                  : op == GMPI_MAX ? (v > acc ? v : acc)
+                                   : (v < acc ? v : acc);
         }
         store(host, i, t, value(i, rank));
         store(want, i, t, acc);
@@ -99,7 +115,7 @@ int main(int argc, char **argv)
         skip_all("%s", err);
     cudaSetDevice(gmpi_local_rank(ctx) % n);
     plan(TAP_NO_PLAN);
-    static const size_t counts[] = {0, 1, 7, 1000, 65537, (1u << 20) + 3};
+    static const size_t counts[] = { 0, 1, 7, 1000, 65537, (1u << 20) + 3 };
     for (int t = 0; t < GMPI_DTYPE_COUNT; t++)
         for (int op = 0; op < GMPI_OP_COUNT; op++) {
             char why[512] = "";
@@ -109,8 +125,9 @@ int main(int argc, char **argv)
             if (!ok(pass, "CUDA %s %s", gmpi_dtype_name((gmpi_dtype)t), gmpi_op_name((gmpi_op)op)))
                 diag("rank %d: %s", rank, why);
         }
-    float hostbuf[4] = {0};
-    ok(all_true(size == 1 || gmpi_allreduce_cuda(ctx, hostbuf, 4, GMPI_FLOAT, GMPI_SUM, err, sizeof err) == GMPI_EINVAL),
+    float hostbuf[4] = { 0 };
+    ok(all_true(size == 1 || gmpi_allreduce_cuda(ctx, hostbuf, 4, GMPI_FLOAT, GMPI_SUM, err,
+                                                 sizeof err) == GMPI_EINVAL),
        "a host buffer is refused");
     done_testing();
     int status = exit_status();

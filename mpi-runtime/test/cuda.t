@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # CUDA allreduce on 1 to 4 ranks; skips, saying why, without a usable GPU.
 . "$top_srcdir/mpi-runtime/test/mpi-tap.sh"
 prog=$top_builddir/mpi-runtime/test/cuda-mpi

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Tensor fusion on 1 to 4 ranks.
 . "$top_srcdir/mpi-runtime/test/mpi-tap.sh"
 for np in 1 2 3 4; do

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run MPI test programs through $MPIRUN and merge their TAP streams into one:
 # each run's "ok"/"not ok" lines are renumbered and tagged with the rank
 # count; a run that exits non-zero, or prints no test, is a failure.

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: the C2SP checkpoint / signed-note parser and verifier. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 
 #include <stdlib.h>

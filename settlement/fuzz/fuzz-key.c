@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: private key (PKCS#8 PEM) and public key (PEM or
  * signed-note verifier key) parsing. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 
 #include <stdlib.h>

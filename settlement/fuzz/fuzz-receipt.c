@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: the strict receipt decoder, the backfill parser and the
  * signed-receipt decoder.  Whatever decodes must re-encode to the same bytes. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 
 #include <stdlib.h>
@@ -27,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t off, rlen;
     uint8_t sig[GM_SIGNATURE_LEN];
-    if (gm_signed_receipt_decode((const char *)data, size, &r, &off, &rlen, sig, err, sizeof err) == 0) {
+    if (gm_signed_receipt_decode((const char *)data, size, &r, &off, &rlen, sig, err, sizeof err) ==
+        0) {
         size_t len;
         char *enc = gm_receipt_encode(&r, &len, err, sizeof err);
         if (off + rlen > size || !enc || len != rlen || memcmp(enc, data + off, len) != 0)

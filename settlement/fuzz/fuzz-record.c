@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: the ledger record framing parser, scanning a buffer the
  * way open() scans a ledger file. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 
 #include <stdlib.h>

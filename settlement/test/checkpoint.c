@@ -1,14 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Checkpoints: the exact C2SP tlog-checkpoint / signed-note layout, the key
  * id, and one row per malformed or altered note the parser must refuse. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 static char note[4096];
 
@@ -38,15 +39,19 @@ int main(void)
     free(text);
 
     /* Layout: origin, size, base64 root, blank line, "— name base64(id||sig)". */
-    const char *want_body = "example.org/log\n12345\nAAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=\n\n";
-    ok(strncmp(note, want_body, strlen(want_body)) == 0, "body is origin, size, base64 root hash, blank line");
+    const char *want_body =
+        "example.org/log\n12345\nAAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=\n\n";
+    ok(strncmp(note, want_body, strlen(want_body)) == 0,
+       "body is origin, size, base64 root hash, blank line");
     const char *sigline = note + strlen(want_body);
-    ok(strncmp(sigline, "\xe2\x80\x94 example.org/log ", strlen("\xe2\x80\x94 example.org/log ")) == 0,
+    ok(strncmp(sigline, "\xe2\x80\x94 example.org/log ", strlen("\xe2\x80\x94 example.org/log ")) ==
+           0,
        "signature line starts with an em dash, a space, the key name and a space");
     const char *b64 = sigline + strlen("\xe2\x80\x94 example.org/log ");
     uint8_t raw[80];
     int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)(strchr(b64, '\n') - b64));
-    is_int(n - 1, 4 + 64, "signature is base64 of 4-byte key id + 64-byte Ed25519 signature (one '=' pad)");
+    is_int(n - 1, 4 + 64,
+           "signature is base64 of 4-byte key id + 64-byte Ed25519 signature (one '=' pad)");
     char idhex[9];
     snprintf(idhex, sizeof idhex, "%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
     is_str(idhex, gm_key_id_hex(key), "key id bytes lead the signature");
@@ -54,11 +59,12 @@ int main(void)
        "signature covers the body up to and including its last newline");
 
     struct gm_checkpoint cp;
-    ok(gm_checkpoint_verify(note, strlen(note), &key, 1, &cp, err, sizeof err) == 0, "verifies (%s)", err);
+    ok(gm_checkpoint_verify(note, strlen(note), &key, 1, &cp, err, sizeof err) == 0,
+       "verifies (%s)", err);
     is_str(cp.origin, "example.org/log", "origin parsed");
     is_int(cp.size, 12345, "size parsed");
     ok(memcmp(cp.root, root, 32) == 0, "root parsed");
-    gm_key *both[2] = {other, key};
+    gm_key *both[2] = { other, key };
     ok(gm_checkpoint_verify(note, strlen(note), both, 2, &cp, err, sizeof err) == 0,
        "verifies when the right key is among several");
     ok(gm_checkpoint_verify(note, strlen(note), &other, 1, &cp, err, sizeof err) == -1 &&
@@ -70,32 +76,40 @@ int main(void)
     /* A second, unknown signature line is ignored; extension lines parse. */
     char twosig[4096];
     snprintf(twosig, sizeof twosig, "%s\xe2\x80\x94 someone.else AAAAAAAAAAAAAA==\n", note);
-    ok(gm_checkpoint_verify(twosig, strlen(twosig), &key, 1, &cp, err, sizeof err) == 0 && cp.nsignatures == 2,
+    ok(gm_checkpoint_verify(twosig, strlen(twosig), &key, 1, &cp, err, sizeof err) == 0 &&
+           cp.nsignatures == 2,
        "an extra signature by an unknown key is ignored (%s)", err);
     char *ext = replace("=\n\n", "=\nextension line\n\n");
-    ok(gm_checkpoint_parse(ext, strlen(ext), &cp, err, sizeof err) == 0, "extension lines parse (%s)", err);
-    ok(gm_checkpoint_verify(ext, strlen(ext), &key, 1, &cp, err, sizeof err) == -1 && strstr(err, "altered"),
+    ok(gm_checkpoint_parse(ext, strlen(ext), &cp, err, sizeof err) == 0,
+       "extension lines parse (%s)", err);
+    ok(gm_checkpoint_verify(ext, strlen(ext), &key, 1, &cp, err, sizeof err) == -1 &&
+           strstr(err, "altered"),
        "but the added line breaks the signature: %s", err);
 
-    struct { const char *from, *to, *want; } rows[] = {
-        {"12345\n", "12346\n", "does not verify"},
-        {"example.org/log\n1", "example.org/lag\n1", "does not verify"},
-        {"12345\n", "012345\n", "line 2"},
-        {"12345\n", "-1\n", "line 2"},
-        {"12345\n", "12a45\n", "line 2"},
-        {"12345\n", "99999999999999999999\n", "line 2"},
-        {"12345\n", "\n", "line 2"},
-        {"example.org/log\n1", "\n1", "line 1"},
-        {"AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=", "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl1=", "line 3"},
-        {"AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=", "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRX", "line 3"},
-        {"AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=", "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0= ", "line 3"},
-        {"=\n\n", "=\n", "no blank line"},
-        {"=\n\n", "=\n\n\n", "empty extension line"},
-        {"\xe2\x80\x94 ", "- ", "em dash"},
-        {"\xe2\x80\x94 example.org/log ", "\xe2\x80\x94 example.org+log ", "'+'"},
-        {"\xe2\x80\x94 example.org/log ", "\xe2\x80\x94 example.org/log  ", "canonical base64"},
-        {"example.org/log\n1", "exam\tple.org/log\n1", "control character"},
-        {"example.org/log\n1", "exam\xc3ple.org/log\n1", "UTF-8"},
+    struct {
+        const char *from, *to, *want;
+    } rows[] = {
+        { "12345\n", "12346\n", "does not verify" },
+        { "example.org/log\n1", "example.org/lag\n1", "does not verify" },
+        { "12345\n", "012345\n", "line 2" },
+        { "12345\n", "-1\n", "line 2" },
+        { "12345\n", "12a45\n", "line 2" },
+        { "12345\n", "99999999999999999999\n", "line 2" },
+        { "12345\n", "\n", "line 2" },
+        { "example.org/log\n1", "\n1", "line 1" },
+        { "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=",
+          "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl1=", "line 3" },
+        { "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=",
+          "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRX", "line 3" },
+        { "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0=",
+          "AAMGCQwPEhUYGx4hJCcqLTAzNjk8P0JFSEtOUVRXWl0= ", "line 3" },
+        { "=\n\n", "=\n", "no blank line" },
+        { "=\n\n", "=\n\n\n", "empty extension line" },
+        { "\xe2\x80\x94 ", "- ", "em dash" },
+        { "\xe2\x80\x94 example.org/log ", "\xe2\x80\x94 example.org+log ", "'+'" },
+        { "\xe2\x80\x94 example.org/log ", "\xe2\x80\x94 example.org/log  ", "canonical base64" },
+        { "example.org/log\n1", "exam\tple.org/log\n1", "control character" },
+        { "example.org/log\n1", "exam\xc3ple.org/log\n1", "UTF-8" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *bad = replace(rows[i].from, rows[i].to);
@@ -105,7 +119,8 @@ int main(void)
            "row %zu refused (%s): %s", i, rows[i].want, err);
     }
     /* No final newline; truncated at every length. */
-    ok(gm_checkpoint_parse(note, strlen(note) - 1, &cp, err, sizeof err) == -1 && strstr(err, "newline"),
+    ok(gm_checkpoint_parse(note, strlen(note) - 1, &cp, err, sizeof err) == -1 &&
+           strstr(err, "newline"),
        "missing final newline refused: %s", err);
     int all = 1;
     for (size_t k = 0; k < strlen(note) - 1; k++)

@@ -1,16 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Keys: files and their modes, refusal to overwrite, ssh-style permission
  * and ownership checks naming the fix, the C2SP key id, bad key files. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 static char tmpdir[] = "/tmp/gm-keys-test.XXXXXX";
 
@@ -79,7 +80,8 @@ int main(void)
 
     /* Permissions, as ssh and munge check them. */
     chmod(kpath, 0640);
-    ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, "chmod 600") && strstr(err, kpath),
+    ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, "chmod 600") &&
+           strstr(err, kpath),
        "group-readable key refused, naming the file and the fix: %s", err);
     chmod(kpath, 0604);
     ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, "mode 0604"),
@@ -100,7 +102,8 @@ int main(void)
     char bad[700];
     snprintf(bad, sizeof bad, "%s/bad.key", tmpdir);
     spit(bad, "-----BEGIN PRIVATE KEY-----\nnot base64 at all!\n-----END PRIVATE KEY-----\n");
-    ok(gm_key_load_private(bad, "n", err, sizeof err) == NULL && strstr(err, bad), "garbage PEM refused: %s", err);
+    ok(gm_key_load_private(bad, "n", err, sizeof err) == NULL && strstr(err, bad),
+       "garbage PEM refused: %s", err);
     spit(bad, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
     ok(gm_key_load_private(bad, "n", err, sizeof err) == NULL && strstr(err, "unencrypted PKCS#8"),
        "encrypted key refused: %s", err);
@@ -112,19 +115,23 @@ int main(void)
     snprintf(p2, sizeof p2, "%s/two", tmpdir);
     gm_key_write_files(k2, p2, err, sizeof err);
     char cmd[2200];
-    snprintf(cmd, sizeof cmd, "cp %s %s/two.vkey.new && mv %s/two.vkey.new %s/two.vkey", vpath, tmpdir, tmpdir, tmpdir);
+    snprintf(cmd, sizeof cmd, "cp %s %s/two.vkey.new && mv %s/two.vkey.new %s/two.vkey", vpath,
+             tmpdir, tmpdir, tmpdir);
     if (system(cmd) != 0)
         bail_out("cp");
     snprintf(p2, sizeof p2, "%s/two.key", tmpdir);
-    ok(gm_key_load_private(p2, NULL, err, sizeof err) == NULL && strstr(err, "different public key"),
+    ok(gm_key_load_private(p2, NULL, err, sizeof err) == NULL &&
+           strstr(err, "different public key"),
        "a .vkey of another key is refused: %s", err);
-    const char *badv[] = {"name+zzzzzzzz+AQ==", "name+00000000+AAAA", "noplus", "n+1234567+AQ=="};
+    const char *badv[] = { "name+zzzzzzzz+AQ==", "name+00000000+AAAA", "noplus", "n+1234567+AQ==" };
     for (size_t i = 0; i < 4; i++)
-        ok(gm_key_parse_public(badv[i], strlen(badv[i]), err, sizeof err) == NULL, "bad verifier key %zu refused: %s", i, err);
+        ok(gm_key_parse_public(badv[i], strlen(badv[i]), err, sizeof err) == NULL,
+           "bad verifier key %zu refused: %s", i, err);
     line = gm_key_verifier_line(k);
     char *digit = &line[strlen("cluster.example/ledger+") + 1];
     *digit = *digit == '0' ? '1' : '0'; /* still hex, now the wrong id */
-    ok(gm_key_parse_public(line, strlen(line), err, sizeof err) == NULL && strstr(err, "does not match"),
+    ok(gm_key_parse_public(line, strlen(line), err, sizeof err) == NULL &&
+           strstr(err, "does not match"),
        "a verifier key with a wrong id is refused: %s", err);
     free(line);
 

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The ledger: concurrent group-committed appends from threads and processes,
  * reopen, torn tails cut at every byte, every single-byte flip named by
  * index, and checkpoints catching lost or rewritten records. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
@@ -96,7 +98,8 @@ int main(void)
 
     ok(gm_ledger_open(dir, 0, NULL, err, sizeof err) == NULL && strstr(err, "cannot open"),
        "opening a missing ledger read-only fails: %s", err);
-    gm_ledger *l = gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger", err, sizeof err);
+    gm_ledger *l = gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger",
+                                  err, sizeof err);
     ok(l != NULL, "ledger created (%s)", err);
     is_str(gm_ledger_origin(l), "test.example/ledger", "origin stored");
 
@@ -105,7 +108,7 @@ int main(void)
     pthread_t tids[T];
     struct th ths[T];
     for (int i = 0; i < T; i++) {
-        ths[i] = (struct th){l, 1 + i * PER, PER, 0};
+        ths[i] = (struct th){ l, 1 + i * PER, PER, 0 };
         pthread_create(&tids[i], NULL, appender, &ths[i]);
     }
     int failures = 0;
@@ -115,7 +118,7 @@ int main(void)
     }
     is_int(failures, 0, "no append failed");
     is_int(gm_ledger_size(l), T * PER, "every append is in the tree");
-    int seen[T * PER + 1] = {0}, seq_ok = 1;
+    int seen[T * PER + 1] = { 0 }, seq_ok = 1;
     for (uint64_t i = 0; i < gm_ledger_size(l); i++) {
         size_t len;
         char *s = gm_ledger_read(l, i, &len, err, sizeof err);
@@ -137,7 +140,7 @@ int main(void)
         pid_t pid = fork();
         if (pid == 0) {
             gm_ledger *cl = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
-            struct th t = {cl, 1000 + c * 25, 25, 0};
+            struct th t = { cl, 1000 + c * 25, 25, 0 };
             if (!cl)
                 _exit(2);
             appender(&t);
@@ -212,7 +215,8 @@ int main(void)
         if ((size_t)sb.st_size != last_off)
             torn_ok = 0;
     }
-    ok(torn_ok, "a torn last record (cut at each of its %zu bytes) is detected and truncated", rec_len);
+    ok(torn_ok, "a torn last record (cut at each of its %zu bytes) is detected and truncated",
+       rec_len);
     free(last);
     char cppath[700];
     path_in(cppath, sizeof cppath, dir, "checkpoint");
@@ -220,13 +224,15 @@ int main(void)
     spit(lpath, full, last_off + 20);
     ok(gm_ledger_verify(dir, &key, 1, 0, 0, &res, err, sizeof err) == 0 && res.torn_bytes == 20 &&
            res.size == n - 1,
-       "without a checkpoint a torn tail verifies, reported as %llu torn bytes", (unsigned long long)res.torn_bytes);
+       "without a checkpoint a torn tail verifies, reported as %llu torn bytes",
+       (unsigned long long)res.torn_bytes);
 
     /* Tamper: flip every byte of a small ledger; verify names the record. */
     char dir2[700], lpath2[800];
     path_in(dir2, sizeof dir2, tmpdir, "S");
     path_in(lpath2, sizeof lpath2, dir2, "ledger");
-    l = gm_ledger_open(dir2, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger", err, sizeof err);
+    l = gm_ledger_open(dir2, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger", err,
+                       sizeof err);
     for (int i = 1; i <= 3; i++) {
         struct gm_receipt r = receipt(i);
         gm_ledger_append(l, key, &r, err, sizeof err);
@@ -245,22 +251,25 @@ int main(void)
         int rc = gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err);
         if (rc != -1 || res.bad_index != want) {
             tamper_ok = 0;
-            diag("flip at byte %zu: rc %d, index %lld, want %lld: %s", b, rc, (long long)res.bad_index,
-                 (long long)want, err);
+            diag("flip at byte %zu: rc %d, index %lld, want %lld: %s", b, rc,
+                 (long long)res.bad_index, (long long)want, err);
         }
     }
     ok(tamper_ok, "each of the %zu single-byte flips is caught, naming the record", slen);
     spit(lpath2, small, slen);
-    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0, "restored ledger verifies again");
+    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0,
+       "restored ledger verifies again");
 
     /* Record parser: damaged vs torn. */
     size_t off, dlen;
     const uint8_t *rec = (const uint8_t *)small + hdr;
     ok(gm_ledger_parse_record(rec, recsize, &off, &dlen, err, sizeof err) == (long)recsize,
        "a whole record parses");
-    ok(gm_ledger_parse_record(rec, recsize - 1, &off, &dlen, err, sizeof err) == 0, "a prefix is torn (0)");
-    ok(gm_ledger_parse_record(rec, 11, &off, &dlen, err, sizeof err) == 0, "a partial header is torn (0)");
-    uint8_t zeros[600] = {0};
+    ok(gm_ledger_parse_record(rec, recsize - 1, &off, &dlen, err, sizeof err) == 0,
+       "a prefix is torn (0)");
+    ok(gm_ledger_parse_record(rec, 11, &off, &dlen, err, sizeof err) == 0,
+       "a partial header is torn (0)");
+    uint8_t zeros[600] = { 0 };
     ok(gm_ledger_parse_record(zeros, sizeof zeros, &off, &dlen, err, sizeof err) == 0,
        "zeros to the end (an unwritten extension after a power loss) are torn (0)");
     zeros[599] = 1;
@@ -269,11 +278,13 @@ int main(void)
     /* A ledger with a zero-filled tail verifies and recovers. */
     spit(lpath2, small, slen);
     FILE *zf = fopen(lpath2, "ab");
-    char zbuf[700] = {0};
+    char zbuf[700] = { 0 };
     if (!zf || fwrite(zbuf, 1, sizeof zbuf, zf) != sizeof zbuf || fclose(zf) != 0)
         bail_out("append zeros");
-    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0 && res.torn_bytes == sizeof zbuf,
-       "a zero-filled tail verifies as %llu torn bytes (%s)", (unsigned long long)res.torn_bytes, err);
+    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0 &&
+           res.torn_bytes == sizeof zbuf,
+       "a zero-filled tail verifies as %llu torn bytes (%s)", (unsigned long long)res.torn_bytes,
+       err);
     l = gm_ledger_open(dir2, GM_LEDGER_WRITE, NULL, err, sizeof err);
     ok(l && gm_ledger_recovered_bytes(l) == sizeof zbuf && gm_ledger_size(l) == 3,
        "and opening for append cuts it off");
@@ -281,9 +292,11 @@ int main(void)
     uint8_t copy[4096];
     memcpy(copy, rec, recsize);
     copy[5] ^= 1;
-    ok(gm_ledger_parse_record(copy, recsize, &off, &dlen, err, sizeof err) == -1 && strstr(err, "header"),
+    ok(gm_ledger_parse_record(copy, recsize, &off, &dlen, err, sizeof err) == -1 &&
+           strstr(err, "header"),
        "a changed length is damage, not a torn tail: %s", err);
-    ok(gm_ledger_open(dir2, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "other/origin", err, sizeof err) == NULL &&
+    ok(gm_ledger_open(dir2, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "other/origin", err, sizeof err) ==
+               NULL &&
            strstr(err, "origin"),
        "opening with another origin is refused: %s", err);
     free(small);

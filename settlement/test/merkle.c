@@ -1,22 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Merkle tree: every size 0..64 against an independent recursive reference
  * (its own SHA-256 calls), every inclusion and consistency proof, their
  * verification and refusal when tampered, and the RFC 6962 test vectors. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #define N 64
 
 static uint8_t data[N][4];
 
-static void sha(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-                const uint8_t *c, size_t clen, uint8_t out[32])
+static void sha(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t *c,
+                size_t clen, uint8_t out[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
@@ -151,11 +152,13 @@ int main(void)
             }
             /* Wrong index, dropped or flipped hash: all refused.  (A wrong size can
              * legitimately pass: the path shape of size n may equal that of n+1.) */
-            if (n > 1 && gm_merkle_verify_inclusion(lh, (m + 1) % n, n, (const uint8_t(*)[32])proof, c, root) == 0) {
+            if (n > 1 && gm_merkle_verify_inclusion(lh, (m + 1) % n, n, (const uint8_t(*)[32])proof,
+                                                    c, root) == 0) {
                 diag("wrong index accepted m=%zu n=%zu", m, n);
                 incl_tamper = 0;
             }
-            if (c > 0 && gm_merkle_verify_inclusion(lh, m, n, (const uint8_t(*)[32])proof, c - 1, root) == 0) {
+            if (c > 0 && gm_merkle_verify_inclusion(lh, m, n, (const uint8_t(*)[32])proof, c - 1,
+                                                    root) == 0) {
                 diag("short proof accepted m=%zu n=%zu", m, n);
                 incl_tamper = 0;
             }
@@ -192,7 +195,8 @@ int main(void)
                 diag("consistency proof differs m=%zu n=%zu", m, n);
                 cons_same = 0;
             }
-            if (gm_merkle_verify_consistency(m, n, mroot, nroot, (const uint8_t(*)[32])proof, c) != 0) {
+            if (gm_merkle_verify_consistency(m, n, mroot, nroot, (const uint8_t(*)[32])proof, c) !=
+                0) {
                 diag("consistency proof does not verify m=%zu n=%zu", m, n);
                 cons_verify = 0;
             }
@@ -200,22 +204,27 @@ int main(void)
                 uint8_t bad[32];
                 memcpy(bad, mroot, 32);
                 bad[0] ^= 1;
-                if (gm_merkle_verify_consistency(m, n, bad, nroot, (const uint8_t(*)[32])proof, c) == 0)
+                if (gm_merkle_verify_consistency(m, n, bad, nroot, (const uint8_t(*)[32])proof,
+                                                 c) == 0)
                     cons_tamper = 0;
-                if (gm_merkle_verify_consistency(m, n, mroot, bad, (const uint8_t(*)[32])proof, c) == 0)
+                if (gm_merkle_verify_consistency(m, n, mroot, bad, (const uint8_t(*)[32])proof,
+                                                 c) == 0)
                     cons_tamper = 0;
                 for (size_t k = 0; k < c; k++) {
                     proof[k][3] ^= 0x10;
-                    if (gm_merkle_verify_consistency(m, n, mroot, nroot, (const uint8_t(*)[32])proof, c) == 0)
+                    if (gm_merkle_verify_consistency(m, n, mroot, nroot,
+                                                     (const uint8_t(*)[32])proof, c) == 0)
                         cons_tamper = 0;
                     proof[k][3] ^= 0x10;
                 }
-                if (gm_merkle_verify_consistency(m, n, mroot, nroot, (const uint8_t(*)[32])proof, c - 1) == 0)
+                if (gm_merkle_verify_consistency(m, n, mroot, nroot, (const uint8_t(*)[32])proof,
+                                                 c - 1) == 0)
                     cons_tamper = 0;
             }
         }
     }
-    ok(cons_same, "consistency proofs for every 0 <= old <= new <= 64 equal the reference SUBPROOF");
+    ok(cons_same,
+       "consistency proofs for every 0 <= old <= new <= 64 equal the reference SUBPROOF");
     ok(cons_verify, "every consistency proof verifies (RFC 9162 2.1.4.2)");
     ok(cons_tamper, "altered roots, altered or short proofs are refused");
     ok(gm_merkle_consistency_proof(t, 5, 4, proof, &c) == -1, "old > new refused");
@@ -233,10 +242,16 @@ int main(void)
 
     /* RFC 6962 test vectors (certificate-transparency's merkle tree tests). */
     static const char *const inputs[8] = {
-        "", "\x00", "\x10", "\x20\x21", "\x30\x31", "\x40\x41\x42\x43",
+        "",
+        "\x00",
+        "\x10",
+        "\x20\x21",
+        "\x30\x31",
+        "\x40\x41\x42\x43",
         "\x50\x51\x52\x53\x54\x55\x56\x57",
-        "\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f"};
-    static const size_t lens[8] = {0, 1, 1, 2, 2, 4, 8, 16};
+        "\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f"
+    };
+    static const size_t lens[8] = { 0, 1, 1, 2, 2, 4, 8, 16 };
     static const char *const roots[8] = {
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -245,7 +260,8 @@ int main(void)
         "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
         "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
         "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    };
     t = gm_merkle_new();
     gm_merkle_root(t, root);
     char h[65];

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Receipts: the canonical encoding (known answer), round trips, and one row
  * per kind of bad input the strict decoder must refuse, naming the field. */
 #include "config.h"
+
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
@@ -53,56 +55,68 @@ static char *mutate(const char *from, const char *to)
 }
 
 struct bad {
-    const char *from, *to;  /* mutation of the canonical sample */
-    const char *want;       /* substring the error must contain */
+    const char *from, *to; /* mutation of the canonical sample */
+    const char *want;      /* substring the error must contain */
 };
 
 static const struct bad bad_rows[] = {
     /* duplicate keys */
-    {"\"user\":\"ada\"", "\"user\":\"ada\",\"user\":\"bob\"", "duplicate field \"user\""},
+    { "\"user\":\"ada\"", "\"user\":\"ada\",\"user\":\"bob\"", "duplicate field \"user\"" },
     /* wrong types */
-    {"\"gpu_count\":4", "\"gpu_count\":\"4\"", "field \"gpu_count\": must be an integer"},
-    {"\"user\":\"ada\"", "\"user\":42", "field \"user\": must be a string"},
-    {"\"job_id\":4242", "\"job_id\":true", "field \"job_id\": must be an integer"},
-    {"\"nodes\":\"gpu[01-02]\"", "\"nodes\":[\"gpu01\"]", "field \"nodes\": must be a string"},
-    {"\"segment\":1", "\"segment\":null", "field \"segment\": must be an integer"},
+    { "\"gpu_count\":4", "\"gpu_count\":\"4\"", "field \"gpu_count\": must be an integer" },
+    { "\"user\":\"ada\"", "\"user\":42", "field \"user\": must be a string" },
+    { "\"job_id\":4242", "\"job_id\":true", "field \"job_id\": must be an integer" },
+    { "\"nodes\":\"gpu[01-02]\"", "\"nodes\":[\"gpu01\"]", "field \"nodes\": must be a string" },
+    { "\"segment\":1", "\"segment\":null", "field \"segment\": must be an integer" },
     /* out of range */
-    {"\"version\":1", "\"version\":2", "field \"version\": 2 is out of range"},
-    {"\"gpu_count\":4", "\"gpu_count\":0", "field \"gpu_count\": 0 is out of range"},
-    {"\"job_id\":4242", "\"job_id\":0", "field \"job_id\": 0 is out of range"},
-    {"\"price_micro_per_gpu_hour\":2400000", "\"price_micro_per_gpu_hour\":-1", "field \"price_micro_per_gpu_hour\": -1 is out of range"},
-    {"\"sequence\":7", "\"sequence\":9007199254740992", "field \"sequence\": number out of range"},
-    {"\"sequence\":7", "\"sequence\":123456789012345678901", "field \"sequence\": number out of range"},
-    {"\"start\":1700000000", "\"start\":1700003601", "field \"end\": 1700003600 is before start"},
-    {"\"gpu_seconds\":14400", "\"gpu_seconds\":14401", "field \"gpu_seconds\""},
-    {"\"amount_micro\":9600000", "\"amount_micro\":9600001", "field \"amount_micro\""},
-    {"\"end_reason\":\"preempted\"", "\"end_reason\":\"exploded\"", "field \"end_reason\""},
-    {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0A1B2C3D\"", "field \"key_id\""},
-    {"\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0a1b2c\"", "field \"key_id\""},
-    {"\"user\":\"ada\"", "\"user\":\"\"", "field \"user\": must not be empty"},
-    {"\"cluster\":\"alpha\"", "\"cluster\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", "field \"cluster\": longer than 64"},
+    { "\"version\":1", "\"version\":2", "field \"version\": 2 is out of range" },
+    { "\"gpu_count\":4", "\"gpu_count\":0", "field \"gpu_count\": 0 is out of range" },
+    { "\"job_id\":4242", "\"job_id\":0", "field \"job_id\": 0 is out of range" },
+    { "\"price_micro_per_gpu_hour\":2400000", "\"price_micro_per_gpu_hour\":-1",
+      "field \"price_micro_per_gpu_hour\": -1 is out of range" },
+    { "\"sequence\":7", "\"sequence\":9007199254740992",
+      "field \"sequence\": number out of range" },
+    { "\"sequence\":7", "\"sequence\":123456789012345678901",
+      "field \"sequence\": number out of range" },
+    { "\"start\":1700000000", "\"start\":1700003601", "field \"end\": 1700003600 is before start" },
+    { "\"gpu_seconds\":14400", "\"gpu_seconds\":14401", "field \"gpu_seconds\"" },
+    { "\"amount_micro\":9600000", "\"amount_micro\":9600001", "field \"amount_micro\"" },
+    { "\"end_reason\":\"preempted\"", "\"end_reason\":\"exploded\"", "field \"end_reason\"" },
+    { "\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0A1B2C3D\"", "field \"key_id\"" },
+    { "\"key_id\":\"0a1b2c3d\"", "\"key_id\":\"0a1b2c\"", "field \"key_id\"" },
+    { "\"user\":\"ada\"", "\"user\":\"\"", "field \"user\": must not be empty" },
+    { "\"cluster\":\"alpha\"",
+      "\"cluster\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+      "field \"cluster\": longer than 64" },
     /* non-canonical: key order, whitespace, number forms, escapes */
-    {"\"account\":\"physics\",\"amount_micro\":9600000", "\"amount_micro\":9600000,\"account\":\"physics\"", "field \"account\" out of order"},
-    {"\"user\":\"ada\"", "\"user\": \"ada\"", "whitespace at byte"},
-    {"{\"account\"", " {\"account\"", "whitespace at byte 0"},
-    {"\"version\":1}", "\"version\":1}\n", "unexpected data after the object"},
-    {"\"segment\":1", "\"segment\":01", "field \"segment\": leading zero"},
-    {"\"segment\":1", "\"segment\":1.0", "field \"segment\": must be an integer written without fraction"},
-    {"\"segment\":1", "\"segment\":1e0", "field \"segment\": must be an integer written without fraction"},
-    {"\"segment\":1", "\"segment\":+1", "field \"segment\": must be an integer"},
-    {"\"gpu_count\":4", "\"gpu_count\":-0", "\"-0\" is not canonical"},
-    {"\"user\":\"ada\"", "\"user\":\"\\u0061da\"", "field \"user\": non-canonical escape \\u"},
-    {"\"nodes\":\"gpu[01-02]\"", "\"nodes\":\"gpu\\/01\"", "field \"nodes\": non-canonical escape \\/"},
-    {"\"user\":\"ada\"", "\"user\":\"a\\nda\"", "field \"user\": non-canonical escape \\n"},
+    { "\"account\":\"physics\",\"amount_micro\":9600000",
+      "\"amount_micro\":9600000,\"account\":\"physics\"", "field \"account\" out of order" },
+    { "\"user\":\"ada\"", "\"user\": \"ada\"", "whitespace at byte" },
+    { "{\"account\"", " {\"account\"", "whitespace at byte 0" },
+    { "\"version\":1}", "\"version\":1}\n", "unexpected data after the object" },
+    { "\"segment\":1", "\"segment\":01", "field \"segment\": leading zero" },
+    { "\"segment\":1", "\"segment\":1.0",
+      "field \"segment\": must be an integer written without fraction" },
+    { "\"segment\":1", "\"segment\":1e0",
+      "field \"segment\": must be an integer written without fraction" },
+    { "\"segment\":1", "\"segment\":+1", "field \"segment\": must be an integer" },
+    { "\"gpu_count\":4", "\"gpu_count\":-0", "\"-0\" is not canonical" },
+    { "\"user\":\"ada\"", "\"user\":\"\\u0061da\"", "field \"user\": non-canonical escape \\u" },
+    { "\"nodes\":\"gpu[01-02]\"", "\"nodes\":\"gpu\\/01\"",
+      "field \"nodes\": non-canonical escape \\/" },
+    { "\"user\":\"ada\"", "\"user\":\"a\\nda\"", "field \"user\": non-canonical escape \\n" },
     /* unknown fields, bad content, bad framing */
-    {"\"user\":\"ada\"", "\"user\":\"ada\",\"vip\":1", "unknown field \"vip\""},
-    {"\"user\":\"ada\"", "\"user\":\"a\tda\"", "field \"user\": raw control character"},
-    {"\"user\":\"ada\"", "\"user\":\"a\x7f" "da\"", "field \"user\": control character"},
-    {"\"user\":\"ada\"", "\"user\":\"a\xc3\x28\"", "field \"user\": not valid UTF-8"},
-    {"\"user\":\"ada\"", "\"user\":\"\xc0\xa1\"", "field \"user\": not valid UTF-8"},
-    {"\"user\":\"ada\"", "\"user\":\"ada", "expected at byte"},
-    {"\"version\":1}", "\"version\":1", "receipt: input ends"},
-    {"\"version\":1}", "\"version\":1,}", "receipt key"},
+    { "\"user\":\"ada\"", "\"user\":\"ada\",\"vip\":1", "unknown field \"vip\"" },
+    { "\"user\":\"ada\"", "\"user\":\"a\tda\"", "field \"user\": raw control character" },
+    { "\"user\":\"ada\"",
+      "\"user\":\"a\x7f"
+      "da\"",
+      "field \"user\": control character" },
+    { "\"user\":\"ada\"", "\"user\":\"a\xc3\x28\"", "field \"user\": not valid UTF-8" },
+    { "\"user\":\"ada\"", "\"user\":\"\xc0\xa1\"", "field \"user\": not valid UTF-8" },
+    { "\"user\":\"ada\"", "\"user\":\"ada", "expected at byte" },
+    { "\"version\":1}", "\"version\":1", "receipt: input ends" },
+    { "\"version\":1}", "\"version\":1,}", "receipt key" },
 };
 
 int main(void)
@@ -131,7 +145,8 @@ int main(void)
     strcpy(r.market_order, "ord-\"9\"\\x");
     strcpy(r.user, "z\xc3\xa9lie");
     enc = gm_receipt_encode(&r, &len, err, sizeof err);
-    ok(enc && strstr(enc, "\"array_task\":3,\"cluster\"") && strstr(enc, "\"emissions_mg\":4567,\"end\"") &&
+    ok(enc && strstr(enc, "\"array_task\":3,\"cluster\"") &&
+           strstr(enc, "\"emissions_mg\":4567,\"end\"") &&
            strstr(enc, "\"end_reason\":\"preempted\",\"energy_mj\":123456789,\"gpu_count\"") &&
            strstr(enc, "\"market_order\":\"ord-\\\"9\\\"\\\\x\",\"nodes\"") &&
            strstr(enc, "\"user\":\"z\xc3\xa9lie\""),
@@ -163,9 +178,11 @@ int main(void)
 
     /* Every required field, removed, is named as missing. */
     static const char *const required[] = {
-        "account", "amount_micro", "cluster", "end", "end_reason", "gpu_count", "gpu_seconds",
-        "gpu_type", "job_id", "key_id", "nodes", "price_micro_per_gpu_hour", "segment",
-        "sequence", "start", "user", "version",
+        "account",    "amount_micro", "cluster",     "end",
+        "end_reason", "gpu_count",    "gpu_seconds", "gpu_type",
+        "job_id",     "key_id",       "nodes",       "price_micro_per_gpu_hour",
+        "segment",    "sequence",     "start",       "user",
+        "version",
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char key[64], want[96];
@@ -209,13 +226,15 @@ int main(void)
     is_int(back.amount_micro, 9600000, "amount filled in (4 GPUs x 1 h x 2.4)");
     is_str(back.user, "ada", "\\u escape decoded in input mode");
     static const struct bad bad_input[] = {
-        {"\"segment\": 1", "\"segment\": 1, \"segment\": 2", "duplicate field \"segment\""},
-        {"\"segment\": 1", "\"segment\": 1, \"sequence\": 5", "field \"sequence\": the ledger assigns it"},
-        {"\"segment\": 1", "\"segment\": 1, \"key_id\": \"00000000\"", "field \"key_id\": the ledger assigns it"},
-        {"\"gpu_count\": 4", "\"gpu_count\": 4.5", "field \"gpu_count\": must be an integer"},
-        {"\"segment\": 1", "\"segment\": 1, \"amount_micro\": 5", "field \"amount_micro\""},
-        {"\"user\": \"\\u0061da\"", "\"user\": \"\\ud800\"", "surrogate"},
-        {"\"cluster\": \"alpha\", ", "", "missing field \"cluster\""},
+        { "\"segment\": 1", "\"segment\": 1, \"segment\": 2", "duplicate field \"segment\"" },
+        { "\"segment\": 1", "\"segment\": 1, \"sequence\": 5",
+          "field \"sequence\": the ledger assigns it" },
+        { "\"segment\": 1", "\"segment\": 1, \"key_id\": \"00000000\"",
+          "field \"key_id\": the ledger assigns it" },
+        { "\"gpu_count\": 4", "\"gpu_count\": 4.5", "field \"gpu_count\": must be an integer" },
+        { "\"segment\": 1", "\"segment\": 1, \"amount_micro\": 5", "field \"amount_micro\"" },
+        { "\"user\": \"\\u0061da\"", "\"user\": \"\\ud800\"", "surrogate" },
+        { "\"cluster\": \"alpha\", ", "", "missing field \"cluster\"" },
     };
     for (size_t i = 0; i < sizeof bad_input / sizeof bad_input[0]; i++) {
         const char *at = strstr(input, bad_input[i].from);
@@ -233,7 +252,8 @@ int main(void)
     /* Amount rounding is down, exact in integers. */
     is_int(gm_receipt_amount(1, 3599), 0, "1 s at 3599 micro/h rounds down to 0");
     is_int(gm_receipt_amount(3600, 1), 1, "1 GPU-hour at 1 micro/h is 1");
-    is_int(gm_receipt_amount(9007199254740991LL, 9007199254740991LL), -1, "overflowing amount refused");
+    is_int(gm_receipt_amount(9007199254740991LL, 9007199254740991LL), -1,
+           "overflowing amount refused");
 
     /* Signed receipts. */
     gm_key *key = gm_key_generate("test.example/ledger", err, sizeof err);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # select/cons_tres_gpumarket: needs Slurm's internal headers (a configured
 # source tree of the installed version, --with-slurm-source).
 if BUILD_SELECT_PLUGIN

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* select/cons_tres_gpumarket: Slurm's select/cons_tres, loaded inside this
  * plugin and called for every operation.  This layer is where the market
  * policy (offers, clearing price, lease terms, segment records) attaches;
@@ -173,8 +174,8 @@ extern int select_p_select_nodeinfo_set(job_record_t *job_ptr)
 }
 
 extern int select_p_select_nodeinfo_get(select_nodeinfo_t *nodeinfo,
-                                        enum select_nodedata_type dinfo,
-                                        enum node_states state, void *data)
+                                        enum select_nodedata_type dinfo, enum node_states state,
+                                        void *data)
 {
     return cons_tres.nodeinfo_get(nodeinfo, dinfo, state, data);
 }
@@ -229,8 +230,8 @@ extern char *select_p_select_jobinfo_xstrdup(select_jobinfo_t *jobinfo, int mode
     return cons_tres.jobinfo_xstrdup(jobinfo, mode);
 }
 
-extern int select_p_get_info_from_plugin(enum select_plugindata_info dinfo,
-                                         job_record_t *job_ptr, void *data)
+extern int select_p_get_info_from_plugin(enum select_plugindata_info dinfo, job_record_t *job_ptr,
+                                         void *data)
 {
     return cons_tres.get_info_from_plugin(dinfo, job_ptr, data);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* plugstack.conf arguments of spank_gpumarket.so (`key=value`), parsed once
  * and strictly: an unknown key or a bad value refuses to load the plugin. */
 #ifndef GPUMARKET_PLUGIN_ARGS_H
@@ -14,7 +15,7 @@ struct gm_plugin_args {
 /* Parse argv[0..argc-1] into *args (defaults first: config is
  * /etc/slurm/gpumarket.conf).  Known keys: config=PATH.  Returns 0, or -1
  * with a message in err naming the argument and what is allowed. */
-int gm_plugin_args_parse(int argc, char *const argv[], struct gm_plugin_args *args,
-                         char *err, size_t errlen);
+int gm_plugin_args_parse(int argc, char *const argv[], struct gm_plugin_args *args, char *err,
+                         size_t errlen);
 
 #endif

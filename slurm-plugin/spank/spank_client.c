@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* spank_gpumarket.so in sbatch, salloc and srun (allocator and local
  * contexts): environment fallbacks, then the terms go to slurmctld. */
 #include "config.h"
 
+#include "slurm-plugin/spank/spank_internal.h"
+
 #include <slurm/spank.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "slurm-plugin/spank/spank_internal.h"
 
 int gm_spank_client_post_opt(spank_t sp)
 {
@@ -18,8 +19,8 @@ int gm_spank_client_post_opt(spank_t sp)
         const char *env = getenv(info->env);
         if (env == NULL || gm_flags_isset(&gm_spank.terms, (enum gm_flag)f))
             continue;
-        if (gm_flags_set(&gm_spank.terms, (enum gm_flag)f, env, info->env, gm_spank.max_bid,
-                         err, sizeof err) != 0) {
+        if (gm_flags_set(&gm_spank.terms, (enum gm_flag)f, env, info->env, gm_spank.max_bid, err,
+                         sizeof err) != 0) {
             slurm_error("%s", err);
             return -1;
         }
@@ -35,8 +36,8 @@ int gm_spank_client_post_opt(spank_t sp)
             continue;
         spank_err_t rc = spank_job_control_setenv(sp, info->control, value, 1);
         if (rc != ESPANK_SUCCESS) {
-            slurm_error("gpumarket: --%s: cannot pass the value to slurmctld: %s",
-                        info->option, spank_strerror(rc));
+            slurm_error("gpumarket: --%s: cannot pass the value to slurmctld: %s", info->option,
+                        spank_strerror(rc));
             return -1;
         }
     }

@@ -1,15 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* spank_gpumarket.so: the buyer's market flags for sbatch, salloc and srun.
  * This file declares the plugin, loads its configuration, registers the
  * options and dispatches on spank_context(); each context has its own file. */
 #include "config.h"
+
+#include "slurm-plugin/spank/spank_internal.h"
 
 #include <slurm/slurm_version.h>
 #include <slurm/spank.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "slurm-plugin/spank/spank_internal.h"
 
 SPANK_PLUGIN(gpumarket, 1);
 
@@ -35,8 +36,7 @@ static int register_options(spank_t sp)
         };
         spank_err_t rc = spank_option_register(sp, &options[f]);
         if (rc != ESPANK_SUCCESS) {
-            slurm_error("gpumarket: cannot register --%s: %s", info->option,
-                        spank_strerror(rc));
+            slurm_error("gpumarket: cannot register --%s: %s", info->option, spank_strerror(rc));
             return -1;
         }
     }
@@ -54,8 +54,8 @@ static int option_cb(int val, const char *optarg, int remote)
     if (info == NULL)
         return 0;
     snprintf(source, sizeof source, "--%s", info->option);
-    if (gm_flags_set(&gm_spank.terms, (enum gm_flag)val, optarg, source, gm_spank.max_bid,
-                     err, sizeof err) != 0) {
+    if (gm_flags_set(&gm_spank.terms, (enum gm_flag)val, optarg, source, gm_spank.max_bid, err,
+                     sizeof err) != 0) {
         if (remote) {
             /* slurmstepd's errors do not reach srun: task_init reports it. */
             gm_spank_keep_error(err);
@@ -87,7 +87,8 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
          atoi(minor) != SLURM_VERSION_MINOR(SLURM_VERSION_NUMBER))) {
         slurm_error("gpumarket: spank_gpumarket.so was built for Slurm %d.%02d but this is "
                     "Slurm %s.%s: rebuild gpumarket against this Slurm and install it on "
-                    "every node", SLURM_VERSION_MAJOR(SLURM_VERSION_NUMBER),
+                    "every node",
+                    SLURM_VERSION_MAJOR(SLURM_VERSION_NUMBER),
                     SLURM_VERSION_MINOR(SLURM_VERSION_NUMBER), major, minor);
         return -1;
     }

@@ -1,20 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* State shared by the contexts of spank_gpumarket.so.  One plugin instance
  * lives in each process that loads it (srun, sbatch, salloc, slurmstepd). */
 #ifndef GPUMARKET_SPANK_INTERNAL_H
 #define GPUMARKET_SPANK_INTERNAL_H
 
-#include <slurm/spank.h>
-
 #include "common/conf.h"
-#include "slurm-plugin/spank/market_flags.h"
+#include "market/flags.h"
 #include "slurm-plugin/spank/plugin_args.h"
+
+#include <slurm/spank.h>
 
 struct gm_spank_state {
     struct gm_plugin_args args;
-    struct gm_conf *conf;          /* NULL in contexts that need none */
-    int64_t max_bid;               /* from conf; INT64_MAX without one */
-    struct gm_market_terms terms;  /* what the buyer gave */
-    char error[1024];              /* remote context: an error kept for task_init */
+    struct gm_conf *conf;         /* NULL in contexts that need none */
+    int64_t max_bid;              /* from conf; INT64_MAX without one */
+    struct gm_market_terms terms; /* what the buyer gave */
+    char error[1024];             /* remote context: an error kept for task_init */
 };
 
 extern struct gm_spank_state gm_spank;

@@ -1,7 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* spank_gpumarket.so in slurmstepd (remote context): the buyer's terms are
  * checked again and given to the tasks as GPUMARKET_* variables; errors are
  * kept and reported from task_init on the task's stderr. */
 #include "config.h"
+
+#include "slurm-plugin/spank/spank_internal.h"
 
 #include <slurm/spank.h>
 #include <stdint.h>
@@ -9,10 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "slurm-plugin/spank/spank_internal.h"
-
 /* Step ids Slurm gives the batch script and salloc's interactive step. */
-#define GM_BATCH_STEP 0xfffffffbu
+#define GM_BATCH_STEP       0xfffffffbu
 #define GM_INTERACTIVE_STEP 0xfffffffau
 
 void gm_spank_keep_error(const char *msg)
@@ -60,8 +61,8 @@ int gm_spank_remote_user_init(spank_t sp)
         int have = read_job_env(sp, name, value, sizeof value);
         if (have < 0)
             return 0;
-        if (have && gm_flags_import(&gm_spank.terms, (enum gm_flag)f, value, gm_spank.max_bid,
-                                    err, sizeof err) != 0) {
+        if (have && gm_flags_import(&gm_spank.terms, (enum gm_flag)f, value, gm_spank.max_bid, err,
+                                    sizeof err) != 0) {
             gm_spank_keep_error(err);
             return 0;
         }
@@ -79,8 +80,8 @@ int gm_spank_remote_user_init(spank_t sp)
             continue;
         spank_err_t rc = spank_setenv(sp, info->control, value, 1);
         if (rc != ESPANK_SUCCESS) {
-            snprintf(err, sizeof err, "gpumarket: cannot set %s for the tasks: %s",
-                     info->control, spank_strerror(rc));
+            snprintf(err, sizeof err, "gpumarket: cannot set %s for the tasks: %s", info->control,
+                     spank_strerror(rc));
             gm_spank_keep_error(err);
             return 0;
         }
@@ -142,6 +143,7 @@ int gm_spank_remote_task_init(spank_t sp)
         fprintf(stderr,
                 "gpumarket: warning: this job is in partition '%s', not in the market "
                 "partition '%s': its --market-* flags have no effect; submit with -p %s "
-                "to buy GPU time on the market\n", partition, market, market);
+                "to buy GPU time on the market\n",
+                partition, market, market);
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* TAP producer for the unit tests: see tap.h. */
 #include "tap.h"
 
@@ -83,15 +84,15 @@ int is_int_at(long long got, long long want, const char *file, int line, const c
 int is_str_at(const char *got, const char *want, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    int passed = (got == NULL && want == NULL) ||
-                 (got != NULL && want != NULL && strcmp(got, want) == 0);
+    int passed =
+        (got == NULL && want == NULL) || (got != NULL && want != NULL && strcmp(got, want) == 0);
     va_start(ap, fmt);
     report(passed, file, line, fmt, ap);
     va_end(ap);
     if (!passed)
-        printf("#          got: %s%s%s\n#     expected: %s%s%s\n",
-               got ? "'" : "", got ? got : "(null)", got ? "'" : "",
-               want ? "'" : "", want ? want : "(null)", want ? "'" : "");
+        printf("#          got: %s%s%s\n#     expected: %s%s%s\n", got ? "'" : "",
+               got ? got : "(null)", got ? "'" : "", want ? "'" : "", want ? want : "(null)",
+               want ? "'" : "");
     return passed;
 }
 
@@ -107,8 +108,8 @@ int is_mem_at(const void *got, const void *want, size_t len, const char *file, i
         const unsigned char *g = got, *w = want;
         for (size_t i = 0; i < len; i++)
             if (g[i] != w[i]) {
-                printf("#   first difference at byte %zu: got 0x%02x, expected 0x%02x\n",
-                       i, g[i], w[i]);
+                printf("#   first difference at byte %zu: got 0x%02x, expected 0x%02x\n", i, g[i],
+                       w[i]);
                 break;
             }
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small TAP (Test Anything Protocol, version 13) producer for gpumarket's C
  * unit tests, read by Automake's tap-driver.sh.  Not thread-safe. */
 #ifndef GPUMARKET_TAP_H
@@ -18,19 +19,18 @@ void bail_out(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretur
 /* Each returns its verdict (nonzero when the test passed). */
 int ok_at(int passed, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int is_int_at(long long got, long long want, const char *file, int line,
-              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int is_str_at(const char *got, const char *want, const char *file, int line,
-              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int is_mem_at(const void *got, const void *want, size_t len, const char *file,
-              int line, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int is_int_at(long long got, long long want, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int is_str_at(const char *got, const char *want, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int is_mem_at(const void *got, const void *want, size_t len, const char *file, int line,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #define ok(passed, ...) ok_at(!!(passed), __FILE__, __LINE__, __VA_ARGS__)
 #define is_int(got, want, ...) \
     is_int_at((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
-#define is_str(got, want, ...) is_str_at((got), (want), __FILE__, __LINE__, __VA_ARGS__)
-#define is_mem(got, want, len, ...) \
-    is_mem_at((got), (want), (len), __FILE__, __LINE__, __VA_ARGS__)
+#define is_str(got, want, ...)      is_str_at((got), (want), __FILE__, __LINE__, __VA_ARGS__)
+#define is_mem(got, want, len, ...) is_mem_at((got), (want), (len), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Record `count` skipped tests with a reason. */
 void skip(int count, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # TAP helpers for gpumarket's shell integration tests (sourced, bash).
 # Every test script: . "$(dirname "$0")/tap/tap.sh"; plan N; ...; finish
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Checks the TAP library itself: verdicts, plan accounting, exit status.
  * The program runs itself again (fresh TAP state) with a scenario name, and
  * checks the TAP that scenario writes and its exit status. */
@@ -105,7 +106,8 @@ int main(int argc, char **argv)
     ok(strstr(out, "#          got: 1\n#     expected: 2") != NULL,
        "is_int shows got and expected");
 
-    is_int(run_child("short_of_plan", out, sizeof out), 1, "running fewer tests than planned fails");
+    is_int(run_child("short_of_plan", out, sizeof out), 1,
+           "running fewer tests than planned fails");
     ok(strstr(out, "planned 3 tests but ran 1") != NULL, "the plan mismatch is explained");
 
     is_int(run_child("no_plan_done", out, sizeof out), 0, "done_testing closes an unplanned run");

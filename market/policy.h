@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The market policy engine: which GPUs are offered, the clearing price per GPU
  * type, which market jobs start and where, which are preempted first, lease
  * terms and billing.  Pure logic: no Slurm or MPI header, no clock, no I/O.
@@ -45,8 +46,8 @@ struct gm_policy;
 /* Make an engine.  Returns 0 and sets *engine (free with gm_policy_destroy),
  * or -1 with a "gpumarket: ..." message in err when a parameter is out of
  * range or a type name is empty or repeated. */
-int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **engine,
-                     char *err, size_t errlen);
+int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **engine, char *err,
+                     size_t errlen);
 
 /* Make an engine from a parsed gpumarket.conf, for the cluster's GPU types
  * `type_names` (the gres types the nodes have; their order fixes the type
@@ -121,21 +122,21 @@ struct gm_policy_snapshot {
 /* ----------------------------------------------------------------- results */
 
 enum gm_policy_status {
-    GM_POLICY_ADMITTED = 0,        /* may start now at `price` */
-    GM_POLICY_BELOW_PRICE,         /* bid below the clearing price (or reserve) */
-    GM_POLICY_WAITING_SUPPLY,      /* bid is high enough; not enough GPUs offered */
-    GM_POLICY_TYPE_NOT_OFFERED,    /* its GPU type has no reserve price */
-    GM_POLICY_ABOVE_MAX_BID,       /* bid above MaxBid; refused */
+    GM_POLICY_ADMITTED = 0,     /* may start now at `price` */
+    GM_POLICY_BELOW_PRICE,      /* bid below the clearing price (or reserve) */
+    GM_POLICY_WAITING_SUPPLY,   /* bid is high enough; not enough GPUs offered */
+    GM_POLICY_TYPE_NOT_OFFERED, /* its GPU type has no reserve price */
+    GM_POLICY_ABOVE_MAX_BID,    /* bid above MaxBid; refused */
 };
 
 /* The market of one GPU type after clearing. */
 struct gm_policy_market {
     uint32_t type;
-    int offered;           /* 0: type not offered; the rest is 0 */
+    int offered; /* 0: type not offered; the rest is 0 */
     int64_t reserve_price;
-    int64_t price;         /* clearing price: max(reserve, highest bid left out) */
-    uint64_t supply;       /* GPUs offered */
-    uint64_t demand;       /* GPUs asked by bids at or above the reserve price */
+    int64_t price;   /* clearing price: max(reserve, highest bid left out) */
+    uint64_t supply; /* GPUs offered */
+    uint64_t demand; /* GPUs asked by bids at or above the reserve price */
     uint64_t admitted_gpus;
     uint64_t admitted_jobs;
 };
@@ -153,8 +154,8 @@ struct gm_policy_verdict {
     uint32_t type;
     uint32_t gpus;
     enum gm_policy_status status;
-    int64_t bid;             /* effective bid (the reserve price for "no bid") */
-    int64_t price;           /* the type's clearing price; locked price if admitted */
+    int64_t bid;              /* effective bid (the reserve price for "no bid") */
+    int64_t price;            /* the type's clearing price; locked price if admitted */
     uint32_t placement_first; /* admitted: its placements, see below */
     uint32_t placement_count;
 };
@@ -219,24 +220,22 @@ const struct gm_policy_verdict *gm_policy_result_find(const struct gm_policy_res
                                                       uint32_t job_id);
 /* Admitted jobs as indexes into the verdicts, in admission order: by type,
  * then highest bid, earliest submit time, lowest job id. */
-const uint32_t *gm_policy_result_admitted(const struct gm_policy_result *result,
-                                          size_t *count);
+const uint32_t *gm_policy_result_admitted(const struct gm_policy_result *result, size_t *count);
 /* Placements of the admitted jobs, grouped by job in admission order. */
-const struct gm_policy_placement *gm_policy_result_placements(
-    const struct gm_policy_result *result, size_t *count);
+const struct gm_policy_placement *gm_policy_result_placements(const struct gm_policy_result *result,
+                                                              size_t *count);
 /* Every node index, in the order local (non-market) jobs should try them:
  * fewest market GPUs (running plus just admitted) first, so fewer
  * preemptions are needed; ties by node index. */
-const uint32_t *gm_policy_result_local_order(const struct gm_policy_result *result,
-                                             size_t *count);
+const uint32_t *gm_policy_result_local_order(const struct gm_policy_result *result, size_t *count);
 /* Every lease index, in preemption order (see gm_policy_preempt_order). */
 const uint32_t *gm_policy_result_preempt_order(const struct gm_policy_result *result,
                                                size_t *count);
 /* Price history records of this decision: one per offered type whose price,
  * supply or demand differs from the engine's previous decision (all offered
  * types on the first one), in type order, stamped with the snapshot's now. */
-const struct gm_policy_price_record *gm_policy_result_history(
-    const struct gm_policy_result *result, size_t *count);
+const struct gm_policy_price_record *gm_policy_result_history(const struct gm_policy_result *result,
+                                                              size_t *count);
 
 /* A short reason for a status, for squeue and `gpumarket quote`. */
 const char *gm_policy_status_string(enum gm_policy_status status);
@@ -246,8 +245,7 @@ const char *gm_policy_status_string(enum gm_policy_status status);
 /* Order `count` leases for preemption into order[] (lease indexes): lowest
  * locked price first, then the most recently started, then the highest job
  * id.  Returns 0, or -1 when memory runs out. */
-int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count,
-                            uint32_t *order);
+int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count, uint32_t *order);
 
 /* What a starting job asks for. */
 struct gm_policy_lease_request {

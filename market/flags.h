@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The buyer's market flags (--market-bid, ...): parsing, checking and the
  * names they travel under.  Pure logic, no Slurm header: the SPANK plugin is
  * a thin adapter around it, and the unit tests drive it directly. */
@@ -16,7 +17,7 @@ enum gm_flag {
 };
 
 /* Longest accepted values, in bytes. */
-#define GM_FLAG_MAX_PATH 4095
+#define GM_FLAG_MAX_PATH  4095
 #define GM_FLAG_MAX_ORDER 64
 /* Longest raw value kept for messages; longer input is refused outright. */
 #define GM_FLAG_MAX_INPUT 4096
@@ -24,11 +25,11 @@ enum gm_flag {
 /* How one flag is spelled on the command line, in the environment fallback,
  * in the job's control environment (to slurmctld) and in the tasks. */
 struct gm_flag_info {
-    const char *option;   /* "market-bid" (without the dashes) */
-    const char *arginfo;  /* "PRICE" */
-    const char *usage;    /* the --help text, starting with "[gpumarket]" */
-    const char *env;      /* "GPUMARKET_BID": the fallback the user may set */
-    const char *control;  /* "GPUMARKET_BID_MICRO": sent to slurmctld, given to tasks */
+    const char *option;  /* "market-bid" (without the dashes) */
+    const char *arginfo; /* "PRICE" */
+    const char *usage;   /* the --help text, starting with "[gpumarket]" */
+    const char *env;     /* "GPUMARKET_BID": the fallback the user may set */
+    const char *control; /* "GPUMARKET_BID_MICRO": sent to slurmctld, given to tasks */
 };
 
 /* The table entry of `flag` (never NULL for a valid flag). */
@@ -36,9 +37,9 @@ const struct gm_flag_info *gm_flag_info(enum gm_flag flag);
 
 /* The terms a buyer gave; zero-initialise before use. */
 struct gm_market_terms {
-    unsigned set;                     /* bit (1 << flag) per flag given */
-    int64_t bid_micro;                /* > 0 when set */
-    int64_t max_cost_micro;           /* > 0 when set */
+    unsigned set;           /* bit (1 << flag) per flag given */
+    int64_t bid_micro;      /* > 0 when set */
+    int64_t max_cost_micro; /* > 0 when set */
     char checkpoint_dir[GM_FLAG_MAX_PATH + 1];
     char order[GM_FLAG_MAX_ORDER + 1];
 };
@@ -61,8 +62,8 @@ int gm_flags_isset(const struct gm_market_terms *terms, enum gm_flag flag);
  * integer, paths and orders as given) into buf, as it travels in the
  * control environment.  Returns its length, or -1 when unset or buf is too
  * small. */
-int gm_flags_control_value(const struct gm_market_terms *terms, enum gm_flag flag,
-                           char *buf, size_t buflen);
+int gm_flags_control_value(const struct gm_market_terms *terms, enum gm_flag flag, char *buf,
+                           size_t buflen);
 
 /* Read a control-environment value (as gm_flags_control_value wrote it) back
  * into *terms, checking it as strictly as the flag itself: a job's

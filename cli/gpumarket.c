@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* gpumarket: the command-line tool (settlement part): keygen, ledger
  * append/verify/checkpoint/prove/consistency/recover, receipts
  * list/show/export, verify.  A thin adapter over libgpumarket-settlement. */
 #include "config.h"
-#include "settlement/gpumarket-settlement.h"
 
 #include "common/conf.h"
+#include "settlement/gpumarket-settlement.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 #define MAX_PUBKEYS 32
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -31,7 +32,8 @@ static void die(const char *fmt, ...)
     exit(EXIT_FAILURE);
 }
 
-static void usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 static void usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -92,29 +94,47 @@ struct opts {
     int have_size;
 };
 
-enum { O_CONFIG = 255, O_LEDGER = 256, O_KEY, O_ORIGIN, O_NAME, O_OUT, O_FORMAT, O_PUBKEY, O_HASH_ONLY, O_THREADS,
-       O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_SIZE, O_CHECKPOINT, O_HELP };
+enum {
+    O_CONFIG = 255,
+    O_LEDGER = 256,
+    O_KEY,
+    O_ORIGIN,
+    O_NAME,
+    O_OUT,
+    O_FORMAT,
+    O_PUBKEY,
+    O_HASH_ONLY,
+    O_THREADS,
+    O_USER,
+    O_ACCOUNT,
+    O_JOB,
+    O_SINCE,
+    O_UNTIL,
+    O_SIZE,
+    O_CHECKPOINT,
+    O_HELP
+};
 
 static const struct option all_options[] = {
-    {"config", required_argument, NULL, O_CONFIG},
-    {"ledger", required_argument, NULL, O_LEDGER},
-    {"key", required_argument, NULL, O_KEY},
-    {"origin", required_argument, NULL, O_ORIGIN},
-    {"name", required_argument, NULL, O_NAME},
-    {"out", required_argument, NULL, O_OUT},
-    {"format", required_argument, NULL, O_FORMAT},
-    {"pubkey", required_argument, NULL, O_PUBKEY},
-    {"hash-only", no_argument, NULL, O_HASH_ONLY},
-    {"threads", required_argument, NULL, O_THREADS},
-    {"user", required_argument, NULL, O_USER},
-    {"account", required_argument, NULL, O_ACCOUNT},
-    {"job", required_argument, NULL, O_JOB},
-    {"since", required_argument, NULL, O_SINCE},
-    {"until", required_argument, NULL, O_UNTIL},
-    {"size", required_argument, NULL, O_SIZE},
-    {"checkpoint", required_argument, NULL, O_CHECKPOINT},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0},
+    { "config", required_argument, NULL, O_CONFIG },
+    { "ledger", required_argument, NULL, O_LEDGER },
+    { "key", required_argument, NULL, O_KEY },
+    { "origin", required_argument, NULL, O_ORIGIN },
+    { "name", required_argument, NULL, O_NAME },
+    { "out", required_argument, NULL, O_OUT },
+    { "format", required_argument, NULL, O_FORMAT },
+    { "pubkey", required_argument, NULL, O_PUBKEY },
+    { "hash-only", no_argument, NULL, O_HASH_ONLY },
+    { "threads", required_argument, NULL, O_THREADS },
+    { "user", required_argument, NULL, O_USER },
+    { "account", required_argument, NULL, O_ACCOUNT },
+    { "job", required_argument, NULL, O_JOB },
+    { "since", required_argument, NULL, O_SINCE },
+    { "until", required_argument, NULL, O_UNTIL },
+    { "size", required_argument, NULL, O_SIZE },
+    { "checkpoint", required_argument, NULL, O_CHECKPOINT },
+    { "help", no_argument, NULL, O_HELP },
+    { NULL, 0, NULL, 0 },
 };
 
 /* The cluster's gpumarket.conf, read once when a path was not given with a
@@ -187,19 +207,35 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
             usage_error(cmd, "option %s does not apply here", argv[optind - 1]);
         uint64_t v;
         switch (c) {
-        case O_CONFIG: o->config = optarg; break;
-        case O_LEDGER: o->ledger = optarg; break;
-        case O_KEY: o->key = optarg; break;
-        case O_ORIGIN: o->origin = optarg; break;
-        case O_NAME: o->name = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_FORMAT: o->format = optarg; break;
+        case O_CONFIG:
+            o->config = optarg;
+            break;
+        case O_LEDGER:
+            o->ledger = optarg;
+            break;
+        case O_KEY:
+            o->key = optarg;
+            break;
+        case O_ORIGIN:
+            o->origin = optarg;
+            break;
+        case O_NAME:
+            o->name = optarg;
+            break;
+        case O_OUT:
+            o->out = optarg;
+            break;
+        case O_FORMAT:
+            o->format = optarg;
+            break;
         case O_PUBKEY:
             if (o->npubkeys == MAX_PUBKEYS)
                 usage_error(cmd, "at most %d --pubkey options", MAX_PUBKEYS);
             o->pubkeys[o->npubkeys++] = optarg;
             break;
-        case O_HASH_ONLY: o->hash_only = 1; break;
+        case O_HASH_ONLY:
+            o->hash_only = 1;
+            break;
         case O_CHECKPOINT:
             if (o->ncheckpoints == MAX_PUBKEYS)
                 usage_error(cmd, "at most %d --checkpoint options", MAX_PUBKEYS);
@@ -207,11 +243,16 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
             break;
         case O_THREADS:
             if (parse_u64(optarg, &v) || v > 1024)
-                usage_error(cmd, "--threads=%s: give a number of threads from 0 (all CPUs) to 1024", optarg);
+                usage_error(cmd, "--threads=%s: give a number of threads from 0 (all CPUs) to 1024",
+                            optarg);
             o->threads = (int)v;
             break;
-        case O_USER: o->user = optarg; break;
-        case O_ACCOUNT: o->account = optarg; break;
+        case O_USER:
+            o->user = optarg;
+            break;
+        case O_ACCOUNT:
+            o->account = optarg;
+            break;
         case O_JOB:
             if (parse_u64(optarg, &v))
                 usage_error(cmd, "--job=%s: give a numeric Slurm job id", optarg);
@@ -221,10 +262,16 @@ static int parse_opts(int argc, char **argv, const char *cmd, const int *allowed
         case O_SINCE:
         case O_UNTIL:
             if (parse_u64(optarg, &v))
-                usage_error(cmd, "--%s=%s: give a time in Unix seconds (e.g. $(date -d 2026-01-01 +%%s))",
-                            c == O_SINCE ? "since" : "until", optarg);
-            if (c == O_SINCE) { o->since = (int64_t)v; o->have_since = 1; }
-            else { o->until = (int64_t)v; o->have_until = 1; }
+                usage_error(
+                    cmd, "--%s=%s: give a time in Unix seconds (e.g. $(date -d 2026-01-01 +%%s))",
+                    c == O_SINCE ? "since" : "until", optarg);
+            if (c == O_SINCE) {
+                o->since = (int64_t)v;
+                o->have_since = 1;
+            } else {
+                o->until = (int64_t)v;
+                o->have_until = 1;
+            }
             break;
         case O_SIZE:
             if (parse_u64(optarg, &v))
@@ -242,7 +289,7 @@ static const char *need_ledger(struct opts *o, const char *cmd)
     conf_defaults(o, 0);
     if (!o->ledger || !o->ledger[0])
         usage_error(cmd, "no ledger directory: give --ledger DIR, set GPUMARKET_LEDGER_DIR, "
-                    "or set LedgerDir in gpumarket.conf (--config FILE)");
+                         "or set LedgerDir in gpumarket.conf (--config FILE)");
     return o->ledger;
 }
 
@@ -251,7 +298,7 @@ static gm_key *need_private_key(struct opts *o, const char *cmd)
     conf_defaults(o, 0);
     if (!o->key || !o->key[0])
         usage_error(cmd, "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
-                    "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
+                         "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
     char err[512];
     gm_key *k = gm_key_load_private(o->key, NULL, err, sizeof err);
     if (!k)
@@ -320,7 +367,8 @@ static gm_ledger *open_ledger(const char *dir, int flags, const char *origin)
     uint64_t torn = gm_ledger_recovered_bytes(l);
     if (torn)
         fprintf(stderr,
-                "gpumarket: %s/ledger: %s a torn tail of %" PRIu64 " bytes left by an interrupted append (never acknowledged)\n",
+                "gpumarket: %s/ledger: %s a torn tail of %" PRIu64
+                " bytes left by an interrupted append (never acknowledged)\n",
                 dir, (flags & GM_LEDGER_WRITE) ? "removed" : "ignoring", torn);
     return l;
 }
@@ -341,7 +389,7 @@ static const char keygen_help[] =
 
 static int cmd_keygen(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_NAME, O_OUT, 0};
+    static const int allowed[] = { O_CONFIG, O_NAME, O_OUT, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "keygen", allowed, keygen_help, &o);
     if (i != argc)
@@ -360,7 +408,7 @@ static int cmd_keygen(int argc, char **argv)
             prefix[n - 4] = '\0';
     } else {
         usage_error("keygen", "give --out PREFIX, set GPUMARKET_RECEIPT_KEY, or set ReceiptKey in "
-                    "gpumarket.conf (--config FILE)");
+                              "gpumarket.conf (--config FILE)");
     }
     if (o.name) {
         snprintf(name, sizeof name, "%s", o.name);
@@ -424,7 +472,7 @@ static const char append_help[] =
 /* Is more input waiting on stdin right now? */
 static int input_ready(void)
 {
-    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
     return poll(&p, 1, 0) > 0;
 }
 
@@ -452,7 +500,7 @@ static void append_flush(gm_ledger *l, gm_key *key, struct gm_receipt *batch, si
 
 static int cmd_append(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, O_KEY, O_ORIGIN, 0};
+    static const int allowed[] = { O_CONFIG, O_LEDGER, O_KEY, O_ORIGIN, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger append", allowed, append_help, &o);
     if (i != argc)
@@ -488,8 +536,10 @@ static int cmd_append(int argc, char **argv)
                 continue;
             if (gm_receipt_parse_input(line, n, &batch[nbatch], err, sizeof err)) {
                 append_flush(l, key, batch, &nbatch);
-                fprintf(stderr, "gpumarket: ledger append: stdin line %ld: %s; nothing after it was appended\n",
-                        lineno, err);
+                fprintf(
+                    stderr,
+                    "gpumarket: ledger append: stdin line %ld: %s; nothing after it was appended\n",
+                    lineno, err);
                 rc = 1;
                 goto done;
             }
@@ -554,7 +604,8 @@ static const char verify_ledger_help[] =
 
 static int cmd_ledger_verify(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, O_PUBKEY, O_HASH_ONLY, O_THREADS, O_CHECKPOINT, 0};
+    static const int allowed[] = { O_CONFIG,  O_LEDGER,     O_PUBKEY, O_HASH_ONLY,
+                                   O_THREADS, O_CHECKPOINT, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger verify", allowed, verify_ledger_help, &o);
     if (i != argc)
@@ -574,25 +625,30 @@ static int cmd_ledger_verify(int argc, char **argv)
         struct gm_checkpoint cp;
         uint8_t root[32];
         gm_ledger *l = NULL;
-        if (!text || gm_checkpoint_verify(text, len, keys, (size_t)nkeys, &cp, msg, sizeof msg) != 0) {
+        if (!text ||
+            gm_checkpoint_verify(text, len, keys, (size_t)nkeys, &cp, msg, sizeof msg) != 0) {
             snprintf(err, sizeof err, "--checkpoint %s: %s", o.checkpoints[c], msg);
             rc = -1;
         } else if ((l = gm_ledger_open(dir, 0, NULL, msg, sizeof msg)) == NULL) {
             snprintf(err, sizeof err, "%s", msg);
             rc = -1;
         } else if (strcmp(cp.origin, gm_ledger_origin(l)) != 0) {
-            snprintf(err, sizeof err, "--checkpoint %s: origin \"%s\" is not this ledger's (\"%s\")",
+            snprintf(err, sizeof err,
+                     "--checkpoint %s: origin \"%s\" is not this ledger's (\"%s\")",
                      o.checkpoints[c], cp.origin, gm_ledger_origin(l));
             rc = -1;
         } else if (cp.size > res.size) {
             snprintf(err, sizeof err,
-                     "--checkpoint %s: signed for %" PRIu64 " records but the ledger has %" PRIu64 ": records were lost",
+                     "--checkpoint %s: signed for %" PRIu64 " records but the ledger has %" PRIu64
+                     ": records were lost",
                      o.checkpoints[c], cp.size, res.size);
             res.bad_index = (int64_t)res.size;
             rc = -1;
-        } else if (gm_merkle_root_at(gm_ledger_tree(l), cp.size, root) != 0 || memcmp(root, cp.root, 32) != 0) {
+        } else if (gm_merkle_root_at(gm_ledger_tree(l), cp.size, root) != 0 ||
+                   memcmp(root, cp.root, 32) != 0) {
             snprintf(err, sizeof err,
-                     "--checkpoint %s: the first %" PRIu64 " records no longer have the signed root hash: the ledger was rewritten",
+                     "--checkpoint %s: the first %" PRIu64
+                     " records no longer have the signed root hash: the ledger was rewritten",
                      o.checkpoints[c], cp.size);
             rc = -1;
         }
@@ -613,12 +669,15 @@ static int cmd_ledger_verify(int argc, char **argv)
         return 1;
     }
     if (res.torn_bytes)
-        fprintf(stderr,
-                "gpumarket: %s/ledger: %" PRIu64 " bytes of an unfinished append at the tail (a crash; never acknowledged); the next append removes them\n",
-                dir, res.torn_bytes);
+        fprintf(
+            stderr,
+            "gpumarket: %s/ledger: %" PRIu64
+            " bytes of an unfinished append at the tail (a crash; never acknowledged); the next append removes them\n",
+            dir, res.torn_bytes);
     char h[65];
     hex(res.root, 32, h);
-    printf("{\"ok\":true,\"size\":%" PRIu64 ",\"root_hash\":\"%s\",\"checkpoint_size\":", res.size, h);
+    printf("{\"ok\":true,\"size\":%" PRIu64 ",\"root_hash\":\"%s\",\"checkpoint_size\":", res.size,
+           h);
     if (res.has_checkpoint)
         printf("%" PRIu64, res.checkpoint_size);
     else
@@ -635,7 +694,7 @@ static const char checkpoint_help[] =
 
 static int cmd_checkpoint(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, O_KEY, 0};
+    static const int allowed[] = { O_CONFIG, O_LEDGER, O_KEY, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger checkpoint", allowed, checkpoint_help, &o);
     if (i != argc)
@@ -672,7 +731,7 @@ static const char prove_help[] =
 
 static int cmd_prove(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, O_SIZE, 0};
+    static const int allowed[] = { O_CONFIG, O_LEDGER, O_SIZE, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger prove", allowed, prove_help, &o);
     if (argc - i != 1)
@@ -684,8 +743,8 @@ static int cmd_prove(int argc, char **argv)
     gm_ledger *l = open_ledger(dir, 0, NULL);
     uint64_t size = o.have_size ? o.size : gm_ledger_size(l);
     if (size > gm_ledger_size(l))
-        die("ledger prove: --size %" PRIu64 " is larger than the ledger (%" PRIu64 " records)", size,
-            gm_ledger_size(l));
+        die("ledger prove: --size %" PRIu64 " is larger than the ledger (%" PRIu64 " records)",
+            size, gm_ledger_size(l));
     if (index >= size)
         die("ledger prove: INDEX %" PRIu64 " is not in a tree of %" PRIu64 " records", index, size);
     uint8_t proof[GM_MERKLE_MAX_PROOF][32], root[32];
@@ -695,7 +754,8 @@ static int cmd_prove(int argc, char **argv)
     char lh[65], rh[65];
     hex(gm_merkle_leaf(gm_ledger_tree(l), index), 32, lh);
     hex(root, 32, rh);
-    printf("{\"index\":%" PRIu64 ",\"tree_size\":%" PRIu64 ",\"leaf_hash\":\"%s\",\"root_hash\":\"%s\",",
+    printf("{\"index\":%" PRIu64 ",\"tree_size\":%" PRIu64
+           ",\"leaf_hash\":\"%s\",\"root_hash\":\"%s\",",
            index, size, lh, rh);
     print_proof(proof, count);
     printf("}\n");
@@ -709,7 +769,7 @@ static const char consistency_help[] =
 
 static int cmd_consistency(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, 0};
+    static const int allowed[] = { O_CONFIG, O_LEDGER, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger consistency", allowed, consistency_help, &o);
     if (argc - i != 2)
@@ -720,7 +780,8 @@ static int cmd_consistency(int argc, char **argv)
     const char *dir = need_ledger(&o, "ledger consistency");
     gm_ledger *l = open_ledger(dir, 0, NULL);
     if (old_size > new_size || new_size > gm_ledger_size(l))
-        die("ledger consistency: need OLD <= NEW <= %" PRIu64 " (the ledger's size); got %" PRIu64 " %" PRIu64,
+        die("ledger consistency: need OLD <= NEW <= %" PRIu64 " (the ledger's size); got %" PRIu64
+            " %" PRIu64,
             gm_ledger_size(l), old_size, new_size);
     uint8_t proof[GM_MERKLE_MAX_PROOF][32], r1[32], r2[32];
     size_t count;
@@ -730,7 +791,8 @@ static int cmd_consistency(int argc, char **argv)
     char h1[65], h2[65];
     hex(r1, 32, h1);
     hex(r2, 32, h2);
-    printf("{\"old_size\":%" PRIu64 ",\"new_size\":%" PRIu64 ",\"old_root_hash\":\"%s\",\"new_root_hash\":\"%s\",",
+    printf("{\"old_size\":%" PRIu64 ",\"new_size\":%" PRIu64
+           ",\"old_root_hash\":\"%s\",\"new_root_hash\":\"%s\",",
            old_size, new_size, h1, h2);
     print_proof(proof, count);
     printf("}\n");
@@ -744,7 +806,7 @@ static const char recover_help[] =
 
 static int cmd_recover(int argc, char **argv)
 {
-    static const int allowed[] = {O_CONFIG, O_LEDGER, 0};
+    static const int allowed[] = { O_CONFIG, O_LEDGER, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "ledger recover", allowed, recover_help, &o);
     if (i != argc)
@@ -767,12 +829,18 @@ static int cmd_ledger(int argc, char **argv)
         fputs(ledger_help, stdout);
         return 0;
     }
-    if (!strcmp(sub, "append")) return cmd_append(argc - 1, argv + 1);
-    if (!strcmp(sub, "verify")) return cmd_ledger_verify(argc - 1, argv + 1);
-    if (!strcmp(sub, "checkpoint")) return cmd_checkpoint(argc - 1, argv + 1);
-    if (!strcmp(sub, "prove")) return cmd_prove(argc - 1, argv + 1);
-    if (!strcmp(sub, "consistency")) return cmd_consistency(argc - 1, argv + 1);
-    if (!strcmp(sub, "recover")) return cmd_recover(argc - 1, argv + 1);
+    if (!strcmp(sub, "append"))
+        return cmd_append(argc - 1, argv + 1);
+    if (!strcmp(sub, "verify"))
+        return cmd_ledger_verify(argc - 1, argv + 1);
+    if (!strcmp(sub, "checkpoint"))
+        return cmd_checkpoint(argc - 1, argv + 1);
+    if (!strcmp(sub, "prove"))
+        return cmd_prove(argc - 1, argv + 1);
+    if (!strcmp(sub, "consistency"))
+        return cmd_consistency(argc - 1, argv + 1);
+    if (!strcmp(sub, "recover"))
+        return cmd_recover(argc - 1, argv + 1);
     usage_error("ledger", "unknown command \"%s\"", sub);
 }
 
@@ -790,11 +858,16 @@ static const char receipts_help[] =
 
 static int matches(const struct opts *o, const struct gm_receipt *r)
 {
-    if (o->user && strcmp(o->user, r->user) != 0) return 0;
-    if (o->account && strcmp(o->account, r->account) != 0) return 0;
-    if (o->have_job && o->job != r->job_id) return 0;
-    if (o->have_since && r->end < o->since) return 0;
-    if (o->have_until && r->start >= o->until) return 0;
+    if (o->user && strcmp(o->user, r->user) != 0)
+        return 0;
+    if (o->account && strcmp(o->account, r->account) != 0)
+        return 0;
+    if (o->have_job && o->job != r->job_id)
+        return 0;
+    if (o->have_since && r->end < o->since)
+        return 0;
+    if (o->have_until && r->start >= o->until)
+        return 0;
     return 1;
 }
 
@@ -823,20 +896,27 @@ static void print_csv(const struct gm_receipt *r)
     printf("%" PRId64 ",", r->sequence);
     csv_field(r->cluster);
     printf(",%" PRId64 ",", r->job_id);
-    if (r->has_array_task) printf("%" PRId64, r->array_task);
+    if (r->has_array_task)
+        printf("%" PRId64, r->array_task);
     printf(",%" PRId64 ",", r->segment);
-    csv_field(r->user); putchar(',');
-    csv_field(r->account); putchar(',');
-    csv_field(r->nodes); putchar(',');
+    csv_field(r->user);
+    putchar(',');
+    csv_field(r->account);
+    putchar(',');
+    csv_field(r->nodes);
+    putchar(',');
     csv_field(r->gpu_type);
-    printf(",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,", r->gpu_count,
-           r->start, r->end, r->gpu_seconds, r->price_micro_per_gpu_hour, r->amount_micro,
-           gm_receipt_end_reason_name(r->end_reason));
-    if (r->has_energy) printf("%" PRId64, r->energy_mj);
+    printf(",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,",
+           r->gpu_count, r->start, r->end, r->gpu_seconds, r->price_micro_per_gpu_hour,
+           r->amount_micro, gm_receipt_end_reason_name(r->end_reason));
+    if (r->has_energy)
+        printf("%" PRId64, r->energy_mj);
     putchar(',');
-    if (r->has_emissions) printf("%" PRId64, r->emissions_mg);
+    if (r->has_emissions)
+        printf("%" PRId64, r->emissions_mg);
     putchar(',');
-    if (r->has_market_order) csv_field(r->market_order);
+    if (r->has_market_order)
+        csv_field(r->market_order);
     printf(",%s\n", r->key_id);
 }
 
@@ -851,18 +931,22 @@ static int cmd_receipts(int argc, char **argv)
         fputs(receipts_help, stdout);
         return 0;
     }
-    static const int filter_opts[] = {O_CONFIG, O_LEDGER, O_USER, O_ACCOUNT, O_JOB, O_SINCE, O_UNTIL, O_FORMAT, 0};
-    static const int show_opts[] = {O_LEDGER, 0};
-    int is_list = !strcmp(sub, "list"), is_export = !strcmp(sub, "export"), is_show = !strcmp(sub, "show");
+    static const int filter_opts[] = { O_CONFIG, O_LEDGER, O_USER,   O_ACCOUNT, O_JOB,
+                                       O_SINCE,  O_UNTIL,  O_FORMAT, 0 };
+    static const int show_opts[] = { O_LEDGER, 0 };
+    int is_list = !strcmp(sub, "list"), is_export = !strcmp(sub, "export"),
+        is_show = !strcmp(sub, "show");
     if (!is_list && !is_export && !is_show)
         usage_error("receipts", "unknown command \"%s\" (list, show or export)", sub);
     char cmd[32];
     snprintf(cmd, sizeof cmd, "receipts %s", sub);
     struct opts o;
-    int i = parse_opts(argc - 1, argv + 1, cmd, is_show ? show_opts : filter_opts, receipts_help, &o);
+    int i =
+        parse_opts(argc - 1, argv + 1, cmd, is_show ? show_opts : filter_opts, receipts_help, &o);
     argc--;
     argv++;
-    if (o.format && (!is_export || (strcmp(o.format, "jsonl") != 0 && strcmp(o.format, "csv") != 0)))
+    if (o.format &&
+        (!is_export || (strcmp(o.format, "jsonl") != 0 && strcmp(o.format, "csv") != 0)))
         usage_error(cmd, "--format: jsonl or csv, for export only");
     int csv = o.format && !strcmp(o.format, "csv");
     gm_ledger *l = open_ledger(need_ledger(&o, cmd), 0, NULL);
@@ -872,7 +956,9 @@ static int cmd_receipts(int argc, char **argv)
         if (argc - i != 1 || parse_u64(argv[i], &lo))
             usage_error(cmd, "give one record INDEX");
         if (lo >= hi)
-            die("receipts show: INDEX %" PRIu64 " is past the end of the ledger (%" PRIu64 " records)", lo, hi);
+            die("receipts show: INDEX %" PRIu64 " is past the end of the ledger (%" PRIu64
+                " records)",
+                lo, hi);
         hi = lo + 1;
     } else if (argc != i) {
         usage_error(cmd, "unexpected argument %s", argv[i]);
@@ -889,10 +975,10 @@ static int cmd_receipts(int argc, char **argv)
             die("%s: record %" PRIu64 ": %s (run gpumarket ledger verify)", cmd, k, err);
         if (is_show || (matches(&o, &r))) {
             if (is_list)
-                printf("%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "x%s\t%" PRId64 "\t%" PRId64
-                       "\t%s\t%" PRId64 "\n",
-                       r.sequence, r.job_id, r.segment, r.user, r.account, r.gpu_count, r.gpu_type, r.start,
-                       r.end, gm_receipt_end_reason_name(r.end_reason), r.amount_micro);
+                printf("%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "x%s\t%" PRId64
+                       "\t%" PRId64 "\t%s\t%" PRId64 "\n",
+                       r.sequence, r.job_id, r.segment, r.user, r.account, r.gpu_count, r.gpu_type,
+                       r.start, r.end, gm_receipt_end_reason_name(r.end_reason), r.amount_micro);
             else if (csv)
                 print_csv(&r);
             else {
@@ -918,7 +1004,7 @@ static const char verify_help[] =
 
 static int cmd_verify(int argc, char **argv)
 {
-    static const int allowed[] = {O_PUBKEY, 0};
+    static const int allowed[] = { O_PUBKEY, 0 };
     struct opts o;
     int i = parse_opts(argc, argv, "verify", allowed, verify_help, &o);
     if (argc - i != 1)
@@ -957,13 +1043,12 @@ static int cmd_verify(int argc, char **argv)
 
 /* ------------------------------------------------------------ main */
 
-static const char main_help[] =
-    "Usage: gpumarket COMMAND [ARGS]\n"
-    "  keygen                      generate the receipt signing key\n"
-    "  ledger append|verify|checkpoint|prove|consistency|recover\n"
-    "  receipts list|show|export   read receipts from the ledger\n"
-    "  verify RECEIPT --pubkey F   check a signed receipt offline\n"
-    "`gpumarket COMMAND --help` describes each; see gpumarket(1).\n";
+static const char main_help[] = "Usage: gpumarket COMMAND [ARGS]\n"
+                                "  keygen                      generate the receipt signing key\n"
+                                "  ledger append|verify|checkpoint|prove|consistency|recover\n"
+                                "  receipts list|show|export   read receipts from the ledger\n"
+                                "  verify RECEIPT --pubkey F   check a signed receipt offline\n"
+                                "`gpumarket COMMAND --help` describes each; see gpumarket(1).\n";
 
 int main(int argc, char **argv)
 {
@@ -980,10 +1065,14 @@ int main(int argc, char **argv)
         printf("gpumarket %s\n", PACKAGE_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "keygen")) return cmd_keygen(argc - 1, argv + 1);
-    if (!strcmp(cmd, "ledger")) return cmd_ledger(argc - 1, argv + 1);
-    if (!strcmp(cmd, "receipts")) return cmd_receipts(argc - 1, argv + 1);
-    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keygen"))
+        return cmd_keygen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ledger"))
+        return cmd_ledger(argc - 1, argv + 1);
+    if (!strcmp(cmd, "receipts"))
+        return cmd_receipts(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify"))
+        return cmd_verify(argc - 1, argv + 1);
     fprintf(stderr, "gpumarket: unknown command \"%s\"\n%s", cmd, main_help);
     return EXIT_USAGE;
 }

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The buyer's market flags: strict parsing and checking, no Slurm header.
  * Money goes through gm_money (integers only); paths and order references
  * are checked byte by byte. */
 #include "config.h"
 
-#include "slurm-plugin/spank/market_flags.h"
+#include "market/flags.h"
 
 #include "common/money.h"
 #include "common/text.h"
@@ -48,23 +49,24 @@ const struct gm_flag_info *gm_flag_info(enum gm_flag flag)
 }
 
 /* Check a value's length and bytes before any flag-specific parsing. */
-static int check_text(const char *value, const char *source, size_t max, char *err,
-                      size_t errlen, size_t *lenp)
+static int check_text(const char *value, const char *source, size_t max, char *err, size_t errlen,
+                      size_t *lenp)
 {
     if (value == NULL || value[0] == '\0')
         return gm_errf(err, errlen, "gpumarket: %s: a value is required", source);
     size_t len = strnlen(value, GM_FLAG_MAX_INPUT + 1);
     if (len > max)
         return gm_errf(err, errlen, "gpumarket: %s: value too long (%s%zu bytes; at most %zu)",
-                    source, len > GM_FLAG_MAX_INPUT ? "more than " : "",
-                    len > GM_FLAG_MAX_INPUT ? (size_t)GM_FLAG_MAX_INPUT : len, max);
+                       source, len > GM_FLAG_MAX_INPUT ? "more than " : "",
+                       len > GM_FLAG_MAX_INPUT ? (size_t)GM_FLAG_MAX_INPUT : len, max);
     size_t bad;
     if (gm_text_check(value, len, &bad) != 0) {
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
         return gm_errf(err, errlen,
-                    "gpumarket: %s: \"%s\" has a control character or invalid UTF-8 "
-                    "at byte %zu", source, shown, bad + 1);
+                       "gpumarket: %s: \"%s\" has a control character or invalid UTF-8 "
+                       "at byte %zu",
+                       source, shown, bad + 1);
     }
     *lenp = len;
     return 0;
@@ -83,22 +85,21 @@ static int parse_money(const char *value, const char *source, int64_t *out, char
     return 0;
 }
 
-static int check_bid_cap(int64_t bid, int64_t max_bid, const char *source, char *err,
-                         size_t errlen)
+static int check_bid_cap(int64_t bid, int64_t max_bid, const char *source, char *err, size_t errlen)
 {
     if (bid > max_bid) {
         char b[GM_MONEY_STRLEN], m[GM_MONEY_STRLEN];
         gm_money_format(bid, b, sizeof b);
         gm_money_format(max_bid, m, sizeof m);
         return gm_errf(err, errlen,
-                    "gpumarket: %s: %s is above this cluster's MaxBid of %s per GPU-hour; "
-                    "bid at most %s", source, b, m, m);
+                       "gpumarket: %s: %s is above this cluster's MaxBid of %s per GPU-hour; "
+                       "bid at most %s",
+                       source, b, m, m);
     }
     return 0;
 }
 
-static int parse_path(const char *value, const char *source, char *out, char *err,
-                      size_t errlen)
+static int parse_path(const char *value, const char *source, char *out, char *err, size_t errlen)
 {
     size_t len;
 
@@ -108,15 +109,15 @@ static int parse_path(const char *value, const char *source, char *out, char *er
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
         return gm_errf(err, errlen,
-                    "gpumarket: %s: \"%s\" is not an absolute path: give one that starts "
-                    "with /, e.g. /scratch/$USER/ckpt", source, shown);
+                       "gpumarket: %s: \"%s\" is not an absolute path: give one that starts "
+                       "with /, e.g. /scratch/$USER/ckpt",
+                       source, shown);
     }
     memcpy(out, value, len + 1);
     return 0;
 }
 
-static int parse_order(const char *value, const char *source, char *out, char *err,
-                       size_t errlen)
+static int parse_order(const char *value, const char *source, char *out, char *err, size_t errlen)
 {
     size_t len;
 
@@ -129,8 +130,9 @@ static int parse_order(const char *value, const char *source, char *out, char *e
             char shown[200];
             gm_text_quote(value, len, shown, sizeof shown);
             return gm_errf(err, errlen,
-                        "gpumarket: %s: \"%s\" has '%c' at position %zu: an order "
-                        "reference is 1-64 of A-Z a-z 0-9 . _ : -", source, shown, c, i + 1);
+                           "gpumarket: %s: \"%s\" has '%c' at position %zu: an order "
+                           "reference is 1-64 of A-Z a-z 0-9 . _ : -",
+                           source, shown, c, i + 1);
         }
     }
     memcpy(out, value, len + 1);
@@ -147,8 +149,8 @@ int gm_flags_any(const struct gm_market_terms *terms)
     return terms->set != 0;
 }
 
-int gm_flags_control_value(const struct gm_market_terms *terms, enum gm_flag flag,
-                           char *buf, size_t buflen)
+int gm_flags_control_value(const struct gm_market_terms *terms, enum gm_flag flag, char *buf,
+                           size_t buflen)
 {
     int n;
 
@@ -212,18 +214,18 @@ static int record(struct gm_market_terms *terms, const struct gm_market_terms *p
             return 0;
         char a[200], b[200];
         if (flag == GM_FLAG_BID || flag == GM_FLAG_MAX_COST) {
-            gm_money_format(flag == GM_FLAG_BID ? terms->bid_micro : terms->max_cost_micro,
-                            a, sizeof a);
-            gm_money_format(flag == GM_FLAG_BID ? parsed->bid_micro : parsed->max_cost_micro,
-                            b, sizeof b);
+            gm_money_format(flag == GM_FLAG_BID ? terms->bid_micro : terms->max_cost_micro, a,
+                            sizeof a);
+            gm_money_format(flag == GM_FLAG_BID ? parsed->bid_micro : parsed->max_cost_micro, b,
+                            sizeof b);
         } else {
             gm_text_quote(old, strlen(old), a, sizeof a);
             gm_text_quote(new, strlen(new), b, sizeof b);
         }
         return gm_errf(err, errlen,
-                    "gpumarket: %s: given twice with different values (%s and %s): give it "
-                    "once (#SBATCH lines, the environment and the command line all count)",
-                    source, a, b);
+                       "gpumarket: %s: given twice with different values (%s and %s): give it "
+                       "once (#SBATCH lines, the environment and the command line all count)",
+                       source, a, b);
     }
     switch (flag) {
     case GM_FLAG_BID:
@@ -248,7 +250,7 @@ static int record(struct gm_market_terms *terms, const struct gm_market_terms *p
 int gm_flags_set(struct gm_market_terms *terms, enum gm_flag flag, const char *value,
                  const char *source, int64_t max_bid, char *err, size_t errlen)
 {
-    struct gm_market_terms parsed = {0};
+    struct gm_market_terms parsed = { 0 };
 
     if ((unsigned)flag >= GM_FLAG_COUNT)
         return gm_errf(err, errlen, "gpumarket: %s: unknown market flag", source);
@@ -283,14 +285,14 @@ bad:;
     char shown[200];
     gm_text_quote(value, len, shown, sizeof shown);
     return gm_errf(err, errlen,
-                "gpumarket: %s: \"%s\" is not a positive whole number of micro-units",
-                source, shown);
+                   "gpumarket: %s: \"%s\" is not a positive whole number of micro-units", source,
+                   shown);
 }
 
 int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char *value,
                     int64_t max_bid, char *err, size_t errlen)
 {
-    struct gm_market_terms parsed = {0};
+    struct gm_market_terms parsed = { 0 };
     const struct gm_flag_info *info = gm_flag_info(flag);
 
     if (info == NULL)

@@ -1,11 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The market policy engine (see policy.h): offers, uniform-price clearing,
  * packing placement, local and preemption orders, price history. */
 #include "config.h"
 
-#include "slurm-plugin/policy/policy.h"
-#include "common/text.h"
-#include "slurm-plugin/policy/sort.h"
+#include "market/policy.h"
+
 #include "common/conf.h"
+#include "common/text.h"
+#include "market/sort.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,14 +58,14 @@ struct gm_policy_result {
 
 /* ------------------------------------------------------------------ engine */
 
-int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **out,
-                     char *err, size_t errlen)
+int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **out, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     if (!params || !params->types || params->type_count == 0 ||
         params->type_count > GM_POLICY_MAX_TYPES)
         return gm_errf(err, errlen, "gpumarket: policy: between 1 and %d GPU types are needed",
-                    GM_POLICY_MAX_TYPES);
+                       GM_POLICY_MAX_TYPES);
     if (params->idle_dwell_seconds < 0)
         return gm_errf(err, errlen, "gpumarket: policy: IdleDwellSeconds is negative");
     if (params->max_bid <= 0)
@@ -88,7 +90,7 @@ int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **o
             }
         if (gt->offered && gt->reserve_price < 0) {
             gm_errf(err, errlen, "gpumarket: policy: GPU type %s: negative reserve price",
-                 gt->name);
+                    gt->name);
             goto error;
         }
         if (!(e->names[t] = strdup(gt->name))) {
@@ -106,13 +108,12 @@ error:
 }
 
 int gm_policy_create_from_conf(const struct gm_conf *conf, const char *const *type_names,
-                               size_t type_count, struct gm_policy **out, char *err,
-                               size_t errlen)
+                               size_t type_count, struct gm_policy **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!conf || !type_names || type_count == 0 || type_count > GM_POLICY_MAX_TYPES)
         return gm_errf(err, errlen, "gpumarket: policy: between 1 and %d GPU types are needed",
-                    GM_POLICY_MAX_TYPES);
+                       GM_POLICY_MAX_TYPES);
     struct gm_policy_gpu_type types[GM_POLICY_MAX_TYPES];
     for (size_t t = 0; t < type_count; t++) {
         types[t].name = type_names[t];
@@ -170,9 +171,9 @@ struct idle_item {
 };
 
 /* By node, then longest idle first, then type: the order GPUs are offered. */
-#define IDLE_LESS(ctx, x, y)                                                      \
-    ((x)->node != (y)->node ? (x)->node < (y)->node                              \
-     : (x)->since != (y)->since ? (x)->since < (y)->since                        \
+#define IDLE_LESS(ctx, x, y)                              \
+    ((x)->node != (y)->node     ? (x)->node < (y)->node   \
+     : (x)->since != (y)->since ? (x)->since < (y)->since \
                                 : (x)->type < (y)->type)
 GM_DEFINE_MERGE_SORT(sort_idle, struct idle_item, IDLE_LESS)
 
@@ -185,10 +186,10 @@ struct bid_item {
 };
 
 /* By type, then highest bid, earliest submit time, lowest job id. */
-#define BID_LESS(ctx, x, y)                                                       \
-    ((x)->type != (y)->type       ? (x)->type < (y)->type                        \
-     : (x)->bid != (y)->bid       ? (x)->bid > (y)->bid                          \
-     : (x)->submit != (y)->submit ? (x)->submit < (y)->submit                    \
+#define BID_LESS(ctx, x, y)                                   \
+    ((x)->type != (y)->type       ? (x)->type < (y)->type     \
+     : (x)->bid != (y)->bid       ? (x)->bid > (y)->bid       \
+     : (x)->submit != (y)->submit ? (x)->submit < (y)->submit \
                                   : (x)->job_id < (y)->job_id)
 GM_DEFINE_MERGE_SORT(sort_bids, struct bid_item, BID_LESS)
 
@@ -218,8 +219,8 @@ static void sort_bid_items(struct bid_item *items, struct gm_key_item *keys, siz
     for (size_t i = 0; i < n; i++)
         keys[i] = (struct gm_key_item){
             (uint64_t)items[i].type << 56 | (bid_limit - (uint64_t)items[i].bid),
-            ((uint64_t)items[i].submit - (uint64_t)first) << 32 | items[i].job_id,
-            (uint32_t)i};
+            ((uint64_t)items[i].submit - (uint64_t)first) << 32 | items[i].job_id, (uint32_t)i
+        };
     gm_radix_sort_keys(keys, keys + n, n);
     struct bid_item *sorted = items + n;
     for (size_t i = 0; i < n; i++)
@@ -231,8 +232,8 @@ struct node_item {
     uint64_t market_gpus;
     uint32_t node;
 };
-#define NODE_LESS(ctx, x, y)                                                      \
-    ((x)->market_gpus != (y)->market_gpus ? (x)->market_gpus < (y)->market_gpus  \
+#define NODE_LESS(ctx, x, y)                                                    \
+    ((x)->market_gpus != (y)->market_gpus ? (x)->market_gpus < (y)->market_gpus \
                                           : (x)->node < (y)->node)
 GM_DEFINE_MERGE_SORT(sort_nodes, struct node_item, NODE_LESS)
 
@@ -244,14 +245,13 @@ struct lease_item {
 };
 /* Cheapest first, then most recently started (least work lost), then the
  * higher job id. */
-#define LEASE_LESS(ctx, x, y)                                                     \
-    ((x)->price != (y)->price   ? (x)->price < (y)->price                        \
-     : (x)->start != (y)->start ? (x)->start > (y)->start                        \
+#define LEASE_LESS(ctx, x, y)                             \
+    ((x)->price != (y)->price   ? (x)->price < (y)->price \
+     : (x)->start != (y)->start ? (x)->start > (y)->start \
                                 : (x)->job_id > (y)->job_id)
 GM_DEFINE_MERGE_SORT(sort_leases, struct lease_item, LEASE_LESS)
 
-int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count,
-                            uint32_t *order)
+int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count, uint32_t *order)
 {
     if (count == 0)
         return 0;
@@ -261,8 +261,8 @@ int gm_policy_preempt_order(const struct gm_policy_lease *leases, size_t count,
     if (!items)
         return -1;
     for (size_t i = 0; i < count; i++)
-        items[i] = (struct lease_item){leases[i].price, leases[i].start_time,
-                                       leases[i].job_id, (uint32_t)i};
+        items[i] = (struct lease_item){ leases[i].price, leases[i].start_time, leases[i].job_id,
+                                        (uint32_t)i };
     sort_leases(items, items + count, count, NULL);
     for (size_t i = 0; i < count; i++)
         order[i] = items[i].index;
@@ -322,54 +322,63 @@ static void *scratch(struct gm_policy *e, size_t n, size_t size)
     return e->scratch;
 }
 
-static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snapshot *s,
-                          char *err, size_t errlen)
+static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snapshot *s, char *err,
+                          size_t errlen)
 {
-    if ((s->node_count && !s->nodes) || (s->idle_count && !s->idle) ||
-        (s->bid_count && !s->bids) || (s->lease_count && !s->leases))
+    if ((s->node_count && !s->nodes) || (s->idle_count && !s->idle) || (s->bid_count && !s->bids) ||
+        (s->lease_count && !s->leases))
         return gm_errf(err, errlen, "gpumarket: policy: snapshot has a count without its array");
-    if (s->node_count > UINT32_MAX || s->idle_count > UINT32_MAX ||
-        s->bid_count > UINT32_MAX || s->lease_count > UINT32_MAX)
+    if (s->node_count > UINT32_MAX || s->idle_count > UINT32_MAX || s->bid_count > UINT32_MAX ||
+        s->lease_count > UINT32_MAX)
         return gm_errf(err, errlen, "gpumarket: policy: snapshot has more than 2^32 entries");
     for (size_t i = 0; i < s->node_count; i++) {
         const struct gm_policy_node *n = &s->nodes[i];
         if (n->gpus_total > GM_POLICY_MAX_NODE_GPUS)
-            return gm_errf(err, errlen, "gpumarket: policy: snapshot node %zu has %u GPUs: the "
-                        "most a node may have is %d", i, n->gpus_total,
-                        GM_POLICY_MAX_NODE_GPUS);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: snapshot node %zu has %u GPUs: the "
+                           "most a node may have is %d",
+                           i, n->gpus_total, GM_POLICY_MAX_NODE_GPUS);
         if ((uint64_t)n->gpus_used_local + n->gpus_used_market > n->gpus_total)
-            return gm_errf(err, errlen, "gpumarket: policy: snapshot node %zu: %u local + %u "
-                        "market GPUs in use but only %u in total", i, n->gpus_used_local,
-                        n->gpus_used_market, n->gpus_total);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: snapshot node %zu: %u local + %u "
+                           "market GPUs in use but only %u in total",
+                           i, n->gpus_used_local, n->gpus_used_market, n->gpus_total);
     }
     for (size_t i = 0; i < s->idle_count; i++) {
         const struct gm_policy_idle *d = &s->idle[i];
         if (d->node >= s->node_count)
-            return gm_errf(err, errlen, "gpumarket: policy: snapshot idle record %zu: node %u "
-                        "out of range (%zu nodes)", i, d->node, s->node_count);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: snapshot idle record %zu: node %u "
+                           "out of range (%zu nodes)",
+                           i, d->node, s->node_count);
         if (d->type >= e->type_count)
-            return gm_errf(err, errlen, "gpumarket: policy: snapshot idle record %zu: GPU type "
-                        "%u out of range (%zu types)", i, d->type, e->type_count);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: snapshot idle record %zu: GPU type "
+                           "%u out of range (%zu types)",
+                           i, d->type, e->type_count);
     }
     for (size_t i = 0; i < s->bid_count; i++) {
         const struct gm_policy_bid *b = &s->bids[i];
         if (b->type >= e->type_count)
-            return gm_errf(err, errlen, "gpumarket: policy: job %u: GPU type %u out of range "
-                        "(%zu types)", b->job_id, b->type, e->type_count);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: job %u: GPU type %u out of range "
+                           "(%zu types)",
+                           b->job_id, b->type, e->type_count);
         if (b->gpus == 0)
             return gm_errf(err, errlen, "gpumarket: policy: job %u asks for 0 GPUs", b->job_id);
         if (b->bid < 0)
-            return gm_errf(err, errlen, "gpumarket: policy: job %u has a negative bid",
-                        b->job_id);
+            return gm_errf(err, errlen, "gpumarket: policy: job %u has a negative bid", b->job_id);
     }
     for (size_t i = 0; i < s->lease_count; i++) {
         const struct gm_policy_lease *l = &s->leases[i];
         if (l->type >= e->type_count)
-            return gm_errf(err, errlen, "gpumarket: policy: lease of job %u: GPU type %u out "
-                        "of range (%zu types)", l->job_id, l->type, e->type_count);
+            return gm_errf(err, errlen,
+                           "gpumarket: policy: lease of job %u: GPU type %u out "
+                           "of range (%zu types)",
+                           l->job_id, l->type, e->type_count);
         if (l->gpus == 0 || l->price < 0)
             return gm_errf(err, errlen, "gpumarket: policy: lease of job %u: %s", l->job_id,
-                        l->gpus == 0 ? "0 GPUs" : "negative price");
+                           l->gpus == 0 ? "0 GPUs" : "negative price");
     }
     return 0;
 }
@@ -377,8 +386,7 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
 /* Offers: per node, the eligible GPUs idle the longest, at most the node's
  * idle count minus its reserve.  Fills r->offers and supply[]. */
 static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *s,
-                          struct gm_policy_result *r, uint64_t *supply, char *err,
-                          size_t errlen)
+                          struct gm_policy_result *r, uint64_t *supply, char *err, size_t errlen)
 {
     size_t n = s->idle_count;
     struct idle_item *items = scratch(e, 2 * n, sizeof *items);
@@ -390,23 +398,25 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
     }
     for (size_t i = 0; i < n; i++) {
         const struct gm_policy_idle *d = &s->idle[i];
-        items[i] = (struct idle_item){d->idle_since, d->node, d->type, d->count};
+        items[i] = (struct idle_item){ d->idle_since, d->node, d->type, d->count };
         idle_sum[d->node] += d->count;
     }
     for (size_t i = 0; i < s->node_count; i++) {
         const struct gm_policy_node *nd = &s->nodes[i];
         uint64_t used = (uint64_t)nd->gpus_used_local + nd->gpus_used_market;
         if (idle_sum[i] + used != nd->gpus_total) {
-            gm_errf(err, errlen, "gpumarket: policy: snapshot node %zu: %u GPUs in total but "
-                 "%llu idle + %u local + %u market", i, nd->gpus_total,
-                 (unsigned long long)idle_sum[i], nd->gpus_used_local, nd->gpus_used_market);
+            gm_errf(err, errlen,
+                    "gpumarket: policy: snapshot node %zu: %u GPUs in total but "
+                    "%llu idle + %u local + %u market",
+                    i, nd->gpus_total, (unsigned long long)idle_sum[i], nd->gpus_used_local,
+                    nd->gpus_used_market);
             free(idle_sum);
             return -1;
         }
     }
     sort_idle(items, items + n, n, NULL);
 
-    uint64_t per_type[GM_POLICY_MAX_TYPES] = {0};
+    uint64_t per_type[GM_POLICY_MAX_TYPES] = { 0 };
     size_t offers = 0;
     for (size_t i = 0; i < n;) {
         uint32_t node = items[i].node;
@@ -415,16 +425,15 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
             end++;
         const struct gm_policy_node *nd = &s->nodes[node];
         uint64_t idle = idle_sum[node];
-        uint64_t budget = nd->in_market_partition && nd->available &&
-                                  idle > e->reserve_gpus_per_node
-                              ? idle - e->reserve_gpus_per_node
-                              : 0;
-        uint64_t mask_types[(GM_POLICY_MAX_TYPES + 63) / 64] = {0};
+        uint64_t budget =
+            nd->in_market_partition && nd->available && idle > e->reserve_gpus_per_node
+                ? idle - e->reserve_gpus_per_node
+                : 0;
+        uint64_t mask_types[(GM_POLICY_MAX_TYPES + 63) / 64] = { 0 };
         for (size_t k = i; k < end && budget > 0; k++) {
             const struct idle_item *it = &items[k];
             /* 128-bit: now - since cannot overflow whatever the inputs. */
-            if (!e->offered[it->type] ||
-                (__int128)s->now - it->since < e->idle_dwell_seconds)
+            if (!e->offered[it->type] || (__int128)s->now - it->since < e->idle_dwell_seconds)
                 continue;
             uint64_t take = it->count < budget ? it->count : budget;
             if (take == 0)
@@ -437,7 +446,7 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
             if (!(mask_types[t / 64] & (UINT64_C(1) << (t % 64))))
                 continue;
             /* A node offers at most its idle GPUs, which fit in uint32. */
-            r->offers[offers++] = (struct gm_policy_offer){node, t, (uint32_t)per_type[t]};
+            r->offers[offers++] = (struct gm_policy_offer){ node, t, (uint32_t)per_type[t] };
             supply[t] += per_type[t];
             per_type[t] = 0;
         }
@@ -467,7 +476,7 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     long rep = find_repeated_job(ids, ids + n, n);
     if (rep >= 0)
         return gm_errf(err, errlen, "gpumarket: policy: job %u has two bids in the snapshot",
-                    s->bids[rep].job_id);
+                       s->bids[rep].job_id);
     for (size_t i = 0; i < n; i++)
         r->by_job[i] = (uint32_t)ids[i];
 
@@ -482,23 +491,24 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     for (size_t i = 0; i < n; i++) {
         const struct gm_policy_bid *b = &s->bids[i];
         struct gm_policy_verdict *v = &r->verdicts[i];
-        *v = (struct gm_policy_verdict){.job_id = b->job_id, .type = b->type,
-                                        .gpus = b->gpus, .bid = b->bid};
+        *v = (struct gm_policy_verdict){
+            .job_id = b->job_id, .type = b->type, .gpus = b->gpus, .bid = b->bid
+        };
         if (!e->offered[b->type]) {
             v->status = GM_POLICY_TYPE_NOT_OFFERED;
         } else if (b->bid > e->max_bid) {
             v->status = GM_POLICY_ABOVE_MAX_BID;
         } else {
             v->bid = b->bid ? b->bid : e->reserve[b->type];
-            items[sorted++] = (struct bid_item){v->bid, b->submit_time, b->job_id, b->type,
-                                                (uint32_t)i};
+            items[sorted++] =
+                (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
         }
     }
     sort_bid_items(items, keys, sorted);
 
     for (size_t t = 0; t < e->type_count; t++) {
         struct gm_policy_market *m = &r->markets[t];
-        *m = (struct gm_policy_market){.type = (uint32_t)t, .offered = e->offered[t]};
+        *m = (struct gm_policy_market){ .type = (uint32_t)t, .offered = e->offered[t] };
         if (m->offered) {
             m->reserve_price = m->price = e->reserve[t];
             m->supply = supply[t];
@@ -555,7 +565,7 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
  * left, in stacks by (hosts market work, GPUs left), with a bitmap of the
  * non-empty stacks so the smallest fitting count is found a word at a time. */
 #define FIT_COUNTS (GM_POLICY_MAX_NODE_GPUS + 1)
-#define FIT_WORDS ((FIT_COUNTS + 63) / 64)
+#define FIT_WORDS  ((FIT_COUNTS + 63) / 64)
 
 struct fit_node {
     uint32_t node;
@@ -623,8 +633,7 @@ static uint32_t fit_largest(const struct fit_state *f, int *hosts)
  * go to the node used last, then to the lowest node index.  Adds the planned
  * GPUs to planned[node]. */
 static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
-                      struct gm_policy_result *r, uint64_t *planned, char *err,
-                      size_t errlen)
+                      struct gm_policy_result *r, uint64_t *planned, char *err, size_t errlen)
 {
     size_t no = r->offer_count;
     struct fit_state *f = scratch(e, 1, sizeof *f + no * sizeof(struct fit_node));
@@ -647,7 +656,7 @@ static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
                 const struct gm_policy_offer *o = &r->offers[i];
                 if (o->type != current)
                     continue;
-                f->nodes[i] = (struct fit_node){o->node, o->count, -1};
+                f->nodes[i] = (struct fit_node){ o->node, o->count, -1 };
                 fit_push(f, s->nodes[o->node].gpus_used_market > 0 || planned[o->node] > 0,
                          (int32_t)i);
             }
@@ -664,12 +673,14 @@ static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
             if (!left)
                 left = fit_largest(f, &hosts);
             if (!left)
-                return gm_errf(err, errlen, "gpumarket: policy: internal error: job %u "
-                            "admitted beyond the supply of type %u", v->job_id, v->type);
+                return gm_errf(err, errlen,
+                               "gpumarket: policy: internal error: job %u "
+                               "admitted beyond the supply of type %u",
+                               v->job_id, v->type);
             int32_t i = fit_pop(f, hosts, left);
             uint32_t take = need < left ? need : left;
             r->placements[placed++] =
-                (struct gm_policy_placement){v->job_id, f->nodes[i].node, take};
+                (struct gm_policy_placement){ v->job_id, f->nodes[i].node, take };
             planned[f->nodes[i].node] += take;
             need -= take;
             f->nodes[i].left -= take;
@@ -683,8 +694,9 @@ static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
     return 0;
 }
 
-static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s, struct gm_policy_result *r,
-                       const uint64_t *planned, char *err, size_t errlen)
+static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s,
+                       struct gm_policy_result *r, const uint64_t *planned, char *err,
+                       size_t errlen)
 {
     size_t n = s->node_count;
     struct node_item *items = scratch(e, 2 * n, sizeof *items);
@@ -692,7 +704,7 @@ static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s, 
     if (!items || !r->local_order)
         return gm_errf(err, errlen, "gpumarket: policy: out of memory");
     for (size_t i = 0; i < n; i++)
-        items[i] = (struct node_item){s->nodes[i].gpus_used_market + planned[i], (uint32_t)i};
+        items[i] = (struct node_item){ s->nodes[i].gpus_used_market + planned[i], (uint32_t)i };
     sort_nodes(items, items + n, n, NULL);
     for (size_t i = 0; i < n; i++)
         r->local_order[i] = items[i].node;
@@ -700,8 +712,8 @@ static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s, 
     return 0;
 }
 
-static int order_leases(struct gm_policy *e, const struct gm_policy_snapshot *s, struct gm_policy_result *r,
-                        char *err, size_t errlen)
+static int order_leases(struct gm_policy *e, const struct gm_policy_snapshot *s,
+                        struct gm_policy_result *r, char *err, size_t errlen)
 {
     size_t n = s->lease_count;
     uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
@@ -713,7 +725,7 @@ static int order_leases(struct gm_policy *e, const struct gm_policy_snapshot *s,
     long rep = find_repeated_job(ids, ids + n, n);
     if (rep >= 0)
         return gm_errf(err, errlen, "gpumarket: policy: job %u has two leases in the snapshot",
-                    s->leases[rep].job_id);
+                       s->leases[rep].job_id);
     if (gm_policy_preempt_order(s->leases, n, r->preempt_order) < 0)
         return gm_errf(err, errlen, "gpumarket: policy: out of memory");
     r->lease_count = n;
@@ -730,7 +742,7 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
         return -1;
     struct gm_policy_result *r = calloc(1, sizeof *r);
     uint64_t *planned = calloc(s->node_count ? s->node_count : 1, sizeof *planned);
-    uint64_t supply[GM_POLICY_MAX_TYPES] = {0};
+    uint64_t supply[GM_POLICY_MAX_TYPES] = { 0 };
     if (!r || !planned) {
         gm_errf(err, errlen, "gpumarket: policy: out of memory");
         goto error;
@@ -738,8 +750,7 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
     if (compute_offers(e, s, r, supply, err, errlen) < 0 ||
         clear_market(e, s, r, supply, err, errlen) < 0 ||
         place_jobs(e, s, r, planned, err, errlen) < 0 ||
-        order_nodes(e, s, r, planned, err, errlen) < 0 ||
-        order_leases(e, s, r, err, errlen) < 0)
+        order_nodes(e, s, r, planned, err, errlen) < 0 || order_leases(e, s, r, err, errlen) < 0)
         goto error;
     free(planned);
 
@@ -752,9 +763,9 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
         if (last->valid && last->price == m->price && last->supply == m->supply &&
             last->demand == m->demand)
             continue;
-        r->history[r->history_count++] = (struct gm_policy_price_record){
-            s->now, (uint32_t)t, m->price, m->supply, m->demand};
-        *last = (struct market_state){1, m->price, m->supply, m->demand};
+        r->history[r->history_count++] =
+            (struct gm_policy_price_record){ s->now, (uint32_t)t, m->price, m->supply, m->demand };
+        *last = (struct market_state){ 1, m->price, m->supply, m->demand };
     }
     *out = r;
     return 0;
@@ -863,15 +874,18 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *q,
     if (q->price < 0 || q->bid < 0)
         return gm_errf(err, errlen, "gpumarket: policy: lease terms: negative price or bid");
     if (q->bid < q->price)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: bid %lld is below the "
-                    "price %lld micro-units per GPU-hour: the job may not start",
-                    (long long)q->bid, (long long)q->price);
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: lease terms: bid %lld is below the "
+                       "price %lld micro-units per GPU-hour: the job may not start",
+                       (long long)q->bid, (long long)q->price);
     if (q->time_limit != GM_POLICY_UNLIMITED && q->time_limit <= 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: time limit must be above "
-                    "0 seconds or unlimited");
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: lease terms: time limit must be above "
+                       "0 seconds or unlimited");
     if (q->max_cost != GM_POLICY_UNLIMITED && q->max_cost <= 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: max cost must be above 0 "
-                    "or unlimited");
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: lease terms: max cost must be above 0 "
+                       "or unlimited");
     terms->price = q->price;
     terms->time_limit = q->time_limit;
     terms->clamped = 0;
@@ -888,11 +902,11 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *q,
     if (longest > cap)
         longest = cap;
     if (longest == 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: max cost %lld micro-units "
-                    "does not cover one second of %u GPUs at %lld micro-units per GPU-hour",
-                    (long long)q->max_cost, q->gpus, (long long)q->price);
-    if (q->time_limit == GM_POLICY_UNLIMITED ||
-        (unsigned __int128)q->time_limit > longest) {
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: lease terms: max cost %lld micro-units "
+                       "does not cover one second of %u GPUs at %lld micro-units per GPU-hour",
+                       (long long)q->max_cost, q->gpus, (long long)q->price);
+    if (q->time_limit == GM_POLICY_UNLIMITED || (unsigned __int128)q->time_limit > longest) {
         terms->time_limit = (int64_t)longest;
         terms->clamped = 1;
     }
@@ -903,12 +917,16 @@ int gm_policy_gpu_seconds(uint32_t gpus, int64_t start, int64_t end, int64_t *gp
                           char *err, size_t errlen)
 {
     if (end < start)
-        return gm_errf(err, errlen, "gpumarket: policy: segment ends (%lld) before it starts "
-                    "(%lld)", (long long)end, (long long)start);
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: segment ends (%lld) before it starts "
+                       "(%lld)",
+                       (long long)end, (long long)start);
     __int128 product = ((__int128)end - start) * gpus;
     if (product > INT64_MAX)
-        return gm_errf(err, errlen, "gpumarket: policy: segment of %u GPUs from %lld to %lld "
-                    "overflows 64-bit GPU-seconds", gpus, (long long)start, (long long)end);
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: segment of %u GPUs from %lld to %lld "
+                       "overflows 64-bit GPU-seconds",
+                       gpus, (long long)start, (long long)end);
     *gpu_seconds = (int64_t)product;
     return 0;
 }
@@ -918,12 +936,14 @@ int gm_policy_segment_amount(int64_t price, int64_t gpu_seconds, int64_t *amount
 {
     if (price < 0 || gpu_seconds < 0)
         return gm_errf(err, errlen, "gpumarket: policy: segment amount: negative %s",
-                    price < 0 ? "price" : "GPU-seconds");
+                       price < 0 ? "price" : "GPU-seconds");
     unsigned __int128 a = (unsigned __int128)price * (uint64_t)gpu_seconds / 3600;
     if (a > INT64_MAX)
-        return gm_errf(err, errlen, "gpumarket: policy: segment amount: %lld GPU-seconds at "
-                    "%lld micro-units per GPU-hour exceeds the largest amount (INT64_MAX "
-                    "micro-units)", (long long)gpu_seconds, (long long)price);
+        return gm_errf(err, errlen,
+                       "gpumarket: policy: segment amount: %lld GPU-seconds at "
+                       "%lld micro-units per GPU-hour exceeds the largest amount (INT64_MAX "
+                       "micro-units)",
+                       (long long)gpu_seconds, (long long)price);
     *amount = (int64_t)a;
     return 0;
 }

@@ -1,12 +1,12 @@
-/* Table-driven tests of the market flags' parsers, the control-environment
- * round trip and the plugstack.conf arguments. */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Table-driven tests of the market flags' parsers and the control-environment
+ * round trip. */
 #include "config.h"
 
-#include "tests/tap/tap.h"
+#include "market/flags.h"
 
 #include "common/text.h"
-#include "slurm-plugin/spank/market_flags.h"
-#include "slurm-plugin/spank/plugin_args.h"
+#include "tests/tap/tap.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +80,7 @@ static const struct flag_case cases[] = {
     { GM_FLAG_BID, "2.40|cat", MAXBID_100, 0, "2.40|cat" },
     { GM_FLAG_BID, "\xff\xfe", MAXBID_100, 0, "invalid UTF-8 at byte 1" },
     { GM_FLAG_BID, "2\t40", MAXBID_100, 0, "control character" },
-    { GM_FLAG_BID, "\xd9\xa2", MAXBID_100, 0, "not a decimal amount" }, /* Arabic-Indic two */
+    { GM_FLAG_BID, "\xd9\xa2", MAXBID_100, 0, "not a decimal amount" },     /* Arabic-Indic two */
     { GM_FLAG_BID, "\xef\xbc\x92", MAXBID_100, 0, "not a decimal amount" }, /* fullwidth 2 */
     { GM_FLAG_BID, "150.00", MAXBID_100, 0, "above this cluster's MaxBid of 100.00" },
     { GM_FLAG_BID, "100.000001", MAXBID_100, 0, "MaxBid" },
@@ -129,7 +129,7 @@ static const char *flag_name(enum gm_flag f)
 
 static void run_case(const struct flag_case *c)
 {
-    struct gm_market_terms terms = {0};
+    struct gm_market_terms terms = { 0 };
     char err[1024] = "", source[64], value[GM_FLAG_MAX_INPUT + 1] = "";
     char shown[100];
 
@@ -145,65 +145,76 @@ static void run_case(const struct flag_case *c)
     }
     char prefix[80];
     snprintf(prefix, sizeof prefix, "gpumarket: %s: ", source);
-    if (!ok(rc == -1 && strncmp(err, prefix, strlen(prefix)) == 0 &&
-                strstr(err, c->want) != NULL && strchr(err, '\n') == NULL && terms.set == 0,
+    if (!ok(rc == -1 && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, c->want) != NULL &&
+                strchr(err, '\n') == NULL && terms.set == 0,
             "--%s=\"%s\" is refused: %s", flag_name(c->flag), shown, c->want))
         diag("rc %d, err '%s'", rc, err);
 }
 
 static void test_long_inputs(void)
 {
-    struct gm_market_terms terms = {0};
+    struct gm_market_terms terms = { 0 };
     char err[1024];
     char value[GM_FLAG_MAX_INPUT + 1];
 
     if (!ok(gm_flags_set(&terms, GM_FLAG_BID, long_digits, "--market-bid", INT64_MAX, err,
-                    sizeof err) == -1 && strstr(err, "too long (more than 4096 bytes; at most 64)"),
-       "a 5000-byte bid is refused as too long"))
+                         sizeof err) == -1 &&
+                strstr(err, "too long (more than 4096 bytes; at most 64)"),
+            "a 5000-byte bid is refused as too long"))
 
         diag("%s", err);
     if (!ok(gm_flags_set(&terms, GM_FLAG_CHECKPOINT_DIR, long_path, "--market-checkpoint-dir",
-                    INT64_MAX, err, sizeof err) == -1 && strstr(err, "at most 4095"),
-       "a 5000-byte checkpoint path is refused"))
+                         INT64_MAX, err, sizeof err) == -1 &&
+                strstr(err, "at most 4095"),
+            "a 5000-byte checkpoint path is refused"))
         diag("%s", err);
     if (!ok(gm_flags_set(&terms, GM_FLAG_CHECKPOINT_DIR, path_4095, "--market-checkpoint-dir",
-                    INT64_MAX, err, sizeof err) == 0 &&
-           gm_flags_control_value(&terms, GM_FLAG_CHECKPOINT_DIR, value, sizeof value) == 4095,
-       "a 4095-byte checkpoint path is accepted whole"))
+                         INT64_MAX, err, sizeof err) == 0 &&
+                gm_flags_control_value(&terms, GM_FLAG_CHECKPOINT_DIR, value, sizeof value) == 4095,
+            "a 4095-byte checkpoint path is accepted whole"))
         diag("%s", err);
     ok(gm_flags_set(&terms, GM_FLAG_ORDER, order_64, "--market-order", INT64_MAX, err,
-                    sizeof err) == 0, "a 64-character order reference is accepted");
+                    sizeof err) == 0,
+       "a 64-character order reference is accepted");
     if (!ok(gm_flags_set(&terms, GM_FLAG_ORDER, order_65, "--market-order", INT64_MAX, err,
-                    sizeof err) == -1 && strstr(err, "too long (65 bytes; at most 64)"),
-       "a 65-character order reference is refused"))
+                         sizeof err) == -1 &&
+                strstr(err, "too long (65 bytes; at most 64)"),
+            "a 65-character order reference is refused"))
         diag("%s", err);
     ok(gm_flags_set(&terms, GM_FLAG_BID, NULL, "--market-bid", INT64_MAX, err, sizeof err) == -1 &&
-           strstr(err, "a value is required"), "a missing value is refused");
+           strstr(err, "a value is required"),
+       "a missing value is refused");
 }
 
 static void test_repeats(void)
 {
-    struct gm_market_terms terms = {0};
+    struct gm_market_terms terms = { 0 };
     char err[1024], value[64];
 
     ok(gm_flags_set(&terms, GM_FLAG_BID, "2.40", "--market-bid", MAXBID_100, err, sizeof err) == 0,
        "a first bid is recorded");
     ok(gm_flags_set(&terms, GM_FLAG_BID, "2.4", "--market-bid", MAXBID_100, err, sizeof err) == 0,
        "the same bid again, written differently, is accepted");
-    if (!ok(gm_flags_set(&terms, GM_FLAG_BID, "3.00", "--market-bid", MAXBID_100, err, sizeof err) == -1 &&
-           strstr(err, "gpumarket: --market-bid: given twice with different values (2.40 and 3.00)"),
-       "a different second bid is refused, naming both values"))
+    if (!ok(gm_flags_set(&terms, GM_FLAG_BID, "3.00", "--market-bid", MAXBID_100, err,
+                         sizeof err) == -1 &&
+                strstr(
+                    err,
+                    "gpumarket: --market-bid: given twice with different values (2.40 and 3.00)"),
+            "a different second bid is refused, naming both values"))
         diag("%s", err);
     gm_flags_control_value(&terms, GM_FLAG_BID, value, sizeof value);
     is_str(value, "2400000", "the refused repeat leaves the first bid in place");
-    ok(gm_flags_set(&terms, GM_FLAG_BID, "abc", "--market-bid", MAXBID_100, err, sizeof err) == -1 &&
+    ok(gm_flags_set(&terms, GM_FLAG_BID, "abc", "--market-bid", MAXBID_100, err, sizeof err) ==
+               -1 &&
            strstr(err, "not a decimal amount"),
        "a bad repeat is refused for its own fault first");
-    if (!ok(gm_flags_set(&terms, GM_FLAG_ORDER, "a1", "--market-order", MAXBID_100, err, sizeof err) == 0 &&
-           gm_flags_set(&terms, GM_FLAG_ORDER, "a2", "GPUMARKET_ORDER", MAXBID_100, err,
-                        sizeof err) == -1 &&
-           strstr(err, "gpumarket: GPUMARKET_ORDER: given twice with different values (a1 and a2)"),
-       "a conflicting order names the source that repeated it"))
+    if (!ok(gm_flags_set(&terms, GM_FLAG_ORDER, "a1", "--market-order", MAXBID_100, err,
+                         sizeof err) == 0 &&
+                gm_flags_set(&terms, GM_FLAG_ORDER, "a2", "GPUMARKET_ORDER", MAXBID_100, err,
+                             sizeof err) == -1 &&
+                strstr(err,
+                       "gpumarket: GPUMARKET_ORDER: given twice with different values (a1 and a2)"),
+            "a conflicting order names the source that repeated it"))
         diag("%s", err);
     ok(gm_flags_isset(&terms, GM_FLAG_BID) && gm_flags_isset(&terms, GM_FLAG_ORDER) &&
            !gm_flags_isset(&terms, GM_FLAG_MAX_COST) && gm_flags_any(&terms),
@@ -237,15 +248,15 @@ static void test_import(void)
         { GM_FLAG_ORDER, "o 1", MAXBID_100, 0, "has ' '" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        struct gm_market_terms terms = {0};
+        struct gm_market_terms terms = { 0 };
         char err[1024] = "", value[128] = "";
         const char *control = gm_flag_info(rows[i].flag)->control;
-        int rc = gm_flags_import(&terms, rows[i].flag, rows[i].value, rows[i].max_bid, err,
-                                 sizeof err);
+        int rc =
+            gm_flags_import(&terms, rows[i].flag, rows[i].value, rows[i].max_bid, err, sizeof err);
         if (rows[i].ok) {
             gm_flags_control_value(&terms, rows[i].flag, value, sizeof value);
             if (!ok(rc == 0 && strcmp(value, rows[i].want) == 0, "import %s=%s", control,
-               rows[i].value))
+                    rows[i].value))
                 diag("err %s", err);
         } else {
             char prefix[80];
@@ -260,7 +271,7 @@ static void test_import(void)
 
 static void test_round_trip(void)
 {
-    struct gm_market_terms given = {0}, back = {0};
+    struct gm_market_terms given = { 0 }, back = { 0 };
     char err[1024], value[GM_FLAG_MAX_INPUT + 1], again[GM_FLAG_MAX_INPUT + 1];
     int all = 1;
 
@@ -282,50 +293,13 @@ static void test_round_trip(void)
     char tiny[4];
     ok(gm_flags_control_value(&given, GM_FLAG_BID, tiny, sizeof tiny) == -1 && tiny[0] == '\0',
        "a too-small buffer is refused, not truncated");
-    struct gm_market_terms none = {0};
+    struct gm_market_terms none = { 0 };
     ok(gm_flags_control_value(&none, GM_FLAG_BID, value, sizeof value) == -1,
        "an unset flag has no control value");
     ok(strncmp(gm_flag_info(GM_FLAG_BID)->usage, "[gpumarket]", 11) == 0 &&
            strncmp(gm_flag_info(GM_FLAG_ORDER)->usage, "[gpumarket]", 11) == 0 &&
            gm_flag_info(GM_FLAG_COUNT) == NULL,
        "help texts carry the [gpumarket] prefix");
-}
-
-static void test_plugin_args(void)
-{
-    static const struct {
-        int argc;
-        const char *argv[3];
-        int ok;
-        const char *want;
-    } rows[] = {
-        { 0, { NULL }, 1, "/etc/slurm/gpumarket.conf" },
-        { 1, { "config=/etc/gm.conf" }, 1, "/etc/gm.conf" },
-        { 1, { "config=gm.conf" }, 0, "config= needs an absolute path" },
-        { 1, { "config=" }, 0, "config= needs an absolute path" },
-        { 1, { "config" }, 0, "is not key=value" },
-        { 1, { "frob=1" }, 0, "\"frob=1\": unknown key; known: config=PATH" },
-        { 1, { "Config=/x" }, 0, "unknown key" },
-        { 2, { "config=/a", "config=/b" }, 0, "given twice" },
-        { 1, { "config=/a\x01" }, 0, "control character" },
-        { 1, { "config=/\xff" }, 0, "invalid UTF-8" },
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        struct gm_plugin_args args;
-        char err[1024] = "";
-        int rc = gm_plugin_args_parse(rows[i].argc, (char *const *)rows[i].argv, &args, err,
-                                      sizeof err);
-        if (rows[i].ok) {
-            if (!ok(rc == 0 && strcmp(args.config, rows[i].want) == 0,
-                    "plugstack arguments #%zu give %s", i, rows[i].want))
-                diag("%s", err);
-        } else if (!ok(rc == -1 &&
-                           strncmp(err, "gpumarket: plugstack.conf argument", 34) == 0 &&
-                           strstr(err, rows[i].want) != NULL,
-                       "plugstack arguments #%zu refused: %s", i, rows[i].want)) {
-            diag("%s", err);
-        }
-    }
 }
 
 static void test_text_check(void)
@@ -350,7 +324,6 @@ int main(void)
     test_repeats();
     test_import();
     test_round_trip();
-    test_plugin_args();
     test_text_check();
     done_testing();
     return exit_status();

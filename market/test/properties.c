@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Property tests of the policy engine over many random snapshots from a
  * fixed-seed generator: offers respect reserve, dwell and partition; prices
  * never below reserve nor above a winning bid; no more GPUs admitted or
@@ -5,10 +6,9 @@
  * permutations in the stated order; shuffled input, same decision. */
 #include "config.h"
 
-#include "slurm-plugin/policy/policy.h"
-#include "tests/tap/tap.h"
-
 #include "common/rng.h"
+#include "market/policy.h"
+#include "tests/tap/tap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@
 #include <string.h>
 
 #define SNAPSHOTS 600
-#define NOW 1700000000
-#define TYPES 3
+#define NOW       1700000000
+#define TYPES     3
 
 static uint64_t rng_state = 0x853c49e6748fea9bULL;
 static uint64_t rng(void)
@@ -45,10 +45,10 @@ struct world {
 static void make_world(struct world *w)
 {
     memset(w, 0, sizeof *w);
-    w->types[0] = (struct gm_policy_gpu_type){"h100", 1, (int64_t)below(4) * 1000000};
-    w->types[1] = (struct gm_policy_gpu_type){"a100", below(4) == 0, 1500000};
-    w->types[2] = (struct gm_policy_gpu_type){"l4", 1, (int64_t)below(800001)};
-    w->params = (struct gm_policy_params){below(4), below(3) * 300, 10000000, w->types, TYPES};
+    w->types[0] = (struct gm_policy_gpu_type){ "h100", 1, (int64_t)below(4) * 1000000 };
+    w->types[1] = (struct gm_policy_gpu_type){ "a100", below(4) == 0, 1500000 };
+    w->types[2] = (struct gm_policy_gpu_type){ "l4", 1, (int64_t)below(800001) };
+    w->params = (struct gm_policy_params){ below(4), below(3) * 300, 10000000, w->types, TYPES };
     w->node_count = below(40) + 1;
     for (size_t n = 0; n < w->node_count; n++) {
         struct gm_policy_node *nd = &w->nodes[n];
@@ -66,8 +66,9 @@ static void make_world(struct world *w)
             int64_t since = NOW - (int64_t)below(1500);
             if (below(20) == 0)
                 since = NOW + below(100); /* clock skew */
-            w->idle[w->idle_count++] = (struct gm_policy_idle){
-                (uint32_t)n, below(4) ? node_type : below(TYPES), c, since};
+            w->idle[w->idle_count++] =
+                (struct gm_policy_idle){ (uint32_t)n, below(4) ? node_type : below(TYPES), c,
+                                         since };
             left -= c;
         }
     }
@@ -102,15 +103,16 @@ static void make_world(struct world *w)
     }
     w->lease_count = below(40);
     for (size_t l = 0; l < w->lease_count; l++)
-        w->leases[l] = (struct gm_policy_lease){(uint32_t)(5000 + l * 7), below(TYPES),
-                                                below(4) + 1, (int64_t)below(4) * 1000000,
-                                                NOW - (int64_t)below(5)};
+        w->leases[l] =
+            (struct gm_policy_lease){ (uint32_t)(5000 + l * 7), below(TYPES), below(4) + 1,
+                                      (int64_t)below(4) * 1000000, NOW - (int64_t)below(5) };
 }
 
 static struct gm_policy_snapshot snapshot_of(const struct world *w)
 {
-    return (struct gm_policy_snapshot){NOW, w->nodes, w->node_count, w->idle, w->idle_count,
-                                       w->bids, w->bid_count, w->leases, w->lease_count};
+    return (struct gm_policy_snapshot){ NOW,          w->nodes,      w->node_count,
+                                        w->idle,      w->idle_count, w->bids,
+                                        w->bid_count, w->leases,     w->lease_count };
 }
 
 /* The properties, each reported as one test over every snapshot. */
@@ -145,14 +147,14 @@ static const char *const property_names[P_COUNT] = {
 static int failures[P_COUNT];
 static int snapshot_no;
 
-#define CHECK(property, cond, ...)                                                       \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            if (failures[property]++ < 5) {                                              \
-                diag("snapshot %d: %s", snapshot_no, #cond);                             \
-                diag(__VA_ARGS__);                                                       \
-            }                                                                            \
-        }                                                                                \
+#define CHECK(property, cond, ...)                           \
+    do {                                                     \
+        if (!(cond)) {                                       \
+            if (failures[property]++ < 5) {                  \
+                diag("snapshot %d: %s", snapshot_no, #cond); \
+                diag(__VA_ARGS__);                           \
+            }                                                \
+        }                                                    \
     } while (0)
 
 /* ------------------------------------------------------ naive reference */
@@ -176,8 +178,8 @@ static int ref_cmp(const void *a, const void *b)
 
 /* Uniform price by the book, one type at a time: the admitted set is the
  * longest prefix of bids (high to low) at or above reserve that fits. */
-static void reference_clearing(const struct world *w, const uint64_t *supply,
-                               int64_t *price, enum gm_policy_status *status)
+static void reference_clearing(const struct world *w, const uint64_t *supply, int64_t *price,
+                               enum gm_policy_status *status)
 {
     for (uint32_t t = 0; t < TYPES; t++) {
         struct ref_bid list[100];
@@ -196,8 +198,8 @@ static void reference_clearing(const struct world *w, const uint64_t *supply,
                 status[b] = GM_POLICY_ABOVE_MAX_BID;
                 continue;
             }
-            list[n++] = (struct ref_bid){bd->bid ? bd->bid : reserve, bd->submit_time,
-                                         bd->job_id, b};
+            list[n++] =
+                (struct ref_bid){ bd->bid ? bd->bid : reserve, bd->submit_time, bd->job_id, b };
         }
         qsort(list, n, sizeof list[0], ref_cmp);
         uint64_t used = 0;
@@ -229,11 +231,12 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     uint32_t reserve = w->params.reserve_gpus_per_node;
 
     /* Offers: per node, recount what may be offered. */
-    uint64_t supply[TYPES] = {0};
+    uint64_t supply[TYPES] = { 0 };
     static uint32_t offered[64][TYPES];
     memset(offered, 0, sizeof offered);
     for (size_t i = 0; i < no; i++) {
-        CHECK(P_OFFERS, i == 0 || offers[i - 1].node < offers[i].node ||
+        CHECK(P_OFFERS,
+              i == 0 || offers[i - 1].node < offers[i].node ||
                   (offers[i - 1].node == offers[i].node && offers[i - 1].type < offers[i].type),
               "offers sorted by node, type");
         CHECK(P_OFFERS, offers[i].count > 0, "no empty offer");
@@ -242,7 +245,7 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     }
     for (size_t n = 0; n < w->node_count; n++) {
         const struct gm_policy_node *nd = &w->nodes[n];
-        uint64_t idle = 0, eligible = 0, eligible_of[TYPES] = {0}, total_offered = 0;
+        uint64_t idle = 0, eligible = 0, eligible_of[TYPES] = { 0 }, total_offered = 0;
         for (size_t i = 0; i < w->idle_count; i++) {
             const struct gm_policy_idle *d = &w->idle[i];
             if (d->node != n)
@@ -256,17 +259,18 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
         for (uint32_t t = 0; t < TYPES; t++) {
             total_offered += offered[n][t];
             CHECK(P_OFFERS, offered[n][t] <= eligible_of[t],
-                  "node %zu type %u: %u offered, only %llu idle long enough", n, t,
-                  offered[n][t], (unsigned long long)eligible_of[t]);
+                  "node %zu type %u: %u offered, only %llu idle long enough", n, t, offered[n][t],
+                  (unsigned long long)eligible_of[t]);
             CHECK(P_OFFERS, w->types[t].offered || offered[n][t] == 0, "unpriced type offered");
         }
         uint64_t room = idle > reserve ? idle - reserve : 0;
-        uint64_t want = (nd->in_market_partition && nd->available)
-                            ? (eligible < room ? eligible : room) : 0;
-        CHECK(P_OFFERS, total_offered == want, "node %zu: %llu offered, expected %llu (idle %llu, "
-              "eligible %llu, reserve %u)", n, (unsigned long long)total_offered,
-              (unsigned long long)want, (unsigned long long)idle,
-              (unsigned long long)eligible, reserve);
+        uint64_t want =
+            (nd->in_market_partition && nd->available) ? (eligible < room ? eligible : room) : 0;
+        CHECK(P_OFFERS, total_offered == want,
+              "node %zu: %llu offered, expected %llu (idle %llu, "
+              "eligible %llu, reserve %u)",
+              n, (unsigned long long)total_offered, (unsigned long long)want,
+              (unsigned long long)idle, (unsigned long long)eligible, reserve);
     }
 
     /* Markets and verdicts against the reference. */
@@ -274,7 +278,7 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     enum gm_policy_status ref_status[100];
     reference_clearing(w, supply, ref_price, ref_status);
     CHECK(P_REFERENCE, nm == TYPES, "one market per type");
-    uint64_t admitted_gpus[TYPES] = {0};
+    uint64_t admitted_gpus[TYPES] = { 0 };
     for (uint32_t t = 0; t < TYPES; t++) {
         CHECK(P_REFERENCE, m[t].supply == supply[t], "type %u supply %llu vs offers %llu", t,
               (unsigned long long)m[t].supply, (unsigned long long)supply[t]);
@@ -287,9 +291,10 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     size_t admitted = 0;
     for (size_t b = 0; b < nv; b++) {
         CHECK(P_REFERENCE, v[b].job_id == w->bids[b].job_id, "verdicts in bid order");
-        CHECK(P_REFERENCE, v[b].status == ref_status[b], "job %u status %d, reference %d", v[b].job_id,
-              v[b].status, ref_status[b]);
-        CHECK(P_REFERENCE, gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u", v[b].job_id);
+        CHECK(P_REFERENCE, v[b].status == ref_status[b], "job %u status %d, reference %d",
+              v[b].job_id, v[b].status, ref_status[b]);
+        CHECK(P_REFERENCE, gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u",
+              v[b].job_id);
         if (v[b].status != GM_POLICY_ADMITTED)
             continue;
         admitted++;
@@ -301,7 +306,8 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
         uint64_t placed = 0;
         for (uint32_t k = 0; k < v[b].placement_count; k++) {
             const struct gm_policy_placement *p = &pl[v[b].placement_first + k];
-            CHECK(P_PLACEMENT, p->job_id == v[b].job_id && p->gpus > 0, "placement belongs to its job");
+            CHECK(P_PLACEMENT, p->job_id == v[b].job_id && p->gpus > 0,
+                  "placement belongs to its job");
             placed += p->gpus;
         }
         CHECK(P_PLACEMENT, placed == v[b].gpus, "job %u placed %llu of %u GPUs", v[b].job_id,
@@ -310,8 +316,8 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     CHECK(P_REFERENCE, na == admitted, "admitted list size");
     for (uint32_t t = 0; t < TYPES; t++)
         CHECK(P_SUPPLY, admitted_gpus[t] <= supply[t] && admitted_gpus[t] == m[t].admitted_gpus,
-              "type %u: %llu GPUs admitted, %llu offered", t,
-              (unsigned long long)admitted_gpus[t], (unsigned long long)supply[t]);
+              "type %u: %llu GPUs admitted, %llu offered", t, (unsigned long long)admitted_gpus[t],
+              (unsigned long long)supply[t]);
 
     /* Placements never exceed a node's offer of the type. */
     static uint32_t placed_on[64][TYPES];
@@ -319,15 +325,16 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     uint64_t placed_total = 0;
     for (size_t i = 0; i < np; i++) {
         const struct gm_policy_verdict *pv = gm_policy_result_find(r, pl[i].job_id);
-        CHECK(P_PLACEMENT, pv && pv->status == GM_POLICY_ADMITTED, "placement of a job not admitted");
+        CHECK(P_PLACEMENT, pv && pv->status == GM_POLICY_ADMITTED,
+              "placement of a job not admitted");
         if (pv)
             placed_on[pl[i].node][pv->type] += pl[i].gpus;
         placed_total += pl[i].gpus;
     }
     for (size_t n = 0; n < w->node_count; n++)
         for (uint32_t t = 0; t < TYPES; t++)
-            CHECK(P_SUPPLY, placed_on[n][t] <= offered[n][t], "node %zu type %u: placed %u > offered %u",
-                  n, t, placed_on[n][t], offered[n][t]);
+            CHECK(P_SUPPLY, placed_on[n][t] <= offered[n][t],
+                  "node %zu type %u: placed %u > offered %u", n, t, placed_on[n][t], offered[n][t]);
 
     /* Replay the placements in admission order: a job is split only when no
      * node holds it whole, and a whole job goes to the best fit (market
@@ -341,7 +348,7 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
         const uint32_t *adm = gm_policy_result_admitted(r, &na);
         for (size_t a = 0; a < na; a++) {
             const struct gm_policy_verdict *jv = &v[adm[a]];
-            uint32_t t = jv->type, best[2] = {UINT32_MAX, UINT32_MAX};
+            uint32_t t = jv->type, best[2] = { UINT32_MAX, UINT32_MAX };
             for (size_t n = 0; n < w->node_count; n++)
                 if (left[n][t] >= jv->gpus && left[n][t] < best[hosts[n]])
                     best[hosts[n]] = left[n][t];
@@ -353,8 +360,7 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
                 uint32_t had = left[first->node][t];
                 uint32_t want = best[1] != UINT32_MAX ? best[1] : best[0];
                 CHECK(P_PLACEMENT, had == want && (best[1] == UINT32_MAX || hosts[first->node]),
-                      "job %u: node with %u left chosen, best fit was %u", jv->job_id, had,
-                      want);
+                      "job %u: node with %u left chosen, best fit was %u", jv->job_id, had, want);
             }
             for (uint32_t k = 0; k < jv->placement_count; k++) {
                 const struct gm_policy_placement *p = &first[k];
@@ -388,17 +394,18 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     memset(lseen, 0, sizeof lseen);
     CHECK(P_PREEMPT, nlo == w->lease_count, "preemption order covers every lease");
     for (size_t i = 0; i < nlo; i++) {
-        CHECK(P_PREEMPT, pre[i] < w->lease_count && !lseen[pre[i]], "preemption order is a permutation");
+        CHECK(P_PREEMPT, pre[i] < w->lease_count && !lseen[pre[i]],
+              "preemption order is a permutation");
         if (pre[i] >= w->lease_count)
             continue;
         lseen[pre[i]] = 1;
         if (i == 0)
             continue;
         const struct gm_policy_lease *a = &w->leases[pre[i - 1]], *b = &w->leases[pre[i]];
-        CHECK(P_PREEMPT, a->price < b->price ||
-                  (a->price == b->price && (a->start_time > b->start_time ||
-                                            (a->start_time == b->start_time &&
-                                             a->job_id > b->job_id))),
+        CHECK(P_PREEMPT,
+              a->price < b->price || (a->price == b->price &&
+                                      (a->start_time > b->start_time ||
+                                       (a->start_time == b->start_time && a->job_id > b->job_id))),
               "preemption order");
     }
 }
@@ -412,12 +419,12 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
         bail_out("out of memory");
     *s = *w;
     s->params.types = s->types;
-#define SHUFFLE(arr, n)                                                   \
-    for (size_t i = (n); i > 1; i--) {                                    \
-        size_t j = below((uint32_t)i);                                    \
-        __typeof__(arr[0]) tmp = arr[i - 1];                              \
-        arr[i - 1] = arr[j];                                              \
-        arr[j] = tmp;                                                     \
+#define SHUFFLE(arr, n)                      \
+    for (size_t i = (n); i > 1; i--) {       \
+        size_t j = below((uint32_t)i);       \
+        __typeof__(arr[0]) tmp = arr[i - 1]; \
+        arr[i - 1] = arr[j];                 \
+        arr[j] = tmp;                        \
     }
     SHUFFLE(s->idle, s->idle_count);
     SHUFFLE(s->bids, s->bid_count);
@@ -432,20 +439,24 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
     size_t a, b;
     const struct gm_policy_offer *o1 = gm_policy_result_offers(r, &a);
     const struct gm_policy_offer *o2 = gm_policy_result_offers(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(o1, o2, a * sizeof *o1) == 0, "offers differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(o1, o2, a * sizeof *o1) == 0,
+          "offers differ after a shuffle");
     const struct gm_policy_market *m1 = gm_policy_result_markets(r, &a);
     const struct gm_policy_market *m2 = gm_policy_result_markets(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(m1, m2, a * sizeof *m1) == 0, "markets differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(m1, m2, a * sizeof *m1) == 0,
+          "markets differ after a shuffle");
     const struct gm_policy_placement *p1 = gm_policy_result_placements(r, &a);
     const struct gm_policy_placement *p2 = gm_policy_result_placements(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(p1, p2, a * sizeof *p1) == 0, "placements differ after a shuffle");
+    CHECK(P_DETERMINISM, a == b && memcmp(p1, p2, a * sizeof *p1) == 0,
+          "placements differ after a shuffle");
     const uint32_t *l1 = gm_policy_result_local_order(r, &a);
     const uint32_t *l2 = gm_policy_result_local_order(r2, &b);
     CHECK(P_DETERMINISM, a == b && memcmp(l1, l2, a * sizeof *l1) == 0, "local order differs");
     const struct gm_policy_verdict *v1 = gm_policy_result_verdicts(r, &a);
     for (size_t i = 0; i < a; i++) {
         const struct gm_policy_verdict *v2 = gm_policy_result_find(r2, v1[i].job_id);
-        CHECK(P_DETERMINISM, v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
+        CHECK(P_DETERMINISM,
+              v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
                   v2->placement_first == v1[i].placement_first &&
                   v2->placement_count == v1[i].placement_count,
               "verdict of job %u differs after a shuffle", v1[i].job_id);
