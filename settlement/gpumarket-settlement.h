@@ -71,8 +71,10 @@ struct gm_receipt {
 /* Name of an end reason ("completed", ...), or NULL when out of range. */
 const char *gm_receipt_end_reason_name(enum gm_end_reason reason);
 
-/* gpu_seconds * price / 3600 rounded down; -1 when it would exceed
- * GM_RECEIPT_INT_MAX. */
+/* The bill of a segment, by the one billing rule (gm_money_bill in the
+ * project's common/money.h): gpu_seconds * price / 3600 rounded down; -1 when
+ * an input is negative or the bill would exceed GM_RECEIPT_INT_MAX, which is
+ * also the billing rule's bound. */
 int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price_micro_per_gpu_hour);
 
 /* Check every field's range and the derived fields (gpu_seconds, amount).

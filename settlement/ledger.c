@@ -458,7 +458,7 @@ static int record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen)
     snprintf(path, plen, "%s/verifier-keys", l->dir);
     size_t len = 0;
     char msg[256];
-    char *cur = gm_settle_read_file(path, 1 << 20, &len, msg, sizeof msg);
+    char *cur = gm_io_read_file(path, 0, 1 << 20, &len, msg, sizeof msg);
     bool present = false;
     if (cur) {
         for (char *s = cur; *s;) {
@@ -805,7 +805,7 @@ char *gm_ledger_checkpoint(gm_ledger *l, const gm_key *key, char *err, size_t er
         return NULL;
     }
     snprintf(path, plen, "%s/checkpoint", l->dir);
-    if (gm_settle_write_file(path, note, strlen(note), 0644, 0, err, errlen)) {
+    if (gm_io_write_file(path, note, strlen(note), 0644, 0, err, errlen)) {
         free(note);
         note = NULL;
     }
@@ -821,7 +821,7 @@ int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errl
     if (!path)
         return gm_errf(err, errlen, "out of memory");
     snprintf(path, plen, "%s/verifier-keys", dir);
-    char *buf = gm_settle_read_file(path, 1 << 20, &len, err, errlen);
+    char *buf = gm_io_read_file(path, 0, 1 << 20, &len, err, errlen);
     if (!buf) {
         free(path);
         return -1;
