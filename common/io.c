@@ -68,8 +68,9 @@ int gm_io_open_regular(const char *path, unsigned flags, struct stat *st, char *
     }
     if (!S_ISREG(st->st_mode)) {
         close(fd);
-        return fail_errno(EINVAL, err, errlen, "%s: not a regular file (%s): give the path of a file",
-                          path, file_kind(st->st_mode));
+        return fail_errno(EINVAL, err, errlen,
+                          "%s: not a regular file (%s): give the path of a file", path,
+                          file_kind(st->st_mode));
     }
     /* Regular files never block; clear the flag so later reads are ordinary. */
     int fl = fcntl(fd, F_GETFL);
@@ -78,8 +79,7 @@ int gm_io_open_regular(const char *path, unsigned flags, struct stat *st, char *
     return fd;
 }
 
-char *gm_io_read_fd(int fd, const char *path, size_t maxlen, size_t *len, char *err,
-                    size_t errlen)
+char *gm_io_read_fd(int fd, const char *path, size_t maxlen, size_t *len, char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -276,8 +276,7 @@ static int dir_is_secure(const char *dir, const struct stat *st, uid_t trusted, 
         return fail_errno(EPERM, err, errlen,
                           "%s: %s is in directory %s, writable by %s (mode %04o), who could "
                           "replace it: run chmod %s-w %s",
-                          path, what, dir,
-                          (st->st_mode & S_IWOTH) ? "every user" : "its group",
+                          path, what, dir, (st->st_mode & S_IWOTH) ? "every user" : "its group",
                           (unsigned)(st->st_mode & 07777), who, dir);
     }
     return 0;
@@ -334,8 +333,8 @@ int gm_io_path_is_secure(const char *path, const struct stat *st, uid_t trusted_
     } else {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof cwd))
-            return fail_errno(errno, err, errlen, "%s: cannot find the current directory: %s",
-                              path, strerror(errno));
+            return fail_errno(errno, err, errlen, "%s: cannot find the current directory: %s", path,
+                              strerror(errno));
         size_t n = strlen(cwd) + strlen(path) + 2;
         abs = malloc(n);
         if (abs)

@@ -44,8 +44,7 @@ char *gm_io_read_file(const char *path, unsigned flags, size_t maxlen, size_t *l
  * gm_io_open_regular and perhaps checked with gm_io_path_is_secure; `path`
  * names it in messages), from its current offset to its end.  fd stays
  * open. */
-char *gm_io_read_fd(int fd, const char *path, size_t maxlen, size_t *len, char *err,
-                    size_t errlen);
+char *gm_io_read_fd(int fd, const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
 
 /* Replace (or, with GM_IO_EXCLUSIVE, create) `path` atomically and durably:
  * write a temporary file in the same directory with permissions `mode`,

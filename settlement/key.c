@@ -49,21 +49,40 @@ static int check_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int gm_settle_key_id_for_name(const gm_key *key, const char *name, size_t namelen, uint8_t id[4])
+{
+    if (namelen == 0 || namelen > NAME_MAX_LEN)
+        return -1;
+    /* name || newline || Ed25519 algorithm byte || public key */
+    uint8_t in[NAME_MAX_LEN + 2 + 32], h[32];
+    memcpy(in, name, namelen);
+    in[namelen] = 0x0a;
+    in[namelen + 1] = 0x01;
+    memcpy(in + namelen + 2, key->pub, 32);
+    SHA256(in, namelen + 2 + 32, h);
+    memcpy(id, h, 4);
+    return 0;
+}
+
 static void compute_id(gm_key *k)
 {
-    if (!k->name[0]) {
+    uint8_t id[4];
+    if (!k->name[0] || gm_settle_key_id_for_name(k, k->name, strlen(k->name), id) != 0) {
         k->id_hex[0] = '\0';
         return;
     }
-    /* name || newline || Ed25519 algorithm byte || public key */
-    uint8_t in[NAME_MAX_LEN + 2 + 32], h[32];
-    size_t n = strlen(k->name);
-    memcpy(in, k->name, n);
-    in[n] = 0x0a;
-    in[n + 1] = 0x01;
-    memcpy(in + n + 2, k->pub, 32);
-    SHA256(in, n + 2 + 32, h);
-    gm_hex_encode(h, 4, k->id_hex);
+    gm_hex_encode(id, 4, k->id_hex);
+}
+
+int gm_key_set_name(gm_key *key, const char *name, char *err, size_t errlen)
+{
+    if (check_name(name, err, errlen))
+        return -1;
+    if (key->name[0] && strcmp(key->name, name) != 0)
+        return gm_errf(err, errlen, "the key is already named \"%s\", not \"%s\"", key->name, name);
+    snprintf(key->name, sizeof key->name, "%s", name);
+    compute_id(key);
+    return 0;
 }
 
 static gm_key *wrap(EVP_PKEY *pkey, int priv, const char *name, char *err, size_t errlen)

@@ -36,13 +36,12 @@ static inline uint32_t gm_settle_get_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Ledger record framing (ledger.c): total record size, 0 for a torn
- * prefix, -1 when damaged; the leaf hash is checked only with check_hash. */
-long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
-                            int check_hash, char *err, size_t errlen);
-/* Check DIR/ledger's header on fd; copy the origin; header length or -1. */
-long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err, size_t errlen);
-#define GM_SETTLE_REC_HDR      12
-#define GM_SETTLE_REC_OVERHEAD (12 + 32)
+struct gm_key;
+/* The C2SP key id (4 bytes) that `key` has under `name` (namelen bytes, 1 to
+ * 255): SHA-256(name || 0x0A || 0x01 || public key)[:4].  0, or -1 for a bad
+ * length.  Lets a key loaded from a bare PEM file check a signature line
+ * that names it (key.c). */
+int gm_settle_key_id_for_name(const struct gm_key *key, const char *name, size_t namelen,
+                              uint8_t id[4]);
 
 #endif

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "settlement/gpumarket-settlement.h"
+#include "settlement/ledger-internal.h"
 #include "settlement/util.h"
 
 #include <errno.h>

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "common/io.h"
+
 #include "tests/tap/tap.h"
 
 #include <dirent.h>

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "common/text.h"
+
 #include "tests/tap/tap.h"
 
 #include <stdint.h>
@@ -43,13 +44,13 @@ static const struct u64_case u64_cases[] = {
     { "18446744073709551616", UINT64_MAX, 0, -1, 0 }, /* overflow, not wrapped */
     { "99999999999999999999999", UINT64_MAX, 0, -1, 0 },
     { "1024", 1024, 0, 0, 1024 },
-    { "1025", 1024, 0, -1, 0 }, /* above max */
-    { " 5", UINT64_MAX, 0, -1, 0 },   /* leading blank (strtoull takes it) */
-    { "\t5", UINT64_MAX, 0, -1, 0 },  /* leading tab */
-    { "\n5", UINT64_MAX, 0, -1, 0 },  /* leading newline */
-    { "5 ", UINT64_MAX, 0, -1, 0 },   /* trailing blank */
-    { "+5", UINT64_MAX, 0, -1, 0 },   /* sign */
-    { "-5", UINT64_MAX, 0, -1, 0 },   /* strtoull wraps this to 2^64 - 5 */
+    { "1025", 1024, 0, -1, 0 },      /* above max */
+    { " 5", UINT64_MAX, 0, -1, 0 },  /* leading blank (strtoull takes it) */
+    { "\t5", UINT64_MAX, 0, -1, 0 }, /* leading tab */
+    { "\n5", UINT64_MAX, 0, -1, 0 }, /* leading newline */
+    { "5 ", UINT64_MAX, 0, -1, 0 },  /* trailing blank */
+    { "+5", UINT64_MAX, 0, -1, 0 },  /* sign */
+    { "-5", UINT64_MAX, 0, -1, 0 },  /* strtoull wraps this to 2^64 - 5 */
     { "-0", UINT64_MAX, 0, -1, 0 },
     { "", UINT64_MAX, 0, -1, 0 },
     { "0x10", UINT64_MAX, 0, -1, 0 },
@@ -86,8 +87,8 @@ static void check_u64(void)
         int rc = gm_text_parse_u64(c->text, c->max, c->flags, &v);
         if (c->rc == 0)
             ok(rc == 0 && v == c->want, "\"%s\" (max %llu, flags %u) is %llu",
-               shown(c->text, name, sizeof name),
-               (unsigned long long)c->max, c->flags, (unsigned long long)c->want);
+               shown(c->text, name, sizeof name), (unsigned long long)c->max, c->flags,
+               (unsigned long long)c->want);
         else
             ok(rc == -1 && v == 12345, "\"%s\" (max %llu, flags %u) is refused, value untouched",
                shown(c->text, name, sizeof name), (unsigned long long)c->max, c->flags);
@@ -95,7 +96,9 @@ static void check_u64(void)
     uint64_t v = 0;
     ok(gm_text_parse_u64_mem("123456", 3, UINT64_MAX, 0, &v) == 0 && v == 123,
        "the _mem form reads only len bytes");
-    ok(gm_text_parse_u64_mem("12\0" "3", 4, UINT64_MAX, 0, &v) == -1,
+    ok(gm_text_parse_u64_mem("12\0"
+                             "3",
+                             4, UINT64_MAX, 0, &v) == -1,
        "a NUL byte inside is refused");
     ok(gm_text_parse_u64(NULL, UINT64_MAX, 0, &v) == -1, "NULL is refused");
 }
