@@ -17,11 +17,13 @@ int gm_ledger_check_checkpoint(const gm_ledger *ledger, const char *text, size_t
                                gm_key *const *keys, size_t nkeys, struct gm_checkpoint *cp,
                                char *err, size_t errlen)
 {
-    struct gm_checkpoint tmp;
+    struct gm_checkpoint verified, unused;
     if (!cp)
-        cp = &tmp;
-    if (gm_checkpoint_verify(text, len, keys, nkeys, cp, err, errlen) != 0)
+        cp = &unused;
+    /* *cp is written only once the signature holds. */
+    if (gm_checkpoint_verify(text, len, keys, nkeys, &verified, err, errlen) != 0)
         return -1;
+    *cp = verified;
     const char *origin = gm_ledger_origin(ledger);
     if (strcmp(cp->origin, origin) != 0)
         return gm_errf(err, errlen, "origin \"%s\" is not this ledger's (\"%s\")", cp->origin,
@@ -42,9 +44,9 @@ int gm_ledger_check_checkpoint(const gm_ledger *ledger, const char *text, size_t
     return 0;
 }
 
-int gm_ledger_check_checkpoint_file(const gm_ledger *ledger, const char *path,
-                                    gm_key *const *keys, size_t nkeys, struct gm_checkpoint *cp,
-                                    char *err, size_t errlen)
+int gm_ledger_check_checkpoint_file(const gm_ledger *ledger, const char *path, gm_key *const *keys,
+                                    size_t nkeys, struct gm_checkpoint *cp, char *err,
+                                    size_t errlen)
 {
     char msg[512];
     size_t len;

@@ -36,8 +36,7 @@ long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
 void gm_settle_frame_record(uint8_t *out, const void *data, size_t len,
                             const uint8_t leaf[GM_HASH_LEN]);
 /* Check DIR/ledger's header on fd; copy the origin; header length or -1. */
-long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err,
-                                  size_t errlen);
+long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ the handle */
 
@@ -86,8 +85,7 @@ int gm_settle_ledger_lock(int fd, int op, const char *path, char *err, size_t er
 /* Take in the records between l->end and the file's end.  With `recover`
  * (exclusive lock held) a torn tail is truncated away.  `check_all`: check
  * every new record's hash (records others wrote), else only the last. */
-int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *err,
-                              size_t errlen);
+int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_t errlen);
 /* Add a record written at offset `off` to the in-memory view. 0 or -1. */
 int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[GM_HASH_LEN]);
 /* Make sure DIR/verifier-keys lists the key (exclusive lock held). */
