@@ -400,29 +400,11 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         close(fd);
         return NULL;
     }
-    if (st.st_size > 65536) {
-        gm_errf(err, errlen, "%s: too large for a private key", path);
-        close(fd);
-        return NULL;
-    }
-    char buf[65537];
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            gm_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
-            close(fd);
-            return NULL;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        if (got == sizeof buf - 1)
-            break;
-    }
+    size_t got;
+    char *buf = gm_io_read_fd(fd, path, 65536, &got, err, errlen);
     close(fd);
+    if (!buf)
+        return NULL;
     char msg[256];
     char namebuf[NAME_MAX_LEN + 1];
     gm_key *vk = NULL;
@@ -432,6 +414,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         char *vpath = malloc(base + 6);
         if (!vpath) {
             OPENSSL_cleanse(buf, got);
+            free(buf);
             gm_errf(err, errlen, "out of memory");
             return NULL;
         }
@@ -446,6 +429,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
             free(vpath);
             gm_key_free(vk);
             OPENSSL_cleanse(buf, got);
+            free(buf);
             return NULL;
         }
         free(vpath);
@@ -454,6 +438,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
     }
     gm_key *k = gm_key_parse_private(buf, got, name, msg, sizeof msg);
     OPENSSL_cleanse(buf, got);
+    free(buf);
     if (!k) {
         gm_errf(err, errlen, "%s: %s", path, msg);
         gm_key_free(vk);
