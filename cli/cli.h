@@ -45,22 +45,31 @@ struct gm_cli_option {
     const char *usage;
     enum gm_cli_key key;
 };
-#define GM_CLI_OPTIONS_END { NULL, NULL, NULL, 0 }
+#define GM_CLI_OPTIONS_END  \
+    {                       \
+        NULL, NULL, NULL, 0 \
+    }
 
 /* Options many commands share, with their usual help. */
-#define GM_CLI_OPTION_CONFIG                                                                  \
-    { "config", "FILE",                                                                       \
-      "gpumarket.conf (default $GPUMARKET_CONF, else\n/etc/slurm/gpumarket.conf when it exists)", \
-      GM_CLI_CONFIG }
-#define GM_CLI_OPTION_LEDGER                                                                  \
-    { "ledger", "DIR",                                                                        \
-      "ledger directory (default $GPUMARKET_LEDGER_DIR, else\nLedgerDir of gpumarket.conf)",    \
-      GM_CLI_LEDGER }
-#define GM_CLI_OPTION_KEY                                                                     \
-    { "key", "FILE",                                                                          \
-      "private key (default $GPUMARKET_RECEIPT_KEY, else ReceiptKey\nof gpumarket.conf); "      \
-      "FILE's .vkey names it",                                                                \
-      GM_CLI_KEY }
+#define GM_CLI_OPTION_CONFIG                                                                            \
+    {                                                                                                   \
+        "config", "FILE",                                                                               \
+            "gpumarket.conf (default $GPUMARKET_CONF, else\n/etc/slurm/gpumarket.conf when it exists)", \
+            GM_CLI_CONFIG                                                                               \
+    }
+#define GM_CLI_OPTION_LEDGER                                                                       \
+    {                                                                                              \
+        "ledger", "DIR",                                                                           \
+            "ledger directory (default $GPUMARKET_LEDGER_DIR, else\nLedgerDir of gpumarket.conf)", \
+            GM_CLI_LEDGER                                                                          \
+    }
+#define GM_CLI_OPTION_KEY                                                                        \
+    {                                                                                            \
+        "key", "FILE",                                                                           \
+            "private key (default $GPUMARKET_RECEIPT_KEY, else ReceiptKey\nof gpumarket.conf); " \
+            "FILE's .vkey names it",                                                             \
+            GM_CLI_KEY                                                                           \
+    }
 
 /* The option values of one command line. */
 struct gm_cli_args {
@@ -82,8 +91,8 @@ struct gm_cli_command;
 /* A command runs with its parsed options and its operands (argv[0..argc)).
  * It returns the exit status; errors may also end the program through
  * gm_cli_die (1) or gm_cli_usage_error (2). */
-typedef int (*gm_cli_run_fn)(const struct gm_cli_command *cmd, struct gm_cli_args *args,
-                             int argc, char **argv);
+typedef int (*gm_cli_run_fn)(const struct gm_cli_command *cmd, struct gm_cli_args *args, int argc,
+                             char **argv);
 
 /* A command: a leaf with `run` and `options`, or a group with
  * `subcommands`.  `path` is the full name ("ledger verify"), `operands` the
@@ -168,8 +177,8 @@ void gm_cli_json_null(struct gm_cli_json *j, const char *key);
 /* A lowercase hex string of n bytes. */
 void gm_cli_json_hex(struct gm_cli_json *j, const char *key, const uint8_t *bytes, size_t n);
 /* An array of hex strings, one per hash. */
-void gm_cli_json_hashes(struct gm_cli_json *j, const char *key, const uint8_t (*hashes)[GM_HASH_LEN],
-                        size_t n);
+void gm_cli_json_hashes(struct gm_cli_json *j, const char *key,
+                        const uint8_t (*hashes)[GM_HASH_LEN], size_t n);
 /* "}" and a newline. */
 void gm_cli_json_end(struct gm_cli_json *j);
 

@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include "cli/cli.h"
-
 #include "common/text.h"
 
 #include <inttypes.h>

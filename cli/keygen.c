@@ -61,12 +61,18 @@ static int run_keygen(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
 }
 
 static const struct gm_cli_option keygen_options[] = {
-    { "name", "NAME", "key name, also the ledger origin (default: LedgerOrigin of\n"
-                      "gpumarket.conf, else HOSTNAME/gpumarket)", GM_CLI_NAME },
-    { "out", "PREFIX", "file prefix (default: $GPUMARKET_RECEIPT_KEY, else ReceiptKey\n"
-                       "of gpumarket.conf, without .key)", GM_CLI_OUT },
-    { "config", "FILE", "gpumarket.conf (default $GPUMARKET_CONF, else\n"
-                        "/etc/slurm/gpumarket.conf when it exists)", GM_CLI_CONFIG },
+    { "name", "NAME",
+      "key name, also the ledger origin (default: LedgerOrigin of\n"
+      "gpumarket.conf, else HOSTNAME/gpumarket)",
+      GM_CLI_NAME },
+    { "out", "PREFIX",
+      "file prefix (default: $GPUMARKET_RECEIPT_KEY, else ReceiptKey\n"
+      "of gpumarket.conf, without .key)",
+      GM_CLI_OUT },
+    { "config", "FILE",
+      "gpumarket.conf (default $GPUMARKET_CONF, else\n"
+      "/etc/slurm/gpumarket.conf when it exists)",
+      GM_CLI_CONFIG },
     GM_CLI_OPTIONS_END,
 };
 

@@ -216,16 +216,20 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
 
 static const struct gm_cli_option verify_options[] = {
     GM_CLI_OPTION_LEDGER,
-    { "pubkey", "FILE", "public key (PEM or .vkey), repeatable for rotated keys\n"
-                        "(default: DIR/verifier-keys, written by appenders)", GM_CLI_PUBKEY },
-    { "key-name", "NAME", "the key name of --pubkey PEM keys (the ledger's origin), so\n"
-                          "receipts are matched by key id; checkpoints name it anyway",
+    { "pubkey", "FILE",
+      "public key (PEM or .vkey), repeatable for rotated keys\n"
+      "(default: DIR/verifier-keys, written by appenders)",
+      GM_CLI_PUBKEY },
+    { "key-name", "NAME",
+      "the key name of --pubkey PEM keys (the ledger's origin), so\n"
+      "receipts are matched by key id; checkpoints name it anyway",
       GM_CLI_KEY_NAME },
     { "hash-only", NULL, "skip receipt signatures: framing, hashes, tree, checkpoint",
       GM_CLI_HASH_ONLY },
     { "threads", "N", "threads (default 0: every CPU)", GM_CLI_THREADS },
-    { "checkpoint", "FILE", "also check a checkpoint saved earlier (an auditor's\n"
-                            "copy): signed by a known key and a prefix of this ledger",
+    { "checkpoint", "FILE",
+      "also check a checkpoint saved earlier (an auditor's\n"
+      "copy): signed by a known key and a prefix of this ledger",
       GM_CLI_CHECKPOINT },
     GM_CLI_OPTION_CONFIG,
     GM_CLI_OPTIONS_END,
@@ -282,8 +286,7 @@ static const struct gm_cli_command checkpoint_command = {
 
 /* ------------------------------------------------------------ proofs */
 
-static int run_prove(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc,
-                     char **argv)
+static int run_prove(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc, char **argv)
 {
     if (argc != 1)
         gm_cli_usage_error(cmd, "give exactly one INDEX");
@@ -298,8 +301,8 @@ static int run_prove(const struct gm_cli_command *cmd, struct gm_cli_args *a, in
                    " records)",
                    size, gm_ledger_size(l));
     if (index >= size)
-        gm_cli_die("ledger prove: INDEX %" PRIu64 " is not in a tree of %" PRIu64 " records",
-                   index, size);
+        gm_cli_die("ledger prove: INDEX %" PRIu64 " is not in a tree of %" PRIu64 " records", index,
+                   size);
     uint8_t proof[GM_MERKLE_MAX_PROOF][GM_HASH_LEN], root[GM_HASH_LEN];
     size_t count;
     gm_merkle_inclusion_proof(tree, index, size, proof, &count);
@@ -410,8 +413,12 @@ static const struct gm_cli_command recover_command = {
 /* ------------------------------------------------------------ the group */
 
 static const struct gm_cli_command *const ledger_subcommands[] = {
-    &append_command, &verify_command,  &checkpoint_command,
-    &prove_command,  &consistency_command, &recover_command,
+    &append_command,
+    &verify_command,
+    &checkpoint_command,
+    &prove_command,
+    &consistency_command,
+    &recover_command,
     NULL,
 };
 

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include "cli/cli.h"
-
 #include "common/conf.h"
 #include "common/text.h"
 
@@ -60,8 +59,9 @@ int gm_cli_parse_u64(const char *s, uint64_t *v)
 
 /* Every option any command takes, for telling "not here" from "unknown". */
 static const char *const known_options[] = {
-    "config", "ledger", "key",  "origin", "name",  "out",   "format",     "pubkey", "key-name",
-    "hash-only", "threads", "user", "account", "job", "since", "until", "size", "checkpoint", NULL,
+    "config", "ledger",   "key",       "origin",     "name", "out",     "format",
+    "pubkey", "key-name", "hash-only", "threads",    "user", "account", "job",
+    "since",  "until",    "size",      "checkpoint", NULL,
 };
 
 int gm_cli_is_known_option(const char *name)
@@ -116,9 +116,8 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
         break;
     case GM_CLI_THREADS:
         if (gm_text_parse_u64(value, 1024, 0, &v))
-            gm_cli_usage_error(cmd,
-                               "--threads=%s: give a number of threads from 0 (all CPUs) to 1024",
-                               value);
+            gm_cli_usage_error(
+                cmd, "--threads=%s: give a number of threads from 0 (all CPUs) to 1024", value);
         a->threads = (int)v;
         break;
     case GM_CLI_USER:
@@ -214,8 +213,9 @@ gm_key *gm_cli_need_private_key(const struct gm_cli_command *cmd, struct gm_cli_
 {
     gm_cli_conf_defaults(a, 0);
     if (!a->key || !a->key[0])
-        gm_cli_usage_error(cmd, "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
-                                "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
+        gm_cli_usage_error(cmd,
+                           "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
+                           "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
     char err[1024];
     gm_key *k = gm_key_load_private(a->key, NULL, err, sizeof err);
     if (!k)

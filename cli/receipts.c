@@ -118,8 +118,7 @@ static int print_receipts(const struct gm_cli_command *cmd, struct gm_cli_args *
     return 0;
 }
 
-static int run_list(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc,
-                    char **argv)
+static int run_list(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc, char **argv)
 {
     if (argc > 0)
         gm_cli_usage_error(cmd, "unexpected argument %s", argv[0]);
@@ -139,8 +138,7 @@ static int run_export(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     return print_receipts(cmd, a, l, 0, gm_ledger_size(l), out);
 }
 
-static int run_show(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc,
-                    char **argv)
+static int run_show(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc, char **argv)
 {
     gm_ledger *l = gm_cli_open_ledger(gm_cli_need_ledger(cmd, a), 0, NULL);
     uint64_t index, size = gm_ledger_size(l);
@@ -153,12 +151,14 @@ static int run_show(const struct gm_cli_command *cmd, struct gm_cli_args *a, int
     return print_receipts(cmd, a, l, index, index + 1, OUT_SHOW);
 }
 
-#define FILTER_OPTIONS                                                                         \
-    { "user", "NAME", "receipts of this user", GM_CLI_USER },                                  \
-        { "account", "NAME", "receipts of this account", GM_CLI_ACCOUNT },                     \
-        { "job", "ID", "receipts of this Slurm job", GM_CLI_JOB },                             \
-        { "since", "T", "segments that ended at or after Unix time T", GM_CLI_SINCE },         \
-        { "until", "T", "segments that started before Unix time T", GM_CLI_UNTIL }
+#define FILTER_OPTIONS                                                                 \
+    { "user", "NAME", "receipts of this user", GM_CLI_USER },                          \
+        { "account", "NAME", "receipts of this account", GM_CLI_ACCOUNT },             \
+        { "job", "ID", "receipts of this Slurm job", GM_CLI_JOB },                     \
+        { "since", "T", "segments that ended at or after Unix time T", GM_CLI_SINCE }, \
+    {                                                                                  \
+        "until", "T", "segments that started before Unix time T", GM_CLI_UNTIL         \
+    }
 
 static const struct gm_cli_option list_options[] = {
     FILTER_OPTIONS,

@@ -160,8 +160,7 @@ int gm_cli_dispatch(const struct gm_cli_command *cmd, int argc, char **argv)
     }
     char names[256] = "";
     size_t used = 0;
-    for (const struct gm_cli_command *const *s = cmd->subcommands; *s && used < sizeof names;
-         s++)
+    for (const struct gm_cli_command *const *s = cmd->subcommands; *s && used < sizeof names; s++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
                                  s == cmd->subcommands ? ""
                                  : s[1]                ? ", "

@@ -54,8 +54,9 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
 
 static const struct gm_cli_option verify_options[] = {
     { "pubkey", "FILE", "the cluster's public key: PEM or .vkey; repeatable", GM_CLI_PUBKEY },
-    { "key-name", "NAME", "the key name of --pubkey PEM keys, so the receipt's key\n"
-                          "id is checked too",
+    { "key-name", "NAME",
+      "the key name of --pubkey PEM keys, so the receipt's key\n"
+      "id is checked too",
       GM_CLI_KEY_NAME },
     GM_CLI_OPTIONS_END,
 };
