@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The gpumarket command's option values (each converted and checked here,
+ * once), the paths taken from gpumarket.conf, keys and ledgers opened for a
+ * command, and the messages that carry the program's prefix. */
+#include "config.h"
+
+#include "cli/cli.h"
+#include "common/conf.h"
+#include "common/text.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ messages */
+
+void gm_cli_die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("gpumarket: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(EXIT_FAILURE);
+}
+
+void gm_cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("gpumarket: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void gm_cli_usage_error(const struct gm_cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    const char *path = cmd->path ? cmd->path : cmd->name;
+    fprintf(stderr, "gpumarket %s: ", path);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see gpumarket %s --help)\n", path);
+    exit(GM_CLI_EXIT_USAGE);
+}
+
+/* ------------------------------------------------------------ option values */
+
+int gm_cli_parse_u64(const char *s, uint64_t *v)
+{
+    return gm_text_parse_u64(s, INT64_MAX, 0, v);
+}
+
+/* Every option any command takes, for telling "not here" from "unknown". */
+static const char *const known_options[] = {
+    "config", "ledger",   "key",       "origin",     "name", "out",     "format",
+    "pubkey", "key-name", "hash-only", "threads",    "user", "account", "job",
+    "since",  "until",    "size",      "checkpoint", NULL,
+};
+
+int gm_cli_is_known_option(const char *name)
+{
+    for (const char *const *k = known_options; *k; k++)
+        if (!strcmp(*k, name))
+            return 1;
+    return 0;
+}
+
+void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a,
+                         enum gm_cli_key key, const char *value)
+{
+    uint64_t v;
+    switch (key) {
+    case GM_CLI_CONFIG:
+        a->config = value;
+        break;
+    case GM_CLI_LEDGER:
+        a->ledger = value;
+        break;
+    case GM_CLI_KEY:
+        a->key = value;
+        break;
+    case GM_CLI_ORIGIN:
+        a->origin = value;
+        break;
+    case GM_CLI_NAME:
+        a->name = value;
+        break;
+    case GM_CLI_OUT:
+        a->out = value;
+        break;
+    case GM_CLI_FORMAT:
+        a->format = value;
+        break;
+    case GM_CLI_KEY_NAME:
+        a->key_name = value;
+        break;
+    case GM_CLI_PUBKEY:
+        if (a->npubkeys == GM_CLI_MAX_REPEAT)
+            gm_cli_usage_error(cmd, "at most %d --pubkey options", GM_CLI_MAX_REPEAT);
+        a->pubkeys[a->npubkeys++] = value;
+        break;
+    case GM_CLI_CHECKPOINT:
+        if (a->ncheckpoints == GM_CLI_MAX_REPEAT)
+            gm_cli_usage_error(cmd, "at most %d --checkpoint options", GM_CLI_MAX_REPEAT);
+        a->checkpoints[a->ncheckpoints++] = value;
+        break;
+    case GM_CLI_HASH_ONLY:
+        a->hash_only = 1;
+        break;
+    case GM_CLI_THREADS:
+        if (gm_text_parse_u64(value, 1024, 0, &v))
+            gm_cli_usage_error(
+                cmd, "--threads=%s: give a number of threads from 0 (all CPUs) to 1024", value);
+        a->threads = (int)v;
+        break;
+    case GM_CLI_USER:
+        a->user = value;
+        break;
+    case GM_CLI_ACCOUNT:
+        a->account = value;
+        break;
+    case GM_CLI_JOB:
+        if (gm_cli_parse_u64(value, &v))
+            gm_cli_usage_error(cmd, "--job=%s: give a numeric Slurm job id", value);
+        a->job = (int64_t)v;
+        a->have_job = 1;
+        break;
+    case GM_CLI_SINCE:
+    case GM_CLI_UNTIL:
+        if (gm_cli_parse_u64(value, &v))
+            gm_cli_usage_error(
+                cmd, "--%s=%s: give a time in Unix seconds (e.g. $(date -d 2026-01-01 +%%s))",
+                key == GM_CLI_SINCE ? "since" : "until", value);
+        if (key == GM_CLI_SINCE) {
+            a->since = (int64_t)v;
+            a->have_since = 1;
+        } else {
+            a->until = (int64_t)v;
+            a->have_until = 1;
+        }
+        break;
+    case GM_CLI_SIZE:
+        if (gm_cli_parse_u64(value, &v))
+            gm_cli_usage_error(cmd, "--size=%s: give a tree size (a record count)", value);
+        a->size = v;
+        a->have_size = 1;
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ gpumarket.conf */
+
+/* The cluster's gpumarket.conf, read once when a path was not given with a
+ * flag or in the environment: --config FILE, else $GPUMARKET_CONF, else
+ * /etc/slurm/gpumarket.conf when it exists.  A file that exists but does not
+ * parse (or is not safe: see gm_conf_load) is an error, since the admin
+ * meant it; NULL when there is none. */
+static struct gm_conf *cluster_conf(const struct gm_cli_args *a)
+{
+    static struct gm_conf *conf;
+    static int loaded;
+    char err[1024];
+
+    if (loaded)
+        return conf;
+    loaded = 1;
+    const char *path = a->config ? a->config : getenv("GPUMARKET_CONF");
+    if (!path) {
+        if (access(GM_CONF_DEFAULT_PATH, F_OK) != 0)
+            return NULL;
+        path = GM_CONF_DEFAULT_PATH;
+    }
+    if (gm_conf_load(path, &conf, err, sizeof err) != 0) {
+        /* common/conf's messages still carry the prefix themselves. */
+        fprintf(stderr, "%s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    return conf;
+}
+
+void gm_cli_conf_defaults(struct gm_cli_args *a, int want_origin)
+{
+    if ((a->ledger && a->ledger[0]) && (a->key && a->key[0]) && (!want_origin || a->origin))
+        return;
+    struct gm_conf *conf = cluster_conf(a);
+    if (!conf)
+        return;
+    if (!a->ledger || !a->ledger[0])
+        a->ledger = gm_conf_ledger_dir(conf);
+    if (!a->key || !a->key[0])
+        a->key = gm_conf_receipt_key(conf);
+    if (want_origin && !a->origin)
+        a->origin = gm_conf_ledger_origin(conf);
+}
+
+const char *gm_cli_need_ledger(const struct gm_cli_command *cmd, struct gm_cli_args *a)
+{
+    gm_cli_conf_defaults(a, 0);
+    if (!a->ledger || !a->ledger[0])
+        gm_cli_usage_error(cmd, "no ledger directory: give --ledger DIR, set GPUMARKET_LEDGER_DIR, "
+                                "or set LedgerDir in gpumarket.conf (--config FILE)");
+    return a->ledger;
+}
+
+gm_key *gm_cli_need_private_key(const struct gm_cli_command *cmd, struct gm_cli_args *a)
+{
+    gm_cli_conf_defaults(a, 0);
+    if (!a->key || !a->key[0])
+        gm_cli_usage_error(cmd,
+                           "no signing key: give --key FILE, set GPUMARKET_RECEIPT_KEY, or set "
+                           "ReceiptKey in gpumarket.conf (make one with gpumarket keygen)");
+    char err[1024];
+    gm_key *k = gm_key_load_private(a->key, NULL, err, sizeof err);
+    if (!k)
+        gm_cli_die("--key: %s", err);
+    return k;
+}
+
+/* ------------------------------------------------------------ keys and ledgers */
+
+int gm_cli_load_pubkeys(const struct gm_cli_args *a, const char *dir, gm_key ***keys)
+{
+    char err[1024];
+    if (a->npubkeys > 0) {
+        gm_key **arr = calloc((size_t)a->npubkeys, sizeof *arr);
+        if (!arr)
+            gm_cli_die("out of memory");
+        for (int i = 0; i < a->npubkeys; i++) {
+            arr[i] = gm_key_load_public(a->pubkeys[i], err, sizeof err);
+            if (!arr[i])
+                gm_cli_die("--pubkey: %s", err);
+            /* A bare PEM key has no name; --key-name gives it one. */
+            if (a->key_name && !gm_key_name(arr[i]) &&
+                gm_key_set_name(arr[i], a->key_name, err, sizeof err) != 0)
+                gm_cli_die("--key-name: %s", err);
+        }
+        *keys = arr;
+        return a->npubkeys;
+    }
+    if (!dir)
+        return 0;
+    int n = gm_ledger_known_keys(dir, keys, err, sizeof err);
+    if (n < 0)
+        gm_cli_die("%s (or give the ledger's public keys with --pubkey)", err);
+    return n;
+}
+
+void gm_cli_free_keys(gm_key **keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        gm_key_free(keys[i]);
+    free(keys);
+}
+
+gm_ledger *gm_cli_open_ledger(const char *dir, int flags, const char *origin)
+{
+    char err[1024];
+    gm_ledger *l = gm_ledger_open(dir, flags, origin, err, sizeof err);
+    if (!l)
+        gm_cli_die("%s", err);
+    uint64_t torn = gm_ledger_recovered_bytes(l);
+    if (torn)
+        gm_cli_warn("%s/ledger: %s a torn tail of %" PRIu64
+                    " bytes left by an interrupted append (never acknowledged)",
+                    dir, (flags & GM_LEDGER_WRITE) ? "removed" : "ignoring", torn);
+    return l;
+}
