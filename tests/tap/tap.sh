@@ -103,6 +103,10 @@ test_when_finished() {
   _TEST_CLEANUP=("$*" "${_TEST_CLEANUP[@]}")
 }
 
+# Bodies run inside a function, so `return 1` ends one early (in a loop, say);
+# without `local`, what they set stays set for the tests after them.
+_test_eval() { eval "$1"; }
+
 # Run BODY in this shell (so it may set variables for later tests) with its
 # output captured; sets _TEST_RC.  With chain linting on (the default; set
 # GM_TEST_CHAIN_LINT=0 to turn it off), the body is first run behind a
@@ -113,7 +117,7 @@ _test_run() {
   _test_output_file
   if [ "${GM_TEST_CHAIN_LINT:-1}" != 0 ]; then
     local lint_rc lint_err
-    lint_err=$( (eval "(exit 117) && $body") 2>&1 >/dev/null </dev/null)
+    lint_err=$( (_test_eval "(exit 117) && $body") 2>&1 >/dev/null </dev/null)
     lint_rc=$?
     if [ "$lint_rc" -ne 117 ]; then
       diag "$lint_err"
@@ -122,7 +126,7 @@ _test_run() {
   fi
   _TEST_CLEANUP=()
   _TEST_IN_BODY=1
-  { eval "$body"; } >"$_TEST_OUTPUT" 2>&1 </dev/null
+  _test_eval "$body" >"$_TEST_OUTPUT" 2>&1 </dev/null
   _TEST_RC=$?
   _TEST_IN_BODY=
   for c in "${_TEST_CLEANUP[@]}"; do

@@ -19,7 +19,7 @@ scenario() {
   (cd "$TEST_TMPDIR" && TMPDIR=$TEST_TMPDIR/tmp-$name bash "./$name.t" >"$name.out" 2>"$name.err")
   echo $? >"$TEST_TMPDIR/$name.rc"
 }
-mkdir -p "$TEST_TMPDIR"/tmp-{pass,fail,chain,cmp,must,todo,fixed,prereq,cleanup,atexit}
+mkdir -p "$TEST_TMPDIR"/tmp-{pass,ret,fail,chain,cmp,must,todo,fixed,prereq,cleanup,atexit}
 
 test_expect_success 'passing and failing tests are numbered, with a plan at the end' '
   scenario pass "test_expect_success \"one\" \"true\"
@@ -37,6 +37,14 @@ test_done" &&
   test_grep -x "# echo some-output && false" "$TEST_TMPDIR/fail.out" &&
   test_grep -x "# some-output" "$TEST_TMPDIR/fail.out" &&
   test "$(cat "$TEST_TMPDIR/fail.rc")" = 1
+'
+
+test_expect_success 'return 1 inside a body fails the test there, and its cleanup still runs' '
+  scenario ret "test_expect_success \"loop\" \"test_when_finished \\\"touch \\\\\\\$OUTER/ret-cleaned\\\" && for i in 1 2; do test \\\$i = 1 || return 1; done && touch \\\$OUTER/not-reached\"
+test_done" &&
+  test_grep -x "not ok 1 - loop" "$TEST_TMPDIR/ret.out" &&
+  test ! -e "$TEST_TMPDIR/not-reached" &&
+  test -e "$TEST_TMPDIR/ret-cleaned"
 '
 
 test_expect_success 'a body missing an && bails out instead of hiding a failure' '
