@@ -157,7 +157,7 @@ static struct gm_conf *cluster_conf(const struct opts *o)
         path = GM_CONF_DEFAULT_PATH;
     }
     if (gm_conf_load(path, &conf, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "gpumarket: %s\n", err);
         exit(EXIT_FAILURE);
     }
     return conf;

@@ -7,12 +7,14 @@ common_libgpumarket_common_la_SOURCES = \
 	common/money.c common/money.h \
 	common/text.c common/text.h common/rng.h
 
-check_PROGRAMS += common/test/money.t common/test/conf.t
+check_PROGRAMS += common/test/money.t common/test/conf.t common/test/text.t
 common_test_money_t_SOURCES = common/test/money.c
 common_test_money_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
 common_test_conf_t_SOURCES = common/test/conf.c
 common_test_conf_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
-UNIT_TESTS += common/test/money.t common/test/conf.t
+common_test_text_t_SOURCES = common/test/text.c
+common_test_text_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
+UNIT_TESTS += common/test/money.t common/test/conf.t common/test/text.t
 
 # libFuzzer target for the config parser (clang only); `make fuzz` runs it for
 # FUZZ_SECONDS seconds from the seed corpus, beside the settlement targets.

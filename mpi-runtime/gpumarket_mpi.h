@@ -13,7 +13,9 @@ extern "C" {
 #endif
 
 /* Return codes.  0 is success; every error also fills the caller's message
- * buffer (err, errlen) with a sentence starting "gpumarket:". */
+ * buffer (err, errlen) with one sentence naming the input and what to do,
+ * without a program prefix (the program that shows it adds its own, as
+ * gpumarket-train adds "gpumarket: "). */
 enum {
     GMPI_OK = 0,
     GMPI_EINVAL = -1, /* a bad argument, flag or environment variable */
@@ -214,8 +216,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
                          size_t len, char *err, size_t errlen);
 
 typedef struct gmpi_checkpoint gmpi_checkpoint;
-/* Called once per checkpoint that is skipped, with a "gpumarket:" sentence
- * naming the file and why. */
+/* Called once per checkpoint that is skipped, with a sentence naming the
+ * file and why (no program prefix). */
 typedef void (*gmpi_warn_fn)(void *arg, const char *message);
 
 /* Find the newest complete checkpoint under dir: manifest intact and every
