@@ -5,15 +5,14 @@
 # never into each other; the pure libraries include no Slurm or MPI header;
 # the SPANK plugin reaches the market rules only through market/flags.h.
 . "$(dirname "$0")/tap/preamble.sh"
-cd "$top_srcdir" || bail_out "cannot enter $top_srcdir"
 
 # includes DIR...: "file: included-path" for every #include of the C, header
 # and CUDA files under DIR (tests excluded: they may reach anywhere).
 includes() {
-  find "$@" \( -name '*.c' -o -name '*.h' -o -name '*.cu' \) -not -path '*/test/*' \
+  (cd "$top_srcdir" && find "$@" \( -name '*.c' -o -name '*.h' -o -name '*.cu' \) -not -path '*/test/*' \
     -not -path '*/fuzz/*' -print0 |
     xargs -0 grep -HoE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<][^">]+[">]' |
-    sed -E 's/:[[:space:]]*#[[:space:]]*include[[:space:]]*/: /'
+    sed -E 's/:[[:space:]]*#[[:space:]]*include[[:space:]]*/: /')
 }
 
 # The adapters and what each may not include.
@@ -57,7 +56,7 @@ test_expect_success 'the SPANK plugin reaches the market rules only through mark
   includes slurm-plugin/spank | sed -n "s/.*: \"\(market\/[^\"]*\)\"/\1/p" | sort -u >market-headers &&
   echo market/flags.h >expect &&
   test_cmp expect market-headers &&
-  cat slurm-plugin/spank/*.c >spank-sources &&
+  cat "$top_srcdir"/slurm-plugin/spank/*.c >spank-sources &&
   test_grep -v -E "gm_money_parse|gm_policy_" spank-sources
 '
 
