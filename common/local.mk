@@ -16,6 +16,9 @@ common_test_text_t_SOURCES = common/test/text.c
 common_test_text_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
 UNIT_TESTS += common/test/money.t common/test/conf.t common/test/text.t
 
+# gpumarket.conf(5): the file the parser above reads (kept in doc/).
+dist_man_MANS += doc/gpumarket.conf.5
+
 # libFuzzer target for the config parser (clang only); `make fuzz` runs it for
 # FUZZ_SECONDS seconds from the seed corpus, beside the settlement targets.
 EXTRA_DIST += common/test/fuzz-conf.c common/test/corpus/conf/example.conf

@@ -8,6 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of the API this header declares, as hwloc's HWLOC_API_VERSION:
+ * (major << 16) | (minor << 8) | release, here 0.1.0.  Installed as
+ * <gpumarket/gpumarket_mpi.h>; `pkg-config --cflags --libs gpumarket-mpi`. */
+#define GPUMARKET_MPI_API_VERSION 0x00000100
+
 #ifdef __cplusplus
 extern "C" {
 #endif

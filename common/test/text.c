@@ -27,7 +27,8 @@ int main(void)
     is_str(buf, "--market-ord" GM_ERR_TRUNCATED, "a long message ends in the mark");
 
     /* "ab" then U+20AC (3 bytes) five times: the cut falls inside one. */
-    gm_errf(buf, sizeof buf, "ab%s", "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
+    gm_errf(buf, sizeof buf, "ab%s",
+            "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
     is_str(buf, "ab\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac" GM_ERR_TRUNCATED,
            "the cut backs off to a character boundary");
     size_t bad = 0;
