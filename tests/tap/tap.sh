@@ -126,7 +126,7 @@ _test_run() {
   fi
   _TEST_CLEANUP=()
   _TEST_IN_BODY=1
-  _test_eval "$body" >"$_TEST_OUTPUT" 2>&1 </dev/null
+  _test_eval "$body" >"$_TEST_OUTPUT" 2>&1 9>&1 </dev/null
   _TEST_RC=$?
   _TEST_IN_BODY=
   for c in "${_TEST_CLEANUP[@]}"; do
@@ -197,27 +197,38 @@ test_expect_failure() {
 
 # ------------------------------------------------------------ helpers for bodies
 
+# What a helper says about a failure goes to the test's own output (fd 9 in
+# a body), not to the body's stderr, which `2>err` may have sent elsewhere.
+_test_say() {
+  if [ -n "${_TEST_IN_BODY:-}" ]; then echo "$*" >&9; else echo "$*" >&2; fi
+}
+_test_say_stdin() {
+  if [ -n "${_TEST_IN_BODY:-}" ]; then cat >&9; else cat >&2; fi
+}
+
 # test_cmp EXPECTED ACTUAL: the files are equal; otherwise the unified diff
 # (expected first) is printed and the test fails.
 test_cmp() {
-  [ $# -eq 2 ] || { echo "test_cmp: give EXPECTED ACTUAL" >&2; return 2; }
-  diff -u -- "$1" "$2" >&2
+  [ $# -eq 2 ] || { _test_say "test_cmp: give EXPECTED ACTUAL"; return 2; }
+  diff -u -- "$1" "$2" | _test_say_stdin
+  [ "${PIPESTATUS[0]}" -eq 0 ]
 }
 
-# test_must_fail COMMAND...: COMMAND fails the ordinary way (exit 1-125). A
-# success, a missing or unrunnable command (126, 127) or a death by signal
-# (above 128: a crash, an abort, a sanitizer) is not the failure a test means.
+# test_must_fail COMMAND...: COMMAND fails the ordinary way (exit 1-125, or
+# 193-255 as Slurm's commands exit 255).  A success, a missing or unrunnable
+# command (126, 127) or a death by signal (129-192: a crash, an abort, a
+# sanitizer) is not the failure a test means.
 test_must_fail() {
   "$@"
   local rc=$?
   if [ $rc -eq 0 ]; then
-    echo "test_must_fail: command succeeded: $*" >&2
+    _test_say "test_must_fail: command succeeded: $*"
     return 1
   elif [ $rc -eq 126 ] || [ $rc -eq 127 ]; then
-    echo "test_must_fail: command not found or not executable (exit $rc): $*" >&2
+    _test_say "test_must_fail: command not found or not executable (exit $rc): $*"
     return 1
-  elif [ $rc -gt 128 ]; then
-    echo "test_must_fail: command died by signal $((rc - 128)): $*" >&2
+  elif [ $rc -gt 128 ] && [ $rc -le 192 ]; then
+    _test_say "test_must_fail: command died by signal $((rc - 128)): $*"
     return 1
   fi
   return 0
@@ -229,7 +240,7 @@ test_expect_code() {
   "$@"
   local rc=$?
   [ $rc -eq "$want" ] && return 0
-  echo "test_expect_code: command exited $rc, wanted $want: $*" >&2
+  _test_say "test_expect_code: command exited $rc, wanted $want: $*"
   return 1
 }
 
@@ -238,27 +249,27 @@ test_expect_code() {
 test_grep() {
   local negate=
   [ "${1:-}" = -v ] && { negate=1; shift; }
-  [ $# -ge 2 ] || { echo "test_grep: give [-v] [OPTIONS] PATTERN FILE" >&2; return 2; }
+  [ $# -ge 2 ] || { _test_say "test_grep: give [-v] [OPTIONS] PATTERN FILE"; return 2; }
   local file=${*: -1}
   if [ -n "$negate" ]; then
     ! grep -q "$@" && return 0
-    echo "test_grep: unwanted match for ${*:1:$#-1} in $file:" >&2
+    _test_say "test_grep: unwanted match for ${*:1:$#-1} in $file:"
   else
     grep -q "$@" && return 0
-    echo "test_grep: no match for ${*:1:$#-1} in $file:" >&2
+    _test_say "test_grep: no match for ${*:1:$#-1} in $file:"
   fi
-  cat -- "$file" >&2 2>/dev/null || echo "(cannot read $file)" >&2
+  { cat -- "$file" 2>/dev/null || echo "(cannot read $file)"; } | _test_say_stdin
   return 1
 }
 
 # test_line_count OP N FILE: the file's line count compares as test(1) OP.
 test_line_count() {
-  [ $# -eq 3 ] || { echo "test_line_count: give OP N FILE" >&2; return 2; }
+  [ $# -eq 3 ] || { _test_say "test_line_count: give OP N FILE"; return 2; }
   local n
   n=$(wc -l <"$3") || return 1
   test "$n" "$1" "$2" && return 0
-  echo "test_line_count: $3 has $n lines, wanted $1 $2:" >&2
-  cat -- "$3" >&2
+  _test_say "test_line_count: $3 has $n lines, wanted $1 $2:"
+  _test_say_stdin <"$3"
   return 1
 }
 

@@ -64,17 +64,22 @@ test_done" &&
   test_grep -x "not ok 1 - differs" "$TEST_TMPDIR/cmp.out"
 '
 
-test_expect_success 'test_must_fail takes exit 1 but not success, a missing command or a signal' '
+test_expect_success 'test_must_fail takes exit 1 or 255 but not success, a missing command or a signal, and says so even with 2>/dev/null' '
   scenario must "test_expect_success \"exit 1\" \"test_must_fail false\"
 test_expect_success \"success\" \"test_must_fail true\"
 test_expect_success \"missing\" \"test_must_fail /no/such/program\"
 test_expect_success \"signal\" \"test_must_fail sh -c \\\"kill -SEGV \\\\\\\$\\\$\\\"\"
+test_expect_success \"exit 255\" \"test_must_fail sh -c \\\"exit 255\\\"\"
+test_expect_success \"stderr elsewhere\" \"test_must_fail true 2>/dev/null\"
 test_done" &&
   test_grep -x "ok 1 - exit 1" "$TEST_TMPDIR/must.out" &&
   test_grep -x "not ok 2 - success" "$TEST_TMPDIR/must.out" &&
   test_grep -x "not ok 3 - missing" "$TEST_TMPDIR/must.out" &&
   test_grep -x "not ok 4 - signal" "$TEST_TMPDIR/must.out" &&
-  test_grep "died by signal 11" "$TEST_TMPDIR/must.out"
+  test_grep "died by signal 11" "$TEST_TMPDIR/must.out" &&
+  test_grep -x "ok 5 - exit 255" "$TEST_TMPDIR/must.out" &&
+  test_grep -x "not ok 6 - stderr elsewhere" "$TEST_TMPDIR/must.out" &&
+  test_grep -x "# test_must_fail: command succeeded: true" "$TEST_TMPDIR/must.out"
 '
 
 test_expect_success 'test_expect_failure is a TODO while broken and says when it is fixed' '
