@@ -98,7 +98,7 @@ static struct gm_policy *engine(void)
     struct gm_policy *e;
     char err[256];
     if (gm_policy_create(&p, &e, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "gpumarket: bench-policy: %s\n", err);
         exit(1);
     }
     return e;
@@ -116,7 +116,7 @@ static double time_decision(struct gm_policy *e, const struct gm_policy_snapshot
         char err[256];
         double t0 = now_us();
         if (gm_policy_decide(e, s, &r, err, sizeof err) < 0) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "gpumarket: bench-policy: %s\n", err);
             exit(1);
         }
         t[i] = now_us() - t0;
@@ -201,7 +201,7 @@ int main(void)
         struct gm_policy_result *r;
         char err[256];
         if (gm_policy_decide(e, &c.snap, &r, err, sizeof err) < 0) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "gpumarket: bench-policy: %s\n", err);
             return 1;
         }
         size_t np;

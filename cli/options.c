@@ -178,8 +178,8 @@ static struct gm_conf *cluster_conf(const struct gm_cli_args *a)
         path = GM_CONF_DEFAULT_PATH;
     }
     if (gm_conf_load(path, &conf, err, sizeof err) != 0) {
-        /* common/conf's messages still carry the prefix themselves. */
-        fprintf(stderr, "%s\n", err);
+        /* Libraries write no prefix: the program adds it once. */
+        fprintf(stderr, "gpumarket: %s\n", err);
         exit(EXIT_FAILURE);
     }
     return conf;

@@ -341,17 +341,17 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)line[i];
         if (c == '\r') {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: carriage return (DOS line ending): "
-                     "convert the file to Unix line endings (dos2unix)",
-                     name, lineno);
+            gm_errf(err, errlen,
+                    "%s:%u: carriage return (DOS line ending): "
+                    "convert the file to Unix line endings (dos2unix)",
+                    name, lineno);
             return -1;
         }
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: control byte 0x%02x at column %zu: "
-                     "remove it",
-                     name, lineno, c, i + 1);
+            gm_errf(err, errlen,
+                    "%s:%u: control byte 0x%02x at column %zu: "
+                    "remove it",
+                    name, lineno, c, i + 1);
             return -1;
         }
         if (c < 0x80) {
@@ -360,10 +360,10 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
         }
         size_t n = gm_utf8_sequence((const unsigned char *)line + i, len - i);
         if (n == 0) {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: invalid UTF-8 at column %zu: the file "
-                     "must be UTF-8 text",
-                     name, lineno, i + 1);
+            gm_errf(err, errlen,
+                    "%s:%u: invalid UTF-8 at column %zu: the file "
+                    "must be UTF-8 text",
+                    name, lineno, i + 1);
             return -1;
         }
         i += n;
@@ -385,37 +385,37 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
     if (!eq) {
         char shown[48];
         printable(line, len, shown, sizeof shown);
-        snprintf(err, errlen,
-                 "gpumarket: %s:%u: \"%s\" has no '=': write Key=Value, "
-                 "one per line",
-                 name, lineno, shown);
+        gm_errf(err, errlen,
+                "%s:%u: \"%s\" has no '=': write Key=Value, "
+                "one per line",
+                name, lineno, shown);
         return -1;
     }
     size_t key_len = (size_t)(eq - line);
     while (key_len > 0 && (line[key_len - 1] == ' ' || line[key_len - 1] == '\t'))
         key_len--;
     if (key_len == 0) {
-        snprintf(err, errlen, "gpumarket: %s:%u: no key before '=': write Key=Value", name, lineno);
+        gm_errf(err, errlen, "%s:%u: no key before '=': write Key=Value", name, lineno);
         return -1;
     }
     int k = find_key(line, key_len);
     if (k < 0) {
         char shown[48];
         printable(line, key_len, shown, sizeof shown);
-        snprintf(err, errlen,
-                 "gpumarket: %s:%u: %s: unknown key: the keys are "
-                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
-                 "MaxBid, Currency, CarbonIntensity, ReceiptKey, LedgerDir, LedgerOrigin "
-                 "(see gpumarket.conf(5))",
-                 name, lineno, shown);
+        gm_errf(err, errlen,
+                "%s:%u: %s: unknown key: the keys are "
+                "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
+                "MaxBid, Currency, CarbonIntensity, ReceiptKey, LedgerDir, LedgerOrigin "
+                "(see gpumarket.conf(5))",
+                name, lineno, shown);
         return -1;
     }
     const char *key = keys[k].name;
     if (conf->line[k]) {
-        snprintf(err, errlen,
-                 "gpumarket: %s:%u: %s: set twice (first on line %u): keep "
-                 "one line",
-                 name, lineno, key, conf->line[k]);
+        gm_errf(err, errlen,
+                "%s:%u: %s: set twice (first on line %u): keep "
+                "one line",
+                name, lineno, key, conf->line[k]);
         return -1;
     }
 
@@ -426,26 +426,26 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
         value_len--;
     }
     if (value_len == 0) {
-        snprintf(err, errlen,
-                 "gpumarket: %s:%u: %s: empty value: give a value or remove "
-                 "the line to use the default",
-                 name, lineno, key);
+        gm_errf(err, errlen,
+                "%s:%u: %s: empty value: give a value or remove "
+                "the line to use the default",
+                name, lineno, key);
         return -1;
     }
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == ' ' || c == '\t') {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: %s: value contains a space: values "
-                     "have no spaces (one Key=Value per line)",
-                     name, lineno, key);
+            gm_errf(err, errlen,
+                    "%s:%u: %s: value contains a space: values "
+                    "have no spaces (one Key=Value per line)",
+                    name, lineno, key);
             return -1;
         }
         if (c >= 0x80) {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: %s: value contains a non-ASCII "
-                     "character: values are ASCII",
-                     name, lineno, key);
+            gm_errf(err, errlen,
+                    "%s:%u: %s: value contains a non-ASCII "
+                    "character: values are ASCII",
+                    name, lineno, key);
             return -1;
         }
     }
@@ -454,7 +454,7 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
     memcpy(value_buf, value, value_len);
     value_buf[value_len] = '\0';
     if (keys[k].parse(conf, value_buf, msg, sizeof msg) < 0) {
-        snprintf(err, errlen, "gpumarket: %s:%u: %s: %s", name, lineno, key, msg);
+        gm_errf(err, errlen, "%s:%u: %s: %s", name, lineno, key, msg);
         return -1;
     }
     conf->line[k] = lineno;
@@ -466,18 +466,18 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
 {
     const char *name = conf->name;
     if (!conf->line[KEY_MARKET_PARTITION]) {
-        snprintf(err, errlen,
-                 "gpumarket: %s: MarketPartition is not set: add a line "
-                 "MarketPartition=PARTITION naming the market's Slurm partition",
-                 name);
+        gm_errf(err, errlen,
+                "%s: MarketPartition is not set: add a line "
+                "MarketPartition=PARTITION naming the market's Slurm partition",
+                name);
         return -1;
     }
     if (!conf->line[KEY_RESERVE_PRICE]) {
-        snprintf(err, errlen,
-                 "gpumarket: %s: ReservePrice is not set: add a line such as "
-                 "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
-                 "offered)",
-                 name);
+        gm_errf(err, errlen,
+                "%s: ReservePrice is not set: add a line such as "
+                "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
+                "offered)",
+                name);
         return -1;
     }
     char a[GM_MONEY_STRLEN], b[GM_MONEY_STRLEN];
@@ -485,22 +485,22 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
     for (size_t i = 0; i < conf->price_count; i++) {
         if (conf->prices[i].price > conf->max_bid) {
             gm_money_format(conf->prices[i].price, a, sizeof a);
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: ReservePrice: %s's reserve price %s "
-                     "is above MaxBid %s (line %u), so no bid could win: lower it or raise "
-                     "MaxBid",
-                     name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type, a, b,
-                     conf->line[KEY_MAX_BID]);
+            gm_errf(err, errlen,
+                    "%s:%u: ReservePrice: %s's reserve price %s "
+                    "is above MaxBid %s (line %u), so no bid could win: lower it or raise "
+                    "MaxBid",
+                    name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type, a, b,
+                    conf->line[KEY_MAX_BID]);
             return -1;
         }
     }
     if (conf->has_default_price && conf->default_price > conf->max_bid) {
         gm_money_format(conf->default_price, a, sizeof a);
-        snprintf(err, errlen,
-                 "gpumarket: %s:%u: ReservePrice: the default reserve price "
-                 "%s is above MaxBid %s (line %u), so no bid could win: lower it or raise "
-                 "MaxBid",
-                 name, conf->line[KEY_RESERVE_PRICE], a, b, conf->line[KEY_MAX_BID]);
+        gm_errf(err, errlen,
+                "%s:%u: ReservePrice: the default reserve price "
+                "%s is above MaxBid %s (line %u), so no bid could win: lower it or raise "
+                "MaxBid",
+                name, conf->line[KEY_RESERVE_PRICE], a, b, conf->line[KEY_MAX_BID]);
         return -1;
     }
     return 0;
@@ -518,14 +518,13 @@ int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf 
     if (!name)
         name = "(buffer)";
     if (len > GM_CONF_MAX_SIZE) {
-        snprintf(err, errlen, "gpumarket: %s: file is %zu bytes: the most is %d", name, len,
-                 GM_CONF_MAX_SIZE);
+        gm_errf(err, errlen, "%s: file is %zu bytes: the most is %d", name, len, GM_CONF_MAX_SIZE);
         return -1;
     }
     struct gm_conf *conf = calloc(1, sizeof *conf);
     if (!conf || !(conf->name = strdup(name))) {
         free(conf);
-        snprintf(err, errlen, "gpumarket: %s: out of memory", name);
+        gm_errf(err, errlen, "%s: out of memory", name);
         return -1;
     }
     set_defaults(conf);
@@ -537,10 +536,10 @@ int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf 
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t line_len = nl ? (size_t)(nl - (buf + pos)) : len - pos;
         if (line_len > GM_CONF_MAX_LINE) {
-            snprintf(err, errlen,
-                     "gpumarket: %s:%u: line is longer than %d bytes: shorten "
-                     "it",
-                     name, lineno, GM_CONF_MAX_LINE);
+            gm_errf(err, errlen,
+                    "%s:%u: line is longer than %d bytes: shorten "
+                    "it",
+                    name, lineno, GM_CONF_MAX_LINE);
             goto fail;
         }
         if (parse_line(conf, conf->name, lineno, buf + pos, line_len, err, errlen) < 0)
@@ -577,14 +576,14 @@ int gm_conf_load(const char *path, struct gm_conf **out, char *err, size_t errle
                              sizeof msg) != 0) {
         if (fd >= 0)
             close(fd);
-        snprintf(err, errlen, "gpumarket: %s", msg);
+        gm_errf(err, errlen, "%s", msg);
         return -1;
     }
     size_t used;
     char *buf = gm_io_read_fd(fd, path, GM_CONF_MAX_SIZE, &used, msg, sizeof msg);
     close(fd);
     if (!buf) {
-        snprintf(err, errlen, "gpumarket: %s", msg);
+        gm_errf(err, errlen, "%s", msg);
         return -1;
     }
     int rc = gm_conf_parse(path, buf, used, out, err, errlen);

@@ -33,8 +33,9 @@ struct gm_conf;
  * must be a regular file of at most GM_CONF_MAX_SIZE bytes that other users
  * cannot write.  On success returns 0 and sets *conf, which the caller frees
  * with gm_conf_destroy.  On error returns -1, sets *conf to NULL and writes
- * one line into err, "gpumarket: FILE:LINE: KEY: what is wrong and what to do"
- * (LINE and KEY left out where they do not apply). */
+ * one line into err, "FILE:LINE: KEY: what is wrong and what to do" (LINE
+ * and KEY left out where they do not apply; no program prefix: the caller
+ * adds "gpumarket: ", see common/text.h). */
 int gm_conf_load(const char *path, struct gm_conf **conf, char *err, size_t errlen);
 
 /* As gm_conf_load, from `len` bytes at `buf` (no terminating NUL needed);

@@ -10,7 +10,8 @@ common_libgpumarket_common_la_SOURCES = \
 	common/money.c common/money.h \
 	common/text.c common/text.h common/rng.h
 
-check_PROGRAMS += common/test/money.t common/test/conf.t common/test/io.t common/test/text.t
+check_PROGRAMS += common/test/money.t common/test/conf.t common/test/io.t common/test/text.t \
+	common/test/errf.t
 common_test_money_t_SOURCES = common/test/money.c
 common_test_money_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
 common_test_conf_t_SOURCES = common/test/conf.c
@@ -19,7 +20,13 @@ common_test_io_t_SOURCES = common/test/io.c
 common_test_io_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
 common_test_text_t_SOURCES = common/test/text.c
 common_test_text_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
-UNIT_TESTS += common/test/money.t common/test/conf.t common/test/io.t common/test/text.t
+common_test_errf_t_SOURCES = common/test/errf.c
+common_test_errf_t_LDADD = common/libgpumarket-common.la tests/tap/libtap.la
+UNIT_TESTS += common/test/money.t common/test/conf.t common/test/io.t common/test/text.t \
+	common/test/errf.t
+
+# gpumarket.conf(5): the file the parser above reads (kept in doc/).
+dist_man_MANS += doc/gpumarket.conf.5
 
 # libFuzzer target for the config parser (clang only); `make fuzz` runs it for
 # FUZZ_SECONDS seconds from the seed corpus, beside the settlement targets.

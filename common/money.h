@@ -30,9 +30,9 @@ enum {
  * and zero unless `flags` has GM_MONEY_ALLOW_ZERO.
  * On success returns 0 and sets *micro.  On error returns -1, leaves *micro
  * untouched and writes a message into err (errlen bytes, always terminated
- * when errlen > 0) that names the value but NOT the flag or key, and does not
- * start with "gpumarket:", so the caller prefixes it, e.g.
- * "gpumarket: --market-bid: " + err. */
+ * when errlen > 0) that names the value but NOT the flag or key, so the
+ * caller prefixes what was being read, e.g. "--market-bid: " + err (and the
+ * adapter "gpumarket: ", see common/text.h). */
 int gm_money_parse(const char *text, unsigned flags, int64_t *micro, char *err, size_t errlen);
 
 /* As gm_money_parse, for `len` bytes at `text` (no terminating NUL needed;

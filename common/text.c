@@ -9,14 +9,33 @@
 #include <stdio.h>
 #include <string.h>
 
+int gm_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err == NULL || errlen == 0)
+        return -1;
+    int n = vsnprintf(err, errlen, fmt, ap);
+    if (n < 0) {
+        snprintf(err, errlen, "(message could not be formatted)");
+        return -1;
+    }
+    const size_t mark = sizeof GM_ERR_TRUNCATED - 1;
+    if ((size_t)n < errlen || errlen <= mark)
+        return -1;
+    /* Cut before the mark, backing over UTF-8 continuation bytes so that no
+     * character is left half written. */
+    size_t at = errlen - 1 - mark;
+    while (at > 0 && ((unsigned char)err[at] & 0xc0) == 0x80)
+        at--;
+    memcpy(err + at, GM_ERR_TRUNCATED, mark + 1);
+    return -1;
+}
+
 int gm_errf(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    gm_verrf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 

@@ -5,12 +5,32 @@
 #ifndef GPUMARKET_COMMON_TEXT_H
 #define GPUMARKET_COMMON_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* The error convention of every gpumarket library (common/, market/,
+ * settlement/, libgpumarket-mpi): a function that fails writes one sentence
+ * into the caller's buffer (err, errlen) naming the input and what to do,
+ * WITHOUT the program's prefix; the adapter that shows it (the gpumarket
+ * command, the SPANK and select plugins, gpumarket-train) adds "gpumarket: "
+ * exactly once.  GM_ERRLEN is a good size for such a buffer. */
+#define GM_ERRLEN 1024
+
+/* What ends a message cut to fit its buffer (see gm_errf). */
+#define GM_ERR_TRUNCATED "..."
+
 /* Format a message into err (errlen bytes, always terminated when errlen > 0;
- * err may be NULL).  Returns -1, so `return gm_errf(...)` reports failure. */
+ * err may be NULL).  A message longer than the buffer is cut at a UTF-8
+ * character boundary and ends in GM_ERR_TRUNCATED, so a reader sees that it
+ * was cut (as flux-core's errprintf marks a truncated flux_error_t); err must
+ * not be one of the arguments.  Returns -1, so `return gm_errf(...)` reports
+ * failure. */
 int gm_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* gm_errf with a va_list (for wrappers that return their own codes). */
+int gm_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Length of the well-formed UTF-8 sequence of two or more bytes at s (at
  * most `avail` bytes), or 0 when it is malformed, overlong, a surrogate or

@@ -53,18 +53,18 @@ static int check_text(const char *value, const char *source, size_t max, char *e
                       size_t *lenp)
 {
     if (value == NULL || value[0] == '\0')
-        return gm_errf(err, errlen, "gpumarket: %s: a value is required", source);
+        return gm_errf(err, errlen, "%s: a value is required", source);
     size_t len = strnlen(value, GM_FLAG_MAX_INPUT + 1);
     if (len > max)
-        return gm_errf(err, errlen, "gpumarket: %s: value too long (%s%zu bytes; at most %zu)",
-                       source, len > GM_FLAG_MAX_INPUT ? "more than " : "",
+        return gm_errf(err, errlen, "%s: value too long (%s%zu bytes; at most %zu)", source,
+                       len > GM_FLAG_MAX_INPUT ? "more than " : "",
                        len > GM_FLAG_MAX_INPUT ? (size_t)GM_FLAG_MAX_INPUT : len, max);
     size_t bad;
     if (gm_text_check(value, len, &bad) != 0) {
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
         return gm_errf(err, errlen,
-                       "gpumarket: %s: \"%s\" has a control character or invalid UTF-8 "
+                       "%s: \"%s\" has a control character or invalid UTF-8 "
                        "at byte %zu",
                        source, shown, bad + 1);
     }
@@ -81,7 +81,7 @@ static int parse_money(const char *value, const char *source, int64_t *out, char
     if (check_text(value, source, 64, err, errlen, &len) != 0)
         return -1;
     if (gm_money_parse_mem(value, len, 0, out, msg, sizeof msg) != 0)
-        return gm_errf(err, errlen, "gpumarket: %s: %s", source, msg);
+        return gm_errf(err, errlen, "%s: %s", source, msg);
     return 0;
 }
 
@@ -92,7 +92,7 @@ static int check_bid_cap(int64_t bid, int64_t max_bid, const char *source, char 
         gm_money_format(bid, b, sizeof b);
         gm_money_format(max_bid, m, sizeof m);
         return gm_errf(err, errlen,
-                       "gpumarket: %s: %s is above this cluster's MaxBid of %s per GPU-hour; "
+                       "%s: %s is above this cluster's MaxBid of %s per GPU-hour; "
                        "bid at most %s",
                        source, b, m, m);
     }
@@ -109,7 +109,7 @@ static int parse_path(const char *value, const char *source, char *out, char *er
         char shown[200];
         gm_text_quote(value, len, shown, sizeof shown);
         return gm_errf(err, errlen,
-                       "gpumarket: %s: \"%s\" is not an absolute path: give one that starts "
+                       "%s: \"%s\" is not an absolute path: give one that starts "
                        "with /, e.g. /scratch/$USER/ckpt",
                        source, shown);
     }
@@ -130,7 +130,7 @@ static int parse_order(const char *value, const char *source, char *out, char *e
             char shown[200];
             gm_text_quote(value, len, shown, sizeof shown);
             return gm_errf(err, errlen,
-                           "gpumarket: %s: \"%s\" has '%c' at position %zu: an order "
+                           "%s: \"%s\" has '%c' at position %zu: an order "
                            "reference is 1-64 of A-Z a-z 0-9 . _ : -",
                            source, shown, c, i + 1);
         }
@@ -196,7 +196,7 @@ static int parse_into(struct gm_market_terms *scratch, enum gm_flag flag, const 
     case GM_FLAG_ORDER:
         return parse_order(value, source, scratch->order, err, errlen);
     default:
-        return gm_errf(err, errlen, "gpumarket: %s: unknown market flag", source);
+        return gm_errf(err, errlen, "%s: unknown market flag", source);
     }
 }
 
@@ -223,7 +223,7 @@ static int record(struct gm_market_terms *terms, const struct gm_market_terms *p
             gm_text_quote(new, strlen(new), b, sizeof b);
         }
         return gm_errf(err, errlen,
-                       "gpumarket: %s: given twice with different values (%s and %s): give it "
+                       "%s: given twice with different values (%s and %s): give it "
                        "once (#SBATCH lines, the environment and the command line all count)",
                        source, a, b);
     }
@@ -253,7 +253,7 @@ int gm_flags_set(struct gm_market_terms *terms, enum gm_flag flag, const char *v
     struct gm_market_terms parsed = { 0 };
 
     if ((unsigned)flag >= GM_FLAG_COUNT)
-        return gm_errf(err, errlen, "gpumarket: %s: unknown market flag", source);
+        return gm_errf(err, errlen, "%s: unknown market flag", source);
     if (parse_into(&parsed, flag, value, source, max_bid, err, errlen) != 0)
         return -1;
     return record(terms, &parsed, flag, source, err, errlen);
@@ -284,8 +284,7 @@ static int parse_micro(const char *value, const char *source, int64_t *out, char
 bad:;
     char shown[200];
     gm_text_quote(value, len, shown, sizeof shown);
-    return gm_errf(err, errlen,
-                   "gpumarket: %s: \"%s\" is not a positive whole number of micro-units", source,
+    return gm_errf(err, errlen, "%s: \"%s\" is not a positive whole number of micro-units", source,
                    shown);
 }
 
@@ -296,7 +295,7 @@ int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char
     const struct gm_flag_info *info = gm_flag_info(flag);
 
     if (info == NULL)
-        return gm_errf(err, errlen, "gpumarket: unknown market flag %d", (int)flag);
+        return gm_errf(err, errlen, "unknown market flag %d", (int)flag);
     const char *source = info->control;
     int rc;
     switch (flag) {
@@ -315,4 +314,30 @@ int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char
     if (rc != 0)
         return -1;
     return record(terms, &parsed, flag, source, err, errlen);
+}
+
+int gm_flags_from_control_env(struct gm_market_terms *terms, const char *const *env, size_t count,
+                              int64_t max_bid, char *err, size_t errlen)
+{
+    memset(terms, 0, sizeof *terms);
+    if (env == NULL && count > 0)
+        return gm_errf(err, errlen, "control environment: %zu entries but no array", count);
+    for (size_t i = 0; i < count; i++) {
+        const char *entry = env[i];
+        if (entry == NULL)
+            continue;
+        for (int f = 0; f < GM_FLAG_COUNT; f++) {
+            const char *name = gm_flag_info((enum gm_flag)f)->control;
+            size_t len = strlen(name);
+            if (strncmp(entry, name, len) != 0 || entry[len] != '=')
+                continue;
+            if (gm_flags_import(terms, (enum gm_flag)f, entry + len + 1, max_bid, err, errlen) !=
+                0) {
+                memset(terms, 0, sizeof *terms);
+                return -1;
+            }
+            break;
+        }
+    }
+    return 0;
 }

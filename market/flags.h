@@ -51,7 +51,8 @@ struct gm_market_terms {
  * and the command line may do) is accepted; with a different value it is
  * refused, so that money never depends on which copy Slurm read last.
  * Returns 0, or -1 with a one-line message in err that starts with
- * "gpumarket: SOURCE: " and says what is allowed; *terms is then unchanged. */
+ * "SOURCE: " and says what is allowed (no program prefix: the adapter adds
+ * "gpumarket: "); *terms is then unchanged. */
 int gm_flags_set(struct gm_market_terms *terms, enum gm_flag flag, const char *value,
                  const char *source, int64_t max_bid, char *err, size_t errlen);
 
@@ -71,6 +72,20 @@ int gm_flags_control_value(const struct gm_market_terms *terms, enum gm_flag fla
  * gm_flags_set.  Returns 0, or -1 with a message naming the variable. */
 int gm_flags_import(struct gm_market_terms *terms, enum gm_flag flag, const char *value,
                     int64_t max_bid, char *err, size_t errlen);
+
+/* Read the buyer's terms from a job's control environment as slurmctld keeps
+ * it (the job record's spank_job_env: `count` entries "NAME=value" without
+ * a prefix, in the user's hands), with no SPANK handle: the select plugin
+ * calls this inside slurmctld to check a job again before money depends on
+ * it.  Entries that are NULL or name no market flag are skipped; each
+ * GPUMARKET_*_MICRO, GPUMARKET_CHECKPOINT_DIR and GPUMARKET_ORDER value is
+ * checked as gm_flags_import checks it, and a name given twice must carry
+ * the same value.  *terms is zeroed first; `max_bid` as for gm_flags_set.
+ * Returns 0 (terms->set says which flags were present, none is fine), or -1
+ * with a message naming the variable, and *terms zeroed again.  Pure and
+ * thread-safe: it touches only its arguments. */
+int gm_flags_from_control_env(struct gm_market_terms *terms, const char *const *env, size_t count,
+                              int64_t max_bid, char *err, size_t errlen);
 
 /* Whether any market flag was given. */
 int gm_flags_any(const struct gm_market_terms *terms);

@@ -28,5 +28,3 @@ noinst_PROGRAMS += bench/bench-policy
 bench_bench_policy_SOURCES = bench/bench-policy.c
 bench_bench_policy_LDADD = market/libgpumarket-market.la common/libgpumarket-common.la
 BENCHMARKS += bench/bench-policy
-
-dist_man_MANS += doc/gpumarket.conf.5

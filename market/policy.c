@@ -65,15 +65,15 @@ int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **o
     *out = NULL;
     if (!params || !params->types || params->type_count == 0 ||
         params->type_count > GM_POLICY_MAX_TYPES)
-        return gm_errf(err, errlen, "gpumarket: policy: between 1 and %d GPU types are needed",
+        return gm_errf(err, errlen, "policy: between 1 and %d GPU types are needed",
                        GM_POLICY_MAX_TYPES);
     if (params->idle_dwell_seconds < 0)
-        return gm_errf(err, errlen, "gpumarket: policy: IdleDwellSeconds is negative");
+        return gm_errf(err, errlen, "policy: IdleDwellSeconds is negative");
     if (params->max_bid <= 0)
-        return gm_errf(err, errlen, "gpumarket: policy: MaxBid must be above 0");
+        return gm_errf(err, errlen, "policy: MaxBid must be above 0");
     struct gm_policy *e = calloc(1, sizeof *e);
     if (!e)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     e->reserve_gpus_per_node = params->reserve_gpus_per_node;
     e->idle_dwell_seconds = params->idle_dwell_seconds;
     e->max_bid = params->max_bid;
@@ -81,21 +81,20 @@ int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **o
     for (size_t t = 0; t < params->type_count; t++) {
         const struct gm_policy_gpu_type *gt = &params->types[t];
         if (!gt->name || !gt->name[0]) {
-            gm_errf(err, errlen, "gpumarket: policy: GPU type %zu has no name", t);
+            gm_errf(err, errlen, "policy: GPU type %zu has no name", t);
             goto error;
         }
         for (size_t u = 0; u < t; u++)
             if (strcmp(e->names[u], gt->name) == 0) {
-                gm_errf(err, errlen, "gpumarket: policy: GPU type %s is listed twice", gt->name);
+                gm_errf(err, errlen, "policy: GPU type %s is listed twice", gt->name);
                 goto error;
             }
         if (gt->offered && gt->reserve_price < 0) {
-            gm_errf(err, errlen, "gpumarket: policy: GPU type %s: negative reserve price",
-                    gt->name);
+            gm_errf(err, errlen, "policy: GPU type %s: negative reserve price", gt->name);
             goto error;
         }
         if (!(e->names[t] = strdup(gt->name))) {
-            gm_errf(err, errlen, "gpumarket: policy: out of memory");
+            gm_errf(err, errlen, "policy: out of memory");
             goto error;
         }
         e->offered[t] = gt->offered != 0;
@@ -113,7 +112,7 @@ int gm_policy_create_from_conf(const struct gm_conf *conf, const char *const *ty
 {
     *out = NULL;
     if (!conf || !type_names || type_count == 0 || type_count > GM_POLICY_MAX_TYPES)
-        return gm_errf(err, errlen, "gpumarket: policy: between 1 and %d GPU types are needed",
+        return gm_errf(err, errlen, "policy: between 1 and %d GPU types are needed",
                        GM_POLICY_MAX_TYPES);
     struct gm_policy_gpu_type types[GM_POLICY_MAX_TYPES];
     for (size_t t = 0; t < type_count; t++) {
@@ -328,20 +327,20 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
 {
     if ((s->node_count && !s->nodes) || (s->idle_count && !s->idle) || (s->bid_count && !s->bids) ||
         (s->lease_count && !s->leases))
-        return gm_errf(err, errlen, "gpumarket: policy: snapshot has a count without its array");
+        return gm_errf(err, errlen, "policy: snapshot has a count without its array");
     if (s->node_count > UINT32_MAX || s->idle_count > UINT32_MAX || s->bid_count > UINT32_MAX ||
         s->lease_count > UINT32_MAX)
-        return gm_errf(err, errlen, "gpumarket: policy: snapshot has more than 2^32 entries");
+        return gm_errf(err, errlen, "policy: snapshot has more than 2^32 entries");
     for (size_t i = 0; i < s->node_count; i++) {
         const struct gm_policy_node *n = &s->nodes[i];
         if (n->gpus_total > GM_POLICY_MAX_NODE_GPUS)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: snapshot node %zu has %u GPUs: the "
+                           "policy: snapshot node %zu has %u GPUs: the "
                            "most a node may have is %d",
                            i, n->gpus_total, GM_POLICY_MAX_NODE_GPUS);
         if ((uint64_t)n->gpus_used_local + n->gpus_used_market > n->gpus_total)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: snapshot node %zu: %u local + %u "
+                           "policy: snapshot node %zu: %u local + %u "
                            "market GPUs in use but only %u in total",
                            i, n->gpus_used_local, n->gpus_used_market, n->gpus_total);
     }
@@ -349,12 +348,12 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
         const struct gm_policy_idle *d = &s->idle[i];
         if (d->node >= s->node_count)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: snapshot idle record %zu: node %u "
+                           "policy: snapshot idle record %zu: node %u "
                            "out of range (%zu nodes)",
                            i, d->node, s->node_count);
         if (d->type >= e->type_count)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: snapshot idle record %zu: GPU type "
+                           "policy: snapshot idle record %zu: GPU type "
                            "%u out of range (%zu types)",
                            i, d->type, e->type_count);
     }
@@ -362,23 +361,23 @@ static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snap
         const struct gm_policy_bid *b = &s->bids[i];
         if (b->type >= e->type_count)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: job %u: GPU type %u out of range "
+                           "policy: job %u: GPU type %u out of range "
                            "(%zu types)",
                            b->job_id, b->type, e->type_count);
         if (b->gpus == 0)
-            return gm_errf(err, errlen, "gpumarket: policy: job %u asks for 0 GPUs", b->job_id);
+            return gm_errf(err, errlen, "policy: job %u asks for 0 GPUs", b->job_id);
         if (b->bid < 0)
-            return gm_errf(err, errlen, "gpumarket: policy: job %u has a negative bid", b->job_id);
+            return gm_errf(err, errlen, "policy: job %u has a negative bid", b->job_id);
     }
     for (size_t i = 0; i < s->lease_count; i++) {
         const struct gm_policy_lease *l = &s->leases[i];
         if (l->type >= e->type_count)
             return gm_errf(err, errlen,
-                           "gpumarket: policy: lease of job %u: GPU type %u out "
+                           "policy: lease of job %u: GPU type %u out "
                            "of range (%zu types)",
                            l->job_id, l->type, e->type_count);
         if (l->gpus == 0 || l->price < 0)
-            return gm_errf(err, errlen, "gpumarket: policy: lease of job %u: %s", l->job_id,
+            return gm_errf(err, errlen, "policy: lease of job %u: %s", l->job_id,
                            l->gpus == 0 ? "0 GPUs" : "negative price");
     }
     return 0;
@@ -395,7 +394,7 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
     r->offers = alloc_array(n, sizeof *r->offers);
     if (!items || !idle_sum || !r->offers) {
         free(idle_sum);
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         const struct gm_policy_idle *d = &s->idle[i];
@@ -407,7 +406,7 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
         uint64_t used = (uint64_t)nd->gpus_used_local + nd->gpus_used_market;
         if (idle_sum[i] + used != nd->gpus_total) {
             gm_errf(err, errlen,
-                    "gpumarket: policy: snapshot node %zu: %u GPUs in total but "
+                    "policy: snapshot node %zu: %u GPUs in total but "
                     "%llu idle + %u local + %u market",
                     i, nd->gpus_total, (unsigned long long)idle_sum[i], nd->gpus_used_local,
                     nd->gpus_used_market);
@@ -470,13 +469,13 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     r->by_job = alloc_array(n, sizeof *r->by_job);
     r->admitted = alloc_array(n, sizeof *r->admitted);
     if (!ids || !r->verdicts || !r->by_job || !r->admitted)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     r->verdict_count = n;
     for (size_t i = 0; i < n; i++)
         ids[i] = (uint64_t)s->bids[i].job_id << 32 | i;
     long rep = find_repeated_job(ids, ids + n, n);
     if (rep >= 0)
-        return gm_errf(err, errlen, "gpumarket: policy: job %u has two bids in the snapshot",
+        return gm_errf(err, errlen, "policy: job %u has two bids in the snapshot",
                        s->bids[rep].job_id);
     for (size_t i = 0; i < n; i++)
         r->by_job[i] = (uint32_t)ids[i];
@@ -485,7 +484,7 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
      * half of it merge scratch) and their radix keys (2n). */
     struct bid_item *items = scratch(e, 2 * n, sizeof *items + sizeof(struct gm_key_item));
     if (!items)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
 
     size_t sorted = 0;
@@ -640,7 +639,7 @@ static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
     struct fit_state *f = scratch(e, 1, sizeof *f + no * sizeof(struct fit_node));
     r->placements = alloc_array(no + r->admitted_count, sizeof *r->placements);
     if (!f || !r->placements)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     f->nodes = (struct fit_node *)(f + 1);
 
     size_t placed = 0;
@@ -675,7 +674,7 @@ static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
                 left = fit_largest(f, &hosts);
             if (!left)
                 return gm_errf(err, errlen,
-                               "gpumarket: policy: internal error: job %u "
+                               "policy: internal error: job %u "
                                "admitted beyond the supply of type %u",
                                v->job_id, v->type);
             int32_t i = fit_pop(f, hosts, left);
@@ -703,7 +702,7 @@ static int order_nodes(struct gm_policy *e, const struct gm_policy_snapshot *s,
     struct node_item *items = scratch(e, 2 * n, sizeof *items);
     r->local_order = alloc_array(n, sizeof *r->local_order);
     if (!items || !r->local_order)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     for (size_t i = 0; i < n; i++)
         items[i] = (struct node_item){ s->nodes[i].gpus_used_market + planned[i], (uint32_t)i };
     sort_nodes(items, items + n, n, NULL);
@@ -720,15 +719,15 @@ static int order_leases(struct gm_policy *e, const struct gm_policy_snapshot *s,
     uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
     r->preempt_order = alloc_array(n, sizeof *r->preempt_order);
     if (!ids || !r->preempt_order)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     for (size_t i = 0; i < n; i++)
         ids[i] = (uint64_t)s->leases[i].job_id << 32 | i;
     long rep = find_repeated_job(ids, ids + n, n);
     if (rep >= 0)
-        return gm_errf(err, errlen, "gpumarket: policy: job %u has two leases in the snapshot",
+        return gm_errf(err, errlen, "policy: job %u has two leases in the snapshot",
                        s->leases[rep].job_id);
     if (gm_policy_preempt_order(s->leases, n, r->preempt_order) < 0)
-        return gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        return gm_errf(err, errlen, "policy: out of memory");
     r->lease_count = n;
     return 0;
 }
@@ -738,14 +737,14 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
 {
     *out = NULL;
     if (!e || !s)
-        return gm_errf(err, errlen, "gpumarket: policy: no engine or no snapshot");
+        return gm_errf(err, errlen, "policy: no engine or no snapshot");
     if (check_snapshot(e, s, err, errlen) < 0)
         return -1;
     struct gm_policy_result *r = calloc(1, sizeof *r);
     uint64_t *planned = calloc(s->node_count ? s->node_count : 1, sizeof *planned);
     uint64_t supply[GM_POLICY_MAX_TYPES] = { 0 };
     if (!r || !planned) {
-        gm_errf(err, errlen, "gpumarket: policy: out of memory");
+        gm_errf(err, errlen, "policy: out of memory");
         goto error;
     }
     if (compute_offers(e, s, r, supply, err, errlen) < 0 ||
@@ -871,21 +870,21 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *q,
                           struct gm_policy_lease_terms *terms, char *err, size_t errlen)
 {
     if (q->gpus == 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: 0 GPUs");
+        return gm_errf(err, errlen, "policy: lease terms: 0 GPUs");
     if (q->price < 0 || q->bid < 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: negative price or bid");
+        return gm_errf(err, errlen, "policy: lease terms: negative price or bid");
     if (q->bid < q->price)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: lease terms: bid %lld is below the "
+                       "policy: lease terms: bid %lld is below the "
                        "price %lld micro-units per GPU-hour: the job may not start",
                        (long long)q->bid, (long long)q->price);
     if (q->time_limit != GM_POLICY_UNLIMITED && q->time_limit <= 0)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: lease terms: time limit must be above "
+                       "policy: lease terms: time limit must be above "
                        "0 seconds or unlimited");
     if (q->max_cost != GM_POLICY_UNLIMITED && q->max_cost <= 0)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: lease terms: max cost must be above 0 "
+                       "policy: lease terms: max cost must be above 0 "
                        "or unlimited");
     terms->price = q->price;
     terms->time_limit = q->time_limit;
@@ -896,11 +895,11 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *q,
      * the max cost: the billing rule's own inverse (common/money.h). */
     int64_t longest_gpu_seconds;
     if (gm_money_bill_longest(q->price, q->max_cost, &longest_gpu_seconds) != 0)
-        return gm_errf(err, errlen, "gpumarket: policy: lease terms: negative price or max cost");
+        return gm_errf(err, errlen, "policy: lease terms: negative price or max cost");
     int64_t longest = longest_gpu_seconds / q->gpus;
     if (longest == 0)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: lease terms: max cost %lld micro-units "
+                       "policy: lease terms: max cost %lld micro-units "
                        "does not cover one second of %u GPUs at %lld micro-units per GPU-hour",
                        (long long)q->max_cost, q->gpus, (long long)q->price);
     if (q->time_limit == GM_POLICY_UNLIMITED || q->time_limit > longest) {
@@ -915,13 +914,13 @@ int gm_policy_gpu_seconds(uint32_t gpus, int64_t start, int64_t end, int64_t *gp
 {
     if (end < start)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: segment ends (%lld) before it starts "
+                       "policy: segment ends (%lld) before it starts "
                        "(%lld)",
                        (long long)end, (long long)start);
     __int128 product = ((__int128)end - start) * gpus;
     if (product > INT64_MAX)
         return gm_errf(err, errlen,
-                       "gpumarket: policy: segment of %u GPUs from %lld to %lld "
+                       "policy: segment of %u GPUs from %lld to %lld "
                        "overflows 64-bit GPU-seconds",
                        gpus, (long long)start, (long long)end);
     *gpu_seconds = (int64_t)product;
@@ -933,6 +932,6 @@ int gm_policy_segment_amount(int64_t price, int64_t gpu_seconds, int64_t *amount
 {
     char msg[256];
     if (gm_money_bill(price, gpu_seconds, amount, msg, sizeof msg) != 0)
-        return gm_errf(err, errlen, "gpumarket: policy: segment amount: %s", msg);
+        return gm_errf(err, errlen, "policy: segment amount: %s", msg);
     return 0;
 }

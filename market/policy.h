@@ -44,7 +44,7 @@ struct gm_policy_params {
 struct gm_policy;
 
 /* Make an engine.  Returns 0 and sets *engine (free with gm_policy_destroy),
- * or -1 with a "gpumarket: ..." message in err when a parameter is out of
+ * or -1 with a "policy: ..." message in err when a parameter is out of
  * range or a type name is empty or repeated. */
 int gm_policy_create(const struct gm_policy_params *params, struct gm_policy **engine, char *err,
                      size_t errlen);
@@ -189,7 +189,7 @@ struct gm_policy_result;
  * the same result.  Also records, in the engine, the market of each offered
  * type, so that the next decision's history holds only changes.  Returns 0
  * and sets *result (free with gm_policy_result_destroy), or -1 with a
- * "gpumarket: policy: ..." message in err when the snapshot is inconsistent
+ * "policy: ..." message in err when the snapshot is inconsistent
  * (an index out of range, counts that do not add up, a node with more than
  * GM_POLICY_MAX_NODE_GPUS GPUs, a repeated job id, a job asking for 0 GPUs,
  * a negative bid or price) or memory runs out; the engine's market state

@@ -441,6 +441,6 @@ int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf,
         snprintf(nic, sizeof nic, "NIC %s [%s]", b->nic_name[0] ? b->nic_name : "?", b->nic_busid);
     else
         snprintf(nic, sizeof nic, "no NIC");
-    return snprintf(buf, buflen, "gpumarket: rank %d (local %d): %s, %s, %d core(s) cpus %s", rank,
-                    local_rank, gpu, nic, b->cores, b->cpus);
+    return snprintf(buf, buflen, "rank %d (local %d): %s, %s, %d core(s) cpus %s", rank, local_rank,
+                    gpu, nic, b->cores, b->cpus);
 }

@@ -521,7 +521,7 @@ int gmpi_checkpoint_find_latest(const char *dir, gmpi_warn_fn warn, void *warn_a
         }
         gmpi_checkpoint_free(ck);
         if (crc == GMPI_ENOMEM) {
-            rc = gmpi_fail(err, errlen, crc, "%s", why + strlen("gpumarket: "));
+            rc = gmpi_fail(err, errlen, crc, "%s", why);
             break;
         }
         if (warn) {

@@ -16,11 +16,8 @@ int gmpi_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
-        int n = snprintf(err, errlen, "gpumarket: ");
-        if (n < 0 || (size_t)n >= errlen)
-            return code;
         va_start(ap, fmt);
-        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
     return code;

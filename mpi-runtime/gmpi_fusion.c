@@ -92,7 +92,7 @@ static int run_cycle(struct gmpi_fusion *f, gmpi_handle *list, size_t k, char *e
         if ((unsigned)h->dtype > GMPI_INT64 || (unsigned)h->op >= GMPI_OP_COUNT) {
             finish(
                 f, h, GMPI_EINVAL,
-                "gpumarket: gmpi_enqueue: only float, double, int32 and int64 with sum, max or min are supported on host buffers");
+                "gmpi_enqueue: only float, double, int32 and int64 with sum, max or min are supported on host buffers");
             continue;
         }
         if (bytes >= ctx->fusion_threshold) {

@@ -39,7 +39,8 @@ struct gmpi_ctx {
     size_t fusion_buf_size;     /* same reason */
 };
 
-/* Format "gpumarket: ..." into err and return code. */
+/* Format a message into err (without a program prefix: the program that
+ * shows it adds "gpumarket: ") and return code. */
 int gmpi_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int gmpi_mpi_fail(char *err, size_t errlen, int rc, const char *what);

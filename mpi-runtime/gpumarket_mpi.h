@@ -8,12 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of the API this header declares, as hwloc's HWLOC_API_VERSION:
+ * (major << 16) | (minor << 8) | release, here 0.1.0.  Installed as
+ * <gpumarket/gpumarket_mpi.h>; `pkg-config --cflags --libs gpumarket-mpi`. */
+#define GPUMARKET_MPI_API_VERSION 0x00000100
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Return codes.  0 is success; every error also fills the caller's message
- * buffer (err, errlen) with a sentence starting "gpumarket:". */
+ * buffer (err, errlen) with one sentence naming the input and what to do,
+ * without a program prefix (the program that shows it adds its own, as
+ * gpumarket-train adds "gpumarket: "). */
 enum {
     GMPI_OK = 0,
     GMPI_EINVAL = -1, /* a bad argument, flag or environment variable */
@@ -214,8 +221,8 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
                          size_t len, char *err, size_t errlen);
 
 typedef struct gmpi_checkpoint gmpi_checkpoint;
-/* Called once per checkpoint that is skipped, with a "gpumarket:" sentence
- * naming the file and why. */
+/* Called once per checkpoint that is skipped, with a sentence naming the
+ * file and why (no program prefix). */
 typedef void (*gmpi_warn_fn)(void *arg, const char *message);
 
 /* Find the newest complete checkpoint under dir: manifest intact and every

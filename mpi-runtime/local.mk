@@ -1,25 +1,41 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # mpi-runtime: libgpumarket-mpi, the gpumarket-train trainer, their tests and
 # benchmarks.
-lib_LTLIBRARIES += mpi-runtime/libgpumarket-mpi.la
-include_HEADERS += mpi-runtime/gpumarket_mpi.h
+# The runtime's objects in a convenience library: the installed library is
+# made of it and exports only the public API; benchmarks that time an
+# internal kernel link it directly.
+noinst_LTLIBRARIES += mpi-runtime/libgpumarket-mpi-core.la
 noinst_HEADERS += mpi-runtime/gmpi_internal.h
-mpi_runtime_libgpumarket_mpi_la_SOURCES = \
+mpi_runtime_libgpumarket_mpi_core_la_SOURCES = \
 	mpi-runtime/gmpi_core.c \
 	mpi-runtime/gmpi_allreduce.c \
 	mpi-runtime/gmpi_fusion.c \
 	mpi-runtime/gmpi_checkpoint.c \
 	mpi-runtime/gmpi_bind.c
-mpi_runtime_libgpumarket_mpi_la_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(HWLOC_CFLAGS) $(OPENSSL_CFLAGS)
+mpi_runtime_libgpumarket_mpi_core_la_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(HWLOC_CFLAGS) $(OPENSSL_CFLAGS)
 # The shared helpers (files, hex, numbers) come from common/, never copied.
-mpi_runtime_libgpumarket_mpi_la_LIBADD = common/libgpumarket-common.la $(MPI_LIBS) $(HWLOC_LIBS) \
-	$(OPENSSL_LIBS)
-mpi_runtime_libgpumarket_mpi_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+mpi_runtime_libgpumarket_mpi_core_la_LIBADD = common/libgpumarket-common.la
 if HAVE_CUDA
-mpi_runtime_libgpumarket_mpi_la_SOURCES += mpi-runtime/gmpi_cuda.cu
-mpi_runtime_libgpumarket_mpi_la_LIBADD += $(CUDA_LIBS) -lstdc++
+mpi_runtime_libgpumarket_mpi_core_la_SOURCES += mpi-runtime/gmpi_cuda.cu
 else
-mpi_runtime_libgpumarket_mpi_la_SOURCES += mpi-runtime/gmpi_nocuda.c
+mpi_runtime_libgpumarket_mpi_core_la_SOURCES += mpi-runtime/gmpi_nocuda.c
+endif
+
+lib_LTLIBRARIES += mpi-runtime/libgpumarket-mpi.la
+# Installed as $(includedir)/gpumarket/gpumarket_mpi.h, found with
+# `pkg-config --cflags --libs gpumarket-mpi`.
+pkginclude_HEADERS += mpi-runtime/gpumarket_mpi.h
+pkgconfig_DATA += mpi-runtime/gpumarket-mpi.pc
+mpi_runtime_libgpumarket_mpi_la_SOURCES =
+mpi_runtime_libgpumarket_mpi_la_LIBADD = mpi-runtime/libgpumarket-mpi-core.la \
+	$(MPI_LIBS) $(HWLOC_LIBS) $(OPENSSL_LIBS)
+# Only the public API (the functions gpumarket_mpi.h declares) is exported.
+mpi_runtime_libgpumarket_mpi_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+	-Wl,--version-script=$(srcdir)/mpi-runtime/libgpumarket-mpi.map
+EXTRA_mpi_runtime_libgpumarket_mpi_la_DEPENDENCIES = $(srcdir)/mpi-runtime/libgpumarket-mpi.map
+EXTRA_DIST += mpi-runtime/libgpumarket-mpi.map
+if HAVE_CUDA
+mpi_runtime_libgpumarket_mpi_la_LIBADD += $(CUDA_LIBS) -lstdc++
 endif
 EXTRA_DIST += mpi-runtime/gmpi_cuda.cu mpi-runtime/gmpi_nocuda.c \
 	mpi-runtime/train_cuda.cu mpi-runtime/train_nocuda.c
@@ -118,7 +134,8 @@ if HAVE_CUDA
 noinst_PROGRAMS += bench/bench-cuda-reduce
 bench_bench_cuda_reduce_SOURCES = bench/bench-cuda-reduce.c
 bench_bench_cuda_reduce_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(CUDA_CPPFLAGS)
-bench_bench_cuda_reduce_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS) $(CUDA_LIBS)
+bench_bench_cuda_reduce_LDADD = mpi-runtime/libgpumarket-mpi-core.la $(MPI_LIBS) $(HWLOC_LIBS) \
+	$(OPENSSL_LIBS) $(CUDA_LIBS) -lstdc++
 BENCHMARKS += bench/bench-cuda-reduce
 endif
 EXTRA_DIST += bench/bench-cuda-reduce.c

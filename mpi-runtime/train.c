@@ -252,7 +252,7 @@ struct state_header {
 static void warn_checkpoint(void *arg, const char *message)
 {
     (void)arg;
-    fprintf(stderr, "%s\n", message);
+    fprintf(stderr, "gpumarket: %s\n", message);
 }
 
 /* The training state as bytes: header, weights, momentum. */
@@ -302,7 +302,7 @@ static int save(gmpi_ctx *ctx, const struct model *m, const struct flags *f, uin
                                   sizeof err);
     free(blob);
     if (rc) {
-        fprintf(stderr, "%s (rank %d)\n", err, r);
+        fprintf(stderr, "gpumarket: %s (rank %d)\n", err, r);
         return -1;
     }
     if (r == 0 && !f->quiet)
@@ -329,7 +329,7 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
         if (rc == GMPI_ENOENT) {
             result[0] = 0;
         } else if (rc) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "gpumarket: %s\n", err);
             result[0] = -1;
         } else {
             size_t off = 0;
@@ -345,7 +345,7 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
                     result[0] = -1;
                 } else if ((rc = gmpi_checkpoint_read_shard(ck, i, blob + off, n, err,
                                                             sizeof err))) {
-                    fprintf(stderr, "%s\n", err);
+                    fprintf(stderr, "gpumarket: %s\n", err);
                     result[0] = -1;
                 } else {
                     off += n;
@@ -401,7 +401,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     /* Flags are parsed after MPI starts so only rank 0 reports them. */
     if (gmpi_init(&argc, &argv, &o, &ctx, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "gpumarket: %s\n", err);
         return 1;
     }
     rank = gmpi_rank(ctx);
@@ -411,7 +411,7 @@ int main(int argc, char **argv)
         gmpi_algorithm a;
         if (gmpi_algorithm_parse(f.algorithm, "--algorithm", &a, err, sizeof err)) {
             if (rank == 0)
-                fprintf(stderr, "%s\n", err);
+                fprintf(stderr, "gpumarket: %s\n", err);
             gmpi_finalize(ctx);
             return 2;
         }
@@ -427,7 +427,7 @@ int main(int argc, char **argv)
     }
     if (f.use_cuda && gmpi_cuda_device_count(err, sizeof err) <= 0) {
         if (rank == 0)
-            fprintf(stderr, "%s; drop --cuda to train on the CPU\n", err);
+            fprintf(stderr, "gpumarket: %s; drop --cuda to train on the CPU\n", err);
         gmpi_finalize(ctx);
         return 2;
     }
@@ -448,19 +448,19 @@ int main(int argc, char **argv)
                 "gpumarket-train: SLURM_LOCALID=%s differs from the node-local MPI rank %d; binding follows MPI\n",
                 localid, lr);
         if (gmpi_bind_node(ctx, f.topology, NULL, &b, err, sizeof err)) {
-            fprintf(stderr, "%s (rank %d)\n", err, rank);
+            fprintf(stderr, "gpumarket: %s (rank %d)\n", err, rank);
             gmpi_finalize(ctx);
             return 1;
         }
         if (f.bind && gmpi_bind_apply(&b, err, sizeof err))
-            fprintf(stderr, "%s (rank %d); continuing unbound\n", err, rank);
+            fprintf(stderr, "gpumarket: %s (rank %d); continuing unbound\n", err, rank);
         if (f.bind_report) {
             char line[512];
             gmpi_bind_format(&b, rank, lr, line, sizeof line);
             /* One rank at a time, in order, so the report reads well. */
             for (int r = 0; r < size; r++) {
                 if (r == rank) {
-                    printf("%s\n", line);
+                    printf("gpumarket: %s\n", line);
                     fflush(stdout);
                 }
                 MPI_Barrier(gmpi_comm(ctx));
@@ -488,7 +488,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (gmpi_preempt_install(err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "gpumarket: %s\n", err);
         gmpi_finalize(ctx);
         return 1;
     }
@@ -548,7 +548,7 @@ int main(int argc, char **argv)
                 rc = gmpi_allreduce(ctx, grad, n, GMPI_DOUBLE, GMPI_SUM, err, sizeof err);
         }
         if (rc) {
-            fprintf(stderr, "%s (rank %d, step %" PRIu64 ")\n",
+            fprintf(stderr, "gpumarket: %s (rank %d, step %" PRIu64 ")\n",
                     rc > 0 ? "gpumarket-train: gradient computation failed" : err, rank, step);
             status = 1;
             break;
@@ -573,7 +573,7 @@ int main(int argc, char **argv)
         }
         int pre = gmpi_preempt_agree(ctx, err, sizeof err);
         if (pre < 0) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "gpumarket: %s\n", err);
             status = 1;
             break;
         }

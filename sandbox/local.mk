@@ -16,3 +16,6 @@ sandbox/gpumarket-sandbox: $(srcdir)/sandbox/gpumarket-sandbox.in Makefile
 	       -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' \
 	       $(srcdir)/sandbox/gpumarket-sandbox.in >$@.tmp && \
 	chmod +x $@.tmp && mv $@.tmp $@
+
+# Manual page (kept with the others in doc/).
+dist_man_MANS += doc/gpumarket-sandbox.1

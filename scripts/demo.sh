@@ -8,12 +8,13 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GPUMARKET_BUILD_DIR:-$top/build}
+. "$top/scripts/demo-lib.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 fail() { echo "gpumarket demo: $*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || fail "run it as root (sudo $0): the sandbox cluster's daemons run as root"
+[ "$(id -u)" -eq 0 ] || fail "run it as root: the sandbox cluster's daemons run as root"
 "$top/scripts/install-deps.sh" || fail "installing the Debian packages failed"
 "$top/scripts/build.sh" "$build" >"$build.log" 2>&1 || { tail -n 30 "$build.log"; fail "the build failed (full log: $build.log)"; }
 
@@ -45,12 +46,13 @@ cat >"$dir/train.sh" <<JOB
 #!/bin/bash
 #SBATCH --market-order=demo-order-1
 #SBATCH --market-checkpoint-dir=$dir/ckpt
+$(declare -f segment_status)
 echo "segment \${SLURM_RESTART_COUNT:-0} started \$(date +%T) on \$SLURM_JOB_NODELIST"
 echo "lease terms in the job: bid \$GPUMARKET_BID_MICRO micro-units/GPU-hour, cap \$GPUMARKET_MAX_COST_MICRO, order \$GPUMARKET_ORDER"
 # Ranks of two slurmd on one host talk over TCP (see README, troubleshooting).
 OMPI_MCA_btl=self,tcp srun --mpi=pmix $train $args --test-throttle-ms 30
 rc=\$?
-echo "segment ended with status \$rc (75: checkpoint saved after a preemption notice)"
+segment_status \$rc
 exit \$rc
 JOB
 market=$(sbatch --parsable -p market -N2 --ntasks-per-node=4 --gres=gpu:4 --requeue --open-mode=append \

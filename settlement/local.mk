@@ -3,7 +3,7 @@
 # checkpoints), its tests, fuzz targets and benchmark.
 
 lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
-include_HEADERS += settlement/gpumarket-settlement.h
+pkginclude_HEADERS += settlement/gpumarket-settlement.h
 settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/util.c settlement/util.h \
 	settlement/receipt.c settlement/key.c settlement/merkle.c \

@@ -20,7 +20,14 @@ _sandbox_teardown() {
     fi
   done
 }
-trap _sandbox_teardown EXIT
+# Under tests/tap/preamble.sh, teardown joins its exit list (an EXIT trap of
+# our own would replace the preamble's); tests that source tap.sh alone keep
+# the trap.
+if declare -F test_atexit >/dev/null; then
+  test_atexit _sandbox_teardown
+else
+  trap _sandbox_teardown EXIT
+fi
 
 # sandbox_up [UP OPTIONS...]: start a sandbox in a new directory; sets
 # SANDBOX_DIR and exports SLURM_CONF.  Returns non-zero (with the output as

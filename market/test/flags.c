@@ -144,7 +144,7 @@ static void run_case(const struct flag_case *c)
         return;
     }
     char prefix[80];
-    snprintf(prefix, sizeof prefix, "gpumarket: %s: ", source);
+    snprintf(prefix, sizeof prefix, "%s: ", source);
     if (!ok(rc == -1 && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, c->want) != NULL &&
                 strchr(err, '\n') == NULL && terms.set == 0,
             "--%s=\"%s\" is refused: %s", flag_name(c->flag), shown, c->want))
@@ -197,9 +197,7 @@ static void test_repeats(void)
        "the same bid again, written differently, is accepted");
     if (!ok(gm_flags_set(&terms, GM_FLAG_BID, "3.00", "--market-bid", MAXBID_100, err,
                          sizeof err) == -1 &&
-                strstr(
-                    err,
-                    "gpumarket: --market-bid: given twice with different values (2.40 and 3.00)"),
+                strstr(err, "--market-bid: given twice with different values (2.40 and 3.00)"),
             "a different second bid is refused, naming both values"))
         diag("%s", err);
     gm_flags_control_value(&terms, GM_FLAG_BID, value, sizeof value);
@@ -212,8 +210,7 @@ static void test_repeats(void)
                          sizeof err) == 0 &&
                 gm_flags_set(&terms, GM_FLAG_ORDER, "a2", "GPUMARKET_ORDER", MAXBID_100, err,
                              sizeof err) == -1 &&
-                strstr(err,
-                       "gpumarket: GPUMARKET_ORDER: given twice with different values (a1 and a2)"),
+                strstr(err, "GPUMARKET_ORDER: given twice with different values (a1 and a2)"),
             "a conflicting order names the source that repeated it"))
         diag("%s", err);
     ok(gm_flags_isset(&terms, GM_FLAG_BID) && gm_flags_isset(&terms, GM_FLAG_ORDER) &&
@@ -260,13 +257,76 @@ static void test_import(void)
                 diag("err %s", err);
         } else {
             char prefix[80];
-            snprintf(prefix, sizeof prefix, "gpumarket: %s: ", control);
+            snprintf(prefix, sizeof prefix, "%s: ", control);
             if (!ok(rc == -1 && strncmp(err, prefix, strlen(prefix)) == 0 &&
                         strstr(err, rows[i].want) != NULL,
                     "import %s=\"%s\" is refused: %s", control, rows[i].value, rows[i].want))
                 diag("rc %d err %s", rc, err);
         }
     }
+}
+
+/* The entry point slurmctld's select plugin uses: a job record's
+ * spank_job_env, NAME=value without prefix. */
+static void test_control_env(void)
+{
+    struct gm_market_terms terms;
+    char err[GM_ERRLEN] = "";
+
+    const char *good[] = { "SLURM_JOB_NAME=x",
+                           NULL,
+                           "GPUMARKET_BID_MICRO=2400000",
+                           "GPUMARKET_BID=ignored",
+                           "GPUMARKET_ORDER=o-7",
+                           "GPUMARKET_MAX_COST_MICRO=50000000",
+                           "GPUMARKET_CHECKPOINT_DIR=/scratch/c",
+                           "GPUMARKET_BID_MICRO=2400000" };
+    int rc = gm_flags_from_control_env(&terms, good, sizeof good / sizeof good[0], MAXBID_100, err,
+                                       sizeof err);
+    if (!ok(rc == 0 && terms.bid_micro == 2400000 && terms.max_cost_micro == 50000000 &&
+                strcmp(terms.order, "o-7") == 0 &&
+                strcmp(terms.checkpoint_dir, "/scratch/c") == 0 &&
+                terms.set == (1u << GM_FLAG_COUNT) - 1,
+            "a job's control environment gives its terms; other names and a same repeat are "
+            "ignored"))
+        diag("rc %d err %s", rc, err);
+
+    const char *none[] = { "PATH=/bin", "GPUMARKET_BID_MICROX=1" };
+    rc = gm_flags_from_control_env(&terms, none, 2, MAXBID_100, err, sizeof err);
+    ok(rc == 0 && !gm_flags_any(&terms), "a job without market variables has no terms");
+    ok(gm_flags_from_control_env(&terms, NULL, 0, MAXBID_100, err, sizeof err) == 0 &&
+           !gm_flags_any(&terms),
+       "an empty control environment is fine");
+
+    struct {
+        const char *entry, *want;
+    } bad[] = {
+        { "GPUMARKET_BID_MICRO=12abc", "GPUMARKET_BID_MICRO: \"12abc\" is not a positive whole" },
+        { "GPUMARKET_BID_MICRO=200000000", "GPUMARKET_BID_MICRO: " },
+        { "GPUMARKET_BID_MICRO=", "GPUMARKET_BID_MICRO: a value is required" },
+        { "GPUMARKET_MAX_COST_MICRO=-5", "GPUMARKET_MAX_COST_MICRO: " },
+        { "GPUMARKET_CHECKPOINT_DIR=rel", "GPUMARKET_CHECKPOINT_DIR: \"rel\" is not an absolute" },
+        { "GPUMARKET_ORDER=a b", "GPUMARKET_ORDER: " },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* A good value first: the terms must still come back empty. */
+        const char *env[] = { "GPUMARKET_ORDER=first", bad[i].entry };
+        err[0] = '\0';
+        rc = gm_flags_from_control_env(&terms, env, 2, MAXBID_100, err, sizeof err);
+        if (!ok(rc == -1 && strncmp(err, bad[i].want, strlen(bad[i].want)) == 0 &&
+                    !gm_flags_any(&terms),
+                "control environment %s is refused, naming the variable", bad[i].entry))
+            diag("rc %d err %s", rc, err);
+    }
+
+    const char *twice[] = { "GPUMARKET_BID_MICRO=2000000", "GPUMARKET_BID_MICRO=3000000" };
+    rc = gm_flags_from_control_env(&terms, twice, 2, MAXBID_100, err, sizeof err);
+    if (!ok(rc == -1 && strstr(err, "GPUMARKET_BID_MICRO: given twice with different values") &&
+                !gm_flags_any(&terms),
+            "a variable given twice with different values is refused"))
+        diag("rc %d err %s", rc, err);
+    ok(gm_flags_from_control_env(&terms, NULL, 3, MAXBID_100, err, sizeof err) == -1,
+       "a count without an array is refused");
 }
 
 static void test_round_trip(void)
@@ -323,6 +383,7 @@ int main(void)
     test_long_inputs();
     test_repeats();
     test_import();
+    test_control_env();
     test_round_trip();
     test_text_check();
     done_testing();

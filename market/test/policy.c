@@ -727,7 +727,7 @@ static void check_bad_snapshots(void)
         struct gm_policy_result *r = (struct gm_policy_result *)e;
         char err[256] = "";
         ok(gm_policy_decide(e, &s, &r, err, sizeof err) == -1 && r == NULL &&
-               strncmp(err, "gpumarket: policy: ", 19) == 0 && strstr(err, c->expect),
+               strncmp(err, "policy: ", 8) == 0 && strstr(err, c->expect),
            "snapshot refused: %s: %s", c->why, err);
     }
     struct gm_policy_snapshot s = { NOW, NULL, 3, NULL, 0, NULL, 0, NULL, 0 };

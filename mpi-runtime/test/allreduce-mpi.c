@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         plan(TAP_NO_PLAN);
         int rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
                                      sizeof err);
-        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "gpumarket: ", 11) == 0 &&
+        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "MPI_Win_allocate_shared", 23) == 0 &&
                          strstr(err, "MPI_Win_allocate_shared")),
            "shared_memory without shared windows is refused, naming the MPI call");
         if (rc)
@@ -336,7 +336,8 @@ int main(int argc, char **argv)
         float hostbuf[2] = { 1, 2 };
         int rc = gmpi_allreduce_cuda(ctx, hostbuf, 2, GMPI_FLOAT, GMPI_SUM, err, sizeof err);
         ok((rc == GMPI_ENODEV || (rc == GMPI_EINVAL && size > 1) || (rc == 0 && size == 1)) &&
-               (rc == 0 || strncmp(err, "gpumarket: ", 11) == 0) && hostbuf[0] == 1,
+               (rc == 0 || (err[0] != '\0' && strncmp(err, "gpumarket", 9) != 0)) &&
+               hostbuf[0] == 1,
            "gmpi_allreduce_cuda on a host buffer is refused (%s)",
            rc == GMPI_ENODEV ? "no GPU" : "host memory");
     }

@@ -186,7 +186,7 @@ int main(void)
         err[0] = 0;
         int rc = gmpi_bind_compute(topo(b->topology), b->local_rank, b->local_size, b->gpu_list,
                                    b->cpus, &out, err, sizeof err);
-        if (!ok(rc == GMPI_EINVAL && strstr(err, b->needle) && strncmp(err, "gpumarket: ", 11) == 0,
+        if (!ok(rc == GMPI_EINVAL && strstr(err, b->needle) && strncmp(err, "gpumarket", 9) != 0,
                 "refused: %s", b->name))
             diag("rc %d: %s", rc, err);
     }
@@ -227,7 +227,7 @@ int main(void)
     gmpi_bind_format(&b, 5, 1, line, sizeof line);
     is_str(
         line,
-        "gpumarket: rank 5 (local 1): GPU 1 [0000:12:00.0] (device 1), NIC mlx5_0 [0000:21:00.0], 4 core(s) cpus 4-7",
+        "rank 5 (local 1): GPU 1 [0000:12:00.0] (device 1), NIC mlx5_0 [0000:21:00.0], 4 core(s) cpus 4-7",
         "the binding report names rank, GPU, NIC and cores");
 
     /* The real machine loads too (no GPU here is fine). */

@@ -19,7 +19,7 @@ static inline gmpi_ctx *mpi_test_init(int *argc, char ***argv, const gmpi_option
     char err[1024];
 
     if (gmpi_init(argc, argv, opts, &ctx, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "gpumarket: %s\n", err);
         exit(1);
     }
     *rank = gmpi_rank(ctx);

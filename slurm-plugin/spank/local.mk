@@ -25,3 +25,6 @@ UNIT_TESTS += slurm-plugin/spank/test/plugin_args.t
 # Benchmark: `srun true` latency with the plugin against without.
 BENCHMARKS += $(abs_srcdir)/bench/bench-spank.sh
 EXTRA_DIST += bench/bench-spank.sh
+
+# Manual page (kept with the others in doc/).
+dist_man_MANS += doc/spank_gpumarket.8

@@ -24,39 +24,36 @@ int gm_plugin_args_parse(int argc, char *const argv[], struct gm_plugin_args *ar
         gm_text_quote(arg, len, shown, sizeof shown);
         if (gm_text_check(arg, len, &bad) != 0)
             return gm_errf(err, errlen,
-                           "gpumarket: plugstack.conf argument \"%s\": control character or "
+                           "plugstack.conf argument \"%s\": control character or "
                            "invalid UTF-8 at byte %zu",
                            shown, bad + 1);
         const char *eq = strchr(arg, '=');
         if (eq == NULL)
             return gm_errf(err, errlen,
-                           "gpumarket: plugstack.conf argument \"%s\" is not key=value; "
+                           "plugstack.conf argument \"%s\" is not key=value; "
                            "known: config=PATH",
                            shown);
         size_t keylen = (size_t)(eq - arg);
         const char *value = eq + 1;
         if (keylen == 6 && strncmp(arg, "config", 6) == 0) {
             if (have_config)
-                return gm_errf(
-                    err, errlen,
-                    "gpumarket: plugstack.conf argument config= given twice: give it once");
+                return gm_errf(err, errlen,
+                               "plugstack.conf argument config= given twice: give it once");
             if (value[0] != '/')
                 return gm_errf(err, errlen,
-                               "gpumarket: plugstack.conf argument \"%s\": config= needs an "
+                               "plugstack.conf argument \"%s\": config= needs an "
                                "absolute path to gpumarket.conf",
                                shown);
             if (strlen(value) > GM_PLUGIN_ARGS_MAX_PATH)
-                return gm_errf(
-                    err, errlen,
-                    "gpumarket: plugstack.conf argument config=: path longer than %d bytes",
-                    GM_PLUGIN_ARGS_MAX_PATH);
+                return gm_errf(err, errlen,
+                               "plugstack.conf argument config=: path longer than %d bytes",
+                               GM_PLUGIN_ARGS_MAX_PATH);
             snprintf(args->config, sizeof args->config, "%s", value);
             have_config = 1;
             continue;
         }
         return gm_errf(err, errlen,
-                       "gpumarket: plugstack.conf argument \"%s\": unknown key; known: config=PATH",
-                       shown);
+                       "plugstack.conf argument \"%s\": unknown key; known: config=PATH", shown);
     }
     return 0;
 }

@@ -21,7 +21,7 @@ int gm_spank_client_post_opt(spank_t sp)
             continue;
         if (gm_flags_set(&gm_spank.terms, (enum gm_flag)f, env, info->env, gm_spank.max_bid, err,
                          sizeof err) != 0) {
-            slurm_error("%s", err);
+            slurm_error("gpumarket: %s", err);
             return -1;
         }
     }

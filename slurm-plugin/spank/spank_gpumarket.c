@@ -61,7 +61,7 @@ static int option_cb(int val, const char *optarg, int remote)
             gm_spank_keep_error(err);
             return 0;
         }
-        slurm_error("%s", err);
+        slurm_error("gpumarket: %s", err);
         return -1;
     }
     return 0;
@@ -94,14 +94,14 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
     }
 
     if (gm_plugin_args_parse(ac, av, &gm_spank.args, err, sizeof err) != 0) {
-        slurm_error("%s", err);
+        slurm_error("gpumarket: %s", err);
         return -1;
     }
     if (gm_conf_load(gm_spank.args.config, &gm_spank.conf, err, sizeof err) != 0) {
         if (ctx == S_CTX_REMOTE) {
             gm_spank_keep_error(err);
         } else {
-            slurm_error("%s", err);
+            slurm_error("gpumarket: %s", err);
             return -1;
         }
     } else {

@@ -5,6 +5,7 @@
 #define GPUMARKET_SPANK_INTERNAL_H
 
 #include "common/conf.h"
+#include "common/text.h"
 #include "market/flags.h"
 #include "slurm-plugin/spank/plugin_args.h"
 
@@ -15,7 +16,7 @@ struct gm_spank_state {
     struct gm_conf *conf;         /* NULL in contexts that need none */
     int64_t max_bid;              /* from conf; INT64_MAX without one */
     struct gm_market_terms terms; /* what the buyer gave */
-    char error[1024];             /* remote context: an error kept for task_init */
+    char error[GM_ERRLEN];        /* remote context: an error kept for task_init */
 };
 
 extern struct gm_spank_state gm_spank;
@@ -25,7 +26,9 @@ extern struct gm_spank_state gm_spank;
 int gm_spank_client_post_opt(spank_t sp);
 
 /* Remote context (slurmstepd).  Errors there never reach srun on their own
- * (a known Slurm behaviour): the first is kept and task_init reports it. */
+ * (a known Slurm behaviour): the first is kept (without the "gpumarket: "
+ * prefix, like every library message) and task_init reports it once,
+ * prefixed with the node's name. */
 void gm_spank_keep_error(const char *msg);
 int gm_spank_remote_user_init(spank_t sp);
 int gm_spank_remote_task_init(spank_t sp);

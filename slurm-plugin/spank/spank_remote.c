@@ -38,7 +38,7 @@ static int read_job_env(spank_t sp, const char *name, char *buf, int len)
         return 0;
     if (rc == ESPANK_SUCCESS)
         return 1;
-    snprintf(err, sizeof err, "gpumarket: %s: cannot read it: %s", name, spank_strerror(rc));
+    snprintf(err, sizeof err, "%s: cannot read it: %s", name, spank_strerror(rc));
     gm_spank_keep_error(err);
     return -1;
 }
@@ -80,7 +80,7 @@ int gm_spank_remote_user_init(spank_t sp)
             continue;
         spank_err_t rc = spank_setenv(sp, info->control, value, 1);
         if (rc != ESPANK_SUCCESS) {
-            snprintf(err, sizeof err, "gpumarket: cannot set %s for the tasks: %s", info->control,
+            snprintf(err, sizeof err, "cannot set %s for the tasks: %s", info->control,
                      spank_strerror(rc));
             gm_spank_keep_error(err);
             return 0;
@@ -116,17 +116,13 @@ static int first_step_of_job(spank_t sp)
 int gm_spank_remote_task_init(spank_t sp)
 {
     char node[256], host[256] = "";
-    const char *msg;
 
     if (!job_env(sp, "SLURMD_NODENAME", node, sizeof node))
         snprintf(node, sizeof node, "?");
     gethostname(host, sizeof host - 1);
 
     if (gm_spank.error[0] != '\0') {
-        msg = gm_spank.error;
-        if (strncmp(msg, "gpumarket: ", 11) == 0)
-            msg += 11;
-        fprintf(stderr, "gpumarket: on node %s (host %s): %s\n", node, host, msg);
+        fprintf(stderr, "gpumarket: on node %s (host %s): %s\n", node, host, gm_spank.error);
         return -1;
     }
 

@@ -8,3 +8,8 @@ check_PROGRAMS += tests/tap/test/tap_selftest.t
 tests_tap_test_tap_selftest_t_SOURCES = tests/tap/test/tap_selftest.c
 tests_tap_test_tap_selftest_t_LDADD = tests/tap/libtap.la
 UNIT_TESTS += tests/tap/test/tap_selftest.t
+
+# The shell test library (sharness-style): preamble, TAP functions, fixtures,
+# and its own test.
+EXTRA_DIST += tests/tap/preamble.sh tests/tap/fixtures.sh tests/tap/test/sharness.t
+UNIT_TESTS += tests/tap/test/sharness.t

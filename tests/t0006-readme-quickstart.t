@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The README's quick start is exactly two commands that work verbatim as root
+# on a fresh Debian 12: each names an executable script of this repository,
+# neither uses sudo (a fresh machine where you are root has none), and the
+# first step both take (install-deps.sh) runs as root without calling sudo.
+. "$(dirname "$0")/tap/preamble.sh"
+
+readme=$top_srcdir/README.md
+# The shell block that follows "## Quick start", comments and blank lines out.
+sed -n '/^## Quick start/,/^## /p' "$readme" |
+  sed -n '/^```sh$/,/^```$/{/^```/d;p}' |
+  sed -e 's/[[:space:]]*#.*$//' -e '/^[[:space:]]*$/d' >quickstart
+
+test_expect_success 'the quick start is exactly two commands' '
+  test_line_count = 2 quickstart
+'
+
+test_expect_success 'neither command uses sudo' '
+  test_grep -v -w sudo quickstart
+'
+
+test_expect_success 'each command is a script of the repository, run from its top, with no argument' '
+  while read -r cmd rest; do
+    case $cmd in ./scripts/*) ;; *) echo "not ./scripts/...: $cmd" && return 1 ;; esac &&
+    test -z "$rest" || { echo "arguments after $cmd: $rest"; return 1; }
+  done <quickstart
+'
+
+test_expect_success 'each script exists, is executable and starts with a #! line' '
+  while read -r cmd; do
+    test -f "$top_srcdir/$cmd" && test -x "$top_srcdir/$cmd" &&
+    head -n 1 "$top_srcdir/$cmd" | grep -q "^#!" || { echo "bad script: $cmd"; return 1; }
+  done <quickstart
+'
+
+test_expect_success 'the scripts themselves never run sudo' '
+  while read -r cmd; do
+    test_grep -v -E "^[^#]*(^|[;&|[:space:]])sudo[[:space:]]" "$top_srcdir/$cmd" || return 1
+  done <quickstart
+'
+
+if [ "$(id -u)" -eq 0 ]; then
+  test_set_prereq ROOT
+else
+  test_missing_prereq ROOT "install-deps.sh is run as root here, as the quick start does"
+fi
+mkdir -p nosudo
+cat >nosudo/sudo <<'STUB'
+#!/bin/sh
+echo "sudo was called: $*" >&2
+exit 1
+STUB
+chmod +x nosudo/sudo
+
+test_expect_success ROOT 'as root, install-deps.sh (the first step of both) does not call sudo' '
+  PATH=$PWD/nosudo:$PATH "$top_srcdir/scripts/install-deps.sh" >out 2>&1 &&
+  test_grep -v "sudo was called" out
+'
+
+test_done
