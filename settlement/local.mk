@@ -19,8 +19,13 @@ settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:
 SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
 SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
-check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t
-UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t
+check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t \
+	settlement/test/merkle-adversarial.t
+UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t \
+	settlement/test/merkle-adversarial.t
+settlement_test_merkle_adversarial_t_SOURCES = settlement/test/merkle-adversarial.c
+settlement_test_merkle_adversarial_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_merkle_adversarial_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_receipt_t_SOURCES = settlement/test/receipt.c
 settlement_test_receipt_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
@@ -64,6 +69,8 @@ SETTLEMENT_FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sa
 CLEANFILES += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%) $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.log)
 
 if HAVE_CLANG
+# Built by `make check` too: tests/t0090-fuzz-smoke.t runs each briefly.
+check_SCRIPTS += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%)
 settlement/fuzz/fuzz-receipt: $(srcdir)/settlement/fuzz/fuzz-receipt.c $(SETTLEMENT_FUZZ_LIBSRC)
 	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
 settlement/fuzz/fuzz-record: $(srcdir)/settlement/fuzz/fuzz-record.c $(SETTLEMENT_FUZZ_LIBSRC)
