@@ -20,9 +20,12 @@ SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.l
 SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t \
-	settlement/test/merkle-adversarial.t
+	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t
 UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t \
-	settlement/test/merkle-adversarial.t
+	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t
+settlement_test_receipt_strings_t_SOURCES = settlement/test/receipt-strings.c
+settlement_test_receipt_strings_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_receipt_strings_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_merkle_adversarial_t_SOURCES = settlement/test/merkle-adversarial.c
 settlement_test_merkle_adversarial_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_merkle_adversarial_t_LDADD = $(SETTLEMENT_TEST_LDADD)

@@ -108,9 +108,8 @@ static void test_inclusion(gm_merkle *t)
        short_n);
     ok(depth_ok == depth_n, "inclusion: %zu proofs for a size of another depth refused (of %zu)",
        depth_ok, depth_n);
-    ok(interior_ok == interior_n,
-       "inclusion: %zu interior nodes posing as leaves refused (of %zu)", interior_ok,
-       interior_n);
+    ok(interior_ok == interior_n, "inclusion: %zu interior nodes posing as leaves refused (of %zu)",
+       interior_ok, interior_n);
     ok(interior_n > 0 && depth_n > 0, "the forgeries cover interior nodes and other depths");
 }
 
@@ -155,12 +154,13 @@ static void test_consistency(gm_merkle *t)
         }
     }
     ok(valid_ok == valid_n, "consistency: all %zu genuine proofs verify", valid_n);
-    ok(extra_ok == extra_n, "consistency: %zu proofs with an extra hash refused (of %zu)",
-       extra_ok, extra_n);
+    ok(extra_ok == extra_n, "consistency: %zu proofs with an extra hash refused (of %zu)", extra_ok,
+       extra_n);
     ok(short_ok == short_n, "consistency: %zu proofs missing a hash refused (of %zu)", short_ok,
        short_n);
-    ok(size_ok == size_n, "consistency: %zu proofs claimed for a size of another shape refused "
-                          "(of %zu)",
+    ok(size_ok == size_n,
+       "consistency: %zu proofs claimed for a size of another shape refused "
+       "(of %zu)",
        size_ok, size_n);
 }
 
