@@ -133,8 +133,7 @@ int main(void)
         strcpy(r.user, bad[i].bytes);
         err[0] = '\0';
         int rc = gm_receipt_check(&r, err, sizeof err);
-        if (!ok(rc == -1 && strstr(err, "user") != NULL, "check refuses %s in user",
-                bad[i].what))
+        if (!ok(rc == -1 && strstr(err, "user") != NULL, "check refuses %s in user", bad[i].what))
             diag("rc=%d err=%s", rc, err);
         err[0] = '\0';
         rc = decode_with_user(bad[i].bytes, err, sizeof err);
