@@ -5,6 +5,7 @@
 
 #include "common/conf.h"
 
+#include "common/io.h"
 #include "common/money.h"
 #include "common/text.h"
 
@@ -565,65 +566,27 @@ int gm_conf_load(const char *path, struct gm_conf **out, char *err, size_t errle
     *out = NULL;
     if (!path)
         path = GM_CONF_DEFAULT_PATH;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(err, errlen, "gpumarket: %s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    /* The file sets market prices: refuse it unless only root (or the user
+     * reading it, e.g. SlurmUser in slurmctld) can change it or any
+     * directory above it.  The open does not block on a FIFO. */
+    char msg[1024];
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "gpumarket: %s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen,
-                 "gpumarket: %s: not a regular file: give the path of the "
-                 "configuration file",
-                 path);
-        close(fd);
-        return -1;
-    }
-    if (st.st_mode & S_IWOTH) {
-        snprintf(err, errlen,
-                 "gpumarket: %s: writable by every user, so anyone could set "
-                 "market prices: run chmod o-w on it",
-                 path);
-        close(fd);
-        return -1;
-    }
-    if (st.st_size > GM_CONF_MAX_SIZE) {
-        snprintf(err, errlen, "gpumarket: %s: file is %lld bytes: the most is %d", path,
-                 (long long)st.st_size, GM_CONF_MAX_SIZE);
-        close(fd);
-        return -1;
-    }
-    /* Read one byte past the limit so a file that grew since fstat is caught. */
-    size_t cap = (size_t)GM_CONF_MAX_SIZE + 1;
-    char *buf = malloc(cap);
-    if (!buf) {
-        snprintf(err, errlen, "gpumarket: %s: out of memory", path);
-        close(fd);
-        return -1;
-    }
-    size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + used, cap - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errlen, "gpumarket: %s: read error: %s", path, strerror(errno));
-            free(buf);
+    int fd = gm_io_open_regular(path, 0, &st, msg, sizeof msg);
+    if (fd < 0 ||
+        gm_io_path_is_secure(path, &st, geteuid(), "the market configuration (it sets prices)", msg,
+                             sizeof msg) != 0) {
+        if (fd >= 0)
             close(fd);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        used += (size_t)n;
-        if (used == cap)
-            break;
+        snprintf(err, errlen, "gpumarket: %s", msg);
+        return -1;
     }
+    size_t used;
+    char *buf = gm_io_read_fd(fd, path, GM_CONF_MAX_SIZE, &used, msg, sizeof msg);
     close(fd);
+    if (!buf) {
+        snprintf(err, errlen, "gpumarket: %s", msg);
+        return -1;
+    }
     int rc = gm_conf_parse(path, buf, used, out, err, errlen);
     free(buf);
     return rc;

@@ -103,3 +103,39 @@ int gm_money_format(int64_t micro, char *buf, size_t buflen)
     }
     return n;
 }
+
+int gm_money_bill(int64_t price, int64_t gpu_seconds, int64_t *amount, char *err, size_t errlen)
+{
+    if (price < 0)
+        return gm_errf(err, errlen, "billing: negative price (%lld micro-units per GPU-hour)",
+                       (long long)price);
+    if (gpu_seconds < 0)
+        return gm_errf(err, errlen, "billing: negative GPU-seconds (%lld)", (long long)gpu_seconds);
+    /* Both factors are below 2^63, so the product fits in 126 bits. */
+    unsigned __int128 a = (unsigned __int128)price * (uint64_t)gpu_seconds / 3600;
+    if (a > (unsigned __int128)GM_MONEY_BILL_MAX)
+        return gm_errf(err, errlen,
+                       "billing: %lld GPU-seconds at %lld micro-units per GPU-hour come to more "
+                       "than the largest bill, %lld micro-units (2^53 - 1)",
+                       (long long)gpu_seconds, (long long)price, (long long)GM_MONEY_BILL_MAX);
+    *amount = (int64_t)a;
+    return 0;
+}
+
+int gm_money_bill_longest(int64_t price, int64_t budget, int64_t *gpu_seconds)
+{
+    if (price < 0 || budget < 0)
+        return -1;
+    if (price == 0) {
+        *gpu_seconds = INT64_MAX;
+        return 0;
+    }
+    if (budget > GM_MONEY_BILL_MAX)
+        budget = GM_MONEY_BILL_MAX;
+    /* floor(price * S / 3600) <= budget  <=>  price * S < (budget + 1) * 3600
+     * <=>  S <= ((budget + 1) * 3600 - 1) / price.  (budget + 1) * 3600 < 2^65. */
+    unsigned __int128 longest =
+        (((unsigned __int128)budget + 1) * 3600 - 1) / (unsigned __int128)price;
+    *gpu_seconds = longest > INT64_MAX ? INT64_MAX : (int64_t)longest;
+    return 0;
+}

@@ -48,4 +48,33 @@ int gm_money_parse_mem(const char *text, size_t len, unsigned flags, int64_t *mi
  * always suffices); buf is then set to "" when buflen > 0. */
 int gm_money_format(int64_t micro, char *buf, size_t buflen);
 
+/* ------------------------------------------------------------ the billing rule */
+
+/* The largest amount a bill may reach, in micro-units: 2^53 - 1 (about 9.0
+ * billion units).  Receipts are JSON whose integers must stay exact in an
+ * IEEE double (RFC 7493, I-JSON), so a larger bill could not be written into
+ * a receipt; the policy engine clamps a lease's time so its bill stays
+ * within it, and settlement refuses anything above it.  One bound for both,
+ * so a lease can never run up a bill no receipt can carry. */
+#define GM_MONEY_BILL_MAX 9007199254740991LL
+
+/* The billing rule, the one place it is written: the amount for
+ * `gpu_seconds` GPU-seconds at `price_micro_per_gpu_hour` micro-units per
+ * GPU-hour is floor(price * gpu_seconds / 3600) micro-units, computed
+ * exactly in 128-bit integers.  Each call rounds down on its own, so the sum
+ * of k segments' bills is at most the bill of their total GPU-seconds and
+ * less by at most k - 1 micro-units: the buyer never pays more than the
+ * exact price.  Returns 0 and sets *amount, or -1 (leaving *amount untouched)
+ * with a message in err when an input is negative or the amount would exceed
+ * GM_MONEY_BILL_MAX: it refuses, never saturates or wraps.  Thread-safe. */
+int gm_money_bill(int64_t price_micro_per_gpu_hour, int64_t gpu_seconds, int64_t *amount, char *err,
+                  size_t errlen);
+
+/* The inverse used to cap a lease: the largest GPU-seconds S (at most
+ * INT64_MAX) whose bill, gm_money_bill(price, S), is at most `budget`
+ * micro-units, with budget taken as GM_MONEY_BILL_MAX when it is larger.
+ * A price of 0 bills nothing: S is INT64_MAX.  Returns 0, or -1 when price or
+ * budget is negative. */
+int gm_money_bill_longest(int64_t price_micro_per_gpu_hour, int64_t budget, int64_t *gpu_seconds);
+
 #endif

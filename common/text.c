@@ -96,3 +96,60 @@ void gm_text_quote(const char *text, size_t len, char *out, size_t outlen)
     }
     out[o < outlen ? o : outlen - 1] = '\0';
 }
+
+void gm_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int gm_hex_decode(const char *in, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        int v;
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+        else
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] |= (uint8_t)v;
+    }
+    return 0;
+}
+
+int gm_text_parse_u64_mem(const char *s, size_t len, uint64_t max, unsigned flags, uint64_t *value)
+{
+    if (!s || len == 0)
+        return -1;
+    if ((flags & GM_TEXT_U64_CANONICAL) && len > 1 && s[0] == '0')
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+int gm_text_parse_u64(const char *s, uint64_t max, unsigned flags, uint64_t *value)
+{
+    return s ? gm_text_parse_u64_mem(s, strlen(s), max, flags, value) : -1;
+}

@@ -6,6 +6,7 @@
 #include "market/policy.h"
 
 #include "common/conf.h"
+#include "common/money.h"
 #include "common/text.h"
 #include "market/sort.h"
 
@@ -891,23 +892,19 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *q,
     terms->clamped = 0;
     if (q->max_cost == GM_POLICY_UNLIMITED || q->price == 0)
         return 0;
-    /* The bill of T seconds is floor(rate * T / 3600) with rate = price *
-     * gpus; it stays <= max_cost exactly while rate * T < (max_cost + 1) *
-     * 3600.  All in 128 bits: rate < 2^95, (max_cost + 1) * 3600 < 2^76. */
-    unsigned __int128 rate = (unsigned __int128)q->price * q->gpus;
-    unsigned __int128 bound = ((unsigned __int128)q->max_cost + 1) * 3600 - 1;
-    unsigned __int128 longest = bound / rate;
-    /* GPU-seconds must fit in int64 for billing. */
-    unsigned __int128 cap = (unsigned __int128)(INT64_MAX / q->gpus);
-    if (longest > cap)
-        longest = cap;
+    /* The longest T whose bill, gm_money_bill(price, gpus * T), stays within
+     * the max cost: the billing rule's own inverse (common/money.h). */
+    int64_t longest_gpu_seconds;
+    if (gm_money_bill_longest(q->price, q->max_cost, &longest_gpu_seconds) != 0)
+        return gm_errf(err, errlen, "gpumarket: policy: lease terms: negative price or max cost");
+    int64_t longest = longest_gpu_seconds / q->gpus;
     if (longest == 0)
         return gm_errf(err, errlen,
                        "gpumarket: policy: lease terms: max cost %lld micro-units "
                        "does not cover one second of %u GPUs at %lld micro-units per GPU-hour",
                        (long long)q->max_cost, q->gpus, (long long)q->price);
-    if (q->time_limit == GM_POLICY_UNLIMITED || (unsigned __int128)q->time_limit > longest) {
-        terms->time_limit = (int64_t)longest;
+    if (q->time_limit == GM_POLICY_UNLIMITED || q->time_limit > longest) {
+        terms->time_limit = longest;
         terms->clamped = 1;
     }
     return 0;
@@ -934,16 +931,8 @@ int gm_policy_gpu_seconds(uint32_t gpus, int64_t start, int64_t end, int64_t *gp
 int gm_policy_segment_amount(int64_t price, int64_t gpu_seconds, int64_t *amount, char *err,
                              size_t errlen)
 {
-    if (price < 0 || gpu_seconds < 0)
-        return gm_errf(err, errlen, "gpumarket: policy: segment amount: negative %s",
-                       price < 0 ? "price" : "GPU-seconds");
-    unsigned __int128 a = (unsigned __int128)price * (uint64_t)gpu_seconds / 3600;
-    if (a > INT64_MAX)
-        return gm_errf(err, errlen,
-                       "gpumarket: policy: segment amount: %lld GPU-seconds at "
-                       "%lld micro-units per GPU-hour exceeds the largest amount (INT64_MAX "
-                       "micro-units)",
-                       (long long)gpu_seconds, (long long)price);
-    *amount = (int64_t)a;
+    char msg[256];
+    if (gm_money_bill(price, gpu_seconds, amount, msg, sizeof msg) != 0)
+        return gm_errf(err, errlen, "gpumarket: policy: segment amount: %s", msg);
     return 0;
 }

@@ -279,13 +279,10 @@ int gm_policy_lease_terms(const struct gm_policy_lease_request *request,
 int gm_policy_gpu_seconds(uint32_t gpus, int64_t start, int64_t end, int64_t *gpu_seconds,
                           char *err, size_t errlen);
 
-/* The amount billed for a segment: floor(price * gpu_seconds / 3600), in
- * micro-units, computed exactly in 128-bit integers.  Rounding rule: each
- * segment is rounded down on its own, so for k segments of one lease the
- * sum of the segment amounts is at most the amount of their total
- * GPU-seconds and less by at most k - 1 micro-units; the buyer is never
- * billed more than the exact price.  Returns 0, or -1 with a message when an
- * input is negative or the amount exceeds INT64_MAX (no saturation). */
+/* The amount billed for a segment: the billing rule, gm_money_bill
+ * (common/money.h), floor(price * gpu_seconds / 3600) micro-units, rounded
+ * down per segment.  Returns 0, or -1 with a message when an input is
+ * negative or the amount exceeds GM_MONEY_BILL_MAX (no saturation). */
 int gm_policy_segment_amount(int64_t price, int64_t gpu_seconds, int64_t *amount, char *err,
                              size_t errlen);
 

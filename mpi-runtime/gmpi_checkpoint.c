@@ -4,6 +4,8 @@
  * atomically by rank 0, the newest complete checkpoint found on restart). */
 #include "config.h"
 
+#include "common/io.h"
+#include "common/text.h"
 #include "mpi-runtime/gmpi_internal.h"
 
 #include <dirent.h>
@@ -77,31 +79,6 @@ static void sha256(const void *data, size_t len, unsigned char out[32])
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static int unhex(const char *in, unsigned char *out, size_t n)
-{
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = in[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (unsigned char)(v << 4);
-        else
-            out[i / 2] |= (unsigned char)v;
-    }
-    return 0;
-}
-
 static int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -146,45 +123,20 @@ static int write_file(const char *path, const void *buf, size_t len, char *err, 
     return GMPI_OK;
 }
 
-/* Read a whole file of at most max bytes (a size_t len that fits). */
+/* Read a whole file of at most max bytes (common/io.h), with the error kind
+ * the runtime reports. */
 static int read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                      size_t errlen)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gmpi_fail(err, errlen, errno == ENOENT ? GMPI_ENOENT : GMPI_EIO, "%s: %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        close(fd);
-        return gmpi_fail(err, errlen, GMPI_ECORRUPT, "%s: not a regular file of at most %zu bytes",
-                         path, max);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        close(fd);
-        return gmpi_fail(err, errlen, GMPI_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            free(buf);
-            close(fd);
-            return gmpi_fail(err, errlen, GMPI_EIO, "%s: read failed: %s", path,
-                             e ? strerror(e) : "file shrank while reading");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return GMPI_OK;
+    char msg[512];
+    *out = gm_io_read_file(path, 0, max, len, msg, sizeof msg);
+    if (*out)
+        return GMPI_OK;
+    int code = errno == ENOENT                     ? GMPI_ENOENT
+               : errno == ENOMEM                   ? GMPI_ENOMEM
+               : errno == EINVAL || errno == EFBIG ? GMPI_ECORRUPT
+                                                   : GMPI_EIO;
+    return gmpi_fail(err, errlen, code, "%s", msg);
 }
 
 /* mkdir -p: the checkpoint directory may be new, parents included. */
@@ -298,28 +250,25 @@ int gmpi_checkpoint_save(gmpi_ctx *ctx, const char *dir, uint64_t step, const vo
                                      MANIFEST_MAGIC, step, ctx->size);
             for (int i = 0; i < ctx->size; i++) {
                 char h[65];
-                hex(all[i].sha, 32, h);
+                gm_hex_encode(all[i].sha, 32, h);
                 used += (size_t)snprintf(text + used, cap - used, "shard %d %" PRIu64 " %s\n", i,
                                          all[i].bytes, h);
             }
             unsigned char msha[32];
             char h[65];
             sha256(text, used, msha);
-            hex(msha, 32, h);
+            gm_hex_encode(msha, 32, h);
             used += (size_t)snprintf(text + used, cap - used, "manifest-sha256 %s\n", h);
             /* Shard names must be durable before the manifest points at them. */
             if (fsync_path(stepdir))
                 rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir,
                                strerror(errno));
-            snprintf(tmp, sizeof tmp, "%s/MANIFEST.tmp", stepdir);
-            if (!rc)
-                rc = write_file(tmp, text, used, err, errlen);
-            if (!rc && rename(tmp, path))
-                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: rename to MANIFEST failed: %s", tmp,
-                               strerror(errno));
-            if (!rc && (fsync_path(stepdir) || fsync_path(dir)))
-                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", stepdir,
-                               strerror(errno));
+            /* Temporary file, fsync, rename, fsync stepdir (common/io.h). */
+            char msg[512];
+            if (!rc && gm_io_write_file(path, text, used, 0644, 0, msg, sizeof msg))
+                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s; check the disk", msg);
+            if (!rc && fsync_path(dir))
+                rc = gmpi_fail(err, errlen, GMPI_EIO, "%s: fsync failed: %s", dir, strerror(errno));
         }
         free(text);
     }
@@ -369,21 +318,7 @@ size_t gmpi_checkpoint_shard_size(const gmpi_checkpoint *ck, int shard)
 /* A decimal number with no sign, no leading zero (unless "0"), at most max. */
 static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 {
-    uint64_t v = 0;
-    if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
+    return gm_text_parse_u64_mem(s, n, max, GM_TEXT_U64_CANONICAL, out);
 }
 
 /* Take one line "<keyword> <rest>" from *p; rest is returned (not NUL-ended). */
@@ -431,13 +366,14 @@ static int parse_manifest(const char *path, const char *text, size_t len, gmpi_c
         if (take_line(&p, end, "shard", &rest, &rl) || rl < (size_t)wl + 66 ||
             memcmp(rest, want, (size_t)wl) || !(sp = memchr(rest + wl, ' ', rl - (size_t)wl)) ||
             parse_u64(rest + wl, (size_t)(sp - rest - wl), MAX_SHARD_BYTES, &ck->bytes[i]) ||
-            (size_t)(rest + rl - sp) != 65 || unhex(sp + 1, ck->sha[i], 32))
+            (size_t)(rest + rl - sp) != 65 || gm_hex_decode(sp + 1, 64, ck->sha[i], 32))
             return gmpi_fail(err, errlen, GMPI_ECORRUPT,
                              "%s: line %d is not 'shard %d BYTES SHA256'", path, i + 4, i);
     }
     size_t covered = (size_t)(p - text);
     unsigned char want[32], got[32];
-    if (take_line(&p, end, "manifest-sha256", &rest, &rl) || rl != 64 || unhex(rest, want, 32))
+    if (take_line(&p, end, "manifest-sha256", &rest, &rl) || rl != 64 ||
+        gm_hex_decode(rest, 64, want, 32))
         return gmpi_fail(err, errlen, GMPI_ECORRUPT,
                          "%s: the last line is not 'manifest-sha256 HEX' (truncated?)", path);
     if (p != end)

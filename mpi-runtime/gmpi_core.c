@@ -3,6 +3,7 @@
  * errors and the element-wise host reductions. */
 #include "config.h"
 
+#include "common/text.h"
 #include "mpi-runtime/gmpi_internal.h"
 
 #include <errno.h>
@@ -191,10 +192,8 @@ static int env_size(const char *name, size_t *out, size_t min, size_t max, char 
     const char *v = getenv(name);
     if (!v || !*v)
         return GMPI_OK;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || v[0] == '-' || x < min || x > max)
+    uint64_t x;
+    if (gm_text_parse_u64(v, max, 0, &x) || x < min)
         return gmpi_fail(err, errlen, GMPI_EINVAL,
                          "%s='%s' is not a whole number from %zu to %zu; fix or unset it", name, v,
                          min, max);

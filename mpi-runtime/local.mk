@@ -11,7 +11,9 @@ mpi_runtime_libgpumarket_mpi_la_SOURCES = \
 	mpi-runtime/gmpi_checkpoint.c \
 	mpi-runtime/gmpi_bind.c
 mpi_runtime_libgpumarket_mpi_la_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(HWLOC_CFLAGS) $(OPENSSL_CFLAGS)
-mpi_runtime_libgpumarket_mpi_la_LIBADD = $(MPI_LIBS) $(HWLOC_LIBS) $(OPENSSL_LIBS)
+# The shared helpers (files, hex, numbers) come from common/, never copied.
+mpi_runtime_libgpumarket_mpi_la_LIBADD = common/libgpumarket-common.la $(MPI_LIBS) $(HWLOC_LIBS) \
+	$(OPENSSL_LIBS)
 mpi_runtime_libgpumarket_mpi_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
 if HAVE_CUDA
 mpi_runtime_libgpumarket_mpi_la_SOURCES += mpi-runtime/gmpi_cuda.cu

@@ -37,7 +37,7 @@ char *gm_checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[G
     }
     int body = snprintf(note, cap, "%s\n%llu\n%s\n", origin, (unsigned long long)size, rootb64);
     uint8_t sig[4 + GM_SIGNATURE_LEN];
-    if (gm_settle_unhex(gm_key_id_hex(key), 8, sig, 4) ||
+    if (gm_hex_decode(gm_key_id_hex(key), 8, sig, 4) ||
         gm_key_sign(key, note, (size_t)body, sig + 4, err, errlen)) {
         free(note);
         return NULL;
@@ -205,15 +205,22 @@ int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys, size
         for (size_t k = 0; k < nkeys; k++) {
             const char *name = gm_key_name(keys[k]);
             uint8_t id[4];
-            if (!name || strlen(name) != sl.namelen || memcmp(name, sl.name, sl.namelen) != 0 ||
-                gm_settle_unhex(gm_key_id_hex(keys[k]), 8, id, 4) || memcmp(id, sl.raw, 4) != 0)
+            /* A key without a name (a bare PEM public key) takes the name the
+             * line gives: the key id binds that name to this very key, so a
+             * match means the line claims this key. */
+            if (name && (strlen(name) != sl.namelen || memcmp(name, sl.name, sl.namelen) != 0))
                 continue;
+            if (gm_settle_key_id_for_name(keys[k], sl.name, sl.namelen, id) != 0 ||
+                memcmp(id, sl.raw, 4) != 0)
+                continue;
+            char idhex[9];
+            gm_hex_encode(id, 4, idhex);
             if (sl.rawlen != 4 + GM_SIGNATURE_LEN ||
                 gm_key_verify(keys[k], text, cp->body_len, sl.raw + 4) != 0)
                 return gm_errf(
                     err, errlen,
-                    "checkpoint: the signature by %s (key id %s) does not verify: the checkpoint was altered",
-                    name, gm_key_id_hex(keys[k]));
+                    "checkpoint: the signature by %.*s (key id %s) does not verify: the checkpoint was altered",
+                    (int)sl.namelen, sl.name, idhex);
             verified = 1;
         }
         p = nl + 1;

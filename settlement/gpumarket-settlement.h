@@ -71,8 +71,10 @@ struct gm_receipt {
 /* Name of an end reason ("completed", ...), or NULL when out of range. */
 const char *gm_receipt_end_reason_name(enum gm_end_reason reason);
 
-/* gpu_seconds * price / 3600 rounded down; -1 when it would exceed
- * GM_RECEIPT_INT_MAX. */
+/* The bill of a segment, by the one billing rule (gm_money_bill in the
+ * project's common/money.h): gpu_seconds * price / 3600 rounded down; -1 when
+ * an input is negative or the bill would exceed GM_RECEIPT_INT_MAX, which is
+ * also the billing rule's bound. */
 int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price_micro_per_gpu_hour);
 
 /* Check every field's range and the derived fields (gpu_seconds, amount).
@@ -128,6 +130,13 @@ gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name, char
  * NULL on error. */
 gm_key *gm_key_load_public(const char *path, char *err, size_t errlen);
 gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errlen);
+
+/* Name a key loaded from a bare PEM public key (a C2SP signed-note key
+ * name, as gm_key_generate takes), so that its key id is known and receipts
+ * are matched by it.  Checkpoint verification does not need this: it takes a
+ * nameless key's name from the signature line.  Renaming a named key to
+ * another name is refused.  Returns 0 or -1. */
+int gm_key_set_name(gm_key *key, const char *name, char *err, size_t errlen);
 
 /* The key's name (NULL when loaded from a bare PEM public key), its C2SP key
  * id (first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key), as 8 hex
@@ -238,8 +247,10 @@ char *gm_checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[G
 int gm_checkpoint_parse(const char *text, size_t len, struct gm_checkpoint *cp, char *err,
                         size_t errlen);
 
-/* Parse and require a valid signature from one of `keys` (matched by name
- * and key id; keys without a name cannot verify notes).  0 or -1. */
+/* Parse and require a valid signature from one of `keys`, matched by the
+ * signature line's name and key id.  A key without a name (a bare PEM public
+ * key) is matched by the key id it has under the line's name, so the PEM key
+ * alone verifies a checkpoint.  0 or -1. */
 int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys, size_t nkeys,
                          struct gm_checkpoint *cp, char *err, size_t errlen);
 
@@ -301,6 +312,30 @@ char *gm_ledger_checkpoint(gm_ledger *ledger, const gm_key *key, char *err, size
  * number of keys put in a malloc'd array (*keys; free each and the array),
  * or -1. */
 int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errlen);
+
+/* An auditor's check of a checkpoint saved earlier (`text`, len bytes; a
+ * copy kept outside the ledger directory, as `gpumarket ledger checkpoint`
+ * printed it) against the ledger as it is now: the checkpoint must carry a
+ * valid signature by one of `keys` (gm_checkpoint_verify: a bare PEM key
+ * works), name this ledger's origin, cover no more records than the ledger
+ * holds (else records were lost), and the root hash of the ledger's first
+ * cp->size records must be the signed one (else history was rewritten).
+ * Reads the ledger's tree as of its last open or refresh: call
+ * gm_ledger_refresh first to include other processes' appends.  Does not
+ * modify the ledger; not safe concurrently with appends on the same handle.
+ * On return, *cp (may be NULL) holds the parsed checkpoint once its
+ * signature verified, so a caller can tell lost records (cp->size above
+ * gm_ledger_size) from other failures.  Returns 0, or -1 with a message
+ * saying which check failed. */
+int gm_ledger_check_checkpoint(const gm_ledger *ledger, const char *text, size_t len,
+                               gm_key *const *keys, size_t nkeys, struct gm_checkpoint *cp,
+                               char *err, size_t errlen);
+/* As gm_ledger_check_checkpoint, reading the checkpoint from the regular file
+ * at `path` (at most 1 MiB; a FIFO or device is refused at once).  Messages
+ * start with the path. */
+int gm_ledger_check_checkpoint_file(const gm_ledger *ledger, const char *path, gm_key *const *keys,
+                                    size_t nkeys, struct gm_checkpoint *cp, char *err,
+                                    size_t errlen);
 
 #define GM_VERIFY_HASH_ONLY 0x1 /* framing, hashes, tree, checkpoint only */
 

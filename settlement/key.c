@@ -49,21 +49,40 @@ static int check_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int gm_settle_key_id_for_name(const gm_key *key, const char *name, size_t namelen, uint8_t id[4])
+{
+    if (namelen == 0 || namelen > NAME_MAX_LEN)
+        return -1;
+    /* name || newline || Ed25519 algorithm byte || public key */
+    uint8_t in[NAME_MAX_LEN + 2 + 32], h[32];
+    memcpy(in, name, namelen);
+    in[namelen] = 0x0a;
+    in[namelen + 1] = 0x01;
+    memcpy(in + namelen + 2, key->pub, 32);
+    SHA256(in, namelen + 2 + 32, h);
+    memcpy(id, h, 4);
+    return 0;
+}
+
 static void compute_id(gm_key *k)
 {
-    if (!k->name[0]) {
+    uint8_t id[4];
+    if (!k->name[0] || gm_settle_key_id_for_name(k, k->name, strlen(k->name), id) != 0) {
         k->id_hex[0] = '\0';
         return;
     }
-    /* name || newline || Ed25519 algorithm byte || public key */
-    uint8_t in[NAME_MAX_LEN + 2 + 32], h[32];
-    size_t n = strlen(k->name);
-    memcpy(in, k->name, n);
-    in[n] = 0x0a;
-    in[n + 1] = 0x01;
-    memcpy(in + n + 2, k->pub, 32);
-    SHA256(in, n + 2 + 32, h);
-    gm_settle_hex(h, 4, k->id_hex);
+    gm_hex_encode(id, 4, k->id_hex);
+}
+
+int gm_key_set_name(gm_key *key, const char *name, char *err, size_t errlen)
+{
+    if (check_name(name, err, errlen))
+        return -1;
+    if (key->name[0] && strcmp(key->name, name) != 0)
+        return gm_errf(err, errlen, "the key is already named \"%s\", not \"%s\"", key->name, name);
+    snprintf(key->name, sizeof key->name, "%s", name);
+    compute_id(key);
+    return 0;
 }
 
 static gm_key *wrap(EVP_PKEY *pkey, int priv, const char *name, char *err, size_t errlen)
@@ -199,9 +218,9 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
         gm_errf(err, errlen, "out of memory");
         goto out;
     }
-    if (gm_settle_write_file(kpath, priv, privlen, 0600, 1, err, errlen) ||
-        gm_settle_write_file(ppath, pub, publen, 0644, 1, err, errlen) ||
-        gm_settle_write_file(vpath, vkey, strlen(vkey), 0644, 1, err, errlen))
+    if (gm_io_write_file(kpath, priv, privlen, 0600, GM_IO_EXCLUSIVE, err, errlen) ||
+        gm_io_write_file(ppath, pub, publen, 0644, GM_IO_EXCLUSIVE, err, errlen) ||
+        gm_io_write_file(vpath, vkey, strlen(vkey), 0644, GM_IO_EXCLUSIVE, err, errlen))
         goto out;
     rc = 0;
 out:
@@ -292,7 +311,7 @@ static gm_key *parse_vkey(const char *buf, size_t len, char *err, size_t errlen)
     memcpy(name, buf, nlen);
     name[nlen] = '\0';
     uint8_t id[4], raw[33];
-    if (gm_settle_unhex(p1 + 1, (size_t)(p2 - p1 - 1), id, 4)) {
+    if (gm_hex_decode(p1 + 1, (size_t)(p2 - p1 - 1), id, 4)) {
         gm_errf(err, errlen, "verifier key: key id must be 8 lowercase hex digits");
         return NULL;
     }
@@ -310,7 +329,7 @@ static gm_key *parse_vkey(const char *buf, size_t len, char *err, size_t errlen)
     if (!k)
         return NULL;
     char hex[9];
-    gm_settle_hex(id, 4, hex);
+    gm_hex_encode(id, 4, hex);
     if (strcmp(hex, k->id_hex) != 0) {
         gm_errf(err, errlen, "verifier key: key id %s does not match name and key (expected %s)",
                 hex, k->id_hex);
@@ -343,7 +362,7 @@ gm_key *gm_key_load_public(const char *path, char *err, size_t errlen)
 {
     size_t len;
     char msg[256];
-    char *buf = gm_settle_read_file(path, 65536, &len, err, errlen);
+    char *buf = gm_io_read_file(path, 0, 65536, &len, err, errlen);
     if (!buf)
         return NULL;
     gm_key *k = gm_key_parse_public(buf, len, msg, sizeof msg);
@@ -357,7 +376,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
 {
     /* Check the file we actually read (fstat on the open descriptor), as ssh does. */
     struct stat st;
-    int fd = gm_settle_open_regular(path, O_NOFOLLOW, &st, err, errlen);
+    int fd = gm_io_open_regular(path, GM_IO_NOFOLLOW, &st, err, errlen);
     if (fd < 0)
         return NULL;
     if (st.st_uid != geteuid()) {
@@ -372,6 +391,12 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         gm_errf(err, errlen,
                 "%s: private key is accessible by group or others (mode %04o): run chmod 600 %s",
                 path, (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return NULL;
+    }
+    /* Every directory above it too: a directory another user can write
+     * lets them replace the key with their own (munge's path_is_secure). */
+    if (gm_io_path_is_secure(path, &st, geteuid(), "the receipt key", err, errlen)) {
         close(fd);
         return NULL;
     }

@@ -7,7 +7,8 @@ include_HEADERS += settlement/gpumarket-settlement.h
 settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/util.c settlement/util.h \
 	settlement/receipt.c settlement/key.c settlement/merkle.c \
-	settlement/checkpoint.c settlement/ledger.c settlement/verify.c
+	settlement/checkpoint.c settlement/ledger-internal.h settlement/ledger.c \
+	settlement/ledger-append.c settlement/verify.c settlement/audit.c
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
@@ -36,6 +37,14 @@ settlement_test_merkle_t_SOURCES = settlement/test/merkle.c
 settlement_test_merkle_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_merkle_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 
+# The billing rule at its bound, through receipts and the policy engine.
+check_PROGRAMS += settlement/test/bill.t
+UNIT_TESTS += settlement/test/bill.t
+settlement_test_bill_t_SOURCES = settlement/test/bill.c
+settlement_test_bill_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_bill_t_LDADD = settlement/libgpumarket-settlement.la market/libgpumarket-market.la \
+	common/libgpumarket-common.la tests/tap/libtap.la $(OPENSSL_LIBS)
+
 check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 settlement_test_checkpoint_t_SOURCES = settlement/test/checkpoint.c
@@ -59,7 +68,9 @@ EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 # FUZZ_SECONDS seconds on a copy of its seed corpus.
 SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receipt.c \
 	$(srcdir)/settlement/key.c $(srcdir)/settlement/merkle.c $(srcdir)/settlement/checkpoint.c \
-	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/verify.c $(srcdir)/common/text.c
+	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/ledger-append.c \
+	$(srcdir)/settlement/verify.c $(srcdir)/settlement/audit.c $(srcdir)/common/text.c \
+	$(srcdir)/common/io.c $(srcdir)/common/money.c
 SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
 EXTRA_DIST += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.c) \
 	settlement/fuzz/corpus/receipt/input.json settlement/fuzz/corpus/receipt/signed.json \

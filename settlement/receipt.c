@@ -3,6 +3,7 @@
  * the backfill input parser, and signed receipts (Ed25519 over the bytes). */
 #include "config.h"
 
+#include "common/money.h"
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/util.h"
 
@@ -92,14 +93,13 @@ static int *has_at(const struct gm_receipt *r, const struct field *f)
     return (int *)((char *)r + f->has_off);
 }
 
+/* The bill's bound is the receipt's integer bound: every bill fits a receipt. */
+_Static_assert(GM_MONEY_BILL_MAX == GM_RECEIPT_INT_MAX, "a bill must fit a receipt's integers");
+
 int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price)
 {
-    if (gpu_seconds < 0 || price < 0)
-        return -1;
-    __int128 a = (__int128)gpu_seconds * price / 3600;
-    if (a > IMAX)
-        return -1;
-    return (int64_t)a;
+    int64_t amount;
+    return gm_money_bill(price, gpu_seconds, &amount, NULL, 0) == 0 ? amount : -1;
 }
 
 /* A receipt string: UTF-8 without control characters (C0, DEL, C1: the one
@@ -122,7 +122,7 @@ static int check_string(const char *s, size_t size, const char *name, char *err,
 static int check_key_id(const char *id, char *err, size_t errlen)
 {
     uint8_t raw[4];
-    if (strnlen(id, 9) != 8 || gm_settle_unhex(id, 8, raw, 4) != 0)
+    if (strnlen(id, 9) != 8 || gm_hex_decode(id, 8, raw, 4) != 0)
         return gm_errf(err, errlen,
                        "field \"key_id\": must be 8 lowercase hex digits (the C2SP key id)");
     return 0;
@@ -158,9 +158,10 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
         return gm_errf(err, errlen,
                        "field \"gpu_seconds\": %lld but gpu_count * (end - start) is %lld",
                        (long long)r->gpu_seconds, (long long)gs);
-    int64_t amount = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
-    if (amount < 0)
-        return gm_errf(err, errlen, "field \"amount_micro\": gpu_seconds * price is out of range");
+    int64_t amount;
+    char msg[256];
+    if (gm_money_bill(r->price_micro_per_gpu_hour, r->gpu_seconds, &amount, msg, sizeof msg))
+        return gm_errf(err, errlen, "field \"amount_micro\": %s", msg);
     if (amount != r->amount_micro)
         return gm_errf(
             err, errlen,
@@ -582,10 +583,10 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
             r->gpu_seconds = r->gpu_count * (r->end - r->start);
         }
         if (!seen[fi_amount]) {
-            r->amount_micro = gm_receipt_amount(r->gpu_seconds, r->price_micro_per_gpu_hour);
-            if (r->amount_micro < 0)
-                return gm_errf(p->err, p->errlen,
-                               "field \"amount_micro\": gpu_seconds * price is out of range");
+            char msg[256];
+            if (gm_money_bill(r->price_micro_per_gpu_hour, r->gpu_seconds, &r->amount_micro, msg,
+                              sizeof msg))
+                return gm_errf(p->err, p->errlen, "field \"amount_micro\": %s", msg);
         }
     }
     return check_fields(r, input, p->err, p->errlen);

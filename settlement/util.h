@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Internal helpers of libgpumarket-settlement: error messages, base64, hex,
- * CRC32C, whole-file reads and atomic writes.  Not installed. */
+/* Internal helpers of libgpumarket-settlement: base64, CRC32C, UTF-8 and
+ * record framing.  Not installed.  Hex, decimal numbers, error messages and
+ * files come from the shared helpers in common/. */
 #ifndef GPUMARKET_SETTLEMENT_UTIL_H
 #define GPUMARKET_SETTLEMENT_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error messages go through common/text.h's gm_errf (returns -1). */
+/* Error messages (gm_errf), hex and numbers; files. */
+#include "common/io.h"
 #include "common/text.h"
 
 /* Standard base64 with padding.  encode writes 4*ceil(n/3) chars + NUL into
@@ -17,25 +19,7 @@
 void gm_settle_base64_encode(const uint8_t *in, size_t n, char *out);
 long gm_settle_base64_decode(const char *in, size_t n, uint8_t *out, size_t outmax);
 
-void gm_settle_hex(const uint8_t *in, size_t n, char *out);
-/* Strict lowercase hex of exactly 2*n digits; 0 or -1. */
-int gm_settle_unhex(const char *in, size_t len, uint8_t *out, size_t n);
-
 uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len);
-
-struct stat;
-/* Open a regular file for reading (O_RDONLY | O_CLOEXEC | flags, e.g.
- * O_NOFOLLOW) and fstat the descriptor actually opened into *st.  Returns
- * the descriptor, or -1 with a message naming the file. */
-int gm_settle_open_regular(const char *path, int flags, struct stat *st, char *err, size_t errlen);
-
-/* Read a whole regular file (at most maxlen bytes) into a malloc'd buffer
- * with a NUL after it.  NULL with a message naming the file. */
-char *gm_settle_read_file(const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
-/* Write data to path atomically (temp file, fsync, rename, fsync dir).
- * With exclusive, refuse to replace an existing file.  0 or -1. */
-int gm_settle_write_file(const char *path, const void *data, size_t len, int mode, int exclusive,
-                         char *err, size_t errlen);
 
 /* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 int gm_settle_utf8_valid(const uint8_t *s, size_t len);
@@ -52,13 +36,12 @@ static inline uint32_t gm_settle_get_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Ledger record framing (ledger.c): total record size, 0 for a torn
- * prefix, -1 when damaged; the leaf hash is checked only with check_hash. */
-long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
-                            int check_hash, char *err, size_t errlen);
-/* Check DIR/ledger's header on fd; copy the origin; header length or -1. */
-long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err, size_t errlen);
-#define GM_SETTLE_REC_HDR      12
-#define GM_SETTLE_REC_OVERHEAD (12 + 32)
+struct gm_key;
+/* The C2SP key id (4 bytes) that `key` has under `name` (namelen bytes, 1 to
+ * 255): SHA-256(name || 0x0A || 0x01 || public key)[:4].  0, or -1 for a bad
+ * length.  Lets a key loaded from a bare PEM file check a signature line
+ * that names it (key.c). */
+int gm_settle_key_id_for_name(const struct gm_key *key, const char *name, size_t namelen,
+                              uint8_t id[4]);
 
 #endif

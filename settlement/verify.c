@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "settlement/gpumarket-settlement.h"
+#include "settlement/ledger-internal.h"
 #include "settlement/util.h"
 
 #include <errno.h>
@@ -133,7 +134,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     size_t cplen = 0;
     snprintf(cppath, sizeof cppath, "%s/checkpoint", dir);
     if (access(cppath, F_OK) == 0) {
-        cptext = gm_settle_read_file(cppath, 1 << 20, &cplen, err, errlen);
+        cptext = gm_io_read_file(cppath, 0, 1 << 20, &cplen, err, errlen);
         if (!cptext)
             return -1;
     }

@@ -286,9 +286,40 @@ static void check_files(void)
     gm_conf_destroy(conf);
 
     chmod(path, 0666);
-    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strstr(err, "chmod o-w"),
+    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strstr(err, "chmod go-w") &&
+           strstr(err, path),
        "a world-writable file is refused: %s", err);
+    /* It sets prices: writable by the group is as bad (issue 9). */
+    chmod(path, 0664);
+    snprintf(want, sizeof want, "writable by its group (mode 0664): run chmod g-w %s", path);
+    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strstr(err, want),
+       "a group-writable file is refused, naming the fix: %s", err);
     chmod(path, 0644);
+    /* So is a file in a directory others can write: they could replace it. */
+    chmod(dir, 0777);
+    snprintf(want, sizeof want, "is in directory %s, writable by every user", dir);
+    ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strstr(err, want) &&
+           strstr(err, "chmod go-w"),
+       "a file in a world-writable directory is refused: %s", err);
+    chmod(dir, 0700);
+    if (geteuid() == 0) {
+        chown(path, 12345, 0);
+        ok(gm_conf_load(path, &conf, err, sizeof err) == -1 && strstr(err, "owned by uid 12345") &&
+               strstr(err, "chown root"),
+           "a file owned by another user than root is refused: %s", err);
+        chown(path, 0, 0);
+    } else {
+        skip(1, "changing a file's owner needs root (uid %u here)", (unsigned)geteuid());
+    }
+    /* A FIFO at the path is refused at once, not waited on (alarm: a hang fails). */
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+    mkfifo(fifo, 0644);
+    alarm(20);
+    ok(gm_conf_load(fifo, &conf, err, sizeof err) == -1 && strstr(err, "a FIFO"),
+       "a FIFO is refused at once: %s", err);
+    alarm(0);
+    unlink(fifo);
 
     ok(gm_conf_load(dir, &conf, err, sizeof err) == -1 && strstr(err, "not a regular file"),
        "a directory is refused: %s", err);

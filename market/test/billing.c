@@ -3,6 +3,7 @@
  * per-segment rounding rule and its bound, overflow refused. */
 #include "config.h"
 
+#include "common/money.h"
 #include "common/rng.h"
 #include "market/policy.h"
 #include "tests/tap/tap.h"
@@ -33,8 +34,8 @@ static const struct amount_case amounts[] = {
     { 1, 3600, 1 },
     { 0, 1000000, 0 },
     { 1000000, 0, 0 },
-    { INT64_MAX, 3600, INT64_MAX }, /* the largest amount exactly */
-    { INT64_MAX, 3601, -1 },        /* one second more overflows: refused */
+    { GM_MONEY_BILL_MAX, 3600, GM_MONEY_BILL_MAX }, /* the largest bill exactly */
+    { GM_MONEY_BILL_MAX, 3601, -1 },                /* one second more: refused */
     { INT64_MAX, INT64_MAX, -1 },
     { -1, 10, -1 },
     { 10, -1, -1 },

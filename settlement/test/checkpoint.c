@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char note[4096];
 
@@ -72,6 +73,53 @@ int main(void)
        "same name, other key (other id): not accepted: %s", err);
     ok(gm_checkpoint_verify(note, strlen(note), &renamed, 1, &cp, err, sizeof err) == -1,
        "other name: not accepted");
+
+    /* A bare PEM public key has no name: it takes the signature line's name,
+     * whose key id must then be its own (issue 9: ledger verify --pubkey
+     * cluster.pub could not check the checkpoint). */
+    char dir[] = "/tmp/gm-cp-test-XXXXXX", prefix[64], path[128];
+    if (!mkdtemp(dir))
+        bail_out("mkdtemp");
+    snprintf(prefix, sizeof prefix, "%s/k", dir);
+    if (gm_key_write_files(key, prefix, err, sizeof err))
+        bail_out("write key files: %s", err);
+    snprintf(path, sizeof path, "%s.pub", prefix);
+    gm_key *pem = gm_key_load_public(path, err, sizeof err);
+    ok(pem && gm_key_name(pem) == NULL, "the PEM public key loads without a name");
+    ok(pem && gm_checkpoint_verify(note, strlen(note), &pem, 1, &cp, err, sizeof err) == 0,
+       "the PEM key alone verifies the checkpoint, named by its signature line: %s", err);
+    char other_prefix[64];
+    snprintf(other_prefix, sizeof other_prefix, "%s/o", dir);
+    gm_key_write_files(other, other_prefix, err, sizeof err);
+    snprintf(path, sizeof path, "%s.pub", other_prefix);
+    gm_key *other_pem = gm_key_load_public(path, err, sizeof err);
+    ok(other_pem &&
+           gm_checkpoint_verify(note, strlen(note), &other_pem, 1, &cp, err, sizeof err) == -1 &&
+           strstr(err, "no signature by a known key"),
+       "another PEM key is not accepted: %s", err);
+    ok(pem &&
+           gm_checkpoint_verify(replace("12345", "12346"), strlen(note), &pem, 1, &cp, err,
+                                sizeof err) == -1 &&
+           strstr(err, "does not verify"),
+       "an altered checkpoint fails with the PEM key: %s", err);
+    ok(pem && gm_key_set_name(pem, "example.org/log", err, sizeof err) == 0 &&
+           strcmp(gm_key_id_hex(pem), gm_key_id_hex(key)) == 0,
+       "gm_key_set_name gives the PEM key its key id");
+    ok(pem && gm_key_set_name(pem, "example.org/other", err, sizeof err) == -1 &&
+           strstr(err, "already named"),
+       "a named key is not renamed: %s", err);
+    ok(other_pem && gm_key_set_name(other_pem, "bad name", err, sizeof err) == -1,
+       "a bad name is refused: %s", err);
+    gm_key_free(pem);
+    gm_key_free(other_pem);
+    static const char *const exts[] = { ".key", ".pub", ".vkey" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", prefix, exts[i]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s%s", other_prefix, exts[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 
     /* A second, unknown signature line is ignored; extension lines parse. */
     char twosig[4096];

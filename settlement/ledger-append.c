@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The ledger's append queue: group commit across threads (one write and one
+ * fdatasync per batch) and processes (an exclusive flock), with the batch
+ * signed in parallel by its waiting appenders and helper threads.  The file
+ * format and the records' storage are ledger.c's. */
+#include "config.h"
+
+#include "settlement/ledger-internal.h"
+
+#include "settlement/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/* A batch being signed: claimed by index, shared by reference count so no
+ * helper ever touches an entry after its owner has returned. */
+struct signwork {
+    size_t n, next; /* next: atomic claim index */
+    int refs;       /* under the ledger mutex */
+    struct pending *items[];
+};
+
+struct pending {
+    struct gm_receipt *r;
+    const gm_key *key;
+    int rc;
+    bool done;
+    char *signed_buf; /* the signed receipt, malloc'd by its signer */
+    size_t signed_len;
+    uint8_t leaf[GM_HASH_LEN];
+    char err[256];
+    pthread_cond_t cv; /* each waiter sleeps on its own: no thundering herd */
+    struct pending *next;
+};
+
+void gm_settle_append_queue_init(gm_ledger *l)
+{
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->helper_cv, NULL);
+}
+
+void gm_settle_append_queue_destroy(gm_ledger *l)
+{
+    if (l->nhelpers > 0) {
+        pthread_mutex_lock(&l->mu);
+        l->stopping = true;
+        pthread_cond_broadcast(&l->helper_cv);
+        pthread_mutex_unlock(&l->mu);
+        for (int i = 0; i < l->nhelpers; i++)
+            pthread_join(l->helpers[i], NULL);
+    }
+    free(l->helpers);
+    l->helpers = NULL;
+    l->nhelpers = 0;
+    pthread_cond_destroy(&l->helper_cv);
+    pthread_mutex_destroy(&l->mu);
+}
+
+/* Sign unclaimed entries of the batch (leader and helpers alike). */
+static void sign_entries(gm_ledger *l, struct signwork *w)
+{
+    for (;;) {
+        size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_ACQ_REL);
+        if (i >= w->n)
+            break;
+        struct pending *p = w->items[i];
+        p->signed_buf = gm_receipt_sign(p->r, p->key, &p->signed_len, p->err, sizeof p->err);
+        if (p->signed_buf && p->signed_len > GM_LEDGER_RECORD_MAX) {
+            snprintf(p->err, sizeof p->err,
+                     "signed receipt of %zu bytes is larger than a record may be", p->signed_len);
+            free(p->signed_buf);
+            p->signed_buf = NULL;
+        }
+        if (p->signed_buf)
+            gm_merkle_leaf_hash(p->signed_buf, p->signed_len, p->leaf);
+        pthread_mutex_lock(&l->mu);
+        if (--l->sign_remaining == 0 && l->leader)
+            pthread_cond_signal(&l->leader->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* Drop a reference to the batch; the last one frees it.  Mutex held. */
+static void signwork_unref(struct signwork *w)
+{
+    if (--w->refs == 0)
+        free(w);
+}
+
+static void *helper_main(void *arg)
+{
+    gm_ledger *l = arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stopping && (!l->signing || l->sign_generation == seen))
+            pthread_cond_wait(&l->helper_cv, &l->mu);
+        if (l->stopping)
+            break;
+        struct signwork *w = l->signing;
+        seen = l->sign_generation;
+        w->refs++;
+        pthread_mutex_unlock(&l->mu);
+        sign_entries(l, w);
+        pthread_mutex_lock(&l->mu);
+        signwork_unref(w);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Start the signing helpers once (mutex not held).  Without them the
+ * leader signs alone, which is correct, only slower. */
+static void start_helpers(gm_ledger *l)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = ncpu > 1 ? (int)(ncpu > 64 ? 63 : ncpu - 1) : 0;
+    if (want == 0)
+        return;
+    l->helpers = calloc((size_t)want, sizeof *l->helpers);
+    if (!l->helpers)
+        return;
+    for (int i = 0; i < want; i++) {
+        if (pthread_create(&l->helpers[i], NULL, helper_main, l) != 0)
+            break;
+        l->nhelpers++;
+    }
+}
+
+/* Write one batch: number it under the exclusive file lock, sign it on the
+ * waiting threads, write it with one pwrite.  The caller syncs it.  Returns
+ * 0, or -1 with err when none of it was written. */
+static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch, char *err,
+                        size_t errlen)
+{
+    struct pending *p;
+    size_t count = 0;
+    for (p = batch; p; p = p->next)
+        count++;
+    if (gm_settle_ledger_lock(l->fd, LOCK_EX, l->path, err, errlen) != 0)
+        return -1;
+    if (gm_settle_ledger_catch_up(l, true, true, err, errlen) != 0)
+        goto fail_unlock;
+    for (p = batch; p; p = p->next)
+        if (gm_settle_ledger_record_key(l, p->key, err, errlen) != 0)
+            goto fail_unlock;
+    /* Number the batch, then let its waiting appenders sign in parallel. */
+    struct signwork *w = malloc(sizeof *w + count * sizeof w->items[0]);
+    if (!w) {
+        gm_errf(err, errlen, "out of memory");
+        goto fail_unlock;
+    }
+    w->n = count;
+    w->next = 0;
+    w->refs = 1;
+    uint64_t seq = gm_merkle_size(l->tree);
+    size_t k = 0;
+    pthread_mutex_lock(&l->mu);
+    l->signing = w;
+    l->sign_remaining = count;
+    l->leader = me;
+    for (p = batch; p; p = p->next) {
+        p->r->sequence = (int64_t)seq++;
+        w->items[k++] = p;
+    }
+    if (count > 1) {
+        l->sign_generation++;
+        pthread_cond_broadcast(&l->helper_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    sign_entries(l, w);
+    pthread_mutex_lock(&l->mu);
+    while (l->sign_remaining > 0)
+        pthread_cond_wait(&me->cv, &l->mu);
+    l->leader = NULL;
+    /* Unpublish before dropping our reference, so no late helper finds it freed. */
+    l->signing = NULL;
+    signwork_unref(w);
+    pthread_mutex_unlock(&l->mu);
+
+    size_t used = 0;
+    for (p = batch; p; p = p->next) {
+        if (!p->signed_buf) {
+            /* Receipts were checked before queueing, so this is OpenSSL failing. */
+            gm_errf(err, errlen, "%s", p->err);
+            goto fail_unlock;
+        }
+        used += GM_SETTLE_REC_OVERHEAD + p->signed_len;
+    }
+    uint8_t *buf = malloc(used);
+    if (!buf) {
+        gm_errf(err, errlen, "out of memory");
+        goto fail_unlock;
+    }
+    size_t o = 0;
+    for (p = batch; p; p = p->next) {
+        gm_settle_frame_record(buf + o, p->signed_buf, p->signed_len, p->leaf);
+        o += GM_SETTLE_REC_OVERHEAD + p->signed_len;
+    }
+    size_t done = 0;
+    while (done < used) {
+        ssize_t n = pwrite(l->fd, buf + done, used - done, (off_t)(l->end + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            gm_errf(err, errlen, "%s: write failed: %s", l->path,
+                    n < 0 ? strerror(errno) : "no progress");
+            /* Leave no partial batch behind (the next open would cut it anyway). */
+            if (ftruncate(l->fd, (off_t)l->end) != 0)
+                l->broken = true;
+            free(buf);
+            goto fail_unlock;
+        }
+        done += (size_t)n;
+    }
+    free(buf);
+    uint64_t off = l->end;
+    for (p = batch; p; p = p->next) {
+        if (gm_settle_ledger_add_record(l, off, p->leaf) != 0)
+            l->broken = true; /* the in-memory view is lost; the file is fine */
+        off += GM_SETTLE_REC_OVERHEAD + p->signed_len;
+    }
+    l->end = off;
+    flock(l->fd, LOCK_UN);
+    return 0;
+fail_unlock:
+    flock(l->fd, LOCK_UN);
+    return -1;
+}
+
+/* Queue entries[0..n) as one group and wait until they are durable (or
+ * failed); the calling thread may lead the commit. */
+static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char *err, size_t errlen)
+{
+    struct pending *me = &entries[n - 1];
+    for (size_t i = 0; i < n; i++) {
+        pthread_cond_init(&entries[i].cv, NULL);
+        entries[i].next = i + 1 < n ? &entries[i + 1] : NULL;
+    }
+    pthread_mutex_lock(&l->mu);
+    int rc = 0;
+    if (l->broken) {
+        rc = gm_errf(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
+        goto out;
+    }
+    if (!l->helpers)
+        start_helpers(l);
+    if (l->tail)
+        l->tail->next = &entries[0];
+    else
+        l->head = &entries[0];
+    l->tail = me;
+    while (!me->done) {
+        if (!l->busy) {
+            /* Lead: take everything queued, our own entries included. */
+            struct pending *batch = l->head;
+            l->head = l->tail = NULL;
+            l->busy = true;
+            pthread_mutex_unlock(&l->mu);
+            char berr[256] = "";
+            int brc = commit_batch(l, me, batch, berr, sizeof berr);
+            /* Let the next leader number and sign its batch while we sync:
+             * the sync below also covers anything written before it. */
+            pthread_mutex_lock(&l->mu);
+            l->busy = false;
+            if (l->head)
+                pthread_cond_signal(&l->head->cv);
+            pthread_mutex_unlock(&l->mu);
+            /* One sync for the whole batch: this is the group commit. */
+            bool sync_failed = false;
+            if (brc == 0 && fdatasync(l->fd) != 0) {
+                brc = -1;
+                sync_failed = true;
+                snprintf(berr, sizeof berr,
+                         "%s: fdatasync failed: %s (the receipts may not be durable)", l->path,
+                         strerror(errno));
+            }
+            pthread_mutex_lock(&l->mu);
+            if (sync_failed)
+                l->broken = true;
+            for (struct pending *p = batch, *next; p; p = next) {
+                next = p->next;
+                p->rc = brc;
+                if (brc)
+                    snprintf(p->err, sizeof p->err, "%s", berr);
+                free(p->signed_buf);
+                p->signed_buf = NULL;
+                p->done = true;
+                pthread_cond_signal(&p->cv);
+            }
+        } else {
+            pthread_cond_wait(&me->cv, &l->mu);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (entries[i].rc != 0) {
+            rc = gm_errf(err, errlen, "%s", entries[i].err);
+            break;
+        }
+out:
+    pthread_mutex_unlock(&l->mu);
+    for (size_t i = 0; i < n; i++)
+        pthread_cond_destroy(&entries[i].cv);
+    return rc;
+}
+
+/* Check a receipt before it gets a sequence number, so a bad one never
+ * leaves a gap in a batch. */
+static int prepare(const gm_key *key, struct gm_receipt *r, char *err, size_t errlen)
+{
+    const char *id = gm_key_id_hex(key);
+    if (!gm_key_has_private(key) || strlen(id) != 8)
+        return gm_errf(err, errlen, "the signing key needs a private key and a name");
+    memcpy(r->key_id, id, 9);
+    r->sequence = 0;
+    return gm_receipt_check(r, err, errlen);
+}
+
+int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char *err,
+                     size_t errlen)
+{
+    if (!l->writable)
+        return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
+    if (prepare(key, r, err, errlen))
+        return -1;
+    struct pending me = { .r = r, .key = key };
+    return append_entries(l, &me, 1, err, errlen);
+}
+
+int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs, size_t n,
+                          char *err, size_t errlen)
+{
+    if (!l->writable)
+        return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char msg[200];
+        if (prepare(key, &rs[i], msg, sizeof msg))
+            return gm_errf(err, errlen, "receipt %zu of the batch: %s", i, msg);
+    }
+    struct pending *entries = calloc(n, sizeof *entries);
+    if (!entries)
+        return gm_errf(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        entries[i].r = &rs[i];
+        entries[i].key = key;
+    }
+    int rc = append_entries(l, entries, n, err, errlen);
+    free(entries);
+    return rc;
+}
+
