@@ -42,9 +42,9 @@ int gm_ledger_check_checkpoint(const gm_ledger *ledger, const char *text, size_t
     return 0;
 }
 
-int gm_ledger_check_checkpoint_file(const gm_ledger *ledger, const char *path,
-                                    gm_key *const *keys, size_t nkeys, struct gm_checkpoint *cp,
-                                    char *err, size_t errlen)
+int gm_ledger_check_checkpoint_file(const gm_ledger *ledger, const char *path, gm_key *const *keys,
+                                    size_t nkeys, struct gm_checkpoint *cp, char *err,
+                                    size_t errlen)
 {
     char msg[512];
     size_t len;

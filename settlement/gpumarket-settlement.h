@@ -265,7 +265,12 @@ typedef struct gm_ledger gm_ledger;
 
 /* Open the ledger in directory `dir`.  Scans the record framing, checks the
  * last record's hash, and (with GM_LEDGER_WRITE) truncates a torn tail left
- * by a crash (see gm_ledger_recovered_bytes).  `origin` names a new ledger
+ * by a crash (see gm_ledger_recovered_bytes), after keeping its bytes in
+ * DIR/torn-OFFSET.  A torn tail is a strict prefix of one record with no
+ * complete record in it (gm_settle_tail_is_torn); anything else after the
+ * last whole record is damage and the open fails, cutting nothing.  With
+ * GM_LEDGER_WRITE the open also fails when DIR/checkpoint covers more
+ * records than the file holds (records were lost).  `origin` names a new ledger
  * (GM_LEDGER_CREATE) and, when non-NULL, must match an existing one.
  * Returns a handle for gm_ledger_close, or NULL. */
 gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *err, size_t errlen);
@@ -295,6 +300,10 @@ uint64_t gm_ledger_size(const gm_ledger *ledger);
 const gm_merkle *gm_ledger_tree(const gm_ledger *ledger);
 /* Bytes of torn tail found at open (and truncated with GM_LEDGER_WRITE). */
 uint64_t gm_ledger_recovered_bytes(const gm_ledger *ledger);
+/* Where the cut bytes were kept (DIR/torn-OFFSET), or NULL when nothing was
+ * cut.  A torn tail is only ever a strict prefix of one record that holds no
+ * complete record (see the recovery rules in gm_ledger_open). */
+const char *gm_ledger_recovered_path(const gm_ledger *ledger);
 /* Read records appended by other processes since open.  0 or -1. */
 int gm_ledger_refresh(gm_ledger *ledger, char *err, size_t errlen);
 

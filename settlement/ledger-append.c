@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include "settlement/ledger-internal.h"
-
 #include "settlement/util.h"
 
 #include <errno.h>
@@ -356,4 +355,3 @@ int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs
     free(entries);
     return rc;
 }
-

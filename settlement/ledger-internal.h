@@ -31,13 +31,21 @@
  * damaged.  The leaf hash is checked only with check_hash. */
 long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
                             int check_hash, char *err, size_t errlen);
+/* Whether the `len` bytes at p, found after the last whole record and
+ * running to the end of the file, can be what a crash leaves of an append: a
+ * strict prefix of one record (part of its header, or a checked header whose
+ * record runs past the end) holding no complete valid record, or a run of
+ * zeros too short to have held one.  CRC32C is not a MAC and a filesystem
+ * never zero-fills data that was synced, so anything else (a header edited to
+ * run past the end over whole records, zeros over whole records, garbage) is
+ * damage.  Returns 1 for a torn tail, or 0 with the reason in err. */
+int gm_settle_tail_is_torn(const uint8_t *p, size_t len, char *err, size_t errlen);
 /* Frame `data` (len bytes, at most GM_LEDGER_RECORD_MAX) with its leaf hash
  * into out (GM_SETTLE_REC_OVERHEAD + len bytes). */
 void gm_settle_frame_record(uint8_t *out, const void *data, size_t len,
                             const uint8_t leaf[GM_HASH_LEN]);
 /* Check DIR/ledger's header on fd; copy the origin; header length or -1. */
-long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err,
-                                  size_t errlen);
+long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ the handle */
 
@@ -54,6 +62,7 @@ struct gm_ledger {
     char origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
     uint64_t end; /* offset after the last whole record */
     uint64_t recovered;
+    char recovered_path[4200]; /* where the last cut torn tail was kept */
     gm_merkle *tree;
     uint64_t *offsets; /* record start offsets, tree-size entries */
     uint64_t noffsets_cap;
@@ -86,8 +95,7 @@ int gm_settle_ledger_lock(int fd, int op, const char *path, char *err, size_t er
 /* Take in the records between l->end and the file's end.  With `recover`
  * (exclusive lock held) a torn tail is truncated away.  `check_all`: check
  * every new record's hash (records others wrote), else only the last. */
-int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *err,
-                              size_t errlen);
+int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_t errlen);
 /* Add a record written at offset `off` to the in-memory view. 0 or -1. */
 int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[GM_HASH_LEN]);
 /* Make sure DIR/verifier-keys lists the key (exclusive lock held). */

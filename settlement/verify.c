@@ -186,6 +186,14 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             break;
         }
         if (n == 0) {
+            if (!gm_settle_tail_is_torn(map + off, size - off, msg, sizeof msg)) {
+                frame_bad = (int64_t)nrec;
+                snprintf(frame_msg, sizeof frame_msg,
+                         "bytes %llu to the end (after record %llu) are damage, not an "
+                         "unfinished append: %s",
+                         (unsigned long long)off, (unsigned long long)nrec, msg);
+                break;
+            }
             res->torn_bytes = size - off;
             break;
         }
