@@ -67,6 +67,14 @@ struct gm_ledger {
     uint64_t *offsets; /* record start offsets, tree-size entries */
     uint64_t noffsets_cap;
     char keys_recorded[9]; /* key id last written to verifier-keys */
+    /* What a writer checked (ledger-trust.c): records [0, trusted) carry
+     * valid signatures by trusted keys (or precede a checkpoint signed by
+     * one) and are in the segment index. */
+    uint64_t trusted;
+    gm_key *trusted_keys[GM_LEDGER_TRUSTED_MAX];
+    size_t ntrusted_keys;
+    struct gm_segment_slot *segments; /* open addressing, power-of-two size */
+    size_t segments_cap, segments_used;
     /* The append queue (ledger-append.c).  Group commit: appenders queue
      * while a leader commits the previous batch; the next leader takes the
      * whole queue, numbers it, has every waiting appender help sign it (all
@@ -100,6 +108,21 @@ int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *
 int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[GM_HASH_LEN]);
 /* Make sure DIR/verifier-keys lists the key (exclusive lock held). */
 int gm_settle_ledger_record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
+
+/* ------------------------------------------------------------ trust and uniqueness */
+
+/* Check the records not yet checked (signatures by `key` or the trusted keys
+ * since the last checkpoint they sign, sequence numbers) and index their
+ * segments.  Exclusive lock held.  0 or -1. */
+int gm_settle_ledger_trust(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
+/* The 128-bit identity of the segment a receipt bills: (cluster, job, array
+ * task, segment). */
+void gm_settle_segment_digest(const struct gm_receipt *r, uint8_t out[16]);
+/* 1 and the record's sequence when the segment has a receipt, else 0. */
+int gm_settle_segment_find(const gm_ledger *l, const struct gm_receipt *r, uint64_t *sequence);
+/* Index a record's segment: 0, 1 when already indexed (kept as it was), -1
+ * on no memory. */
+int gm_settle_segment_add(gm_ledger *l, const struct gm_receipt *r, uint64_t sequence);
 
 /* ------------------------------------------------------------ the queue's lifecycle */
 

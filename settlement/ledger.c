@@ -352,6 +352,7 @@ void gm_ledger_close(gm_ledger *l)
         close(l->fd);
     gm_merkle_free(l->tree);
     free(l->offsets);
+    free(l->segments);
     free(l->dir);
     free(l->path);
     free(l);
@@ -430,7 +431,9 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
         goto fail_locked;
     }
     l->end = (uint64_t)hl;
-    if (gm_settle_ledger_catch_up(l, l->writable, false, err, errlen))
+    /* A writer builds its tree from hashes recomputed from every record's
+     * data, never from the stored ones alone. */
+    if (gm_settle_ledger_catch_up(l, l->writable, l->writable, err, errlen))
         goto fail_locked;
     /* Also when nothing follows the header: every record may be gone. */
     if (l->writable && checkpoint_floor_holds(l, err, errlen))
@@ -569,6 +572,14 @@ out:
 
 char *gm_ledger_checkpoint(gm_ledger *l, const gm_key *key, char *err, size_t errlen)
 {
+    /* Never sign over unverified data: every record's hash recomputed, and
+     * the signatures of those since the last checkpoint checked. */
+    if (gm_settle_ledger_lock(l->fd, LOCK_SH, l->path, err, errlen))
+        return NULL;
+    int trc = gm_settle_ledger_trust(l, key, err, errlen);
+    flock(l->fd, LOCK_UN);
+    if (trc != 0)
+        return NULL;
     uint8_t root[GM_HASH_LEN];
     gm_merkle_root(l->tree, root);
     char *note = gm_checkpoint_sign(l->origin, gm_merkle_size(l->tree), root, key, err, errlen);
