@@ -216,7 +216,7 @@ static double fill_batches(const char *dir, gm_key *key, uint64_t n, size_t batc
         size_t k = n - done < batch ? (size_t)(n - done) : batch;
         for (size_t i = 0; i < k; i++)
             rs[i] = sample((int64_t)(done + i) + 1);
-        if (gm_ledger_append_many(l, key, rs, k, err, sizeof err) != 0) {
+        if (gm_ledger_append_many(l, key, rs, k, NULL, err, sizeof err) != 0) {
             fprintf(stderr, "gpumarket: bench: append_many: %s\n", err);
             exit(1);
         }

@@ -29,9 +29,16 @@ static void append_flush(gm_ledger *l, gm_key *key, struct gm_receipt *batch, si
     char err[1024];
     if (*n == 0)
         return;
-    if (gm_ledger_append_many(l, key, batch, *n, err, sizeof err))
+    unsigned char recorded[APPEND_BATCH];
+    if (gm_ledger_append_many(l, key, batch, *n, recorded, err, sizeof err))
         gm_cli_die("ledger append: %s", err);
     for (size_t i = 0; i < *n; i++) {
+        if (recorded[i])
+            fprintf(stderr,
+                    "gpumarket: ledger append: job %lld segment %lld of cluster %s already has "
+                    "its receipt (sequence %lld): not appended again\n",
+                    (long long)batch[i].job_id, (long long)batch[i].segment, batch[i].cluster,
+                    (long long)batch[i].sequence);
         size_t slen;
         char *s = gm_ledger_read(l, (uint64_t)batch[i].sequence, &slen, err, sizeof err);
         if (!s)
@@ -146,8 +153,11 @@ static const struct gm_cli_command append_command = {
     .doc = "Read receipts as JSON objects, one per line, on stdin; give each the next\n"
            "sequence number and the key id, fill in gpu_seconds and amount_micro when\n"
            "absent, sign and append.  Each signed receipt is printed (one JSON line)\n"
-           "only once it is on disk.  A new ledger is created with origin NAME\n"
-           "(default: the key's name).\n",
+           "only once it is on disk.  A receipt for a segment (cluster, job, array\n"
+           "task, segment) that already has one is not appended again: the stored\n"
+           "receipt is printed and a note goes to stderr, so re-running a backfill\n"
+           "never bills twice.  A new ledger is created with origin NAME (default:\n"
+           "the key's name).\n",
     .run = run_append,
     .options = append_options,
 };

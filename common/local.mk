@@ -33,6 +33,8 @@ dist_man_MANS += doc/gpumarket.conf.5
 EXTRA_DIST += common/test/fuzz-conf.c common/test/corpus/conf/example.conf
 CLEANFILES += common/test/fuzz-conf common/test/fuzz-conf.log
 if HAVE_CLANG
+# Built by `make check` too: tests/t0090-fuzz-smoke.t runs it briefly.
+check_SCRIPTS += common/test/fuzz-conf
 common/test/fuzz-conf: $(srcdir)/common/test/fuzz-conf.c $(srcdir)/common/conf.c \
 		$(srcdir)/common/money.c $(srcdir)/common/text.c $(srcdir)/common/io.c \
 		$(srcdir)/common/conf.h $(srcdir)/common/money.h $(srcdir)/common/text.h \

@@ -28,3 +28,39 @@ noinst_PROGRAMS += bench/bench-policy
 bench_bench_policy_SOURCES = bench/bench-policy.c
 bench_bench_policy_LDADD = market/libgpumarket-market.la common/libgpumarket-common.la
 BENCHMARKS += bench/bench-policy
+
+# libFuzzer target for the market flags' parsers (clang only): built by
+# `make check` (tests/t0090-fuzz-smoke.t runs it briefly) and run for
+# FUZZ_SECONDS by `make fuzz`.
+MARKET_FUZZ_SRC = $(srcdir)/market/fuzz/fuzz-flags.c $(srcdir)/market/flags.c \
+	$(srcdir)/common/money.c $(srcdir)/common/text.c
+EXTRA_DIST += market/fuzz/fuzz-flags.c market/fuzz/corpus/flags/bid \
+	market/fuzz/corpus/flags/bid-import market/fuzz/corpus/flags/ckdir \
+	market/fuzz/corpus/flags/maxcost market/fuzz/corpus/flags/maxcost-import \
+	market/fuzz/corpus/flags/order
+CLEANFILES += market/fuzz/fuzz-flags market/fuzz/fuzz-flags.log
+if HAVE_CLANG
+check_SCRIPTS += market/fuzz/fuzz-flags
+market/fuzz/fuzz-flags: $(MARKET_FUZZ_SRC) $(srcdir)/market/flags.h $(srcdir)/common/money.h \
+		$(srcdir)/common/text.h
+	@$(MKDIR_P) market/fuzz
+	$(AM_V_CCLD)$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -I$(top_srcdir) -I$(top_builddir) -o $@ $(MARKET_FUZZ_SRC)
+fuzz-market: market/fuzz/fuzz-flags
+	@rm -rf market/fuzz/run-flags && $(MKDIR_P) market/fuzz/run-flags && \
+	cp $(srcdir)/market/fuzz/corpus/flags/* market/fuzz/run-flags/ && \
+	echo "== fuzz-flags ($(FUZZ_SECONDS) s)" && \
+	if ./market/fuzz/fuzz-flags -max_total_time=$(FUZZ_SECONDS) market/fuzz/run-flags \
+	     >market/fuzz/fuzz-flags.log 2>&1; then tail -n 2 market/fuzz/fuzz-flags.log; \
+	else tail -n 40 market/fuzz/fuzz-flags.log; \
+	     echo "gpumarket: fuzz-flags found a failure; the input is in $$(pwd) (crash-*), log in market/fuzz/fuzz-flags.log"; exit 1; fi
+else
+fuzz-market:
+	@echo "gpumarket: the fuzz targets need clang (install the Debian package clang, then re-run configure)"; exit 1
+endif
+fuzz: fuzz-market
+.PHONY: fuzz-market
+clean-local: clean-fuzz-market
+clean-fuzz-market:
+	-rm -rf market/fuzz/run-flags
+.PHONY: clean-fuzz-market

@@ -271,7 +271,12 @@ typedef struct gm_ledger gm_ledger;
 
 /* Open the ledger in directory `dir`.  Scans the record framing, checks the
  * last record's hash, and (with GM_LEDGER_WRITE) truncates a torn tail left
- * by a crash (see gm_ledger_recovered_bytes).  `origin` names a new ledger
+ * by a crash (see gm_ledger_recovered_bytes), after keeping its bytes in
+ * DIR/torn-OFFSET.  A torn tail is a strict prefix of one record with no
+ * complete record in it (gm_settle_tail_is_torn); anything else after the
+ * last whole record is damage and the open fails, cutting nothing.  With
+ * GM_LEDGER_WRITE the open also fails when DIR/checkpoint covers more
+ * records than the file holds (records were lost).  `origin` names a new ledger
  * (GM_LEDGER_CREATE) and, when non-NULL, must match an existing one.
  * Returns a handle for gm_ledger_close, or NULL. */
 gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *err, size_t errlen);
@@ -282,17 +287,37 @@ void gm_ledger_close(gm_ledger *ledger);
  * call from many threads (their records share one write and one sync: group
  * commit) and from many processes (an flock serialises writers).  Signing
  * uses helper threads on every CPU (started by the first append, stopped by
- * gm_ledger_close).  On success *r holds the stored receipt.  Returns 0 or -1. */
+ * gm_ledger_close).  On success *r holds the stored receipt.
+ *
+ * Before the first append the writer checks what it builds on: every leaf
+ * hash was recomputed at open, and every record since the last checkpoint
+ * signed by `key` (or a key given to gm_ledger_trust_keys) must carry a valid
+ * signature by one of those keys and its own sequence number; otherwise
+ * nothing is appended (-1).  One receipt per segment: when the ledger already
+ * holds a receipt for r's (cluster, job_id, array task, segment), nothing is
+ * appended, r->sequence is set to that record's and 1 is returned, so that
+ * re-running a backfill or a writer's retry never bills twice.
+ * Returns 0 (appended), 1 (already recorded) or -1. */
 int gm_ledger_append(gm_ledger *ledger, const gm_key *key, struct gm_receipt *r, char *err,
                      size_t errlen);
 
 /* Append n receipts as one group (one write, one sync): all are durable
  * when it returns 0, in order, with consecutive sequence numbers written back
- * into rs[].  Every receipt is checked first; on -1 none was appended unless
- * the message says the sync failed (then the ledger refuses further appends
- * until reopened). */
+ * into rs[].  Receipts whose segment the ledger already holds (or that repeat
+ * an earlier one of rs[]) are not appended: their rs[i].sequence is that of
+ * the receipt on record and, when `recorded` is not NULL, recorded[i] is set
+ * to 1 (else 0).  Every receipt is checked first; on -1 none was appended
+ * unless the message says the sync failed (then the ledger refuses further
+ * appends until reopened). */
 int gm_ledger_append_many(gm_ledger *ledger, const gm_key *key, struct gm_receipt *rs, size_t n,
-                          char *err, size_t errlen);
+                          unsigned char *recorded, char *err, size_t errlen);
+
+/* Public keys (besides the signing key) whose signatures a writer accepts on
+ * the records it builds on: the cluster's earlier keys after a rotation.  At
+ * most GM_LEDGER_TRUSTED_MAX; the keys must outlive the handle.  0 or -1. */
+#define GM_LEDGER_TRUSTED_MAX 16
+int gm_ledger_trust_keys(gm_ledger *ledger, gm_key *const *keys, size_t nkeys, char *err,
+                         size_t errlen);
 
 /* The ledger's origin, its size and root hash as of the last open, append
  * or gm_ledger_refresh.  Not safe concurrently with appends. */
@@ -301,6 +326,10 @@ uint64_t gm_ledger_size(const gm_ledger *ledger);
 const gm_merkle *gm_ledger_tree(const gm_ledger *ledger);
 /* Bytes of torn tail found at open (and truncated with GM_LEDGER_WRITE). */
 uint64_t gm_ledger_recovered_bytes(const gm_ledger *ledger);
+/* Where the cut bytes were kept (DIR/torn-OFFSET), or NULL when nothing was
+ * cut.  A torn tail is only ever a strict prefix of one record that holds no
+ * complete record (see the recovery rules in gm_ledger_open). */
+const char *gm_ledger_recovered_path(const gm_ledger *ledger);
 /* Read records appended by other processes since open.  0 or -1. */
 int gm_ledger_refresh(gm_ledger *ledger, char *err, size_t errlen);
 
@@ -310,7 +339,9 @@ char *gm_ledger_read(gm_ledger *ledger, uint64_t index, size_t *len, char *err, 
 
 /* Sign a checkpoint of the current tree with `key` (named like the ledger's
  * origin), write it atomically to DIR/checkpoint and return its text
- * (malloc'd), or NULL. */
+ * (malloc'd), or NULL.  Before signing, every record's leaf hash is
+ * recomputed from its data and the records since the last checkpoint signed
+ * by `key` (or a trusted key) must verify, as before an append. */
 char *gm_ledger_checkpoint(gm_ledger *ledger, const gm_key *key, char *err, size_t errlen);
 
 /* The verifier keys recorded in DIR/verifier-keys by appenders (every key

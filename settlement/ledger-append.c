@@ -33,6 +33,10 @@ struct pending {
     char *signed_buf; /* the signed receipt, malloc'd by its signer */
     size_t signed_len;
     uint8_t leaf[GM_HASH_LEN];
+    uint8_t segment[16];     /* gm_settle_segment_digest */
+    bool recorded;           /* its segment already has a receipt: not written */
+    struct pending *same_as; /* ... given earlier in this batch */
+    size_t order;            /* place in the batch */
     char err[256];
     pthread_cond_t cv; /* each waiter sleeps on its own: no thundering herd */
     struct pending *next;
@@ -132,6 +136,47 @@ static void start_helpers(gm_ledger *l)
     }
 }
 
+/* By segment, then by place in the queue. */
+static int compare_segment(const void *a, const void *b)
+{
+    const struct pending *x = *(const struct pending *const *)a,
+                         *y = *(const struct pending *const *)b;
+    int c = memcmp(x->segment, y->segment, sizeof x->segment);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* One receipt per segment: mark the batch's entries whose segment the ledger
+ * already holds (their sequence becomes the record's), and those repeating an
+ * earlier entry of the batch (the earliest is written).  Exclusive lock held,
+ * index up to date. */
+static int mark_recorded(gm_ledger *l, struct pending *batch, size_t count, char *err,
+                         size_t errlen)
+{
+    struct pending **v = malloc(count * sizeof *v);
+    if (!v)
+        return gm_errf(err, errlen, "out of memory");
+    size_t k = 0, order = 0;
+    for (struct pending *p = batch; p; p = p->next) {
+        uint64_t seq;
+        gm_settle_segment_digest(p->r, p->segment);
+        p->order = order++;
+        p->same_as = NULL;
+        p->recorded = gm_settle_segment_find(l, p->r, &seq);
+        if (p->recorded)
+            p->r->sequence = (int64_t)seq;
+        else
+            v[k++] = p;
+    }
+    qsort(v, k, sizeof *v, compare_segment);
+    for (size_t i = 1; i < k; i++)
+        if (!memcmp(v[i]->segment, v[i - 1]->segment, sizeof v[i]->segment)) {
+            v[i]->recorded = true;
+            v[i]->same_as = v[i - 1]->same_as ? v[i - 1]->same_as : v[i - 1];
+        }
+    free(v);
+    return 0;
+}
+
 /* Write one batch: number it under the exclusive file lock, sign it on the
  * waiting threads, write it with one pwrite.  The caller syncs it.  Returns
  * 0, or -1 with err when none of it was written. */
@@ -142,13 +187,30 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     size_t count = 0;
     for (p = batch; p; p = p->next)
         count++;
+    if (count == 0)
+        return 0; /* our entries went with an earlier leader's batch */
     if (gm_settle_ledger_lock(l->fd, LOCK_EX, l->path, err, errlen) != 0)
         return -1;
     if (gm_settle_ledger_catch_up(l, true, true, err, errlen) != 0)
         goto fail_unlock;
+    if (gm_settle_ledger_trust(l, batch->key, err, errlen) != 0)
+        goto fail_unlock;
+    if (mark_recorded(l, batch, count, err, errlen) != 0)
+        goto fail_unlock;
+    count = 0;
     for (p = batch; p; p = p->next)
-        if (gm_settle_ledger_record_key(l, p->key, err, errlen) != 0)
+        count += !p->recorded;
+    for (p = batch; p; p = p->next)
+        if (!p->recorded && gm_settle_ledger_record_key(l, p->key, err, errlen) != 0)
             goto fail_unlock;
+    if (count == 0) {
+        /* Every receipt of the batch was already recorded. */
+        for (p = batch; p; p = p->next)
+            if (p->same_as)
+                p->r->sequence = p->same_as->r->sequence;
+        flock(l->fd, LOCK_UN);
+        return 0;
+    }
     /* Number the batch, then let its waiting appenders sign in parallel. */
     struct signwork *w = malloc(sizeof *w + count * sizeof w->items[0]);
     if (!w) {
@@ -165,9 +227,14 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     l->sign_remaining = count;
     l->leader = me;
     for (p = batch; p; p = p->next) {
+        if (p->recorded)
+            continue;
         p->r->sequence = (int64_t)seq++;
         w->items[k++] = p;
     }
+    for (p = batch; p; p = p->next)
+        if (p->same_as)
+            p->r->sequence = p->same_as->r->sequence;
     if (count > 1) {
         l->sign_generation++;
         pthread_cond_broadcast(&l->helper_cv);
@@ -185,6 +252,8 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
 
     size_t used = 0;
     for (p = batch; p; p = p->next) {
+        if (p->recorded)
+            continue;
         if (!p->signed_buf) {
             /* Receipts were checked before queueing, so this is OpenSSL failing. */
             gm_errf(err, errlen, "%s", p->err);
@@ -199,6 +268,8 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     }
     size_t o = 0;
     for (p = batch; p; p = p->next) {
+        if (p->recorded)
+            continue;
         gm_settle_frame_record(buf + o, p->signed_buf, p->signed_len, p->leaf);
         o += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
@@ -221,11 +292,17 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     free(buf);
     uint64_t off = l->end;
     for (p = batch; p; p = p->next) {
-        if (gm_settle_ledger_add_record(l, off, p->leaf) != 0)
+        if (p->recorded)
+            continue;
+        if (gm_settle_ledger_add_record(l, off, p->leaf) != 0 ||
+            gm_settle_segment_add(l, p->r, (uint64_t)p->r->sequence) < 0)
             l->broken = true; /* the in-memory view is lost; the file is fine */
         off += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
     l->end = off;
+    /* What this writer wrote itself needs no second check. */
+    if (l->trusted + count == gm_merkle_size(l->tree))
+        l->trusted = gm_merkle_size(l->tree);
     flock(l->fd, LOCK_UN);
     return 0;
 fail_unlock:
@@ -235,7 +312,8 @@ fail_unlock:
 
 /* Queue entries[0..n) as one group and wait until they are durable (or
  * failed); the calling thread may lead the commit. */
-static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char *err, size_t errlen)
+static int append_entries(gm_ledger *l, struct pending *entries, size_t n, unsigned char *recorded,
+                          char *err, size_t errlen)
 {
     struct pending *me = &entries[n - 1];
     for (size_t i = 0; i < n; i++) {
@@ -302,6 +380,9 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, char 
             rc = gm_errf(err, errlen, "%s", entries[i].err);
             break;
         }
+    if (rc == 0 && recorded)
+        for (size_t i = 0; i < n; i++)
+            recorded[i] = entries[i].recorded;
 out:
     pthread_mutex_unlock(&l->mu);
     for (size_t i = 0; i < n; i++)
@@ -329,11 +410,14 @@ int gm_ledger_append(gm_ledger *l, const gm_key *key, struct gm_receipt *r, char
     if (prepare(key, r, err, errlen))
         return -1;
     struct pending me = { .r = r, .key = key };
-    return append_entries(l, &me, 1, err, errlen);
+    unsigned char recorded = 0;
+    if (append_entries(l, &me, 1, &recorded, err, errlen) != 0)
+        return -1;
+    return recorded ? 1 : 0;
 }
 
 int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs, size_t n,
-                          char *err, size_t errlen)
+                          unsigned char *recorded, char *err, size_t errlen)
 {
     if (!l->writable)
         return gm_errf(err, errlen, "%s: ledger opened read-only", l->path);
@@ -351,7 +435,19 @@ int gm_ledger_append_many(gm_ledger *l, const gm_key *key, struct gm_receipt *rs
         entries[i].r = &rs[i];
         entries[i].key = key;
     }
-    int rc = append_entries(l, entries, n, err, errlen);
+    int rc = append_entries(l, entries, n, recorded, err, errlen);
     free(entries);
     return rc;
+}
+
+int gm_ledger_trust_keys(gm_ledger *l, gm_key *const *keys, size_t nkeys, char *err, size_t errlen)
+{
+    if (nkeys > GM_LEDGER_TRUSTED_MAX)
+        return gm_errf(err, errlen, "at most %d trusted keys", GM_LEDGER_TRUSTED_MAX);
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < nkeys; i++)
+        l->trusted_keys[i] = keys[i];
+    l->ntrusted_keys = nkeys;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
 }

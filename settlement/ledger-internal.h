@@ -31,6 +31,15 @@
  * damaged.  The leaf hash is checked only with check_hash. */
 long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
                             int check_hash, char *err, size_t errlen);
+/* Whether the `len` bytes at p, found after the last whole record and
+ * running to the end of the file, can be what a crash leaves of an append: a
+ * strict prefix of one record (part of its header, or a checked header whose
+ * record runs past the end) holding no complete valid record, or a run of
+ * zeros too short to have held one.  CRC32C is not a MAC and a filesystem
+ * never zero-fills data that was synced, so anything else (a header edited to
+ * run past the end over whole records, zeros over whole records, garbage) is
+ * damage.  Returns 1 for a torn tail, or 0 with the reason in err. */
+int gm_settle_tail_is_torn(const uint8_t *p, size_t len, char *err, size_t errlen);
 /* Frame `data` (len bytes, at most GM_LEDGER_RECORD_MAX) with its leaf hash
  * into out (GM_SETTLE_REC_OVERHEAD + len bytes). */
 void gm_settle_frame_record(uint8_t *out, const void *data, size_t len,
@@ -53,10 +62,19 @@ struct gm_ledger {
     char origin[GM_CHECKPOINT_ORIGIN_MAX + 1];
     uint64_t end; /* offset after the last whole record */
     uint64_t recovered;
+    char recovered_path[4200]; /* where the last cut torn tail was kept */
     gm_merkle *tree;
     uint64_t *offsets; /* record start offsets, tree-size entries */
     uint64_t noffsets_cap;
     char keys_recorded[9]; /* key id last written to verifier-keys */
+    /* What a writer checked (ledger-trust.c): records [0, trusted) carry
+     * valid signatures by trusted keys (or precede a checkpoint signed by
+     * one) and are in the segment index. */
+    uint64_t trusted;
+    gm_key *trusted_keys[GM_LEDGER_TRUSTED_MAX];
+    size_t ntrusted_keys;
+    struct gm_segment_slot *segments; /* open addressing, power-of-two size */
+    size_t segments_cap, segments_used;
     /* The append queue (ledger-append.c).  Group commit: appenders queue
      * while a leader commits the previous batch; the next leader takes the
      * whole queue, numbers it, has every waiting appender help sign it (all
@@ -90,6 +108,21 @@ int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *
 int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[GM_HASH_LEN]);
 /* Make sure DIR/verifier-keys lists the key (exclusive lock held). */
 int gm_settle_ledger_record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
+
+/* ------------------------------------------------------------ trust and uniqueness */
+
+/* Check the records not yet checked (signatures by `key` or the trusted keys
+ * since the last checkpoint they sign, sequence numbers) and index their
+ * segments.  Exclusive lock held.  0 or -1. */
+int gm_settle_ledger_trust(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
+/* The 128-bit identity of the segment a receipt bills: (cluster, job, array
+ * task, segment). */
+void gm_settle_segment_digest(const struct gm_receipt *r, uint8_t out[16]);
+/* 1 and the record's sequence when the segment has a receipt, else 0. */
+int gm_settle_segment_find(const gm_ledger *l, const struct gm_receipt *r, uint64_t *sequence);
+/* Index a record's segment: 0, 1 when already indexed (kept as it was), -1
+ * on no memory. */
+int gm_settle_segment_add(gm_ledger *l, const struct gm_receipt *r, uint64_t sequence);
 
 /* ------------------------------------------------------------ the queue's lifecycle */
 

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FILE_MAGIC   "GMLEDGER"
@@ -56,6 +57,74 @@ long gm_settle_parse_record(const uint8_t *buf, size_t len, size_t *data_off, si
     if (data_len)
         *data_len = dlen;
     return (long)(GM_SETTLE_REC_OVERHEAD + dlen);
+}
+
+/* Is there a complete record (checked header, data matching its leaf hash)
+ * starting at p, within len bytes? */
+static bool complete_record_at(const uint8_t *p, size_t len)
+{
+    size_t doff, dlen;
+    return gm_settle_parse_record(p, len, &doff, &dlen, 1, NULL, 0) > 0;
+}
+
+int gm_settle_tail_is_torn(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    size_t i = 0;
+    while (i < len && p[i] == 0)
+        i++;
+    if (i == len) {
+        if (len < GM_SETTLE_REC_OVERHEAD + 1)
+            return 1;
+        gm_errf(err, errlen,
+                "%zu zero bytes run to the end of the file: room for whole records, and a "
+                "filesystem never zero-fills synced data",
+                len);
+        return 0;
+    }
+    uint8_t magic[4];
+    gm_settle_put_be32(magic, GM_SETTLE_REC_MAGIC);
+    if (len < GM_SETTLE_REC_HDR) {
+        if (memcmp(p, magic, len < 4 ? len : 4) == 0)
+            return 1;
+        gm_errf(err, errlen, "%zu bytes that are not the start of a record header", len);
+        return 0;
+    }
+    if (gm_settle_get_be32(p) != GM_SETTLE_REC_MAGIC ||
+        gm_settle_get_be32(p + 8) != gm_settle_crc32c(0, p, 8)) {
+        gm_errf(err, errlen, "%zu bytes that do not start with a record header", len);
+        return 0;
+    }
+    uint32_t dlen = gm_settle_get_be32(p + 4);
+    if ((size_t)dlen + GM_SETTLE_REC_OVERHEAD <= len) {
+        gm_errf(err, errlen, "a whole record that does not parse");
+        return 0;
+    }
+    /* A header edited to claim more data than its record holds: the record's
+     * real end is a '}' (a signed receipt is a JSON object) followed by the
+     * leaf hash of what came before it. */
+    for (size_t end = GM_SETTLE_REC_HDR + 1; end + GM_HASH_LEN <= len; end++) {
+        if (p[end - 1] != '}')
+            continue;
+        uint8_t h[GM_HASH_LEN];
+        gm_merkle_leaf_hash(p + GM_SETTLE_REC_HDR, end - GM_SETTLE_REC_HDR, h);
+        if (memcmp(h, p + end, GM_HASH_LEN) == 0) {
+            gm_errf(err, errlen,
+                    "a record header claims %u bytes of data, but a complete record of %zu "
+                    "bytes is there: the header was edited",
+                    dlen, end - GM_SETTLE_REC_HDR);
+            return 0;
+        }
+    }
+    /* Whole records after the first header: not a torn append. */
+    for (size_t q = 1; q + GM_SETTLE_REC_OVERHEAD < len; q++)
+        if (p[q] == magic[0] && complete_record_at(p + q, len - q)) {
+            gm_errf(err, errlen,
+                    "a record header claims %u bytes running past the end of the file over a "
+                    "complete record at +%zu",
+                    dlen, q);
+            return 0;
+        }
+    return 1;
 }
 
 void gm_settle_frame_record(uint8_t *out, const void *data, size_t len,
@@ -129,6 +198,57 @@ int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[G
     return 0;
 }
 
+/* Keep the bytes of a torn tail in DIR/torn-OFFSET before they are cut, so
+ * that even a misjudged tail is never lost (its path is reported). */
+static int keep_torn_tail(gm_ledger *l, const uint8_t *p, size_t len, uint64_t off, char *err,
+                          size_t errlen)
+{
+    char msg[512];
+    for (int n = 0; n < 1000; n++) {
+        if (n == 0)
+            snprintf(l->recovered_path, sizeof l->recovered_path, "%s/torn-%llu", l->dir,
+                     (unsigned long long)off);
+        else
+            snprintf(l->recovered_path, sizeof l->recovered_path, "%s/torn-%llu.%d", l->dir,
+                     (unsigned long long)off, n);
+        if (gm_io_write_file(l->recovered_path, p, len, 0640, GM_IO_EXCLUSIVE, msg, sizeof msg) ==
+            0)
+            return 0;
+        if (errno != EEXIST)
+            break;
+    }
+    l->recovered_path[0] = '\0';
+    return gm_errf(err, errlen, "%s: cannot keep the torn tail before cutting it: %s", l->path,
+                   msg);
+}
+
+/* A writer never works on a ledger holding fewer whole records than its
+ * signed checkpoint covers: those records were lost, and appending would
+ * reuse their sequence numbers.  (The checkpoint is only parsed here: a
+ * forged one can make this refuse, never allow, an append.) */
+static int checkpoint_floor_holds(gm_ledger *l, char *err, size_t errlen)
+{
+    char path[4096], msg[300];
+    snprintf(path, sizeof path, "%s/checkpoint", l->dir);
+    size_t len;
+    char *text = gm_io_read_file(path, 0, 1 << 20, &len, msg, sizeof msg);
+    if (!text)
+        return errno == ENOENT ? 0 : gm_errf(err, errlen, "%s", msg);
+    struct gm_checkpoint cp;
+    int rc = gm_checkpoint_parse(text, len, &cp, msg, sizeof msg);
+    free(text);
+    if (rc != 0)
+        return gm_errf(err, errlen, "%s: %s; appends are refused until it is repaired", path, msg);
+    if (cp.size > gm_merkle_size(l->tree))
+        return gm_errf(err, errlen,
+                       "%s holds %llu whole records but %s covers %llu: records were lost.  "
+                       "Appends are refused (they would reuse the lost sequence numbers); "
+                       "restore the ledger from a replica or backup",
+                       l->path, (unsigned long long)gm_merkle_size(l->tree), path,
+                       (unsigned long long)cp.size);
+    return 0;
+}
+
 int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *err, size_t errlen)
 {
     struct stat st;
@@ -182,6 +302,23 @@ int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *
                         l->path, (unsigned long long)gm_merkle_size(l->tree) - 1,
                         (unsigned long long)last_off, msg);
     }
+    if (rc == 0 && off < size) {
+        char why[300];
+        if (!gm_settle_tail_is_torn(map + (off - base), (size_t)(size - off), why, sizeof why))
+            rc = gm_errf(err, errlen,
+                         "%s: bytes %llu to %llu (after record %llu) are damage, not an unfinished "
+                         "append: %s.  Nothing was cut and appends are refused; keep a copy of "
+                         "the file and restore it from a replica or backup (see gpumarket ledger "
+                         "verify)",
+                         l->path, (unsigned long long)off, (unsigned long long)size,
+                         (unsigned long long)gm_merkle_size(l->tree), why);
+        else if (recover && checkpoint_floor_holds(l, err, errlen) != 0)
+            rc = -1;
+        else if (recover)
+            rc = keep_torn_tail(l, map + (off - base), (size_t)(size - off), off, err, errlen);
+    } else if (rc == 0 && recover && checkpoint_floor_holds(l, err, errlen) != 0) {
+        rc = -1;
+    }
     munmap(map, maplen);
     if (rc)
         return rc;
@@ -215,6 +352,7 @@ void gm_ledger_close(gm_ledger *l)
         close(l->fd);
     gm_merkle_free(l->tree);
     free(l->offsets);
+    free(l->segments);
     free(l->dir);
     free(l->path);
     free(l);
@@ -293,7 +431,12 @@ gm_ledger *gm_ledger_open(const char *dir, int flags, const char *origin, char *
         goto fail_locked;
     }
     l->end = (uint64_t)hl;
-    if (gm_settle_ledger_catch_up(l, l->writable, false, err, errlen))
+    /* A writer builds its tree from hashes recomputed from every record's
+     * data, never from the stored ones alone. */
+    if (gm_settle_ledger_catch_up(l, l->writable, l->writable, err, errlen))
+        goto fail_locked;
+    /* Also when nothing follows the header: every record may be gone. */
+    if (l->writable && checkpoint_floor_holds(l, err, errlen))
         goto fail_locked;
     flock(l->fd, LOCK_UN);
     return l;
@@ -319,6 +462,10 @@ const gm_merkle *gm_ledger_tree(const gm_ledger *l)
 uint64_t gm_ledger_recovered_bytes(const gm_ledger *l)
 {
     return l->recovered;
+}
+const char *gm_ledger_recovered_path(const gm_ledger *l)
+{
+    return l->recovered_path[0] ? l->recovered_path : NULL;
 }
 
 int gm_ledger_refresh(gm_ledger *l, char *err, size_t errlen)
@@ -425,6 +572,14 @@ out:
 
 char *gm_ledger_checkpoint(gm_ledger *l, const gm_key *key, char *err, size_t errlen)
 {
+    /* Never sign over unverified data: every record's hash recomputed, and
+     * the signatures of those since the last checkpoint checked. */
+    if (gm_settle_ledger_lock(l->fd, LOCK_SH, l->path, err, errlen))
+        return NULL;
+    int trc = gm_settle_ledger_trust(l, key, err, errlen);
+    flock(l->fd, LOCK_UN);
+    if (trc != 0)
+        return NULL;
     uint8_t root[GM_HASH_LEN];
     gm_merkle_root(l->tree, root);
     char *note = gm_checkpoint_sign(l->origin, gm_merkle_size(l->tree), root, key, err, errlen);

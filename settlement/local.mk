@@ -8,7 +8,7 @@ settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/util.c settlement/util.h \
 	settlement/receipt.c settlement/key.c settlement/merkle.c \
 	settlement/checkpoint.c settlement/ledger-internal.h settlement/ledger.c \
-	settlement/ledger-append.c settlement/verify.c settlement/audit.c
+	settlement/ledger-append.c settlement/ledger-trust.c settlement/verify.c settlement/audit.c
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
@@ -20,8 +20,21 @@ settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:
 SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
 SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
-check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t
-UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t
+check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t \
+	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t \
+	settlement/test/ledger-trust.t
+UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t \
+	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t \
+	settlement/test/ledger-trust.t
+settlement_test_ledger_trust_t_SOURCES = settlement/test/ledger-trust.c
+settlement_test_ledger_trust_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_ledger_trust_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_receipt_strings_t_SOURCES = settlement/test/receipt-strings.c
+settlement_test_receipt_strings_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_receipt_strings_t_LDADD = $(SETTLEMENT_TEST_LDADD)
+settlement_test_merkle_adversarial_t_SOURCES = settlement/test/merkle-adversarial.c
+settlement_test_merkle_adversarial_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_merkle_adversarial_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_receipt_t_SOURCES = settlement/test/receipt.c
 settlement_test_receipt_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_receipt_t_LDADD = $(SETTLEMENT_TEST_LDADD)
@@ -61,7 +74,7 @@ EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 # FUZZ_SECONDS seconds on a copy of its seed corpus.
 SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receipt.c \
 	$(srcdir)/settlement/key.c $(srcdir)/settlement/merkle.c $(srcdir)/settlement/checkpoint.c \
-	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/ledger-append.c \
+	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/ledger-append.c $(srcdir)/settlement/ledger-trust.c \
 	$(srcdir)/settlement/verify.c $(srcdir)/settlement/audit.c $(srcdir)/common/text.c \
 	$(srcdir)/common/io.c $(srcdir)/common/money.c
 SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
@@ -76,6 +89,8 @@ SETTLEMENT_FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sa
 CLEANFILES += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%) $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.log)
 
 if HAVE_CLANG
+# Built by `make check` too: tests/t0090-fuzz-smoke.t runs each briefly.
+check_SCRIPTS += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%)
 settlement/fuzz/fuzz-receipt: $(srcdir)/settlement/fuzz/fuzz-receipt.c $(SETTLEMENT_FUZZ_LIBSRC)
 	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
 settlement/fuzz/fuzz-record: $(srcdir)/settlement/fuzz/fuzz-record.c $(SETTLEMENT_FUZZ_LIBSRC)

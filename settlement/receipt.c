@@ -102,21 +102,20 @@ int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price)
     return gm_money_bill(price, gpu_seconds, &amount, NULL, 0) == 0 ? amount : -1;
 }
 
-/* A receipt string: UTF-8, no control characters, non-empty, fits. */
+/* A receipt string: UTF-8 without control characters (C0, DEL, C1: the one
+ * shared text check), non-empty, fits. */
 static int check_string(const char *s, size_t size, const char *name, char *err, size_t errlen)
 {
-    size_t n = strnlen(s, size);
+    size_t n = strnlen(s, size), bad = 0;
     if (n == size)
         return gm_errf(err, errlen, "field \"%s\": longer than %zu bytes", name, size - 1);
     if (n == 0)
         return gm_errf(err, errlen, "field \"%s\": must not be empty", name);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return gm_errf(err, errlen,
-                           "field \"%s\": control character at byte %zu (not allowed in receipts)",
-                           name, i);
-    if (!gm_settle_utf8_valid((const uint8_t *)s, n))
-        return gm_errf(err, errlen, "field \"%s\": not valid UTF-8", name);
+    if (gm_text_check(s, n, &bad) != 0)
+        return gm_errf(err, errlen,
+                       "field \"%s\": control character or invalid UTF-8 at byte %zu (receipts "
+                       "hold printable UTF-8 only)",
+                       name, bad);
     return 0;
 }
 

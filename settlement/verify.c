@@ -55,6 +55,7 @@ struct job {
     gm_key *const *keys;
     size_t nkeys;
     int hash_only;
+    uint8_t (*segments)[16]; /* each receipt's segment identity */
     int64_t bad;
     char msg[300];
 };
@@ -86,6 +87,7 @@ static int check_one(struct job *j, uint64_t i)
                  (unsigned long long)i, (long long)r.sequence);
         return -1;
     }
+    gm_settle_segment_digest(&r, j->segments[i]);
     return 0;
 }
 
@@ -102,6 +104,37 @@ static void *worker(void *arg)
         mth_nodes((const uint8_t(*)[GM_HASH_LEN])j->leaves + lo, hi - lo, j->chunk_roots[c]);
     }
     return NULL;
+}
+
+static int compare_by_segment(const void *a, const void *b, void *arg)
+{
+    const uint8_t(*seg)[16] = arg;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    int c = memcmp(seg[x], seg[y], 16);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* The first record (by index) that is a second receipt for a segment, or
+ * -1; *first gets the index of the receipt it repeats. */
+static int64_t first_duplicate(const uint8_t (*segments)[16], uint64_t n, uint64_t *first)
+{
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return -2;
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = i;
+    qsort_r(v, n, sizeof *v, compare_by_segment, (void *)segments);
+    int64_t dup = -1;
+    for (uint64_t i = 1; i < n; i++)
+        if (!memcmp(segments[v[i]], segments[v[i - 1]], 16) && (dup < 0 || v[i] < (uint64_t)dup)) {
+            uint64_t k = i - 1;
+            while (k > 0 && !memcmp(segments[v[k - 1]], segments[v[i]], 16))
+                k--;
+            dup = (int64_t)v[i];
+            *first = v[k];
+        }
+    free(v);
+    return dup;
 }
 
 /* Root of the first `size` leaves from the chunk roots (and the partial chunk). */
@@ -154,6 +187,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     size_t size = 0;
     uint64_t *offsets = NULL, nrec = 0, cap = 0;
     uint8_t(*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
+    uint8_t(*segments)[16] = NULL;
     struct job *jobs = NULL;
     pthread_t *tids = NULL;
     long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
@@ -186,6 +220,14 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             break;
         }
         if (n == 0) {
+            if (!gm_settle_tail_is_torn(map + off, size - off, msg, sizeof msg)) {
+                frame_bad = (int64_t)nrec;
+                snprintf(frame_msg, sizeof frame_msg,
+                         "bytes %llu to the end (after record %llu) are damage, not an "
+                         "unfinished append: %s",
+                         (unsigned long long)off, (unsigned long long)nrec, msg);
+                break;
+            }
             res->torn_bytes = size - off;
             break;
         }
@@ -206,6 +248,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
 
     uint64_t nchunks = (nrec + CHUNK - 1) / CHUNK;
     leaves = malloc((nrec ? nrec : 1) * GM_HASH_LEN);
+    segments = malloc((nrec ? nrec : 1) * 16);
     chunk_roots = malloc((nchunks ? nchunks : 1) * GM_HASH_LEN);
     if (threads <= 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -215,7 +258,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         threads = nchunks ? (int)nchunks : 1;
     jobs = calloc((size_t)threads, sizeof *jobs);
     tids = calloc((size_t)threads, sizeof *tids);
-    if (!leaves || !chunk_roots || !jobs || !tids) {
+    if (!leaves || !chunk_roots || !jobs || !tids || !segments) {
         gm_errf(err, errlen, "out of memory");
         goto out;
     }
@@ -231,6 +274,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
                            keys,
                            nkeys,
                            flags & GM_VERIFY_HASH_ONLY,
+                           segments,
                            -1,
                            "" };
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
@@ -253,6 +297,24 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         res->bad_index = bad;
         gm_errf(err, errlen, "%s: %s", path, why);
         goto out;
+    }
+    /* One receipt per segment (receipts are decoded only in a full verify). */
+    if (!(flags & GM_VERIFY_HASH_ONLY)) {
+        uint64_t first = 0;
+        int64_t dup = first_duplicate((const uint8_t(*)[16])segments, nrec, &first);
+        if (dup == -2) {
+            gm_errf(err, errlen, "out of memory");
+            goto out;
+        }
+        if (dup >= 0) {
+            res->bad_index = dup;
+            gm_errf(err, errlen,
+                    "%s: record %lld is a second receipt for the segment billed by record %llu "
+                    "(same cluster, job, array task and segment): the segment would be billed "
+                    "twice",
+                    path, (long long)dup, (unsigned long long)first);
+            goto out;
+        }
     }
     res->size = nrec;
     if (root_at(leaves, chunk_roots, nrec, res->root)) {
@@ -303,6 +365,7 @@ out:
     free(jobs);
     free(tids);
     free(leaves);
+    free(segments);
     free(chunk_roots);
     free(offsets);
     if (map != MAP_FAILED)

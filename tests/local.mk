@@ -10,6 +10,8 @@ INTEGRATION_TESTS += \
 	tests/t0007-demo-messages.t \
 	tests/t0008-layout.t \
 	tests/t0009-installed-libraries.t \
+	tests/t0090-fuzz-smoke.t \
+	tests/t2090-settlement-powerloss.t \
 	tests/t1001-spank-flags.t \
 	tests/t1002-spank-valgrind.t \
 	tests/t4101-train-preempt.t
@@ -20,3 +22,12 @@ check_PROGRAMS += tests/mpi_allreduce_check
 tests_mpi_allreduce_check_SOURCES = tests/mpi_allreduce_check.c
 tests_mpi_allreduce_check_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 tests_mpi_allreduce_check_LDADD = $(MPI_LIBS)
+
+# A preloaded library that kills a process right after its Nth write to one
+# file and logs what each sync made durable (tests/t2090-settlement-powerloss.t).
+check_LTLIBRARIES += tests/fault/crashpoint.la
+tests_fault_crashpoint_la_SOURCES = tests/fault/crashpoint.c
+# No sanitizer runtime: it is preloaded into programs built without one.
+tests_fault_crashpoint_la_CFLAGS = -std=gnu11 $(WARNING_CFLAGS)
+tests_fault_crashpoint_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_fault_crashpoint_la_LIBADD = -ldl

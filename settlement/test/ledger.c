@@ -59,6 +59,19 @@ static void *appender(void *arg)
     return NULL;
 }
 
+/* CRC32C (Castagnoli, reflected), bit by bit: the test's own, not the
+ * library's, to forge a record header as an attacker would. */
+static uint32_t crc32c_ref(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
 static void path_in(char *out, size_t n, const char *dir, const char *name)
 {
     snprintf(out, n, "%s/%s", dir, name);
@@ -195,37 +208,132 @@ int main(void)
     char *last = gm_ledger_read(l, n - 1, &last_len, err, sizeof err);
     gm_ledger_close(l);
     size_t rec_len = last_len + 44, last_off = flen - rec_len;
-    int torn_ok = 1;
+    char cppath[700];
+    path_in(cppath, sizeof cppath, dir, "checkpoint");
+    size_t cplen;
+    char *cptext = slurp(cppath, &cplen);
+    int floor_ok = 1, torn_ok = 1;
     for (size_t cut = 1; cut < rec_len; cut++) {
+        /* With the signed checkpoint covering the record, a cut inside it
+         * is the loss of an acknowledged record: verify says so, and a
+         * writer refuses to cut or append. */
+        spit(cppath, cptext, cplen);
         spit(lpath, full, last_off + cut);
         if (gm_ledger_verify(dir, &key, 1, GM_VERIFY_HASH_ONLY, 1, &res, err, sizeof err) != -1 ||
             !strstr(err, "records after index")) {
-            /* With the checkpoint present the loss of an acknowledged record is an error. */
-            torn_ok = 0;
+            floor_ok = 0;
             diag("cut %zu: verify said %s", cut, err);
         }
         l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
-        if (!l || gm_ledger_size(l) != n - 1 || gm_ledger_recovered_bytes(l) != cut) {
-            torn_ok = 0;
-            diag("cut %zu: open: %s", cut, l ? "wrong size" : err);
+        struct stat sb;
+        stat(lpath, &sb);
+        if (l || !strstr(err, "records were lost") || (size_t)sb.st_size != last_off + cut) {
+            floor_ok = 0;
+            diag("cut %zu: open for append: %s", cut, l ? "accepted" : err);
         }
         gm_ledger_close(l);
-        struct stat sb;
+        /* Without a checkpoint it is an unfinished append: cut, and kept. */
+        unlink(cppath);
+        l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
+        if (!l || gm_ledger_size(l) != n - 1 || gm_ledger_recovered_bytes(l) != cut ||
+            !gm_ledger_recovered_path(l)) {
+            torn_ok = 0;
+            diag("cut %zu: open: %s", cut, l ? "wrong size" : err);
+        } else {
+            size_t klen;
+            char *kept = slurp(gm_ledger_recovered_path(l), &klen);
+            if (klen != cut || memcmp(kept, full + last_off, cut) != 0)
+                torn_ok = 0;
+            unlink(gm_ledger_recovered_path(l));
+            free(kept);
+        }
+        gm_ledger_close(l);
         stat(lpath, &sb);
         if ((size_t)sb.st_size != last_off)
             torn_ok = 0;
     }
-    ok(torn_ok, "a torn last record (cut at each of its %zu bytes) is detected and truncated",
+    ok(floor_ok,
+       "a cut inside a record the checkpoint covers is a loss: verify fails, appends refuse, "
+       "nothing is cut (%zu cuts)",
+       rec_len - 1);
+    ok(torn_ok,
+       "without a checkpoint a cut inside the last record (each of its %zu bytes) is a torn "
+       "tail: truncated, its bytes kept in DIR/torn-OFFSET",
        rec_len);
+    free(cptext);
     free(last);
-    char cppath[700];
-    path_in(cppath, sizeof cppath, dir, "checkpoint");
-    unlink(cppath);
     spit(lpath, full, last_off + 20);
     ok(gm_ledger_verify(dir, &key, 1, 0, 0, &res, err, sizeof err) == 0 && res.torn_bytes == 20 &&
            res.size == n - 1,
        "without a checkpoint a torn tail verifies, reported as %llu torn bytes",
        (unsigned long long)res.torn_bytes);
+
+    /* What a crash cannot leave is damage, never cut: a header edited to
+     * run past the end of the file over whole records, or over the rest of
+     * the last record, and zeros over whole records. */
+    {
+        size_t hdr_len = 8 + 4 + 4 + strlen("test.example/ledger") + 4;
+        char *edited = malloc(flen);
+        memcpy(edited, full, flen);
+        /* The length of record n-3 made to run past the end (CRC recomputed:
+         * CRC32C is not a MAC). */
+        l = gm_ledger_open(dir, 0, NULL, err, sizeof err);
+        gm_ledger_close(l);
+        size_t rlen = last_len + 44; /* receipts here are of equal length */
+        size_t at = last_off - 2 * rlen;
+        (void)hdr_len;
+        const char *cases[] = { "a header of record n-3 claiming to run past the end",
+                                "the last record's header claiming more data" };
+        size_t offs[] = { at, last_off };
+        for (int c = 0; c < 2; c++) {
+            memcpy(edited, full, flen);
+            uint8_t *h = (uint8_t *)edited + offs[c];
+            uint32_t big = (uint32_t)(flen - offs[c]) + 100;
+            h[4] = (uint8_t)(big >> 24);
+            h[5] = (uint8_t)(big >> 16);
+            h[6] = (uint8_t)(big >> 8);
+            h[7] = (uint8_t)big;
+            uint32_t crc = crc32c_ref(h, 8);
+            h[8] = (uint8_t)(crc >> 24);
+            h[9] = (uint8_t)(crc >> 16);
+            h[10] = (uint8_t)(crc >> 8);
+            h[11] = (uint8_t)crc;
+            spit(lpath, edited, flen);
+            int vrc = gm_ledger_verify(dir, &key, 1, GM_VERIFY_HASH_ONLY, 1, &res, err, sizeof err);
+            ok(vrc == -1 && strstr(err, "damage") && res.bad_index >= 0,
+               "%s: verify fails naming it (%s)", cases[c], err);
+            l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
+            struct stat sb;
+            stat(lpath, &sb);
+            ok(!l && strstr(err, "damage") && (size_t)sb.st_size == flen,
+               "%s: a writer refuses and cuts nothing", cases[c]);
+            gm_ledger_close(l);
+        }
+        /* Zeros over the last two whole records. */
+        memcpy(edited, full, flen);
+        memset(edited + last_off - rlen, 0, 2 * rlen);
+        spit(lpath, edited, flen);
+        ok(gm_ledger_verify(dir, &key, 1, GM_VERIFY_HASH_ONLY, 1, &res, err, sizeof err) == -1 &&
+               strstr(err, "zero bytes"),
+           "zeros over whole records are damage: %s", err);
+        l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
+        ok(!l && strstr(err, "damage"), "and a writer refuses them");
+        gm_ledger_close(l);
+        /* Zeros too short to hold a record: a torn append. */
+        memcpy(edited, full, flen);
+        spit(lpath, edited, last_off + 20);
+        FILE *zf = fopen(lpath, "ab");
+        char zb[40] = { 0 };
+        if (!zf || fwrite(zb, 1, sizeof zb, zf) != sizeof zb || fclose(zf) != 0)
+            bail_out("append zeros");
+        l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
+        ok(l && gm_ledger_size(l) == n - 1 && gm_ledger_recovered_bytes(l) == 60,
+           "a partial record followed by a few zeros is a torn tail (%s)", l ? "cut" : err);
+        if (l && gm_ledger_recovered_path(l))
+            unlink(gm_ledger_recovered_path(l));
+        gm_ledger_close(l);
+        free(edited);
+    }
 
     /* Tamper: flip every byte of a small ledger; verify names the record. */
     char dir2[700], lpath2[800];
@@ -275,20 +383,19 @@ int main(void)
     zeros[599] = 1;
     ok(gm_ledger_parse_record(zeros, sizeof zeros, &off, &dlen, err, sizeof err) == -1,
        "zeros followed by anything else are damage");
-    /* A ledger with a zero-filled tail verifies and recovers. */
+    /* A zero-filled tail with room for whole records is damage: verify
+     * fails and a writer cuts nothing. */
     spit(lpath2, small, slen);
     FILE *zf = fopen(lpath2, "ab");
     char zbuf[700] = { 0 };
     if (!zf || fwrite(zbuf, 1, sizeof zbuf, zf) != sizeof zbuf || fclose(zf) != 0)
         bail_out("append zeros");
-    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == 0 &&
-           res.torn_bytes == sizeof zbuf,
-       "a zero-filled tail verifies as %llu torn bytes (%s)", (unsigned long long)res.torn_bytes,
-       err);
+    ok(gm_ledger_verify(dir2, &key, 1, 0, 1, &res, err, sizeof err) == -1 && res.bad_index == 3,
+       "a 700-byte zero-filled tail is damage, named after record 2 (%s)", err);
     l = gm_ledger_open(dir2, GM_LEDGER_WRITE, NULL, err, sizeof err);
-    ok(l && gm_ledger_recovered_bytes(l) == sizeof zbuf && gm_ledger_size(l) == 3,
-       "and opening for append cuts it off");
+    ok(!l && strstr(err, "damage"), "and opening for append refuses it: %s", err);
     gm_ledger_close(l);
+    spit(lpath2, small, slen);
     uint8_t copy[4096];
     memcpy(copy, rec, recsize);
     copy[5] ^= 1;
