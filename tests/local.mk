@@ -6,6 +6,7 @@ INTEGRATION_TESTS += \
 	tests/t0003-sandbox-preempt.t \
 	tests/t0004-sandbox-bad-input.t \
 	tests/t0005-configure.t \
+	tests/t0010-sandbox-hosts.t \
 	tests/t1001-spank-flags.t \
 	tests/t1002-spank-valgrind.t \
 	tests/t4101-train-preempt.t
