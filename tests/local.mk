@@ -7,6 +7,9 @@ INTEGRATION_TESTS += \
 	tests/t0004-sandbox-bad-input.t \
 	tests/t0005-configure.t \
 	tests/t0010-sandbox-hosts.t \
+	tests/t0011-sandbox-hosts-mpi.t \
+	tests/t0012-sandbox-hosts-node-down.t \
+	tests/t0013-sandbox-hosts-refused.t \
 	tests/t1001-spank-flags.t \
 	tests/t1002-spank-valgrind.t \
 	tests/t4101-train-preempt.t
