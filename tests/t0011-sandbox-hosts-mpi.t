@@ -25,12 +25,16 @@ hosts=$(sed -n 's/^rank [0-9]* of [0-9]* on \(gm[0-9]*\) node .*/\1/p' <<<"$out"
 [ "$hosts" = "gm1 gm2 " ]
 ok $? "the ranks ran on hosts gm1 and gm2 ($hosts)"
 
-# Open MPI's tcp component logs each connection it makes with the peer's address.
+# Open MPI's tcp component logs the path it takes to each peer and each
+# connection it completes (when both ranks connect at once, one of the two
+# connections is kept: at least one "now connected" line).
 conn=$(grep -o 'btl:tcp: now connected to [0-9.]*' <<<"$out" | awk '{ print $5 }' | sort -u | tr '\n' ' ')
-[ "$conn" = "$prefix.101 $prefix.102 " ] &&
-  grep -q "\[gm1:[0-9]*\] btl:tcp: now connected to $prefix.102" <<<"$out" &&
-  grep -q "\[gm2:[0-9]*\] btl:tcp: now connected to $prefix.101" <<<"$out"
-ok $? "the ranks connect over TCP between the node addresses ($conn)" ||
+grep -q "\[gm1:[0-9]*\] btl:tcp: path from $prefix.101 to $prefix.102: " <<<"$out" &&
+  grep -q "\[gm2:[0-9]*\] btl:tcp: path from $prefix.102 to $prefix.101: " <<<"$out" &&
+  grep -q "\[gm1:[0-9]*\] mca: bml: Using tcp btl for send to .* on node gm2$" <<<"$out" &&
+  grep -q "\[gm2:[0-9]*\] mca: bml: Using tcp btl for send to .* on node gm1$" <<<"$out" &&
+  [[ $conn =~ ^($prefix\.10[12]\ )+$ ]]
+ok $? "the ranks connect over TCP between the node addresses (connected to: ${conn:-none})" ||
   diag "$(grep 'btl:tcp\|bml' <<<"$out" | tail -n 20)"
 
 out=$(OMPI_MCA_btl=self,vader srun -N2 -n2 --mpi=pmix "$prog" 2>&1); rc=$?
