@@ -7,7 +7,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 require_sandbox
 
-lock=${TMPDIR:-/tmp}/gpumarket-sandbox.ports.lock
+lock=/run/gpumarket-sandbox.netns.lock
 netns_was_mounted=no
 mountpoint -q /run/netns && netns_was_mounted=yes
 
@@ -120,7 +120,8 @@ ok $? "down leaves no namespace, link, mount, process or directory${left:+ (left
 ok $? "down removes the route to $netA"
 
 # /run/netns, mounted by `ip netns add`, is unmounted by the last sandbox to
-# leave (unless it was mounted before).  Checked under the sandboxes' lock.
+# leave (unless it was mounted before).  Checked under the lock the sandboxes
+# hold while they add a namespace or unmount /run/netns.
 out=$(flock "$lock" bash -c 'if [ -z "$(ls -A /run/netns 2>/dev/null)" ] && mountpoint -q /run/netns; then echo mounted; fi')
 [ $netns_was_mounted = yes ] || [ "$out" != mounted ]
 ok $? "no /run/netns mount is left behind (was mounted before: $netns_was_mounted)"
