@@ -12,6 +12,10 @@ INTEGRATION_TESTS += \
 	tests/t0009-installed-libraries.t \
 	tests/t0090-fuzz-smoke.t \
 	tests/t2090-settlement-powerloss.t \
+	tests/t0010-sandbox-hosts.t \
+	tests/t0011-sandbox-hosts-mpi.t \
+	tests/t0012-sandbox-hosts-node-down.t \
+	tests/t0013-sandbox-hosts-refused.t \
 	tests/t1001-spank-flags.t \
 	tests/t1002-spank-valgrind.t \
 	tests/t4101-train-preempt.t

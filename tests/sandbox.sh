@@ -49,13 +49,13 @@ sandbox_up() {
 # GPUMARKET_SANDBOX_DAEMON=DIR; job tasks carry its SLURM_CONF and a
 # SLURMD_NODENAME.  This test's own processes are clients, not listed.
 sandbox_processes() { # sandbox_processes DIR
-  local f pid stat env
-  for f in /proc/[0-9]*/environ; do
+  local f pid stat
+  for f in $( {
+      grep -lzxF "GPUMARKET_SANDBOX_DAEMON=$1" /proc/[0-9]*/environ
+      grep -lzxF "SLURM_CONF=$1/etc/slurm.conf" /proc/[0-9]*/environ |
+        xargs -r grep -lz '^SLURMD_NODENAME='
+    } 2>/dev/null | sort -u); do
     pid=${f#/proc/}; pid=${pid%/environ}
-    env=$(tr '\0' '\n' 2>/dev/null <"$f") || continue
-    grep -qxF "GPUMARKET_SANDBOX_DAEMON=$1" <<<"$env" ||
-      { grep -qxF "SLURM_CONF=$1/etc/slurm.conf" <<<"$env" &&
-        grep -q '^SLURMD_NODENAME=' <<<"$env"; } || continue
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     stat=${stat##*) }
     [ "${stat%% *}" = Z ] || echo "$pid"
@@ -74,3 +74,53 @@ wait_for() {
 
 job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 job_in_state() { [ "$(job_state "$1")" = "$2" ]; }
+
+# ---------------------------------------------------------------- hosts mode
+
+# sandbox_up_hosts [UP OPTIONS...]: like sandbox_up with --hosts, but when
+# this machine cannot give nodes hosts of their own (gpumarket-sandbox says
+# why), the whole test is skipped with that reason.  Call it before `plan`.
+sandbox_up_hosts() {
+  local out rc
+  SANDBOX_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gmtest.XXXXXX") || return 1
+  SANDBOX_DIRS+=("$SANDBOX_DIR")
+  out=$(gpumarket-sandbox up --hosts --dir "$SANDBOX_DIR" "$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ]; then
+    if grep -q 'cannot give nodes hosts of their own here' <<<"$out"; then
+      skip_all "hosts mode is not possible on this machine: $(grep -m1 'cannot give nodes' <<<"$out")"
+    fi
+    diag "gpumarket-sandbox up --hosts $* failed ($rc):"$'\n'"$out"
+    return $rc
+  fi
+  export SLURM_CONF=$SANDBOX_DIR/etc/slurm.conf
+  export GPUMARKET_SANDBOX_DIR=$SANDBOX_DIR
+}
+
+# sandbox_var DIR NAME: a value of DIR's sandbox.env.
+sandbox_var() { sed -n "s/^$2=//p" "$1/sandbox.env"; }
+
+# The network namespaces, root-namespace links and mounts that carry the
+# network id NETID (gmsNNNN) of a hosts-mode sandbox, one per line.
+hosts_leftovers() { # hosts_leftovers NETID
+  local id=$1 f
+  [ -n "$id" ] || { echo "no network id"; return; }
+  for f in /run/netns/"$id"-*; do [ -e "$f" ] && echo "namespace ${f##*/}"; done
+  ip -o link show 2>/dev/null | awk -F': ' -v id="$id" 'index($2, id) == 1 { print "link " $2 }'
+  grep -F "$id" /proc/self/mountinfo | sed 's/^/mount /'
+}
+
+# Processes whose network namespace is one of the inodes INODE...
+processes_in_netns() { # processes_in_netns INODE...
+  stat -L -c '%i %n' /proc/[0-9]*/ns/net 2>/dev/null |
+    awk -v want=" $* " 'index(want, " " $1 " ") { split($2, p, "/"); print p[3] }'
+}
+
+# Inodes of the network namespaces of hosts-mode sandbox network NETID.
+netns_inodes() { # netns_inodes NETID
+  local f
+  for f in /run/netns/"$1"-*; do [ -e "$f" ] && stat -L -c %i "$f"; done
+}
+
+# The state of node NODE in Slurm's view (idle, alloc, down*...).
+node_state() { sinfo -h -N -n "$1" -o '%t' 2>/dev/null | head -n 1; }
+node_in_state() { [ "$(node_state "$1")" = "$2" ]; }
