@@ -77,7 +77,11 @@ typedef struct gmpi_ctx gmpi_ctx;
  *   GPUMARKET_DETERMINISTIC   1 = deterministic reductions
  *   GPUMARKET_SMALL_BYTES     at or below: recursive doubling (default 65536)
  *   GPUMARKET_FUSION_BYTES    fusion buffer threshold (default 64 MiB)
- *   GPUMARKET_FUSION_CYCLE_US fusion cycle time (default 1000)          */
+ *   GPUMARKET_FUSION_CYCLE_US fusion cycle time (default 1000)
+ *   GPUMARKET_FUSION_THREAD   1 = background fusion thread, 0 = flush on the
+ *                             caller's thread in gmpi_wait; unset: a thread
+ *                             only when each local rank has a spare core
+ *   GPUMARKET_SHM_PIECE_BYTES shared-memory piece (default from the caches) */
 typedef struct {
     gmpi_algorithm algorithm;
     int deterministic;
@@ -190,6 +194,14 @@ int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list
 int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen);
 /* One line "rank R (local L): GPU g [busid] NIC n [busid] cores C cpus S". */
 int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf, size_t buflen);
+
+/* Data-cache sizes in bytes of the first core (0 when hwloc does not know
+ * one) and how many processing units share its last-level cache. */
+typedef struct {
+    size_t l1d, l2, l3;
+    int l3_pus;
+} gmpi_caches;
+int gmpi_cache_sizes(gmpi_caches *out, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- preemption */
 /* Install handlers: SIGUSR1 and SIGTERM set a flag (nothing else). */
