@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Run MPI test programs through $MPIRUN and merge their TAP streams into one:
 # each run's "ok"/"not ok" lines are renumbered and tagged with the rank
-# count; a run that exits non-zero, or prints no test, is a failure.
+# count; a run that exits non-zero, or prints no test, is a failure.  Every
+# run is killed after MPI_TAP_TIMEOUT seconds (default 900): a hang fails.
 #   . mpi-tap.sh; mpi_tap NP PROGRAM [ARGS...]; ...; mpi_tap_finish
 MPI_TAP_N=0
 : "${MPIRUN:=mpirun}"
@@ -25,8 +26,9 @@ mpi_tap() {
   local np=$1; shift
   local out rc seen=0 line
   out=$(mktemp)
-  "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
+  timeout -k 10 "${MPI_TAP_TIMEOUT:-900}" "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
   rc=$?
+  [ "$rc" -eq 124 ] && echo "# timed out after ${MPI_TAP_TIMEOUT:-900} s (a hang)" >>"$out"
   while IFS= read -r line; do
     case $line in
       "ok "*|"not ok "*)
