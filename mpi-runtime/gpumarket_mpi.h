@@ -127,17 +127,30 @@ int gmpi_allreduce_algo(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t co
                         gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ tensor fusion
- * Between gmpi_fusion_start and gmpi_fusion_stop a background thread is the
- * only one calling MPI (works with MPI_THREAD_SERIALIZED): callers enqueue
- * tensors and wait for them.  Every rank must enqueue the same tensors (same
- * count, type and op) in the same order, as with MPI collectives.  Each cycle
- * the thread agrees with the other ranks on how many tensors all of them have
- * queued, packs them in order into fusion buffers of at most the threshold,
- * reduces each buffer and unpacks it. */
+ * Between gmpi_fusion_start and gmpi_fusion_stop the engine is the only
+ * caller of MPI on the context (works with MPI_THREAD_SERIALIZED): callers
+ * enqueue tensors and wait for them.  Every rank must enqueue the same
+ * tensors (same count, type and op) in the same order, as with MPI
+ * collectives.  Each round the engine agrees with the other ranks on how
+ * many tensors all of them have queued (and that they are the same), groups
+ * those by type and operation and reduces each group: on one node through
+ * the shared-memory window, gathered from the tensors straight into this
+ * rank's slot a cache-sized piece at a time; otherwise packed into fusion
+ * buffers of at most the threshold, or reduced in place when a group's
+ * tensors are adjacent in memory.  The rounds run on a background thread
+ * when every local rank has a core to spare, else on the caller's thread
+ * inside gmpi_wait and gmpi_fusion_stop (GPUMARKET_FUSION_THREAD forces
+ * either).  When the ranks disagree (different tensors, or different
+ * numbers of them by the time one stops), MPI fails, or a rank cannot
+ * allocate a round, every rank fails every queued tensor with the same
+ * error, gmpi_enqueue refuses further tensors with it, and
+ * gmpi_fusion_stop returns it; a fresh gmpi_fusion_start starts over. */
 typedef struct gmpi_handle gmpi_handle;
 
 int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen);
-/* Waits until every rank stops and every queued tensor is done. */
+/* Waits until every rank stops and every queued tensor is done; returns the
+ * engine's first error, if any.  Handles not yet waited for stay valid:
+ * gmpi_wait after the stop returns their status. */
 int gmpi_fusion_stop(gmpi_ctx *ctx, char *err, size_t errlen);
 /* Queue an in-place allreduce of buf; the buffer must stay untouched until
  * gmpi_wait returns.  *handle is owned by the caller until gmpi_wait. */
