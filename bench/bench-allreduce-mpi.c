@@ -117,7 +117,8 @@ static void bench_sizes(gmpi_ctx *ctx, size_t maxbytes, int rounds)
     char err[512];
     float *buf = malloc(maxbytes), *ref = malloc(maxbytes);
     char *cdst = malloc(maxbytes);
-    double *ro = malloc(sizeof(double) * (size_t)rounds), *rb = malloc(sizeof(double) * (size_t)rounds);
+    double *ro = malloc(sizeof(double) * (size_t)rounds),
+           *rb = malloc(sizeof(double) * (size_t)rounds);
     double *rr = malloc(sizeof(double) * (size_t)rounds);
     double busfactor = nranks > 1 ? 2.0 * (nranks - 1) / nranks : 1.0;
     for (size_t bytes = 4096; bytes <= maxbytes; bytes *= 4) {
@@ -203,7 +204,8 @@ static void bench_fusion(gmpi_ctx *ctx, int scattered, int rounds)
     float *pool = malloc(sizeof(float) * TC * slots);
     float **t = malloc(sizeof *t * NT);
     gmpi_handle **h = malloc(sizeof *h * NT);
-    double *ro = malloc(sizeof(double) * (size_t)rounds), *rb = malloc(sizeof(double) * (size_t)rounds);
+    double *ro = malloc(sizeof(double) * (size_t)rounds),
+           *rb = malloc(sizeof(double) * (size_t)rounds);
     double *rr = malloc(sizeof(double) * (size_t)rounds);
     /* Scattered: tensor i in a pseudo-random slot of a pool twice the size,
      * so no two tensors queued in turn are neighbours in memory.  The same
@@ -266,9 +268,8 @@ static void bench_fusion(gmpi_ctx *ctx, int scattered, int rounds)
     struct stats so = summarise(ro, rounds), sb = summarise(rb, rounds), sr = summarise(rr, rounds);
     if (rank == 0) {
         char name[160];
-        snprintf(name, sizeof name,
-                 "1000 x 4 KiB tensors fused vs separate MPI_Allreduce np=%d %s", nranks,
-                 scattered ? "scattered" : "adjacent");
+        snprintf(name, sizeof name, "1000 x 4 KiB tensors fused vs separate MPI_Allreduce np=%d %s",
+                 nranks, scattered ? "scattered" : "adjacent");
         /* Time ratio: at most 1/3 is 3x faster. */
         json(name, "ms", so.median, sb.median, sr, 1.0 / 3, 0, rounds, all_correct, "");
         fprintf(stderr,
@@ -327,10 +328,11 @@ int main(int argc, char **argv)
     double cache = (double)small / copy_time(b, a, small) / 1e9;
     free(a);
     free(b);
-    snprintf(machine, sizeof machine,
-             "\"machine\": {\"l1d_KiB\": %zu, \"l2_KiB\": %zu, \"l3_KiB\": %zu, \"copy_GBps_64MiB\": "
-             "%.2f, \"copy_GBps_256KiB\": %.2f, \"ranks\": %d}",
-             c.l1d >> 10, c.l2 >> 10, c.l3 >> 10, dram, cache, nranks);
+    snprintf(
+        machine, sizeof machine,
+        "\"machine\": {\"l1d_KiB\": %zu, \"l2_KiB\": %zu, \"l3_KiB\": %zu, \"copy_GBps_64MiB\": "
+        "%.2f, \"copy_GBps_256KiB\": %.2f, \"ranks\": %d}",
+        c.l1d >> 10, c.l2 >> 10, c.l3 >> 10, dram, cache, nranks);
     if (rank == 0)
         fprintf(stderr,
                 "# np=%d%s: L1d %zu KiB, L2 %zu KiB, L3 %zu KiB; copy (all ranks at once) %.2f "

@@ -230,7 +230,8 @@ int main(int argc, char **argv)
         ok(all_true(gmpi_choose_algorithm(ctx, (size_t)1 << 20) == GMPI_ALGO_RABENSEIFNER),
            "auto above the small size then uses rabenseifner on every rank");
         char why[512] = "";
-        int pass = all_true(check(ctx, GMPI_ALGO_AUTO, 262147, GMPI_INT64, GMPI_SUM, why, sizeof why));
+        int pass =
+            all_true(check(ctx, GMPI_ALGO_AUTO, 262147, GMPI_INT64, GMPI_SUM, why, sizeof why));
         if (!ok(pass, "auto stays correct"))
             diag("rank %d: %s", rank, why);
         done_testing();

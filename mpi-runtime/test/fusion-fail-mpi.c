@@ -32,8 +32,7 @@ static void restart_works(gmpi_ctx *ctx, const char *label)
     int pass = gmpi_fusion_start(ctx, err, sizeof err) == 0 &&
                gmpi_enqueue(ctx, b, 3, GMPI_DOUBLE, GMPI_SUM, &h, err, sizeof err) == 0 &&
                gmpi_wait(h, err, sizeof err) == 0 && gmpi_fusion_stop(ctx, err, sizeof err) == 0;
-    if (!ok(all_true(pass && b[0] == size && b[2] == 3.0 * size), "%s: the engine restarts",
-            label))
+    if (!ok(all_true(pass && b[0] == size && b[2] == 3.0 * size), "%s: the engine restarts", label))
         diag("rank %d: %s", rank, err);
 }
 
@@ -99,8 +98,9 @@ int main(int argc, char **argv)
             r3 = gmpi_wait(h3, err, sizeof err);
         int r3_named = strstr(err, "different tensors") != NULL;
         int src = gmpi_fusion_stop(ctx, err, sizeof err);
-        if (!ok(all_true(pass && (r1 == GMPI_EINVAL || r1 == 0) && r2 == GMPI_EINVAL && r3 == GMPI_EINVAL &&
-                         r3_named && src == GMPI_EINVAL && strstr(err, "different tensors")),
+        if (!ok(all_true(pass && (r1 == GMPI_EINVAL || r1 == 0) && r2 == GMPI_EINVAL &&
+                         r3 == GMPI_EINVAL && r3_named && src == GMPI_EINVAL &&
+                         strstr(err, "different tensors")),
                 "different tensors: waits, a later enqueue and the stop all fail with EINVAL"))
             diag("rank %d: %d %d %d stop %d: %s", rank, r1, r2, r3, src, err);
         restart_works(ctx, "different tensors");
