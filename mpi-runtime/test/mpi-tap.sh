@@ -24,7 +24,8 @@ mpi_tap_line() { # STATUS(ok|not ok) DESCRIPTION
 
 mpi_tap() {
   local np=$1; shift
-  local out rc seen=0 line
+  local out rc seen=0 line prog="" a
+  for a in "$@"; do case $a in */*) prog=$(basename "$a"); break ;; esac; done
   out=$(mktemp)
   timeout -k 10 "${MPI_TAP_TIMEOUT:-900}" "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
   rc=$?
@@ -45,9 +46,9 @@ mpi_tap() {
   done <"$out"
   rm -f "$out"
   if [ "$rc" -ne 0 ]; then
-    mpi_tap_line "not ok" "np=$np: $(basename "$1") exited with status $rc"
+    mpi_tap_line "not ok" "np=$np: ${prog:-$1} exited with status $rc"
   elif [ "$seen" -eq 0 ]; then
-    mpi_tap_line "not ok" "np=$np: $(basename "$1") ran no test"
+    mpi_tap_line "not ok" "np=$np: ${prog:-$1} ran no test"
   fi
 }
 
