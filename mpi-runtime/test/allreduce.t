@@ -30,9 +30,9 @@ done
 mpi_tap 3 -x OMPI_MCA_osc=pt2pt "$prog" --no-shared-window
 # Shared windows on some ranks only (osc=pt2pt on the first): an error on
 # every rank, not a deadlock in the collective window creation.
-MPI_TAP_TIMEOUT=120
+MPI_TAP_TIMEOUT=120 MPI_TAP_TAG="np=3, osc=pt2pt on rank 0 only"
 mpi_tap 1 env OMPI_MCA_osc=pt2pt "$prog" --partial-shared-window : -np 2 "$prog" --partial-shared-window
-unset MPI_TAP_TIMEOUT
+unset MPI_TAP_TIMEOUT MPI_TAP_TAG
 # Bad environment values are refused by name.
 for bad in "GPUMARKET_ALLREDUCE=bogus" "GPUMARKET_DETERMINISTIC=2" "GPUMARKET_SMALL_BYTES=-1" "GPUMARKET_FUSION_BYTES=12x" "GPUMARKET_FUSION_CYCLE_US=0"; do
   var=${bad%%=*}
