@@ -444,3 +444,32 @@ int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf,
     return snprintf(buf, buflen, "rank %d (local %d): %s, %s, %d core(s) cpus %s", rank, local_rank,
                     gpu, nic, b->cores, b->cpus);
 }
+
+/* The data-cache sizes of the first core, from hwloc: the shared-memory
+ * allreduce and the fused path size their pieces from them. */
+int gmpi_cache_sizes(gmpi_caches *out, char *err, size_t errlen)
+{
+    hwloc_topology_t topo;
+    memset(out, 0, sizeof *out);
+    if (hwloc_topology_init(&topo))
+        return gmpi_fail(err, errlen, GMPI_ENOMEM, "hwloc_topology_init failed");
+    if (hwloc_topology_load(topo)) {
+        int e = errno;
+        hwloc_topology_destroy(topo);
+        return gmpi_fail(err, errlen, GMPI_EINVAL,
+                         "hwloc could not load this machine's topology: %s", strerror(e));
+    }
+    static const hwloc_obj_type_t types[3] = { HWLOC_OBJ_L1CACHE, HWLOC_OBJ_L2CACHE,
+                                               HWLOC_OBJ_L3CACHE };
+    size_t *sizes[3] = { &out->l1d, &out->l2, &out->l3 };
+    for (int i = 0; i < 3; i++) {
+        hwloc_obj_t o = hwloc_get_obj_by_type(topo, types[i], 0);
+        if (!o || !o->attr)
+            continue;
+        *sizes[i] = (size_t)o->attr->cache.size;
+        if (i == 2 && o->cpuset)
+            out->l3_pus = hwloc_bitmap_weight(o->cpuset);
+    }
+    hwloc_topology_destroy(topo);
+    return GMPI_OK;
+}

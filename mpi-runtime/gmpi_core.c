@@ -234,6 +234,16 @@ static int read_options(gmpi_ctx *ctx, const gmpi_options *o, char *err, size_t 
     else if ((rc = env_size("GPUMARKET_FUSION_BYTES", &ctx->fusion_threshold, 64, (size_t)1 << 34,
                             err, errlen)))
         return rc;
+    v = 0;
+    if ((rc = env_size("GPUMARKET_SHM_PIECE_BYTES", &v, 4096, (size_t)1 << 30, err, errlen)))
+        return rc;
+    ctx->shm_piece_req = v;
+    ctx->fusion_thread = -1;
+    if (getenv("GPUMARKET_FUSION_THREAD") && *getenv("GPUMARKET_FUSION_THREAD")) {
+        if ((rc = env_size("GPUMARKET_FUSION_THREAD", &v, 0, 1, err, errlen)))
+            return rc;
+        ctx->fusion_thread = (int)v;
+    }
     if (o && o->fusion_cycle_us)
         ctx->fusion_cycle_us = o->fusion_cycle_us;
     else {
@@ -263,8 +273,9 @@ static int setup_layout(gmpi_ctx *ctx, char *err, size_t errlen)
                                  &ctx->node_comm);
     if (rc != MPI_SUCCESS)
         return gmpi_mpi_fail(err, errlen, rc, "MPI_Comm_split_type");
-    MPI_Comm_rank(ctx->node_comm, &ctx->local_rank);
-    MPI_Comm_size(ctx->node_comm, &ctx->local_size);
+    if ((rc = MPI_Comm_rank(ctx->node_comm, &ctx->local_rank)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_size(ctx->node_comm, &ctx->local_size)) != MPI_SUCCESS)
+        return gmpi_mpi_fail(err, errlen, rc, "MPI_Comm_rank/size of the node communicator");
     rc = MPI_Comm_split(ctx->comm, ctx->local_rank == 0 ? 0 : MPI_UNDEFINED, ctx->rank,
                         &ctx->leader_comm);
     if (rc != MPI_SUCCESS)
@@ -276,8 +287,9 @@ static int setup_layout(gmpi_ctx *ctx, char *err, size_t errlen)
     /* Uniform: same local size everywhere and local rank == rank % local size. */
     int mine[2] = { ctx->local_size, ctx->local_rank == ctx->rank % ctx->local_size ? 1 : 0 };
     int minv[2], maxv[2];
-    MPI_Allreduce(mine, minv, 2, MPI_INT, MPI_MIN, ctx->comm);
-    MPI_Allreduce(mine, maxv, 2, MPI_INT, MPI_MAX, ctx->comm);
+    if ((rc = MPI_Allreduce(mine, minv, 2, MPI_INT, MPI_MIN, ctx->comm)) != MPI_SUCCESS ||
+        (rc = MPI_Allreduce(mine, maxv, 2, MPI_INT, MPI_MAX, ctx->comm)) != MPI_SUCCESS)
+        return gmpi_mpi_fail(err, errlen, rc, "MPI_Allreduce of the node layout");
     ctx->uniform_layout = minv[0] == maxv[0] && minv[1] == 1;
     return GMPI_OK;
 }
@@ -317,9 +329,12 @@ int gmpi_init(int *argc, char ***argv, const gmpi_options *opts, gmpi_ctx **out,
         gmpi_finalize(ctx);
         return gmpi_mpi_fail(err, errlen, rc, "MPI_Comm_dup");
     }
-    MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(ctx->comm, &ctx->rank);
-    MPI_Comm_size(ctx->comm, &ctx->size);
+    if ((rc = MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_rank(ctx->comm, &ctx->rank)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_size(ctx->comm, &ctx->size)) != MPI_SUCCESS) {
+        gmpi_finalize(ctx);
+        return gmpi_mpi_fail(err, errlen, rc, "MPI_Comm_set_errhandler/rank/size");
+    }
     if ((rc = setup_layout(ctx, err, errlen))) {
         gmpi_finalize(ctx);
         return rc;

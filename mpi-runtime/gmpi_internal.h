@@ -35,6 +35,9 @@ struct gmpi_ctx {
     char **shm_slots;           /* slot per rank, NULL until first used */
     unsigned shm_phase;         /* which set the next piece uses */
     int shm_state;              /* 0 untried, 1 ready, -1 MPI could not */
+    size_t shm_slot;            /* bytes of one slot: a cache-sized piece */
+    size_t shm_piece_req;       /* GPUMARKET_SHM_PIECE_BYTES, 0 = from the caches */
+    int fusion_thread;          /* GPUMARKET_FUSION_THREAD: 1, 0, or -1 for auto */
     char *fusion_buf;           /* kept across fusion start/stop, for the */
     size_t fusion_buf_size;     /* same reason */
 };
@@ -55,6 +58,25 @@ int gmpi_ring_allgather(MPI_Comm comm, char *buf, size_t count, size_t esize, ch
                         size_t errlen);
 /* The block of count elements split in p parts that rank i owns. */
 void gmpi_block_range(size_t count, int parts, int i, size_t *start, size_t *len);
+/* One run of a fused group on this rank: bytes at p (tensors adjacent in
+ * memory are one run). */
+struct gmpi_seg {
+    char *p;
+    size_t bytes;
+};
+/* Whether the shared-memory path is usable; sets the window up the first
+ * time, which is collective (every rank calls it at the same point, and
+ * every rank gets the same answer). */
+int gmpi_shm_ready(gmpi_ctx *ctx);
+/* Shared-memory allreduce of a group of runs seen as one vector of bytes
+ * bytes: each piece is gathered from the runs straight into this rank's
+ * window slot and the reduced piece scattered straight back, without a
+ * fusion buffer.  Needs gmpi_shm_ready. */
+int gmpi_shm_fused(gmpi_ctx *ctx, const struct gmpi_seg *segs, size_t nsegs, size_t bytes,
+                   gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
+/* Grow the scratch buffer now so that an allreduce of up to bytes bytes
+ * allocates nothing (a failure then would leave the other ranks waiting). */
+int gmpi_scratch_reserve(gmpi_ctx *ctx, size_t bytes);
 /* Free the CUDA staging buffers (no-op without CUDA). */
 void gmpi_cuda_release(gmpi_ctx *ctx);
 

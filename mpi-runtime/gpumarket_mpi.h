@@ -84,7 +84,11 @@ typedef struct gmpi_ctx gmpi_ctx;
  *   GPUMARKET_DETERMINISTIC   1 = deterministic reductions
  *   GPUMARKET_SMALL_BYTES     at or below: recursive doubling (default 65536)
  *   GPUMARKET_FUSION_BYTES    fusion buffer threshold (default 64 MiB)
- *   GPUMARKET_FUSION_CYCLE_US fusion cycle time (default 1000)          */
+ *   GPUMARKET_FUSION_CYCLE_US fusion cycle time (default 1000)
+ *   GPUMARKET_FUSION_THREAD   1 = background fusion thread, 0 = flush on the
+ *                             caller's thread in gmpi_wait; unset: a thread
+ *                             only when each local rank has a spare core
+ *   GPUMARKET_SHM_PIECE_BYTES shared-memory piece (default from the caches) */
 typedef struct {
     gmpi_algorithm algorithm;
     int deterministic;
@@ -130,17 +134,30 @@ int gmpi_allreduce_algo(gmpi_ctx *ctx, gmpi_algorithm algo, void *buf, size_t co
                         gmpi_dtype dtype, gmpi_op op, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ tensor fusion
- * Between gmpi_fusion_start and gmpi_fusion_stop a background thread is the
- * only one calling MPI (works with MPI_THREAD_SERIALIZED): callers enqueue
- * tensors and wait for them.  Every rank must enqueue the same tensors (same
- * count, type and op) in the same order, as with MPI collectives.  Each cycle
- * the thread agrees with the other ranks on how many tensors all of them have
- * queued, packs them in order into fusion buffers of at most the threshold,
- * reduces each buffer and unpacks it. */
+ * Between gmpi_fusion_start and gmpi_fusion_stop the engine is the only
+ * caller of MPI on the context (works with MPI_THREAD_SERIALIZED): callers
+ * enqueue tensors and wait for them.  Every rank must enqueue the same
+ * tensors (same count, type and op) in the same order, as with MPI
+ * collectives.  Each round the engine agrees with the other ranks on how
+ * many tensors all of them have queued (and that they are the same), groups
+ * those by type and operation and reduces each group: on one node through
+ * the shared-memory window, gathered from the tensors straight into this
+ * rank's slot a cache-sized piece at a time; otherwise packed into fusion
+ * buffers of at most the threshold, or reduced in place when a group's
+ * tensors are adjacent in memory.  The rounds run on a background thread
+ * when every local rank has a core to spare, else on the caller's thread
+ * inside gmpi_wait and gmpi_fusion_stop (GPUMARKET_FUSION_THREAD forces
+ * either).  When the ranks disagree (different tensors, or different
+ * numbers of them by the time one stops), MPI fails, or a rank cannot
+ * allocate a round, every rank fails every queued tensor with the same
+ * error, gmpi_enqueue refuses further tensors with it, and
+ * gmpi_fusion_stop returns it; a fresh gmpi_fusion_start starts over. */
 typedef struct gmpi_handle gmpi_handle;
 
 int gmpi_fusion_start(gmpi_ctx *ctx, char *err, size_t errlen);
-/* Waits until every rank stops and every queued tensor is done. */
+/* Waits until every rank stops and every queued tensor is done; returns the
+ * engine's first error, if any.  Handles not yet waited for stay valid:
+ * gmpi_wait after the stop returns their status. */
 int gmpi_fusion_stop(gmpi_ctx *ctx, char *err, size_t errlen);
 /* Queue an in-place allreduce of buf; the buffer must stay untouched until
  * gmpi_wait returns.  *handle is owned by the caller until gmpi_wait. */
@@ -197,6 +214,14 @@ int gmpi_bind_node(gmpi_ctx *ctx, const char *topology_xml, const char *gpu_list
 int gmpi_bind_apply(const gmpi_binding *b, char *err, size_t errlen);
 /* One line "rank R (local L): GPU g [busid] NIC n [busid] cores C cpus S". */
 int gmpi_bind_format(const gmpi_binding *b, int rank, int local_rank, char *buf, size_t buflen);
+
+/* Data-cache sizes in bytes of the first core (0 when hwloc does not know
+ * one) and how many processing units share its last-level cache. */
+typedef struct {
+    size_t l1d, l2, l3;
+    int l3_pus;
+} gmpi_caches;
+int gmpi_cache_sizes(gmpi_caches *out, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- preemption */
 /* Install handlers: SIGUSR1 and SIGTERM set a flag (nothing else). */

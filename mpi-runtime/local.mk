@@ -67,8 +67,14 @@ mpi_runtime_test_fusion_mpi_SOURCES = mpi-runtime/test/fusion-mpi.c
 mpi_runtime_test_fusion_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
 mpi_runtime_test_fusion_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD)
 
-UNIT_TESTS += mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t
-EXTRA_DIST += mpi-runtime/test/mpi-tap.sh mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t
+check_PROGRAMS += mpi-runtime/test/fusion-fail-mpi
+mpi_runtime_test_fusion_fail_mpi_SOURCES = mpi-runtime/test/fusion-fail-mpi.c
+mpi_runtime_test_fusion_fail_mpi_CPPFLAGS = $(MPI_RUNTIME_TEST_CPPFLAGS)
+mpi_runtime_test_fusion_fail_mpi_LDADD = $(MPI_RUNTIME_TEST_LDADD)
+
+UNIT_TESTS += mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t mpi-runtime/test/fusion-fail.t
+EXTRA_DIST += mpi-runtime/test/mpi-tap.sh mpi-runtime/test/allreduce.t mpi-runtime/test/fusion.t \
+	mpi-runtime/test/fusion-fail.t
 
 # CUDA sources: nvcc, with libtool objects written by hand (libtool does not
 # know nvcc).  Host code is compiled position-independent for the library.

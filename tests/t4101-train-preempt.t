@@ -9,7 +9,7 @@
 require_sandbox
 train=$top_builddir/mpi-runtime/gpumarket-train
 [ -x "$train" ] || bail_out "$train is not built"
-plan 9
+plan 10
 
 sandbox_up --nodes 2 --gpus-per-node 2
 ok $? "sandbox with 2 nodes x 2 GPUs is up" || { finish; exit; }
@@ -63,6 +63,15 @@ restarts=$(scontrol show job "$job" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
 resumed=$(grep -c "resum" "$W/job.out")
 [ "${restarts:-0}" -ge 1 ] && [ "$resumed" -ge 1 ]
 ok $? "it was requeued ($restarts restart) and resumed from the checkpoint" || diag "$(cat "$W/job.out" | grep -v '^step ' | tail -n 20)"
+
+# With --deterministic a restart from step 0 reaches the same final loss:
+# the second segment must start at the checkpointed step, not at step 1.
+saved=$(sed -n 's/.*preempted after step \([0-9]*\), checkpoint saved.*/\1/p' "$W/job.out" | tail -n 1)
+resumed_at=$(sed -n 's/.*resuming from checkpoint step \([0-9]*\) .*/\1/p' "$W/job.out" | tail -n 1)
+first=$(sed -n '/^segment 1 starts/,$p' "$W/job.out" | sed -n 's/^step \([0-9]*\) loss.*/\1/p' | head -n 1)
+[ -n "$saved" ] && [ "$resumed_at" = "$saved" ] && [ "$first" = $((saved + 1)) ]
+ok $? "the second segment resumes at the checkpointed step (saved after step $saved, resumed from $resumed_at, first step $first)" ||
+  diag "$(grep -v '^step ' "$W/job.out" | tail -n 20)"
 
 final=$(sed -n 's/^final loss \([^ ]*\) .*/\1/p' "$W/job.out" | tail -n 1)
 [ -n "$final" ] && [ "$final" = "$ref" ]

@@ -7,6 +7,13 @@ prog=$top_builddir/mpi-runtime/test/allreduce-mpi
 for np in 1 2 3 4; do
   mpi_tap "$np" "$prog"
 done
+# Bit for bit against MPI_Allreduce (data whose sums are exact in any
+# order) at more rank counts, powers of two or not, oversubscribed.
+for np in 2 3 5 6 7 8; do
+  mpi_tap "$np" "$prog" --exact
+done
+mpi_tap 6 -x GPUMARKET_TEST_FAKE_NODES=3 "$prog" --exact --quick
+mpi_tap 7 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --exact --quick
 # Two nodes faked by splitting on a variable: exercises the hierarchical path.
 mpi_tap 4 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
 mpi_tap 3 -x GPUMARKET_TEST_FAKE_NODES=2 "$prog" --quick
@@ -21,6 +28,11 @@ for np in 2 3; do
 done
 # An MPI without shared windows: the automatic choice falls back.
 mpi_tap 3 -x OMPI_MCA_osc=pt2pt "$prog" --no-shared-window
+# Shared windows on some ranks only (osc=pt2pt on the first): an error on
+# every rank, not a deadlock in the collective window creation.
+MPI_TAP_TIMEOUT=120 MPI_TAP_TAG="np=3, osc=pt2pt on rank 0 only"
+mpi_tap 1 env OMPI_MCA_osc=pt2pt "$prog" --partial-shared-window : -np 2 "$prog" --partial-shared-window
+unset MPI_TAP_TIMEOUT MPI_TAP_TAG
 # Bad environment values are refused by name.
 for bad in "GPUMARKET_ALLREDUCE=bogus" "GPUMARKET_DETERMINISTIC=2" "GPUMARKET_SMALL_BYTES=-1" "GPUMARKET_FUSION_BYTES=12x" "GPUMARKET_FUSION_CYCLE_US=0"; do
   var=${bad%%=*}

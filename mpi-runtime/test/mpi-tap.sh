@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Run MPI test programs through $MPIRUN and merge their TAP streams into one:
 # each run's "ok"/"not ok" lines are renumbered and tagged with the rank
-# count; a run that exits non-zero, or prints no test, is a failure.
+# count; a run that exits non-zero, or prints no test, is a failure.  Every
+# run is killed after MPI_TAP_TIMEOUT seconds (default 900): a hang fails.
+# MPI_TAP_TAG replaces the "np=N" tag (for runs of several programs).
 #   . mpi-tap.sh; mpi_tap NP PROGRAM [ARGS...]; ...; mpi_tap_finish
 MPI_TAP_N=0
 : "${MPIRUN:=mpirun}"
@@ -23,10 +25,12 @@ mpi_tap_line() { # STATUS(ok|not ok) DESCRIPTION
 
 mpi_tap() {
   local np=$1; shift
-  local out rc seen=0 line
+  local out rc seen=0 line prog="" a tag=${MPI_TAP_TAG:-np=$np}
+  for a in "$@"; do case $a in */*) prog=$(basename "$a"); break ;; esac; done
   out=$(mktemp)
-  "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
+  timeout -k 10 "${MPI_TAP_TIMEOUT:-900}" "$MPIRUN" --oversubscribe -np "$np" "$@" >"$out" 2>&1
   rc=$?
+  [ "$rc" -eq 124 ] && echo "# timed out after ${MPI_TAP_TIMEOUT:-900} s (a hang)" >>"$out"
   while IFS= read -r line; do
     case $line in
       "ok "*|"not ok "*)
@@ -35,7 +39,7 @@ mpi_tap() {
         case $line in "not ok "*) status="not ok" ;; esac
         desc=${line#"$status"}
         desc=$(printf '%s' "$desc" | sed -E 's/^ *[0-9]* *-? *//')
-        mpi_tap_line "$status" "np=$np: $desc" ;;
+        mpi_tap_line "$status" "$tag: $desc" ;;
       "1.."*) ;;
       "#"*) echo "$line" ;;
       *) echo "# $line" ;;
@@ -43,9 +47,9 @@ mpi_tap() {
   done <"$out"
   rm -f "$out"
   if [ "$rc" -ne 0 ]; then
-    mpi_tap_line "not ok" "np=$np: $(basename "$1") exited with status $rc"
+    mpi_tap_line "not ok" "$tag: ${prog:-$1} exited with status $rc"
   elif [ "$seen" -eq 0 ]; then
-    mpi_tap_line "not ok" "np=$np: $(basename "$1") ran no test"
+    mpi_tap_line "not ok" "$tag: ${prog:-$1} ran no test"
   fi
 }
 
