@@ -31,8 +31,8 @@ static int parse_count(const char *s, size_t len, uint64_t *out)
 
 static int type_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 /* One comma-separated item: "[gres:|gres/]gpu[:TYPE]:N" or "...gpu[:TYPE]=N". */
@@ -83,8 +83,8 @@ bad:
                    quoted);
 }
 
-int gm_job_parse_gpu_tres(const char *tres, uint64_t *count, char *type, size_t typelen,
-                          char *err, size_t errlen)
+int gm_job_parse_gpu_tres(const char *tres, uint64_t *count, char *type, size_t typelen, char *err,
+                          size_t errlen)
 {
     uint64_t total = 0;
     char item_type[GM_JOB_MAX_TYPE + 1];
@@ -184,8 +184,9 @@ size_t gm_job_reason(const struct gm_policy_verdict *v, const char *type_name, i
         n = snprintf(buf, buflen, "gpumarket: bid %s < price %s (%s)", bid, price, type);
         break;
     case GM_POLICY_WAITING_SUPPLY:
-        n = snprintf(buf, buflen, "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32
-                     " offered GPUs", bid, price, type, v->gpus);
+        n = snprintf(buf, buflen,
+                     "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32 " offered GPUs",
+                     bid, price, type, v->gpus);
         break;
     case GM_POLICY_TYPE_NOT_OFFERED:
         n = snprintf(buf, buflen, "gpumarket: no %s offered", type);

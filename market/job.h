@@ -22,17 +22,17 @@
  * Sets *count and type ("" when untyped, typelen >= GM_JOB_MAX_TYPE + 1).
  * Returns 0, or -1 with a message naming the input when a count is not a
  * plain decimal, overflows, or two GPU types are asked for at once. */
-int gm_job_parse_gpu_tres(const char *tres, uint64_t *count, char *type, size_t typelen,
-                          char *err, size_t errlen);
+int gm_job_parse_gpu_tres(const char *tres, uint64_t *count, char *type, size_t typelen, char *err,
+                          size_t errlen);
 
 /* The request forms a job may use, from its record. */
 struct gm_job_gpu_request {
-    const char *per_job;    /* --gpus */
-    const char *per_node;   /* --gpus-per-node, --gres=gpu:N */
-    const char *per_task;   /* --gpus-per-task */
-    const char *per_socket; /* --gpus-per-socket */
-    uint32_t nodes;         /* minimum node count, 0 read as 1 */
-    uint32_t tasks;         /* task count, 0 read as 1 */
+    const char *per_job;          /* --gpus */
+    const char *per_node;         /* --gpus-per-node, --gres=gpu:N */
+    const char *per_task;         /* --gpus-per-task */
+    const char *per_socket;       /* --gpus-per-socket */
+    uint32_t nodes;               /* minimum node count, 0 read as 1 */
+    uint32_t tasks;               /* task count, 0 read as 1 */
     uint32_t exclusive_node_gpus; /* --exclusive: GPUs of one whole node, else 0 */
 };
 
@@ -57,13 +57,13 @@ size_t gm_job_reason(const struct gm_policy_verdict *verdict, const char *type_n
  * requeued job starts a new segment with new terms. */
 struct gm_job_lease {
     uint32_t job_id;
-    int64_t start;      /* the segment's start, Unix seconds */
-    int64_t price;      /* locked price, micro-units per GPU-hour */
-    int64_t bid;        /* the effective bid it was admitted with */
-    int64_t max_cost;   /* micro-units, or GM_POLICY_UNLIMITED */
-    uint32_t gpus;      /* allocated GPUs */
+    int64_t start;    /* the segment's start, Unix seconds */
+    int64_t price;    /* locked price, micro-units per GPU-hour */
+    int64_t bid;      /* the effective bid it was admitted with */
+    int64_t max_cost; /* micro-units, or GM_POLICY_UNLIMITED */
+    uint32_t gpus;    /* allocated GPUs */
     char type[GM_JOB_MAX_TYPE + 1];
-    int64_t limit_min;  /* the time limit the lease allows, minutes, or GM_POLICY_UNLIMITED */
+    int64_t limit_min; /* the time limit the lease allows, minutes, or GM_POLICY_UNLIMITED */
 };
 
 /* The marker that starts a lease record in SystemComment. */
