@@ -48,12 +48,15 @@ const uint32_t plugin_id = 190;
 const uint32_t plugin_version = SLURM_VERSION_NUMBER;
 
 /* slurmctld's data; defined here so that clients and slurmd, which load this
- * plugin too, resolve them.  slurmctld's own (exported) definitions take
- * precedence when slurmctld loads the plugin, as in cons_common. */
+ * plugin too, resolve them (programs linked with the public libslurm lack
+ * even libslurmfull's node table).  slurmctld's own (exported) definitions
+ * take precedence when slurmctld loads the plugin, as in cons_common. */
 List job_list;
 List part_list;
 time_t last_job_update;
 diag_stats_t slurmctld_diag_stats;
+time_t last_node_update;
+int node_record_count;
 
 /* The wrapped plugin's operations, resolved by plugin_context_create with
  * Slurm's own symbol list, in slurm_select_ops_t order. */
@@ -308,6 +311,7 @@ static void gm_set_reason(job_record_t *job_ptr, const char *text)
     if (job_ptr->state_reason == WAIT_BLOCK_D_ACTION && job_ptr->state_desc &&
         !xstrcmp(job_ptr->state_desc, text))
         return;
+    info("%pJ waits: %s", job_ptr, text);
     xfree(job_ptr->state_desc);
     job_ptr->state_desc = xstrdup(text);
     job_ptr->state_reason = WAIT_BLOCK_D_ACTION;
