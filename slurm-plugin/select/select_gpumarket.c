@@ -501,21 +501,44 @@ static void gm_enforce_all(void)
     }
 }
 
+/* Whether a capped lease has reached its end while its job still runs. */
+static int gm_lease_due(time_t now)
+{
+    for (size_t i = 0; i < gm_lease_count; i++) {
+        const struct gm_job_lease *l = &gm_leases[i];
+        if (l->limit_min < 0 || gm_job_lease_end(l) > (int64_t)now)
+            continue;
+        job_record_t *job_ptr = find_job_record(l->job_id);
+        if (job_ptr && IS_JOB_RUNNING(job_ptr) && job_ptr->start_time == l->start)
+            return 1;
+    }
+    return 0;
+}
+
+/* Once a second while capped leases run: hold their caps, and end a lease
+ * on time with slurmctld's own time-limit pass (it otherwise runs every
+ * 30 s, which would let a lease overrun what its max cost buys).  The
+ * locks are those slurmctld's background thread takes for that pass. */
 static void *gm_enforce_thread(void *arg)
 {
-    slurmctld_lock_t job_write = {
-        .conf = NO_LOCK, .job = WRITE_LOCK, .node = NO_LOCK, .part = NO_LOCK, .fed = NO_LOCK
-    };
+    slurmctld_lock_t lk = { .conf = READ_LOCK,
+                            .job = WRITE_LOCK,
+                            .node = WRITE_LOCK,
+                            .part = READ_LOCK,
+                            .fed = READ_LOCK };
     (void)arg;
     for (;;) {
         sleep(1);
         if (!gm_capped_leases)
             continue;
-        lock_slurmctld(job_write);
+        lock_slurmctld(lk);
         pthread_mutex_lock(&gm_lock);
         gm_enforce_all();
+        int due = gm_lease_due(time(NULL));
         pthread_mutex_unlock(&gm_lock);
-        unlock_slurmctld(job_write);
+        if (due)
+            job_time_limit(); /* calls select_p_job_fini: gm_lock is not held */
+        unlock_slurmctld(lk);
     }
     return NULL;
 }
