@@ -13,8 +13,10 @@ INTEGRATION_TESTS += \
 	tests/t3002-market-reserve-dwell.t \
 	tests/t3003-market-lease.t \
 	tests/t3004-market-forged.t \
-	tests/t3005-market-preempt.t
-EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh
+	tests/t3005-market-preempt.t \
+	tests/t3006-market-valgrind.t \
+	tests/t3007-market-unchanged.t
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
 # A 2-rank MPI program that checks its own allreduce result.
 check_PROGRAMS += tests/mpi_allreduce_check
