@@ -15,7 +15,8 @@ INTEGRATION_TESTS += \
 	tests/t3004-market-forged.t \
 	tests/t3005-market-preempt.t \
 	tests/t3006-market-valgrind.t \
-	tests/t3007-market-unchanged.t
+	tests/t3007-market-unchanged.t \
+	tests/t3008-market-restart.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
 # A 2-rank MPI program that checks its own allreduce result.

@@ -19,5 +19,8 @@ EXTRA_slurm_plugin_select_cons_tres_gpumarket_la_DEPENDENCIES = \
 # the project's own headers relative to the top of the tree.
 slurm_plugin_select_cons_tres_gpumarket_la_LIBADD = market/libgpumarket-market.la \
 	common/libgpumarket-common.la
+# Benchmark: the same job stream under this plugin and plain select/cons_tres.
+BENCHMARKS += $(abs_srcdir)/bench/bench-select.sh
 endif
+EXTRA_DIST += bench/bench-select.sh
 EXTRA_DIST += slurm-plugin/select/select_gpumarket.c slurm-plugin/select/select_gpumarket.map
