@@ -1,20 +1,44 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* select/cons_tres_gpumarket: Slurm's select/cons_tres, loaded inside this
- * plugin and called for every operation.  This layer is where the market
- * policy (offers, clearing price, lease terms, segment records) attaches;
- * today it forwards every call unchanged, so a cluster can switch
- * SelectType first and gain the market behaviour as it lands.
+ * plugin and called for every operation, plus the GPU market inside
+ * slurmctld: offers, the clearing price, admission of market jobs, lease
+ * terms at start and the preemption order.  doc/select-plugin.md explains
+ * the design; the rules themselves live in market/ (pure, unit-tested).
  *
  * Built against the configured Slurm source tree of the running version
  * (--with-slurm-source); its symbols resolve inside slurmctld, slurmd and
- * the client commands when they load it. */
+ * the client commands when they load it.  Only slurmctld does market work. */
 #include "config.h" /* Slurm's own, from the configured source tree */
 
+#include "common/conf.h"
+#include "common/money.h"
+#include "market/flags.h"
+#include "market/job.h"
+#include "market/policy.h"
+#include "src/common/bitstring.h"
+#include "src/common/gres.h"
+#include "src/common/list.h"
 #include "src/common/log.h"
+#include "src/common/node_conf.h"
 #include "src/common/plugin.h"
+#include "src/common/read_config.h"
+#include "src/common/run_in_daemon.h"
 #include "src/common/select.h"
 #include "src/common/slurm_xlator.h"
+#include "src/common/xmalloc.h"
+#include "src/common/xstring.h"
+#include "src/slurmctld/locks.h"
 #include "src/slurmctld/slurmctld.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char plugin_name[] = "gpumarket: cons_tres with GPU market policy";
 const char plugin_type[] = "select/cons_tres_gpumarket";
@@ -23,10 +47,1084 @@ const char plugin_type[] = "select/cons_tres_gpumarket";
 const uint32_t plugin_id = 190;
 const uint32_t plugin_version = SLURM_VERSION_NUMBER;
 
+/* slurmctld's data; defined here so that clients and slurmd, which load this
+ * plugin too, resolve them (programs linked with the public libslurm lack
+ * even libslurmfull's node table).  slurmctld's own (exported) definitions
+ * take precedence when slurmctld loads the plugin, as in cons_common. */
+List job_list;
+List part_list;
+time_t last_job_update;
+diag_stats_t slurmctld_diag_stats;
+time_t last_node_update;
+int node_record_count;
+
 /* The wrapped plugin's operations, resolved by plugin_context_create with
  * Slurm's own symbol list, in slurm_select_ops_t order. */
 static slurm_select_ops_t cons_tres;
 static plugin_context_t *cons_tres_context;
+
+/* Everything below is slurmctld-only and guarded by gm_lock, which is always
+ * taken AFTER slurmctld's own locks (select_p_* calls arrive holding them;
+ * the enforcement thread takes them first). */
+static pthread_mutex_t gm_lock = PTHREAD_MUTEX_INITIALIZER;
+static int gm_active; /* running inside slurmctld with a policy loaded once */
+static struct gm_conf *gm_conf;
+static char *gm_conf_path;
+static unsigned gm_conf_gen;
+static uint32_t gm_gpu_plugin_id;
+
+/* The policy engine, remade when the configuration or the set of GPU types
+ * changes (it keeps the last market of each type for the price history). */
+static struct gm_policy *gm_engine;
+static unsigned gm_engine_conf_gen;
+static char **gm_engine_types;
+static size_t gm_engine_type_count;
+
+/* Per-GPU idle-since times, by node index: 0 while allocated. */
+struct gm_node_idle {
+    char *name;
+    uint32_t ndev;
+    int64_t *since;
+};
+static struct gm_node_idle *gm_idle;
+static size_t gm_idle_count;
+/* Idle times read from the state file, waiting for their node's first scan. */
+struct gm_idle_saved {
+    char name[128];
+    uint32_t dev;
+    int64_t since;
+};
+static struct gm_idle_saved *gm_saved;
+static size_t gm_saved_count;
+static int64_t gm_start_time;
+
+#define GM_STATE_FILE "gpumarket_select_state"
+
+/* A pending market job the snapshot could not price, with the reason. */
+struct gm_refusal {
+    uint32_t job_id;
+    char reason[GM_JOB_TEXT_MAX];
+};
+
+/* The market snapshot: rebuilt at most once per scheduling pass (and after
+ * a market job starts or any job ends), never once per job_test call. */
+static struct {
+    int valid;
+    uint32_t sched_cycles;
+    time_t bf_last;
+    time_t node_update;
+    time_t job_update;
+    unsigned dirty;
+    struct gm_policy_result *result;
+    uint32_t *node_index; /* snapshot node -> node_record index */
+    size_t node_count;
+    struct gm_refusal *refusals;
+    size_t refusal_count;
+} gm_snap;
+static unsigned gm_dirty;
+
+/* Leases of running market jobs, one per segment (job id, start).  The
+ * receipts issue closes segments in select_p_job_fini from this table. */
+static struct gm_job_lease *gm_leases;
+static size_t gm_lease_count, gm_lease_cap;
+static volatile int gm_capped_leases; /* leases with a time cap, read unlocked */
+static pthread_t gm_thread;
+static int gm_thread_started;
+
+/* Price history of this controller (also in the log). */
+#define GM_HISTORY_MAX 4096
+static struct gm_policy_price_record gm_history[GM_HISTORY_MAX];
+static size_t gm_history_count, gm_history_next;
+
+/* ---------------------------------------------------------------- config */
+
+/* (Re)read gpumarket.conf; a bad file keeps the last good policy. */
+static void gm_load_conf(const char *why)
+{
+    struct gm_conf *conf = NULL;
+    char err[1024];
+
+    if (!gm_conf_path)
+        gm_conf_path = get_extra_conf_path("gpumarket.conf");
+    if (gm_conf_load(gm_conf_path, &conf, err, sizeof err) != 0) {
+        if (gm_conf)
+            error("%s (%s); keeping the last good market policy", err, why);
+        else
+            error("%s (%s); no market policy: jobs of any partition are scheduled as by "
+                  "select/cons_tres until gpumarket.conf is fixed and `scontrol reconfigure` runs",
+                  err, why);
+        return;
+    }
+    gm_conf_destroy(gm_conf);
+    gm_conf = conf;
+    gm_conf_gen++;
+    gm_dirty++;
+    info("gpumarket: market policy from %s (%s): MarketPartition=%s ReserveGPUsPerNode=%u "
+         "IdleDwellSeconds=%" PRId64,
+         gm_conf_path, why, gm_conf_market_partition(gm_conf),
+         gm_conf_reserve_gpus_per_node(gm_conf), gm_conf_idle_dwell_seconds(gm_conf));
+}
+
+/* ----------------------------------------------------------- job helpers */
+
+static part_record_t *gm_market_part(void)
+{
+    if (!gm_conf || !part_list)
+        return NULL;
+    return find_part_record((char *)gm_conf_market_partition(gm_conf));
+}
+
+/* Whether the job is tried in (or runs in) the market partition now. */
+static int gm_is_market_now(job_record_t *job_ptr)
+{
+    return gm_conf && job_ptr && job_ptr->part_ptr && job_ptr->part_ptr->name &&
+           !xstrcmp(job_ptr->part_ptr->name, gm_conf_market_partition(gm_conf));
+}
+
+static int gm_part_in_list(void *x, void *key)
+{
+    return x == key;
+}
+
+/* Whether a pending job may be tried in the market partition. */
+static int gm_may_be_market(job_record_t *job_ptr, part_record_t *market)
+{
+    if (!market)
+        return 0;
+    if (job_ptr->part_ptr == market)
+        return 1;
+    if (job_ptr->part_ptr_list && list_find_first(job_ptr->part_ptr_list, gm_part_in_list, market))
+        return 1;
+    return 0;
+}
+
+static gres_node_state_t *gm_node_gpus(node_record_t *node_ptr)
+{
+    gres_state_t *gs;
+
+    if (!node_ptr || !node_ptr->gres_list || !gm_gpu_plugin_id)
+        return NULL;
+    gs = list_find_first(node_ptr->gres_list, gres_find_id, &gm_gpu_plugin_id);
+    if (!gs || !gs->gres_data)
+        return NULL;
+    return gs->gres_data;
+}
+
+/* Devices of a node's GPU state and whether device d is allocated. */
+static uint32_t gm_node_devices(gres_node_state_t *ns)
+{
+    uint64_t n = ns->gres_bit_alloc ? (uint64_t)bit_size(ns->gres_bit_alloc) : ns->gres_cnt_avail;
+    if (n > GM_POLICY_MAX_NODE_GPUS)
+        n = GM_POLICY_MAX_NODE_GPUS;
+    return (uint32_t)n;
+}
+
+static int gm_device_busy(gres_node_state_t *ns, uint32_t d)
+{
+    if (ns->gres_bit_alloc)
+        return bit_test(ns->gres_bit_alloc, d);
+    return d < ns->gres_cnt_alloc; /* no File=: count only */
+}
+
+/* The gres type of device d ("gpu" when the node has none). */
+static const char *gm_device_type(gres_node_state_t *ns, uint32_t d)
+{
+    if (ns->type_cnt == 1 && ns->type_name && ns->type_name[0])
+        return ns->type_name[0];
+    for (uint16_t t = 0; t < ns->topo_cnt; t++) {
+        if (ns->topo_gres_bitmap && ns->topo_gres_bitmap[t] && ns->topo_type_name &&
+            ns->topo_type_name[t] && d < (uint32_t)bit_size(ns->topo_gres_bitmap[t]) &&
+            bit_test(ns->topo_gres_bitmap[t], d))
+            return ns->topo_type_name[t];
+    }
+    return "gpu";
+}
+
+/* Largest GPU count of one node of the market partition (--exclusive). */
+static uint32_t gm_market_node_gpus(part_record_t *market)
+{
+    node_record_t *node_ptr;
+    uint32_t most = 0;
+
+    if (!market || !market->node_bitmap)
+        return 0;
+    for (int i = 0; (node_ptr = next_node(&i)); i++) {
+        gres_node_state_t *ns;
+        if (!bit_test(market->node_bitmap, node_ptr->index) || !(ns = gm_node_gpus(node_ptr)))
+            continue;
+        uint32_t n = gm_node_devices(ns);
+        if (n > most)
+            most = n;
+    }
+    return most;
+}
+
+/* The GPUs a job asks for; 0 with an empty type when none. */
+static int gm_job_request(job_record_t *job_ptr, part_record_t *market, uint32_t *gpus, char *type,
+                          size_t typelen, char *err, size_t errlen)
+{
+    struct gm_job_gpu_request r;
+    struct job_details *d = job_ptr->details;
+
+    memset(&r, 0, sizeof r);
+    r.per_job = job_ptr->tres_per_job;
+    r.per_node = job_ptr->tres_per_node;
+    r.per_task = job_ptr->tres_per_task;
+    r.per_socket = job_ptr->tres_per_socket;
+    r.nodes = d ? d->min_nodes : 1;
+    r.tasks = d ? d->num_tasks : 1;
+    if (d && d->whole_node == WHOLE_NODE_REQUIRED)
+        r.exclusive_node_gpus = gm_market_node_gpus(market);
+    return gm_job_gpus(&r, gpus, type, typelen, err, errlen);
+}
+
+/* The buyer's terms from the job's SPANK control environment: the user's
+ * own claim, checked as strictly as the SPANK plugin checks it. */
+static int gm_job_terms(job_record_t *job_ptr, struct gm_market_terms *terms, char *err,
+                        size_t errlen)
+{
+    memset(terms, 0, sizeof *terms);
+    if (!job_ptr->spank_job_env)
+        return 0;
+    for (uint32_t i = 0; i < job_ptr->spank_job_env_size; i++) {
+        const char *e = job_ptr->spank_job_env[i];
+        if (!e)
+            continue;
+        for (int f = GM_FLAG_BID; f <= GM_FLAG_MAX_COST; f++) {
+            const char *name = gm_flag_info((enum gm_flag)f)->control;
+            size_t len = strlen(name);
+            if (strncmp(e, name, len) != 0 || e[len] != '=')
+                continue;
+            if (gm_flags_import(terms, (enum gm_flag)f, e + len + 1, gm_conf_max_bid(gm_conf), err,
+                                errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Show `text` as the job's pending reason (squeue %R, scontrol Reason=).
+ * WAIT_BLOCK_D_ACTION keeps select_nodes from overwriting it (Slurm 22.05,
+ * node_scheduler.c:2624); see doc/select-plugin.md. */
+static void gm_set_reason(job_record_t *job_ptr, const char *text)
+{
+    if (job_ptr->state_reason == WAIT_BLOCK_D_ACTION && job_ptr->state_desc &&
+        !xstrcmp(job_ptr->state_desc, text))
+        return;
+    info("%pJ waits: %s", job_ptr, text);
+    xfree(job_ptr->state_desc);
+    job_ptr->state_desc = xstrdup(text);
+    job_ptr->state_reason = WAIT_BLOCK_D_ACTION;
+    last_job_update = time(NULL);
+}
+
+static void gm_clear_reason(job_record_t *job_ptr)
+{
+    if (job_ptr->state_reason != WAIT_BLOCK_D_ACTION || !job_ptr->state_desc ||
+        strncmp(job_ptr->state_desc, "gpumarket: ", 11) != 0)
+        return;
+    xfree(job_ptr->state_desc);
+    job_ptr->state_reason = WAIT_RESOURCES;
+    last_job_update = time(NULL);
+}
+
+/* --------------------------------------------------------- idle tracking */
+
+static struct gm_node_idle *gm_idle_entry(node_record_t *node_ptr, uint32_t ndev)
+{
+    int idx = node_ptr->index;
+
+    if (idx < 0)
+        return NULL;
+    if ((size_t)idx >= gm_idle_count) {
+        size_t n = (size_t)idx + 16;
+        struct gm_node_idle *t = realloc(gm_idle, n * sizeof *t);
+        if (!t)
+            return NULL;
+        memset(t + gm_idle_count, 0, (n - gm_idle_count) * sizeof *t);
+        gm_idle = t;
+        gm_idle_count = n;
+    }
+    struct gm_node_idle *e = &gm_idle[idx];
+    if (e->name && (e->ndev != ndev || xstrcmp(e->name, node_ptr->name))) {
+        free(e->name);
+        free(e->since);
+        memset(e, 0, sizeof *e);
+    }
+    if (!e->name) {
+        e->since = calloc(ndev ? ndev : 1, sizeof *e->since);
+        e->name = strdup(node_ptr->name ? node_ptr->name : "?");
+        if (!e->since || !e->name) {
+            free(e->since);
+            free(e->name);
+            memset(e, 0, sizeof *e);
+            return NULL;
+        }
+        e->ndev = ndev;
+        for (uint32_t d = 0; d < ndev; d++) {
+            e->since[d] = gm_start_time; /* unknown: idle from this controller's start */
+            for (size_t s = 0; s < gm_saved_count; s++)
+                if (gm_saved[s].dev == d && !strcmp(gm_saved[s].name, e->name))
+                    e->since[d] = gm_saved[s].since;
+        }
+    }
+    return e;
+}
+
+/* Record which GPUs of a node are idle since when. */
+static void gm_idle_scan_node(node_record_t *node_ptr, int64_t now)
+{
+    gres_node_state_t *ns = gm_node_gpus(node_ptr);
+    if (!ns)
+        return;
+    uint32_t ndev = gm_node_devices(ns);
+    struct gm_node_idle *e = gm_idle_entry(node_ptr, ndev);
+    if (!e)
+        return;
+    for (uint32_t d = 0; d < ndev; d++) {
+        if (gm_device_busy(ns, d))
+            e->since[d] = 0;
+        else if (e->since[d] == 0)
+            e->since[d] = now;
+    }
+}
+
+static void gm_idle_scan_job(job_record_t *job_ptr, int64_t now)
+{
+    node_record_t *node_ptr;
+
+    if (!job_ptr->node_bitmap)
+        return;
+    for (int i = 0; (node_ptr = next_node(&i)); i++)
+        if (node_ptr->index < bit_size(job_ptr->node_bitmap) &&
+            bit_test(job_ptr->node_bitmap, node_ptr->index))
+            gm_idle_scan_node(node_ptr, now);
+}
+
+/* ---------------------------------------------------------------- leases */
+
+static struct gm_job_lease *gm_lease_find(uint32_t job_id)
+{
+    for (size_t i = 0; i < gm_lease_count; i++)
+        if (gm_leases[i].job_id == job_id)
+            return &gm_leases[i];
+    return NULL;
+}
+
+static void gm_count_capped(void)
+{
+    int n = 0;
+    for (size_t i = 0; i < gm_lease_count; i++)
+        n += gm_leases[i].limit_min >= 0;
+    gm_capped_leases = n;
+}
+
+static struct gm_job_lease *gm_lease_put(const struct gm_job_lease *l)
+{
+    struct gm_job_lease *e = gm_lease_find(l->job_id);
+    if (!e) {
+        if (gm_lease_count == gm_lease_cap) {
+            size_t n = gm_lease_cap ? gm_lease_cap * 2 : 64;
+            struct gm_job_lease *t = realloc(gm_leases, n * sizeof *t);
+            if (!t)
+                return NULL;
+            gm_leases = t;
+            gm_lease_cap = n;
+        }
+        e = &gm_leases[gm_lease_count++];
+    }
+    *e = *l;
+    gm_count_capped();
+    return e;
+}
+
+static void gm_lease_drop(uint32_t job_id, int64_t start)
+{
+    for (size_t i = 0; i < gm_lease_count; i++) {
+        if (gm_leases[i].job_id != job_id || gm_leases[i].start != start)
+            continue;
+        gm_leases[i] = gm_leases[--gm_lease_count];
+        break;
+    }
+    gm_count_capped();
+}
+
+/* Set NAME=value in the job's supplemental environment: slurmctld merges it
+ * into a batch job's environment at launch and salloc's allocation. */
+static void gm_set_env_sup(job_record_t *job_ptr, const char *name, const char *value)
+{
+    struct job_details *d = job_ptr->details;
+    size_t len = strlen(name);
+
+    if (!d)
+        return;
+    for (uint16_t i = 0; i < d->env_cnt; i++) {
+        if (d->env_sup[i] && !strncmp(d->env_sup[i], name, len) && d->env_sup[i][len] == '=') {
+            xfree(d->env_sup[i]);
+            d->env_sup[i] = xstrdup_printf("%s=%s", name, value);
+            return;
+        }
+    }
+    if (d->env_cnt == UINT16_MAX)
+        return;
+    xrecalloc(d->env_sup, d->env_cnt + 1, sizeof(char *));
+    d->env_sup[d->env_cnt++] = xstrdup_printf("%s=%s", name, value);
+}
+
+/* Hold a running lease to its cap: backfill resets a time limit set in
+ * job_begin, and `scontrol update TimeLimit` may raise it. */
+static int gm_enforce_cap(job_record_t *job_ptr, const struct gm_job_lease *l)
+{
+    if (l->limit_min < 0 || !IS_JOB_RUNNING(job_ptr) || job_ptr->start_time != l->start)
+        return 0;
+    time_t cap_end = (time_t)gm_job_lease_end(l);
+    if (job_ptr->time_limit != INFINITE && job_ptr->time_limit != NO_VAL &&
+        job_ptr->time_limit <= (uint32_t)l->limit_min && job_ptr->end_time <= cap_end)
+        return 0;
+    if (job_ptr->time_limit != (uint32_t)l->limit_min)
+        info("gpumarket: %pJ: time limit held at %" PRId64 " min by its max cost (was %u)", job_ptr,
+             l->limit_min, job_ptr->time_limit);
+    job_ptr->time_limit = (uint32_t)l->limit_min;
+    if (job_ptr->end_time > cap_end || job_ptr->end_time == 0)
+        job_ptr->end_time = cap_end;
+    job_ptr->end_time_exp = job_ptr->end_time;
+    last_job_update = time(NULL);
+    return 1;
+}
+
+static void gm_enforce_all(void)
+{
+    for (size_t i = 0; i < gm_lease_count; i++) {
+        job_record_t *job_ptr = find_job_record(gm_leases[i].job_id);
+        if (job_ptr)
+            gm_enforce_cap(job_ptr, &gm_leases[i]);
+    }
+}
+
+/* Whether a capped lease has reached its end while its job still runs. */
+static int gm_lease_due(time_t now)
+{
+    for (size_t i = 0; i < gm_lease_count; i++) {
+        const struct gm_job_lease *l = &gm_leases[i];
+        if (l->limit_min < 0 || gm_job_lease_end(l) > (int64_t)now)
+            continue;
+        job_record_t *job_ptr = find_job_record(l->job_id);
+        if (job_ptr && IS_JOB_RUNNING(job_ptr) && job_ptr->start_time == l->start)
+            return 1;
+    }
+    return 0;
+}
+
+/* Once a second while capped leases run: hold their caps, and end a lease
+ * on time with slurmctld's own time-limit pass (it otherwise runs every
+ * 30 s, which would let a lease overrun what its max cost buys).  The
+ * locks are those slurmctld's background thread takes for that pass. */
+static void *gm_enforce_thread(void *arg)
+{
+    slurmctld_lock_t lk = { .conf = READ_LOCK,
+                            .job = WRITE_LOCK,
+                            .node = WRITE_LOCK,
+                            .part = READ_LOCK,
+                            .fed = READ_LOCK };
+    (void)arg;
+    for (;;) {
+        sleep(1);
+        if (!gm_capped_leases)
+            continue;
+        lock_slurmctld(lk);
+        pthread_mutex_lock(&gm_lock);
+        gm_enforce_all();
+        int due = gm_lease_due(time(NULL));
+        pthread_mutex_unlock(&gm_lock);
+        if (due)
+            job_time_limit(); /* calls select_p_job_fini: gm_lock is not held */
+        unlock_slurmctld(lk);
+    }
+    return NULL;
+}
+
+/* Write the lease where the buyer and restarts see it: SystemComment (kept in
+ * job_state) and the job's environment. */
+static void gm_publish_lease(job_record_t *job_ptr, const struct gm_job_lease *l)
+{
+    char line[GM_JOB_TEXT_MAX * 2], num[32];
+
+    if (gm_job_lease_format(l, line, sizeof line) < 0)
+        return;
+    if (job_ptr->system_comment) {
+        char *mark = strstr(job_ptr->system_comment, GM_JOB_LEASE_MARK);
+        if (mark) {
+            *mark = '\0';
+            if (mark > job_ptr->system_comment && mark[-1] == '\n')
+                mark[-1] = '\0';
+        }
+        if (job_ptr->system_comment[0])
+            xstrcat(job_ptr->system_comment, "\n");
+    }
+    xstrcat(job_ptr->system_comment, line);
+    snprintf(num, sizeof num, "%" PRId64, l->price);
+    gm_set_env_sup(job_ptr, "GPUMARKET_PRICE_MICRO", num);
+    int64_t end = gm_job_lease_end(l);
+    snprintf(num, sizeof num, "%" PRId64, end >= 0 ? end : (int64_t)job_ptr->end_time);
+    gm_set_env_sup(job_ptr, "GPUMARKET_LEASE_END", num);
+    snprintf(num, sizeof num, "%" PRIu32, l->gpus);
+    gm_set_env_sup(job_ptr, "GPUMARKET_LEASE_GPUS", num);
+    gm_set_env_sup(job_ptr, "GPUMARKET_LEASE_TYPE", l->type);
+    last_job_update = time(NULL);
+}
+
+/* The terms of a lease for `gpus` GPUs at `price`.  Returns 0, or -1 with a
+ * reason for the buyer. */
+static int gm_terms_for(job_record_t *job_ptr, const struct gm_market_terms *t, int64_t price,
+                        int64_t bid, uint32_t gpus, struct gm_job_lease *l, char *err,
+                        size_t errlen)
+{
+    struct gm_policy_lease_request q;
+    struct gm_policy_lease_terms terms;
+    char msg[512];
+
+    q.price = price;
+    q.bid = bid;
+    q.gpus = gpus;
+    q.max_cost = gm_flags_isset(t, GM_FLAG_MAX_COST) ? t->max_cost_micro : GM_POLICY_UNLIMITED;
+    q.time_limit = (job_ptr->time_limit == INFINITE || job_ptr->time_limit == NO_VAL)
+                       ? GM_POLICY_UNLIMITED
+                       : (int64_t)job_ptr->time_limit * 60;
+    if (gm_policy_lease_terms(&q, &terms, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s", msg);
+        return -1;
+    }
+    l->price = terms.price;
+    l->bid = bid;
+    l->max_cost = q.max_cost;
+    l->gpus = gpus;
+    l->limit_min =
+        terms.time_limit == GM_POLICY_UNLIMITED ? GM_POLICY_UNLIMITED : terms.time_limit / 60;
+    if (q.max_cost != GM_POLICY_UNLIMITED && terms.clamped && l->limit_min < 1) {
+        char cost[GM_MONEY_STRLEN], p[GM_MONEY_STRLEN];
+        gm_money_format(q.max_cost, cost, sizeof cost);
+        gm_money_format(price, p, sizeof p);
+        snprintf(err, errlen,
+                 "gpumarket: max cost %s does not buy one minute of %" PRIu32 " GPUs at price %s",
+                 cost, gpus, p);
+        return -1;
+    }
+    if (!terms.clamped && q.max_cost == GM_POLICY_UNLIMITED)
+        l->limit_min = GM_POLICY_UNLIMITED; /* Slurm's own limit applies */
+    return 0;
+}
+
+/* -------------------------------------------------------------- snapshot */
+
+struct gm_build {
+    part_record_t *market;
+    int64_t now;
+    struct gm_policy_bid *bids;
+    size_t bid_count, bid_cap;
+    struct gm_refusal *refusals;
+    size_t refusal_count, refusal_cap;
+    int failed;
+};
+
+static void gm_refuse(struct gm_build *b, uint32_t job_id, const char *reason)
+{
+    if (b->refusal_count == b->refusal_cap) {
+        size_t n = b->refusal_cap ? b->refusal_cap * 2 : 16;
+        struct gm_refusal *t = realloc(b->refusals, n * sizeof *t);
+        if (!t) {
+            b->failed = 1;
+            return;
+        }
+        b->refusals = t;
+        b->refusal_cap = n;
+    }
+    b->refusals[b->refusal_count].job_id = job_id;
+    snprintf(b->refusals[b->refusal_count].reason, GM_JOB_TEXT_MAX, "%s", reason);
+    b->refusal_count++;
+}
+
+/* The engine type of a request: its own, else the first offered type. */
+static int gm_resolve_type(const char *type, uint32_t *index)
+{
+    int64_t price;
+
+    if (type[0])
+        return gm_policy_type_index(gm_engine, type, index);
+    for (uint32_t t = 0; t < gm_policy_type_count(gm_engine); t++)
+        if (gm_conf_reserve_price(gm_conf, gm_policy_type_name(gm_engine, t), &price) == 0) {
+            *index = t;
+            return 0;
+        }
+    return gm_policy_type_count(gm_engine) ? (*index = 0, 0) : -1;
+}
+
+static int gm_collect_bid(void *x, void *arg)
+{
+    job_record_t *job_ptr = x;
+    struct gm_build *b = arg;
+    char type[GM_JOB_MAX_TYPE + 1], err[GM_JOB_TEXT_MAX];
+    struct gm_market_terms terms;
+    uint32_t gpus, tidx;
+
+    if (b->failed || !job_ptr || !IS_JOB_PENDING(job_ptr) || IS_JOB_COMPLETING(job_ptr) ||
+        job_ptr->priority == 0 || !gm_may_be_market(job_ptr, b->market))
+        return 0;
+    if (gm_job_request(job_ptr, b->market, &gpus, type, sizeof type, err, sizeof err) != 0) {
+        gm_refuse(b, job_ptr->job_id, err);
+        return 0;
+    }
+    if (gpus == 0)
+        return 0; /* asks for no GPU: nothing to price */
+    if (gm_job_terms(job_ptr, &terms, err, sizeof err) != 0) {
+        gm_refuse(b, job_ptr->job_id, err);
+        return 0;
+    }
+    if (gm_resolve_type(type, &tidx) != 0) {
+        char msg[GM_JOB_TEXT_MAX];
+        snprintf(msg, sizeof msg, "gpumarket: no %s offered", type[0] ? type : "GPU");
+        gm_refuse(b, job_ptr->job_id, msg);
+        return 0;
+    }
+    if (b->bid_count == b->bid_cap) {
+        size_t n = b->bid_cap ? b->bid_cap * 2 : 64;
+        struct gm_policy_bid *t = realloc(b->bids, n * sizeof *t);
+        if (!t) {
+            b->failed = 1;
+            return 0;
+        }
+        b->bids = t;
+        b->bid_cap = n;
+    }
+    struct gm_policy_bid *bid = &b->bids[b->bid_count++];
+    bid->job_id = job_ptr->job_id;
+    bid->type = tidx;
+    bid->gpus = gpus;
+    bid->bid = gm_flags_isset(&terms, GM_FLAG_BID) ? terms.bid_micro : 0;
+    bid->submit_time = job_ptr->details ? (int64_t)job_ptr->details->submit_time : 0;
+    return 0;
+}
+
+static int gm_same_types(char **names, size_t n)
+{
+    if (!gm_engine || n != gm_engine_type_count || gm_engine_conf_gen != gm_conf_gen)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], gm_engine_types[i]))
+            return 0;
+    return 1;
+}
+
+static void gm_free_types(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Make sure the engine knows exactly the GPU types of the market nodes. */
+static int gm_ensure_engine(part_record_t *market)
+{
+    char **names = NULL;
+    size_t n = 0;
+    node_record_t *node_ptr;
+    char err[512];
+
+    for (int i = 0; (node_ptr = next_node(&i)); i++) {
+        gres_node_state_t *ns;
+        if (!bit_test(market->node_bitmap, node_ptr->index) || !(ns = gm_node_gpus(node_ptr)))
+            continue;
+        uint32_t ndev = gm_node_devices(ns);
+        for (uint32_t d = 0; d < ndev; d++) {
+            const char *t = gm_device_type(ns, d);
+            size_t k;
+            for (k = 0; k < n && strcmp(names[k], t); k++)
+                ;
+            if (k < n || n >= GM_POLICY_MAX_TYPES)
+                continue;
+            char **nn = realloc(names, (n + 1) * sizeof *nn);
+            if (!nn || !(nn[n] = strdup(t))) {
+                gm_free_types(nn ? nn : names, n);
+                return -1;
+            }
+            names = nn;
+            n++;
+        }
+    }
+    if (gm_same_types(names, n)) {
+        gm_free_types(names, n);
+        return 0;
+    }
+    struct gm_policy *engine = NULL;
+    if (n == 0 || gm_policy_create_from_conf(gm_conf, (const char *const *)names, n, &engine, err,
+                                             sizeof err) != 0) {
+        if (n)
+            error("%s", err);
+        gm_free_types(names, n);
+        return -1;
+    }
+    gm_policy_destroy(gm_engine);
+    gm_free_types(gm_engine_types, gm_engine_type_count);
+    gm_engine = engine;
+    gm_engine_types = names;
+    gm_engine_type_count = n;
+    gm_engine_conf_gen = gm_conf_gen;
+    return 0;
+}
+
+static int gm_node_available(node_record_t *node_ptr)
+{
+    return !IS_NODE_DOWN(node_ptr) && !IS_NODE_DRAIN(node_ptr) && !IS_NODE_FAIL(node_ptr) &&
+           !IS_NODE_NO_RESPOND(node_ptr) && !IS_NODE_FUTURE(node_ptr) &&
+           !IS_NODE_POWERED_DOWN(node_ptr) && !IS_NODE_MAINT(node_ptr);
+}
+
+static void gm_snap_clear(void)
+{
+    gm_policy_result_destroy(gm_snap.result);
+    gm_snap.result = NULL;
+    free(gm_snap.node_index);
+    gm_snap.node_index = NULL;
+    gm_snap.node_count = 0;
+    free(gm_snap.refusals);
+    gm_snap.refusals = NULL;
+    gm_snap.refusal_count = 0;
+    gm_snap.valid = 0;
+}
+
+static void gm_record_history(const struct gm_policy_result *result)
+{
+    size_t n;
+    const struct gm_policy_price_record *h = gm_policy_result_history(result, &n);
+    for (size_t i = 0; i < n; i++) {
+        char p[GM_MONEY_STRLEN];
+        gm_money_format(h[i].price, p, sizeof p);
+        info("gpumarket: market %s: price %s supply %" PRIu64 " demand %" PRIu64,
+             gm_policy_type_name(gm_engine, h[i].type), p, h[i].supply, h[i].demand);
+        gm_history[gm_history_next] = h[i];
+        gm_history_next = (gm_history_next + 1) % GM_HISTORY_MAX;
+        if (gm_history_count < GM_HISTORY_MAX)
+            gm_history_count++;
+    }
+}
+
+/* Rebuild the snapshot from slurmctld's node and job records (job and node
+ * locks held by the caller) and clear the market on it. */
+static void gm_rebuild(int64_t now)
+{
+    part_record_t *market = gm_market_part();
+    struct gm_policy_node *nodes = NULL;
+    struct gm_policy_idle *idle = NULL;
+    struct gm_policy_lease *leases = NULL;
+    size_t nn = 0, ni = 0, idle_cap = 0;
+    struct gm_build b;
+    node_record_t *node_ptr;
+    char err[512];
+
+    gm_snap_clear();
+    gm_snap.sched_cycles = slurmctld_diag_stats.schedule_cycle_counter;
+    gm_snap.bf_last = slurmctld_diag_stats.bf_when_last_cycle;
+    gm_snap.node_update = last_node_update;
+    gm_snap.job_update = last_job_update;
+    gm_snap.dirty = gm_dirty;
+    memset(&b, 0, sizeof b);
+    if (!market || !market->node_bitmap || gm_ensure_engine(market) != 0)
+        goto out_empty;
+    b.market = market;
+    b.now = now;
+
+    nodes = calloc((size_t)node_record_count + 1, sizeof *nodes);
+    gm_snap.node_index = calloc((size_t)node_record_count + 1, sizeof *gm_snap.node_index);
+    if (!nodes || !gm_snap.node_index)
+        goto out_empty;
+    for (int i = 0; (node_ptr = next_node(&i)); i++) {
+        gres_node_state_t *ns;
+        if (!bit_test(market->node_bitmap, node_ptr->index) || !(ns = gm_node_gpus(node_ptr)))
+            continue;
+        gm_idle_scan_node(node_ptr, now);
+        struct gm_node_idle *e = gm_idle_entry(node_ptr, gm_node_devices(ns));
+        if (!e)
+            continue;
+        struct gm_policy_node *pn = &nodes[nn];
+        pn->gpus_total = e->ndev;
+        pn->in_market_partition = 1;
+        pn->available = gm_node_available(node_ptr);
+        for (uint32_t d = 0; d < e->ndev; d++) {
+            uint32_t t;
+            if (e->since[d] == 0) {
+                pn->gpus_used_local++;
+                continue;
+            }
+            if (gm_policy_type_index(gm_engine, gm_device_type(ns, d), &t) != 0) {
+                pn->gpus_used_local++; /* a type the engine lacks: never offered */
+                continue;
+            }
+            if (ni == idle_cap) {
+                size_t c = idle_cap ? idle_cap * 2 : 64;
+                struct gm_policy_idle *tmp = realloc(idle, c * sizeof *tmp);
+                if (!tmp)
+                    goto out_empty;
+                idle = tmp;
+                idle_cap = c;
+            }
+            idle[ni].node = (uint32_t)nn;
+            idle[ni].type = t;
+            idle[ni].count = 1;
+            idle[ni].idle_since = e->since[d];
+            ni++;
+        }
+        gm_snap.node_index[nn++] = (uint32_t)node_ptr->index;
+    }
+    gm_snap.node_count = nn;
+
+    if (job_list)
+        list_for_each(job_list, gm_collect_bid, &b);
+    if (b.failed)
+        goto out_empty;
+
+    leases = calloc(gm_lease_count + 1, sizeof *leases);
+    if (!leases)
+        goto out_empty;
+    size_t nl = 0;
+    for (size_t i = 0; i < gm_lease_count; i++) {
+        uint32_t t;
+        if (gm_policy_type_index(gm_engine, gm_leases[i].type, &t) != 0)
+            continue;
+        leases[nl].job_id = gm_leases[i].job_id;
+        leases[nl].type = t;
+        leases[nl].gpus = gm_leases[i].gpus;
+        leases[nl].price = gm_leases[i].price;
+        leases[nl].start_time = gm_leases[i].start;
+        nl++;
+    }
+
+    struct gm_policy_snapshot s = { .now = now,
+                                    .nodes = nodes,
+                                    .node_count = nn,
+                                    .idle = idle,
+                                    .idle_count = ni,
+                                    .bids = b.bids,
+                                    .bid_count = b.bid_count,
+                                    .leases = leases,
+                                    .lease_count = nl };
+    if (gm_policy_decide(gm_engine, &s, &gm_snap.result, err, sizeof err) != 0) {
+        error("%s", err);
+        gm_snap.result = NULL;
+        goto out_empty;
+    }
+    gm_record_history(gm_snap.result);
+    gm_snap.refusals = b.refusals;
+    gm_snap.refusal_count = b.refusal_count;
+    b.refusals = NULL;
+    gm_snap.valid = 1;
+out_empty:
+    if (!gm_snap.valid) {
+        gm_snap.refusals = b.refusals;
+        gm_snap.refusal_count = b.refusal_count;
+        b.refusals = NULL;
+        gm_snap.valid = 1; /* no result: every GPU market job waits */
+    }
+    free(b.refusals);
+    free(b.bids);
+    free(nodes);
+    free(idle);
+    free(leases);
+}
+
+static void gm_maybe_rebuild(int64_t now)
+{
+    if (gm_snap.valid && gm_snap.sched_cycles == slurmctld_diag_stats.schedule_cycle_counter &&
+        gm_snap.bf_last == slurmctld_diag_stats.bf_when_last_cycle &&
+        gm_snap.node_update == last_node_update && gm_snap.dirty == gm_dirty)
+        return;
+    gm_rebuild(now);
+}
+
+static const struct gm_refusal *gm_find_refusal(uint32_t job_id)
+{
+    for (size_t i = 0; i < gm_snap.refusal_count; i++)
+        if (gm_snap.refusals[i].job_id == job_id)
+            return &gm_snap.refusals[i];
+    return NULL;
+}
+
+/* The verdict of a pending market job in the current snapshot, rebuilding
+ * once when the job is newer than the snapshot.  Sets *refusal instead when
+ * its request or bid is invalid. */
+static const struct gm_policy_verdict *gm_lookup(job_record_t *job_ptr, int64_t now,
+                                                 const struct gm_refusal **refusal)
+{
+    const struct gm_policy_verdict *v = NULL;
+
+    gm_maybe_rebuild(now);
+    for (int pass = 0; pass < 2; pass++) {
+        *refusal = gm_find_refusal(job_ptr->job_id);
+        if (*refusal)
+            return NULL;
+        v = gm_snap.result ? gm_policy_result_find(gm_snap.result, job_ptr->job_id) : NULL;
+        if (v || pass || gm_snap.job_update == last_job_update)
+            break;
+        gm_rebuild(now);
+    }
+    return v;
+}
+
+/* Narrow node_bitmap to the nodes the policy placed the job on. */
+static int gm_narrow(const struct gm_policy_verdict *v, bitstr_t *node_bitmap)
+{
+    size_t np;
+    const struct gm_policy_placement *pl = gm_policy_result_placements(gm_snap.result, &np);
+    bitstr_t *mask;
+
+    if (!node_bitmap)
+        return 0;
+    mask = bit_alloc(bit_size(node_bitmap));
+    for (uint32_t k = 0; k < v->placement_count && v->placement_first + k < np; k++) {
+        uint32_t sn = pl[v->placement_first + k].node;
+        if (sn < gm_snap.node_count && gm_snap.node_index[sn] < (uint32_t)bit_size(mask))
+            bit_set(mask, gm_snap.node_index[sn]);
+    }
+    bit_and(node_bitmap, mask);
+    FREE_NULL_BITMAP(mask);
+    return bit_set_count(node_bitmap);
+}
+
+/* The GPU count of a job's allocation (gres_list_alloc, set by cons_tres in
+ * nodeinfo_set), or 0 when unknown. */
+static uint32_t gm_alloc_gpus(job_record_t *job_ptr)
+{
+    ListIterator it;
+    gres_state_t *gs;
+    uint64_t n = 0;
+
+    if (!job_ptr->gres_list_alloc)
+        return 0;
+    it = list_iterator_create(job_ptr->gres_list_alloc);
+    while ((gs = list_next(it))) {
+        gres_job_state_t *js = gs->gres_data;
+        if (gs->plugin_id != gm_gpu_plugin_id || !js || js->total_gres == NO_CONSUME_VAL64)
+            continue;
+        n += js->total_gres;
+    }
+    list_iterator_destroy(it);
+    return n > GM_POLICY_MAX_NODE_GPUS * (uint64_t)node_record_count ? 0 : (uint32_t)n;
+}
+
+/* --------------------------------------------------------- state file */
+
+static void gm_state_load(const char *dir)
+{
+    char *path = xstrdup_printf("%s/%s", dir, GM_STATE_FILE);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    unsigned lineno = 0;
+
+    if (!f) {
+        if (errno != ENOENT)
+            error("gpumarket: %s: cannot read it: %m; GPU idle times start now", path);
+        xfree(path);
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        struct gm_idle_saved s;
+        char name[128];
+        unsigned dev;
+        long long since;
+        lineno++;
+        if (line[0] == '#')
+            continue;
+        if (sscanf(line, "idle %127s %u %lld", name, &dev, &since) != 3 || since < 0 ||
+            dev >= GM_POLICY_MAX_NODE_GPUS) {
+            error("gpumarket: %s:%u: malformed line ignored", path, lineno);
+            continue;
+        }
+        struct gm_idle_saved *t = realloc(gm_saved, (gm_saved_count + 1) * sizeof *t);
+        if (!t)
+            break;
+        gm_saved = t;
+        memset(&s, 0, sizeof s);
+        snprintf(s.name, sizeof s.name, "%s", name);
+        s.dev = dev;
+        s.since = since;
+        gm_saved[gm_saved_count++] = s;
+    }
+    fclose(f);
+    info("gpumarket: %zu GPU idle times restored from %s", gm_saved_count, path);
+    xfree(path);
+}
+
+/* Write the idle times (called with no slurmctld lock held): .new, fsync,
+ * rename, as slurmctld writes its own state. */
+static int gm_state_write(const char *dir)
+{
+    char *text = NULL, *path, *tmp;
+    int fd, rc = SLURM_SUCCESS;
+
+    pthread_mutex_lock(&gm_lock);
+    xstrcat(text, "# gpumarket select plugin state: idle NODE DEVICE SINCE (0 = in use)\n");
+    for (size_t i = 0; i < gm_idle_count; i++) {
+        if (!gm_idle[i].name)
+            continue;
+        for (uint32_t d = 0; d < gm_idle[i].ndev; d++)
+            xstrfmtcat(text, "idle %s %u %" PRId64 "\n", gm_idle[i].name, d, gm_idle[i].since[d]);
+    }
+    pthread_mutex_unlock(&gm_lock);
+
+    path = xstrdup_printf("%s/%s", dir, GM_STATE_FILE);
+    tmp = xstrdup_printf("%s.new", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error("gpumarket: %s: cannot create it: %m", tmp);
+        rc = SLURM_ERROR;
+    } else {
+        size_t len = strlen(text), off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, text + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                error("gpumarket: %s: cannot write it: %m", tmp);
+                rc = SLURM_ERROR;
+                break;
+            }
+            off += (size_t)w;
+        }
+        if (rc == SLURM_SUCCESS && fsync(fd) != 0) {
+            error("gpumarket: %s: fsync: %m", tmp);
+            rc = SLURM_ERROR;
+        }
+        close(fd);
+        if (rc == SLURM_SUCCESS && rename(tmp, path) != 0) {
+            error("gpumarket: cannot rename %s to %s: %m", tmp, path);
+            rc = SLURM_ERROR;
+        }
+        if (rc != SLURM_SUCCESS)
+            unlink(tmp);
+    }
+    xfree(text);
+    xfree(path);
+    xfree(tmp);
+    return rc;
+}
+
+/* ------------------------------------------------------------ preemption */
+
+/* Lowest locked price first, then the most recently started, then the
+ * highest job id; jobs without a lease keep their place after them. */
+static int gm_preempt_cmp(void *x, void *y)
+{
+    job_record_t *a = *(job_record_t **)x, *b = *(job_record_t **)y;
+    struct gm_job_lease *la = gm_lease_find(a->job_id), *lb = gm_lease_find(b->job_id);
+
+    if (!la || !lb)
+        return (la ? 0 : 1) - (lb ? 0 : 1);
+    if (la->price != lb->price)
+        return la->price < lb->price ? -1 : 1;
+    if (la->start != lb->start)
+        return la->start > lb->start ? -1 : 1;
+    return a->job_id > b->job_id ? -1 : (a->job_id < b->job_id);
+}
+
+/* ------------------------------------------------------------- plugin API */
 
 extern int init(void)
 {
@@ -40,6 +1138,14 @@ extern int init(void)
         error("gpumarket: select/cons_tres_gpumarket cannot load select/cons_tres from "
               "PluginDir; check that select_cons_tres.so is installed beside it");
         return SLURM_ERROR;
+    }
+    if (running_in_slurmctld()) {
+        pthread_mutex_lock(&gm_lock);
+        gm_start_time = time(NULL);
+        gm_gpu_plugin_id = gres_build_id("gpu");
+        gm_load_conf("slurmctld start");
+        gm_active = 1;
+        pthread_mutex_unlock(&gm_lock);
     }
     /* init() also runs in every client command (sinfo, squeue, sbatch...). */
     debug("gpumarket: %s loaded, wrapping select/cons_tres", plugin_type);
@@ -58,17 +1164,65 @@ extern int fini(void)
 
 extern int select_p_state_save(char *dir_name)
 {
-    return cons_tres.state_save(dir_name);
+    int rc = cons_tres.state_save(dir_name);
+    if (gm_active && dir_name)
+        gm_state_write(dir_name);
+    return rc;
 }
 
 extern int select_p_state_restore(char *dir_name)
 {
+    static int restored;
+    if (gm_active && dir_name && !restored) {
+        restored = 1;
+        pthread_mutex_lock(&gm_lock);
+        gm_state_load(dir_name);
+        pthread_mutex_unlock(&gm_lock);
+    }
     return cons_tres.state_restore(dir_name);
 }
 
-extern int select_p_job_init(List job_list)
+/* Leases of running market jobs come back from their SystemComment (saved
+ * with the job state); the enforcement thread starts on the active
+ * controller only (job_init never runs in a standby backup). */
+static int gm_restore_lease(void *x, void *arg)
 {
-    return cons_tres.job_init(job_list);
+    job_record_t *job_ptr = x;
+    struct gm_job_lease l;
+    char err[256];
+    (void)arg;
+
+    if (!job_ptr || !IS_JOB_RUNNING(job_ptr) || gm_lease_find(job_ptr->job_id))
+        return 0;
+    int rc = gm_job_lease_parse(job_ptr->system_comment, &l, err, sizeof err);
+    if (rc < 0)
+        error("gpumarket: %pJ: %s", job_ptr, err);
+    if (rc != 0 || l.job_id != job_ptr->job_id || l.start != (int64_t)job_ptr->start_time)
+        return 0;
+    gm_lease_put(&l);
+    return 0;
+}
+
+extern int select_p_job_init(List job_list_arg)
+{
+    if (gm_active && job_list_arg) {
+        pthread_mutex_lock(&gm_lock);
+        list_for_each(job_list_arg, gm_restore_lease, NULL);
+        gm_dirty++;
+        if (!gm_thread_started) {
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&gm_thread, &attr, gm_enforce_thread, NULL) == 0)
+                gm_thread_started = 1;
+            else
+                error("gpumarket: cannot start the lease thread: %m; max-cost time limits "
+                      "are held only when the scheduler runs");
+            pthread_attr_destroy(&attr);
+        }
+        pthread_mutex_unlock(&gm_lock);
+    }
+    return cons_tres.job_init(job_list_arg);
 }
 
 extern int select_p_node_init(void)
@@ -81,13 +1235,180 @@ extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
                              List preemptee_candidates, List *preemptee_job_list,
                              bitstr_t *exc_core_bitmap)
 {
+    const struct gm_policy_verdict *v;
+    const struct gm_refusal *refusal = NULL;
+    char reason[GM_JOB_TEXT_MAX * 2], type[GM_JOB_MAX_TYPE + 1];
+    uint32_t gpus;
+
+    /* TEST_ONLY is "could it ever run": never priced, or sbatch refuses. */
+    if (!gm_active || mode == SELECT_MODE_TEST_ONLY || !job_ptr)
+        goto forward;
+    pthread_mutex_lock(&gm_lock);
+    if (mode == SELECT_MODE_RUN_NOW && preemptee_candidates && list_count(preemptee_candidates) > 1)
+        list_sort(preemptee_candidates, gm_preempt_cmp);
+    if (!gm_is_market_now(job_ptr)) {
+        pthread_mutex_unlock(&gm_lock);
+        goto forward;
+    }
+    part_record_t *market = gm_market_part();
+    if (gm_job_request(job_ptr, market, &gpus, type, sizeof type, reason, sizeof reason) == 0 &&
+        gpus == 0) {
+        pthread_mutex_unlock(&gm_lock);
+        goto forward; /* no GPU asked: nothing to sell */
+    }
+    v = gm_lookup(job_ptr, time(NULL), &refusal);
+    if (refusal) {
+        gm_set_reason(job_ptr, refusal->reason);
+        goto refuse;
+    }
+    if (!v) {
+        gm_set_reason(job_ptr, "gpumarket: not priced yet");
+        goto refuse;
+    }
+    if (v->status != GM_POLICY_ADMITTED) {
+        gm_job_reason(v, gm_policy_type_name(gm_engine, v->type), gm_conf_max_bid(gm_conf), reason,
+                      sizeof reason);
+        gm_set_reason(job_ptr, reason);
+        goto refuse;
+    }
+    struct gm_market_terms terms;
+    struct gm_job_lease l;
+    if (gm_job_terms(job_ptr, &terms, reason, sizeof reason) != 0 ||
+        gm_terms_for(job_ptr, &terms, v->price, v->bid, v->gpus, &l, reason, sizeof reason) != 0) {
+        gm_set_reason(job_ptr, reason);
+        goto refuse;
+    }
+    if (gm_narrow(v, node_bitmap) < (int)(min_nodes ? min_nodes : 1)) {
+        gm_set_reason(job_ptr, "gpumarket: its planned nodes are not available");
+        goto refuse;
+    }
+    gm_clear_reason(job_ptr);
+    pthread_mutex_unlock(&gm_lock);
+forward:
     return cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
                               preemptee_candidates, preemptee_job_list, exc_core_bitmap);
+refuse:
+    pthread_mutex_unlock(&gm_lock);
+    return SLURM_ERROR;
 }
 
 extern int select_p_job_begin(job_record_t *job_ptr)
 {
-    return cons_tres.job_begin(job_ptr);
+    const struct gm_policy_verdict *v;
+    const struct gm_refusal *refusal = NULL;
+    struct gm_market_terms terms;
+    struct gm_job_lease l;
+    char err[GM_JOB_TEXT_MAX * 2], type[GM_JOB_MAX_TYPE + 1];
+    uint32_t gpus;
+    int rc;
+
+    if (!gm_active || !job_ptr)
+        return cons_tres.job_begin(job_ptr);
+    pthread_mutex_lock(&gm_lock);
+    if (!gm_is_market_now(job_ptr) ||
+        gm_job_request(job_ptr, gm_market_part(), &gpus, type, sizeof type, err, sizeof err) != 0 ||
+        gpus == 0) {
+        pthread_mutex_unlock(&gm_lock);
+        return cons_tres.job_begin(job_ptr);
+    }
+    /* The final check: the price may have moved since job_test. */
+    v = gm_lookup(job_ptr, time(NULL), &refusal);
+    if (!v || v->status != GM_POLICY_ADMITTED || gm_job_terms(job_ptr, &terms, err, sizeof err) ||
+        gm_terms_for(job_ptr, &terms, v->price, v->bid, v->gpus, &l, err, sizeof err)) {
+        error("gpumarket: %pJ: not started: %s", job_ptr,
+              refusal ? refusal->reason
+              : v     ? gm_policy_status_string(v->status)
+                      : "not priced");
+        pthread_mutex_unlock(&gm_lock);
+        return SLURM_ERROR;
+    }
+    rc = cons_tres.job_begin(job_ptr);
+    if (rc == SLURM_SUCCESS) {
+        l.job_id = job_ptr->job_id;
+        l.start = (int64_t)job_ptr->start_time;
+        snprintf(l.type, sizeof l.type, "%s", gm_policy_type_name(gm_engine, v->type));
+        gm_lease_put(&l);
+        if (l.limit_min >= 0) {
+            job_ptr->time_limit = (uint32_t)l.limit_min;
+            job_ptr->end_time = job_ptr->start_time + (time_t)l.limit_min * 60;
+            job_ptr->end_time_exp = job_ptr->end_time;
+        }
+        gm_publish_lease(job_ptr, &l);
+        char p[GM_MONEY_STRLEN];
+        gm_money_format(l.price, p, sizeof p);
+        info("gpumarket: %pJ: lease %s x%" PRIu32 " at %s/GPU-hour, time limit %" PRId64 " min",
+             job_ptr, l.type, l.gpus, p, l.limit_min);
+        gm_dirty++;
+    }
+    pthread_mutex_unlock(&gm_lock);
+    return rc;
+}
+
+extern int select_p_select_nodeinfo_set(job_record_t *job_ptr)
+{
+    int rc = cons_tres.nodeinfo_set(job_ptr);
+
+    if (!gm_active || !job_ptr || !IS_JOB_RUNNING(job_ptr))
+        return rc;
+    pthread_mutex_lock(&gm_lock);
+    gm_idle_scan_job(job_ptr, time(NULL));
+    struct gm_job_lease *l = gm_lease_find(job_ptr->job_id);
+    if (l && l->start == (int64_t)job_ptr->start_time) {
+        uint32_t alloc = gm_alloc_gpus(job_ptr);
+        struct gm_market_terms terms;
+        struct gm_job_lease nl;
+        char err[GM_JOB_TEXT_MAX * 2];
+        /* The allocation fixes the GPU count (e.g. --exclusive takes the
+         * whole node): re-derive the time cap for it at the locked price. */
+        if (alloc > 0 && alloc != l->gpus && gm_job_terms(job_ptr, &terms, err, sizeof err) == 0) {
+            if (gm_terms_for(job_ptr, &terms, l->price, l->bid, alloc, &nl, err, sizeof err) == 0) {
+                nl.job_id = l->job_id;
+                nl.start = l->start;
+                memcpy(nl.type, l->type, sizeof nl.type);
+                if (l->limit_min >= 0 && (nl.limit_min < 0 || nl.limit_min > l->limit_min))
+                    nl.limit_min = l->limit_min;
+                *l = nl;
+                gm_count_capped();
+                gm_publish_lease(job_ptr, l);
+            } else {
+                /* Cannot afford its real allocation even for a minute. */
+                error("gpumarket: %pJ: %s; it ends at once", job_ptr, err);
+                l->gpus = alloc;
+                l->limit_min = 0;
+                gm_count_capped();
+                gm_publish_lease(job_ptr, l);
+            }
+        }
+        gm_enforce_cap(job_ptr, l);
+    }
+    pthread_mutex_unlock(&gm_lock);
+    return rc;
+}
+
+extern int select_p_job_fini(job_record_t *job_ptr)
+{
+    int rc = cons_tres.job_fini(job_ptr);
+
+    if (!gm_active || !job_ptr)
+        return rc;
+    pthread_mutex_lock(&gm_lock);
+    /* The segment (job id, start) ends here; the receipts issue turns it
+     * into a usage record before it is dropped. */
+    gm_lease_drop(job_ptr->job_id, (int64_t)job_ptr->start_time);
+    gm_idle_scan_job(job_ptr, time(NULL));
+    gm_dirty++;
+    pthread_mutex_unlock(&gm_lock);
+    return rc;
+}
+
+extern int select_p_reconfigure(void)
+{
+    if (gm_active) {
+        pthread_mutex_lock(&gm_lock);
+        gm_load_conf("reconfigure");
+        pthread_mutex_unlock(&gm_lock);
+    }
+    return cons_tres.reconfigure();
 }
 
 extern int select_p_job_ready(job_record_t *job_ptr)
@@ -108,11 +1429,6 @@ extern int select_p_job_resized(job_record_t *job_ptr, node_record_t *node_ptr)
 extern int select_p_job_signal(job_record_t *job_ptr, int signal)
 {
     return cons_tres.job_signal(job_ptr, signal);
-}
-
-extern int select_p_job_fini(job_record_t *job_ptr)
-{
-    return cons_tres.job_fini(job_ptr);
 }
 
 extern int select_p_job_suspend(job_record_t *job_ptr, bool indf_susp)
@@ -166,11 +1482,6 @@ extern int select_p_select_nodeinfo_free(select_nodeinfo_t *nodeinfo)
 extern int select_p_select_nodeinfo_set_all(void)
 {
     return cons_tres.nodeinfo_set_all();
-}
-
-extern int select_p_select_nodeinfo_set(job_record_t *job_ptr)
-{
-    return cons_tres.nodeinfo_set(job_ptr);
 }
 
 extern int select_p_select_nodeinfo_get(select_nodeinfo_t *nodeinfo,
@@ -239,11 +1550,6 @@ extern int select_p_get_info_from_plugin(enum select_plugindata_info dinfo, job_
 extern int select_p_update_node_config(int index)
 {
     return cons_tres.update_node_config(index);
-}
-
-extern int select_p_reconfigure(void)
-{
-    return cons_tres.reconfigure();
 }
 
 extern bitstr_t *select_p_resv_test(resv_desc_msg_t *resv_desc_ptr, uint32_t node_cnt,

@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Benchmark: the same mixed job stream (local and market 1-GPU jobs) on two
+# identical sandboxes at once, one with select/cons_tres_gpumarket and one
+# with plain select/cons_tres: jobs started per second, median
+# eligible-to-start latency, and slurmctld's mean main-scheduler cycle
+# (sdiag).  Prints JSON lines (ours = gpumarket, baseline = cons_tres).
+set -u
+jobs=${GPUMARKET_BENCH_SELECT_JOBS:-60}
+sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench-select: skipped: the sandbox cluster needs root" >&2
+  exit 0
+fi
+dplain=$(mktemp -d "${TMPDIR:-/tmp}/gmbench.XXXXXX")
+dmarket=$(mktemp -d "${TMPDIR:-/tmp}/gmbench.XXXXXX")
+trap '"$sandbox" down --dir "$dplain" >/dev/null 2>&1; "$sandbox" down --dir "$dmarket" >/dev/null 2>&1' EXIT
+"$sandbox" up --nodes 2 --gpus-per-node 4 --select cons_tres --dir "$dplain" >/dev/null 2>&1 || {
+  echo "bench-select: the cons_tres sandbox did not start" >&2; exit 1; }
+"$sandbox" up --nodes 2 --gpus-per-node 4 --select gpumarket --dir "$dmarket" >/dev/null 2>&1 || {
+  echo "bench-select: the gpumarket select plugin is not built or its sandbox did not start" >&2; exit 1; }
+
+# submit DIR: the stream, held; prints the job ids.
+submit() {
+  local i
+  for ((i = 0; i < jobs; i++)); do
+    if ((i % 5 < 3)); then
+      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p local --gres=gpu:1 -o /dev/null --wrap 'sleep 1'
+    else
+      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p market --gres=gpu:1 --market-bid=2.00 \
+        -o /dev/null --wrap 'sleep 1'
+    fi
+  done
+}
+ids_plain=$(submit "$dplain" | tr '\n' ' ')
+ids_market=$(submit "$dmarket" | tr '\n' ' ')
+# shellcheck disable=SC2086
+SLURM_CONF=$dplain/etc/slurm.conf scontrol release $ids_plain
+# shellcheck disable=SC2086
+SLURM_CONF=$dmarket/etc/slurm.conf scontrol release $ids_market
+
+left() { SLURM_CONF=$1/etc/slurm.conf squeue -h -o %i | wc -l; }
+deadline=$((SECONDS + 600))
+while [ "$(left "$dplain")" -gt 0 ] || [ "$(left "$dmarket")" -gt 0 ]; do
+  [ $SECONDS -ge $deadline ] && { echo "bench-select: the stream did not finish in 600 s" >&2; exit 1; }
+  sleep 1
+done
+
+# stats DIR: "THROUGHPUT MEDIAN_LATENCY" from every job's EligibleTime and StartTime.
+stats() {
+  local pairs
+  pairs=$(SLURM_CONF=$1/etc/slurm.conf scontrol show job -o | tr ' ' '\n' |
+    sed -n 's/^\(EligibleTime\|StartTime\)=//p' | paste - - | while read -r e s; do
+      echo "$(date -d "$e" +%s) $(date -d "$s" +%s)"
+    done)
+  local tp med
+  tp=$(awk '{ if (min == "" || $1 < min) min = $1; if ($2 > max) max = $2 }
+            END { printf "%.3f", NR / (max - min + 1) }' <<<"$pairs")
+  med=$(awk '{ print $2 - $1 }' <<<"$pairs" | sort -n |
+        awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+  echo "$tp $med"
+}
+read -r tp_plain lat_plain < <(stats "$dplain")
+read -r tp_market lat_market < <(stats "$dmarket")
+cycle() { SLURM_CONF=$1/etc/slurm.conf sdiag | awk '/^Main schedule statistics/ { m = 1 } m && /Mean cycle:/ { print $3; exit }'; }
+cy_plain=$(cycle "$dplain"); cy_market=$(cycle "$dmarket")
+echo "bench-select: $jobs jobs (3/5 local, 2/5 market): gpumarket ${tp_market} jobs/s, median ${lat_market} s, mean cycle ${cy_market} us; cons_tres ${tp_plain} jobs/s, median ${lat_plain} s, mean cycle ${cy_plain} us" >&2
+awk -v o="$tp_market" -v b="$tp_plain" 'BEGIN {
+  printf "{\"name\": \"select_jobs_started_per_second\", \"unit\": \"jobs/s\", \"ours\": %.3f, \"baseline\": %.3f, \"ratio\": %.3f, \"target\": 0.95, \"higher_is_better\": true}\n", o, b, o / b }'
+awk -v o="$lat_market" -v b="$lat_plain" 'BEGIN {
+  r = (b > 0) ? sprintf("%.3f", o / b) : "null"
+  printf "{\"name\": \"select_median_eligible_to_start\", \"unit\": \"s\", \"ours\": %.1f, \"baseline\": %.1f, \"ratio\": %s, \"target\": 1.05, \"higher_is_better\": false}\n", o, b, r }'
+awk -v o="${cy_market:-0}" -v b="${cy_plain:-0}" 'BEGIN {
+  r = (b > 0) ? sprintf("%.3f", o / b) : "null"
+  printf "{\"name\": \"select_main_sched_mean_cycle\", \"unit\": \"us\", \"ours\": %d, \"baseline\": %d, \"ratio\": %s, \"target\": 1.05, \"higher_is_better\": false}\n", o, b, r }'
