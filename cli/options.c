@@ -266,9 +266,11 @@ gm_ledger *gm_cli_open_ledger(const char *dir, int flags, const char *origin)
     if (!l)
         gm_cli_die("%s", err);
     uint64_t torn = gm_ledger_recovered_bytes(l);
+    const char *kept = gm_ledger_recovered_path(l);
     if (torn)
         gm_cli_warn("%s/ledger: %s a torn tail of %" PRIu64
-                    " bytes left by an interrupted append (never acknowledged)",
-                    dir, (flags & GM_LEDGER_WRITE) ? "removed" : "ignoring", torn);
+                    " bytes left by an interrupted append (never acknowledged)%s%s",
+                    dir, (flags & GM_LEDGER_WRITE) ? "removed" : "ignoring", torn,
+                    kept ? "; its bytes are kept in " : "", kept ? kept : "");
     return l;
 }
