@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         plan(TAP_NO_PLAN);
         int rc = gmpi_allreduce_algo(ctx, GMPI_ALGO_SHARED_MEMORY, &f, 1, GMPI_FLOAT, GMPI_SUM, err,
                                      sizeof err);
-        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "MPI_Win_allocate_shared", 23) == 0 &&
+        ok(size == 1 || (rc == GMPI_EMPI && strncmp(err, "gpumarket:", 10) != 0 &&
                          strstr(err, "MPI_Win_allocate_shared")),
            "shared_memory without shared windows is refused, naming the MPI call");
         if (rc)

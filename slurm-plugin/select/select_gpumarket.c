@@ -295,9 +295,14 @@ static int gm_job_terms(job_record_t *job_ptr, struct gm_market_terms *terms, ch
             size_t len = strlen(name);
             if (strncmp(e, name, len) != 0 || e[len] != '=')
                 continue;
-            if (gm_flags_import(terms, (enum gm_flag)f, e + len + 1, gm_conf_max_bid(gm_conf), err,
-                                errlen) != 0)
+            char msg[GM_JOB_TEXT_MAX];
+            if (gm_flags_import(terms, (enum gm_flag)f, e + len + 1, gm_conf_max_bid(gm_conf), msg,
+                                sizeof msg) != 0) {
+                /* The market library writes no prefix: the buyer's reason
+                 * gets it here, once. */
+                snprintf(err, errlen, "gpumarket: %s", msg);
                 return -1;
+            }
         }
     }
     return 0;
