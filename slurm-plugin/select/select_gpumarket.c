@@ -283,27 +283,14 @@ static int gm_job_request(job_record_t *job_ptr, part_record_t *market, uint32_t
 static int gm_job_terms(job_record_t *job_ptr, struct gm_market_terms *terms, char *err,
                         size_t errlen)
 {
-    memset(terms, 0, sizeof *terms);
-    if (!job_ptr->spank_job_env)
-        return 0;
-    for (uint32_t i = 0; i < job_ptr->spank_job_env_size; i++) {
-        const char *e = job_ptr->spank_job_env[i];
-        if (!e)
-            continue;
-        for (int f = GM_FLAG_BID; f <= GM_FLAG_MAX_COST; f++) {
-            const char *name = gm_flag_info((enum gm_flag)f)->control;
-            size_t len = strlen(name);
-            if (strncmp(e, name, len) != 0 || e[len] != '=')
-                continue;
-            char msg[GM_JOB_TEXT_MAX];
-            if (gm_flags_import(terms, (enum gm_flag)f, e + len + 1, gm_conf_max_bid(gm_conf), msg,
-                                sizeof msg) != 0) {
-                /* The market library writes no prefix: the buyer's reason
-                 * gets it here, once. */
-                snprintf(err, errlen, "gpumarket: %s", msg);
-                return -1;
-            }
-        }
+    char msg[GM_JOB_TEXT_MAX];
+    if (gm_flags_from_control_env(terms, (const char *const *)job_ptr->spank_job_env,
+                                  job_ptr->spank_job_env ? job_ptr->spank_job_env_size : 0,
+                                  gm_conf_max_bid(gm_conf), msg, sizeof msg) != 0) {
+        /* The market library writes no prefix: the buyer's reason gets it
+         * here, once. */
+        snprintf(err, errlen, "gpumarket: %s", msg);
+        return -1;
     }
     return 0;
 }
