@@ -42,6 +42,13 @@ enum gm_end_reason {
     GM_END_FAILED,
     GM_END_TIMEOUT,
     GM_END_NODE_FAIL,
+    /* Ended by `scontrol requeue`, or a requeue that is neither a
+     * preemption nor a node failure. */
+    GM_END_REQUEUED = 6,
+    /* The job vanished from slurmctld's record after a controller crash: the
+     * end is the last time the controller saw it running (recovered
+     * "last_seen"). */
+    GM_END_LOST = 7,
 };
 
 /* One lease segment.  Strings are NUL-terminated UTF-8 without control
@@ -72,6 +79,17 @@ struct gm_receipt {
     char key_id[9];       /* 8 lowercase hex digits (C2SP key id) */
     int has_market_order;
     char market_order[GM_RECEIPT_ORDER_MAX + 1];
+    /* How the end was known when it was not observed as it happened:
+     * "job_record" (taken from slurmctld's job record after a controller
+     * restart) or "last_seen" (the job vanished; end = the last time the
+     * controller's journal saw it running).  Absent when observed. */
+    int has_recovered;
+    char recovered[16];
+    /* Where energy_mj comes from: "metered" (Slurm's energy accounting) or
+     * "estimated" (configured GPU power x GPU-seconds).  Only with energy_mj;
+     * energy_mj without it is valid (receipts written before it existed). */
+    int has_energy_source;
+    char energy_source[16];
 };
 
 /* Name of an end reason ("completed", ...), or NULL when out of range. */
@@ -83,8 +101,10 @@ const char *gm_receipt_end_reason_name(enum gm_end_reason reason);
  * also the billing rule's bound. */
 int64_t gm_receipt_amount(int64_t gpu_seconds, int64_t price_micro_per_gpu_hour);
 
-/* Check every field's range and the derived fields (gpu_seconds, amount).
- * Returns 0, or -1 naming the first bad field. */
+/* Check every field's range and the derived fields (gpu_seconds, amount),
+ * that recovered and energy_source hold one of their values and that
+ * energy_source comes with energy_mj.  Returns 0, or -1 naming the first bad
+ * field. */
 int gm_receipt_check(const struct gm_receipt *r, char *err, size_t errlen);
 
 /* Encode as RFC 8785 canonical JSON.  Returns a malloc'd NUL-terminated

@@ -80,7 +80,8 @@ SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receip
 SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
 EXTRA_DIST += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.c) \
 	settlement/fuzz/corpus/receipt/input.json settlement/fuzz/corpus/receipt/signed.json \
-	settlement/fuzz/corpus/receipt/canonical.json settlement/fuzz/corpus/record/one-record \
+	settlement/fuzz/corpus/receipt/canonical.json \
+	settlement/fuzz/corpus/receipt/canonical-recovered.json settlement/fuzz/corpus/record/one-record \
 	settlement/fuzz/corpus/checkpoint/cp settlement/fuzz/corpus/key/public.pem \
 	settlement/fuzz/corpus/key/vkey
 FUZZ_SECONDS = 10

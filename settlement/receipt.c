@@ -13,10 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Indexed by enum gm_end_reason; append only (the numbers are API). */
 static const char *const end_reasons[] = {
-    "completed", "preempted", "cancelled", "failed", "timeout", "node_fail",
+    "completed", "preempted", "cancelled", "failed", "timeout", "node_fail", "requeued", "lost",
 };
 #define N_END_REASONS (sizeof end_reasons / sizeof end_reasons[0])
+_Static_assert(N_END_REASONS == GM_END_LOST + 1, "one name per end reason");
+
+/* The values of the optional string fields that are closed sets. */
+static const char *const recovered_values[] = { "job_record", "last_seen", NULL };
+static const char *const energy_source_values[] = { "metered", "estimated", NULL };
 
 const char *gm_receipt_end_reason_name(enum gm_end_reason reason)
 {
@@ -38,6 +44,7 @@ struct field {
     long has_off; /* offset of the has_* flag, -1 when required */
     int64_t min, max;
     bool filled; /* may be left out of backfill input */
+    const char *const *values; /* F_STR: the allowed values (NULL-terminated), or NULL */
 };
 
 #define RO(m) offsetof(struct gm_receipt, m)
@@ -46,37 +53,43 @@ struct field {
 #define TIME_MAX 253402300799LL
 static const struct field fields[] = {
     { "account", "field \"account\"", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account),
-      -1, 0, 0, false },
-    { "amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true },
+      -1, 0, 0, false, NULL },
+    { "amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true, NULL },
     { "array_task", "field \"array_task\"", F_INT, RO(array_task), 0, RO(has_array_task), 0,
-      4294967293LL, false },
+      4294967293LL, false, NULL },
     { "cluster", "field \"cluster\"", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster),
-      -1, 0, 0, false },
+      -1, 0, 0, false, NULL },
     { "emissions_mg", "field \"emissions_mg\"", F_INT, RO(emissions_mg), 0, RO(has_emissions), 0,
-      IMAX, false },
-    { "end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false },
-    { "end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false },
-    { "energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false },
-    { "gpu_count", "field \"gpu_count\"", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false },
-    { "gpu_seconds", "field \"gpu_seconds\"", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true },
+      IMAX, false, NULL },
+    { "end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false, NULL },
+    { "end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false, NULL },
+    { "energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false, NULL },
+    { "energy_source", "field \"energy_source\"", F_STR, RO(energy_source),
+      sizeof(((struct gm_receipt *)0)->energy_source), RO(has_energy_source), 0, 0, false,
+      energy_source_values },
+    { "gpu_count", "field \"gpu_count\"", F_INT, RO(gpu_count), 0, -1, 1, 1000000, false, NULL },
+    { "gpu_seconds", "field \"gpu_seconds\"", F_INT, RO(gpu_seconds), 0, -1, 0, IMAX, true, NULL },
     { "gpu_type", "field \"gpu_type\"", F_STR, RO(gpu_type),
-      sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false },
-    { "job_id", "field \"job_id\"", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false },
+      sizeof(((struct gm_receipt *)0)->gpu_type), -1, 0, 0, false, NULL },
+    { "job_id", "field \"job_id\"", F_INT, RO(job_id), 0, -1, 1, 4294967293LL, false, NULL },
     { "key_id", "field \"key_id\"", F_STR, RO(key_id), sizeof(((struct gm_receipt *)0)->key_id), -1,
-      0, 0, true },
+      0, 0, true, NULL },
     { "market_order", "field \"market_order\"", F_STR, RO(market_order),
-      sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false },
+      sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false, NULL },
     { "nodes", "field \"nodes\"", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0,
-      0, false },
+      0, false, NULL },
     { "price_micro_per_gpu_hour", "field \"price_micro_per_gpu_hour\"", F_INT,
-      RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false },
-    { "segment", "field \"segment\"", F_INT, RO(segment), 0, -1, 0, 1000000, false },
-    { "sequence", "field \"sequence\"", F_INT, RO(sequence), 0, -1, 0, IMAX, true },
-    { "start", "field \"start\"", F_INT, RO(start), 0, -1, 0, TIME_MAX, false },
+      RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false, NULL },
+    { "recovered", "field \"recovered\"", F_STR, RO(recovered),
+      sizeof(((struct gm_receipt *)0)->recovered), RO(has_recovered), 0, 0, false,
+      recovered_values },
+    { "segment", "field \"segment\"", F_INT, RO(segment), 0, -1, 0, 1000000, false, NULL },
+    { "sequence", "field \"sequence\"", F_INT, RO(sequence), 0, -1, 0, IMAX, true, NULL },
+    { "start", "field \"start\"", F_INT, RO(start), 0, -1, 0, TIME_MAX, false, NULL },
     { "user", "field \"user\"", F_STR, RO(user), sizeof(((struct gm_receipt *)0)->user), -1, 0, 0,
-      false },
+      false, NULL },
     { "version", "field \"version\"", F_INT, RO(version), 0, -1, GM_RECEIPT_VERSION,
-      GM_RECEIPT_VERSION, false },
+      GM_RECEIPT_VERSION, false, NULL },
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -119,6 +132,34 @@ static int check_string(const char *s, size_t size, const char *name, char *err,
     return 0;
 }
 
+/* "a", "b" or "c": the values of a closed set, for messages. */
+static void list_values(const char *const *values, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && values[i] && o < outlen; i++) {
+        int w = snprintf(out + o, outlen - o, "%s\"%s\"",
+                         i == 0 ? "" : (i + 1 == n || !values[i + 1]) ? " or " : ", ", values[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+}
+
+/* A string field whose values are a closed set. */
+static int check_value(const char *s, size_t size, const char *name, const char *const *values,
+                       char *err, size_t errlen)
+{
+    if (strnlen(s, size) < size)
+        for (size_t i = 0; values[i]; i++)
+            if (strcmp(s, values[i]) == 0)
+                return 0;
+    char list[128];
+    list_values(values, SIZE_MAX, list, sizeof list);
+    return gm_errf(err, errlen, "field \"%s\": \"%.*s\" is not one of %s", name, (int)strnlen(s, size),
+                   s, list);
+}
+
 static int check_key_id(const char *id, char *err, size_t errlen)
 {
     uint8_t raw[4];
@@ -146,10 +187,18 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
         } else if (f->off == RO(key_id)) {
             if (!(unset_key_ok && r->key_id[0] == '\0') && check_key_id(r->key_id, err, errlen))
                 return -1;
+        } else if (f->values) {
+            if (check_value(str_at(r, f), f->size, f->name, f->values, err, errlen))
+                return -1;
         } else if (check_string(str_at(r, f), f->size, f->name, err, errlen)) {
             return -1;
         }
     }
+    /* The source describes an energy figure; alone it describes nothing. */
+    if (r->has_energy_source && !r->has_energy)
+        return gm_errf(err, errlen,
+                       "field \"energy_source\": given without field \"energy_mj\" (it says "
+                       "where energy_mj comes from)");
     if (r->end < r->start)
         return gm_errf(err, errlen, "field \"end\": %lld is before start %lld", (long long)r->end,
                        (long long)r->start);
@@ -532,12 +581,21 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 for (k = 0; k < N_END_REASONS; k++)
                     if (strcmp(val, end_reasons[k]) == 0)
                         break;
-                if (k == N_END_REASONS)
-                    return gm_errf(
-                        p->err, p->errlen,
-                        "%s: \"%s\" is not one of completed, preempted, cancelled, failed, timeout, node_fail",
-                        what, val);
+                if (k == N_END_REASONS) {
+                    char list[256];
+                    list_values(end_reasons, N_END_REASONS, list, sizeof list);
+                    return gm_errf(p->err, p->errlen, "%s: \"%s\" is not one of %s", what, val,
+                                   list);
+                }
                 r->end_reason = (enum gm_end_reason)k;
+            } else if (f->values) {
+                /* Read into room for any value named in the message, so a
+                 * long wrong value is reported as not one of the set. */
+                char val[64];
+                if (jp_string(p, val, sizeof val, what) ||
+                    check_value(val, sizeof val, f->name, f->values, p->err, p->errlen))
+                    return -1;
+                memcpy(str_at(r, f), val, strlen(val) + 1);
             } else {
                 if (jp_string(p, str_at(r, f), f->size, what))
                     return -1;

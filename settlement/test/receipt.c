@@ -156,6 +156,162 @@ int main(void)
        "full receipt round-trips (%s)", err);
     free(enc);
 
+    /* A receipt with every field that existed before recovered and
+     * energy_source: its bytes, as the encoder wrote them before those fields
+     * were added, must not change (old signatures and leaf hashes stay valid). */
+    static const char old_full[] =
+        "{\"account\":\"physics\",\"amount_micro\":9600000,\"array_task\":3,\"cluster\":\"alpha\","
+        "\"emissions_mg\":4567,\"end\":1700003600,\"end_reason\":\"preempted\","
+        "\"energy_mj\":123456789,\"gpu_count\":4,\"gpu_seconds\":14400,\"gpu_type\":\"h100\","
+        "\"job_id\":4242,\"key_id\":\"0a1b2c3d\",\"market_order\":\"ord-\\\"9\\\"\\\\x\","
+        "\"nodes\":\"gpu[01-02]\",\"price_micro_per_gpu_hour\":2400000,\"segment\":1,"
+        "\"sequence\":7,\"start\":1700000000,\"user\":\"ada\",\"version\":1}";
+    strcpy(r.user, "ada");
+    enc = gm_receipt_encode(&r, &len, err, sizeof err);
+    is_str(enc, old_full, "an old receipt (energy_mj without energy_source) keeps its exact bytes");
+    ok(gm_receipt_decode(old_full, strlen(old_full), &back, err, sizeof err) == 0 &&
+           !back.has_recovered && !back.has_energy_source,
+       "old bytes decode, without the new fields (%s)", err);
+    free(enc);
+
+    /* The new end reasons, numbered after the old ones. */
+    is_int(GM_END_REQUEUED, 6, "GM_END_REQUEUED is 6");
+    is_int(GM_END_LOST, 7, "GM_END_LOST is 7");
+    is_str(gm_receipt_end_reason_name(GM_END_REQUEUED), "requeued", "name of GM_END_REQUEUED");
+    is_str(gm_receipt_end_reason_name(GM_END_LOST), "lost", "name of GM_END_LOST");
+    ok(gm_receipt_end_reason_name((enum gm_end_reason)8) == NULL, "no end reason 8");
+    static const struct {
+        enum gm_end_reason reason;
+        const char *json;
+    } reasons[] = { { GM_END_REQUEUED, "\"end_reason\":\"requeued\"" },
+                    { GM_END_LOST, "\"end_reason\":\"lost\"" } };
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        r = sample();
+        r.end_reason = reasons[i].reason;
+        enc = gm_receipt_encode(&r, &len, err, sizeof err);
+        ok(enc && strstr(enc, reasons[i].json) &&
+               gm_receipt_decode(enc, len, &back, err, sizeof err) == 0 &&
+               back.end_reason == reasons[i].reason,
+           "end reason %s encodes and decodes (%s)", reasons[i].json, enc ? "" : err);
+        free(enc);
+    }
+
+    /* recovered and energy_source: every value, in its sorted place. */
+    static const struct {
+        const char *recovered, *energy_source, *want;
+    } newer[] = {
+        { "job_record", NULL,
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"job_record\",\"segment\":1" },
+        { "last_seen", NULL,
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"last_seen\",\"segment\":1" },
+        { NULL, "metered", "\"energy_mj\":5000,\"energy_source\":\"metered\",\"gpu_count\":4" },
+        { NULL, "estimated", "\"energy_mj\":5000,\"energy_source\":\"estimated\",\"gpu_count\":4" },
+    };
+    for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++) {
+        r = sample();
+        r.end_reason = GM_END_LOST;
+        if (newer[i].recovered) {
+            r.has_recovered = 1;
+            strcpy(r.recovered, newer[i].recovered);
+        }
+        if (newer[i].energy_source) {
+            r.has_energy = 1;
+            r.energy_mj = 5000;
+            r.has_energy_source = 1;
+            strcpy(r.energy_source, newer[i].energy_source);
+        }
+        enc = gm_receipt_encode(&r, &len, err, sizeof err);
+        ok(enc && strstr(enc, newer[i].want), "%s in key order: %s", newer[i].want,
+           enc ? enc : err);
+        ok(enc && gm_receipt_decode(enc, len, &back, err, sizeof err) == 0 &&
+               memcmp(&r, &back, sizeof r) == 0,
+           "%s round-trips (%s)", newer[i].recovered ? newer[i].recovered : newer[i].energy_source,
+           enc ? err : "");
+        free(enc);
+    }
+    /* Both at once, with every optional field: still sorted, still strict. */
+    r = sample();
+    r.has_array_task = 1;
+    r.array_task = 3;
+    r.has_energy = 1;
+    r.energy_mj = 123456789;
+    r.has_energy_source = 1;
+    strcpy(r.energy_source, "estimated");
+    r.has_emissions = 1;
+    r.emissions_mg = 4567;
+    r.has_market_order = 1;
+    strcpy(r.market_order, "o-1");
+    r.has_recovered = 1;
+    strcpy(r.recovered, "job_record");
+    enc = gm_receipt_encode(&r, &len, err, sizeof err);
+    ok(enc && gm_receipt_decode(enc, len, &back, err, sizeof err) == 0 &&
+           memcmp(&r, &back, sizeof r) == 0,
+       "every optional field at once round-trips through the strict decoder (%s)",
+       enc ? err : "");
+    free(enc);
+
+    /* Bad values of the new fields, refused by the checker and the decoder. */
+    r = sample();
+    r.has_recovered = 1;
+    strcpy(r.recovered, "observed");
+    ok(gm_receipt_check(&r, err, sizeof err) == -1 && strstr(err, "field \"recovered\"") &&
+           strstr(err, "\"job_record\" or \"last_seen\""),
+       "check refuses recovered \"observed\": %s", err);
+    r = sample();
+    r.has_recovered = 1;
+    ok(gm_receipt_check(&r, err, sizeof err) == -1 && strstr(err, "field \"recovered\""),
+       "check refuses an empty recovered: %s", err);
+    r = sample();
+    r.has_energy = 1;
+    r.energy_mj = 1;
+    r.has_energy_source = 1;
+    strcpy(r.energy_source, "Metered");
+    ok(gm_receipt_check(&r, err, sizeof err) == -1 && strstr(err, "field \"energy_source\"") &&
+           strstr(err, "\"metered\" or \"estimated\""),
+       "check refuses energy_source \"Metered\": %s", err);
+    r = sample();
+    r.has_energy_source = 1;
+    strcpy(r.energy_source, "metered");
+    ok(gm_receipt_check(&r, err, sizeof err) == -1 && strstr(err, "field \"energy_source\"") &&
+           strstr(err, "field \"energy_mj\""),
+       "check refuses energy_source without energy_mj, naming both: %s", err);
+    ok(gm_receipt_encode(&r, &len, err, sizeof err) == NULL && strstr(err, "energy_mj"),
+       "so does the encoder: %s", err);
+    static const struct bad bad_new[] = {
+        { "\"price_micro_per_gpu_hour\":2400000",
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"restart\"",
+          "field \"recovered\": \"restart\" is not one of" },
+        { "\"price_micro_per_gpu_hour\":2400000",
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"\"",
+          "field \"recovered\": \"\" is not one of" },
+        { "\"price_micro_per_gpu_hour\":2400000",
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"job_record_from_the_controller\"",
+          "field \"recovered\": \"job_record_from_the_controller\" is not one of" },
+        { "\"price_micro_per_gpu_hour\":2400000",
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":1", "field \"recovered\": must be a string" },
+        { "\"segment\":1", "\"segment\":1,\"recovered\":\"last_seen\"",
+          "field \"recovered\" out of order" },
+        { "\"end_reason\":\"preempted\"",
+          "\"end_reason\":\"preempted\",\"energy_mj\":5,\"energy_source\":\"guessed\"",
+          "field \"energy_source\": \"guessed\" is not one of" },
+        { "\"end_reason\":\"preempted\"",
+          "\"end_reason\":\"preempted\",\"energy_source\":\"metered\"",
+          "given without field \"energy_mj\"" },
+        { "\"end_reason\":\"preempted\"",
+          "\"end_reason\":\"preempted\",\"energy_source\":\"metered\",\"energy_mj\":5",
+          "out of order" },
+        { "\"end_reason\":\"preempted\"", "\"end_reason\":\"requeue\"",
+          "\"requeued\" or \"lost\"" },
+    };
+    for (size_t i = 0; i < sizeof bad_new / sizeof bad_new[0]; i++) {
+        char *in = mutate(bad_new[i].from, bad_new[i].to);
+        err[0] = '\0';
+        int rc = gm_receipt_decode(in, strlen(in), &back, err, sizeof err);
+        ok(rc == -1 && strstr(err, bad_new[i].want) != NULL,
+           "new-field row %zu refused (%s): %s", i, bad_new[i].want, err);
+        free(in);
+    }
+
     /* Encoder refuses bad structs. */
     r = sample();
     r.gpu_seconds = 1;
@@ -247,6 +403,32 @@ int main(void)
         ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == -1 &&
                strstr(err, bad_input[i].want),
            "input refused (%s): %s", bad_input[i].want, err);
+    }
+
+    /* Backfill input takes the new fields in any order, with the same rules. */
+    {
+        char in[2048];
+        snprintf(in, sizeof in,
+                 "{ \"recovered\": \"last_seen\", \"energy_source\": \"estimated\", "
+                 "\"energy_mj\": 7, %s",
+                 input + 1);
+        ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == 0 &&
+               back.has_recovered && !strcmp(back.recovered, "last_seen") &&
+               back.has_energy_source && !strcmp(back.energy_source, "estimated"),
+           "backfill input with recovered and energy_source parses (%s)", err);
+        snprintf(in, sizeof in, "{ \"energy_source\": \"metered\", %s", input + 1);
+        ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == -1 &&
+               strstr(err, "field \"energy_source\"") && strstr(err, "field \"energy_mj\""),
+           "backfill input: energy_source without energy_mj refused: %s", err);
+        snprintf(in, sizeof in, "{ \"recovered\": \"yes\", %s", input + 1);
+        ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == -1 &&
+               strstr(err, "field \"recovered\""),
+           "backfill input: a bad recovered refused: %s", err);
+        snprintf(in, sizeof in, "%.*s\"lost\" }", (int)(strstr(input, "\"preempted\"") - input),
+                 input);
+        ok(gm_receipt_parse_input(in, strlen(in), &back, err, sizeof err) == 0 &&
+               back.end_reason == GM_END_LOST,
+           "backfill input: end_reason \"lost\" (%s)", err);
     }
 
     /* Amount rounding is down, exact in integers. */
