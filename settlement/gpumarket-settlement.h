@@ -314,7 +314,8 @@ void gm_ledger_close(gm_ledger *ledger);
  * signed by `key` (or a key given to gm_ledger_trust_keys) must carry a valid
  * signature by one of those keys and its own sequence number; otherwise
  * nothing is appended (-1).  One receipt per segment: when the ledger already
- * holds a receipt for r's (cluster, job_id, array task, segment), nothing is
+ * holds a receipt for r's (cluster, job_id, array task, segment, start: the
+ * start tells apart jobs given a reused job id), nothing is
  * appended, r->sequence is set to that record's and 1 is returned, so that
  * re-running a backfill or a writer's retry never bills twice.
  * Returns 0 (appended), 1 (already recorded) or -1. */

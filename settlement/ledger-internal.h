@@ -116,7 +116,8 @@ int gm_settle_ledger_record_key(gm_ledger *l, const gm_key *key, char *err, size
  * segments.  Exclusive lock held.  0 or -1. */
 int gm_settle_ledger_trust(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
 /* The 128-bit identity of the segment a receipt bills: (cluster, job, array
- * task, segment). */
+ * task, segment, start).  The start tells apart two jobs that were given the
+ * same id (slurmctld -c, job-id wrap). */
 void gm_settle_segment_digest(const struct gm_receipt *r, uint8_t out[16]);
 /* 1 and the record's sequence when the segment has a receipt, else 0. */
 int gm_settle_segment_find(const gm_ledger *l, const struct gm_receipt *r, uint64_t *sequence);

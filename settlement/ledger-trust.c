@@ -2,7 +2,7 @@
 /* What a writer checks before it builds on the ledger: every record since the
  * last signed checkpoint carries a valid signature by a trusted key and its
  * own sequence number, and no lease segment has two receipts (an index of
- * (cluster, job, array task, segment) over every record). */
+ * (cluster, job, array task, segment, start) over every record). */
 #include "config.h"
 
 #include "settlement/ledger-internal.h"
@@ -20,9 +20,12 @@ struct gm_segment_slot {
 
 void gm_settle_segment_digest(const struct gm_receipt *r, uint8_t out[16])
 {
-    char id[GM_RECEIPT_NAME_MAX + 80];
-    int n = snprintf(id, sizeof id, "%s%c%lld%c%lld%c%lld", r->cluster, 0, (long long)r->job_id, 0,
-                     r->has_array_task ? (long long)r->array_task : -1LL, 0, (long long)r->segment);
+    /* The start is part of the identity: slurmctld -c and job-id wrap reuse
+     * job ids, and a later job's segment 0 is not the earlier one's. */
+    char id[GM_RECEIPT_NAME_MAX + 100];
+    int n = snprintf(id, sizeof id, "%s%c%lld%c%lld%c%lld%c%lld", r->cluster, 0,
+                     (long long)r->job_id, 0, r->has_array_task ? (long long)r->array_task : -1LL,
+                     0, (long long)r->segment, 0, (long long)r->start);
     uint8_t h[32];
     unsigned hl = 0;
     EVP_Digest(id, (size_t)n, h, &hl, EVP_sha256(), NULL);

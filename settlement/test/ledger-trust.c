@@ -215,6 +215,41 @@ int main(void)
     ok(la && gm_ledger_append(la, key, &z, err, sizeof err) == 0 && z.sequence == 2,
        "appends go on after such a legacy duplicate (the first stays the one on record)");
     gm_ledger_close(la);
+
+    /* slurmctld -c or a job-id wrap hands out job 50 again: the second job's
+     * segment 0 starts later and is its own segment, billed once as well. */
+    char rdir[600];
+    snprintf(rdir, sizeof rdir, "%s/R", tmpdir);
+    gm_ledger *lr = gm_ledger_open(rdir, GM_LEDGER_CREATE | GM_LEDGER_WRITE,
+                                   "test.example/trust", err, sizeof err);
+    if (!lr)
+        bail_out("open %s: %s", rdir, err);
+    struct gm_receipt first = receipt(50, 0), reused = receipt(50, 0);
+    reused.start += 86400;
+    reused.end += 86400;
+    ok(gm_ledger_append(lr, key, &first, err, sizeof err) == 0 && first.sequence == 0,
+       "job 50 segment 0 appended");
+    rc = gm_ledger_append(lr, key, &reused, err, sizeof err);
+    ok(rc == 0 && reused.sequence == 1 && gm_ledger_size(lr) == 2,
+       "job 50 segment 0 again with another start (a reused job id) is a second receipt (%s)",
+       rc < 0 ? err : "");
+    struct gm_receipt reused_again = reused;
+    ok(gm_ledger_append(lr, key, &reused_again, err, sizeof err) == 1 &&
+           reused_again.sequence == 1 && gm_ledger_size(lr) == 2,
+       "the reused job's receipt appended twice is still recorded once");
+    struct gm_receipt wrapped[3] = { receipt(50, 0), receipt(50, 0), first };
+    wrapped[0].start += 2 * 86400;
+    wrapped[0].end += 2 * 86400;
+    wrapped[1] = wrapped[0];
+    memset(recorded, 7, sizeof recorded);
+    rc = gm_ledger_append_many(lr, key, wrapped, 3, recorded, err, sizeof err);
+    ok(rc == 0 && !recorded[0] && recorded[1] && recorded[2] && wrapped[1].sequence == 2 &&
+           wrapped[2].sequence == 0 && gm_ledger_size(lr) == 3,
+       "in a group: a third start is new, its repeat and the first one are flagged (%s)",
+       rc ? err : "");
+    gm_ledger_close(lr);
+    ok(gm_ledger_verify(rdir, &key, 1, 0, 1, &res, err, sizeof err) == 0 && res.size == 3,
+       "verify does not flag receipts of one job id with different starts (%s)", err);
     free(afile);
     free(bfile);
     free(joined);
