@@ -41,10 +41,12 @@ static void csv_field(const char *s)
     putchar('"');
 }
 
+/* Columns are only ever appended, so that readers that go by position keep
+ * working. */
 static const char csv_header[] =
     "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,"
     "gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,"
-    "market_order,key_id\n";
+    "market_order,key_id,energy_source,recovered\n";
 
 static void print_csv(const struct gm_receipt *r)
 {
@@ -72,15 +74,23 @@ static void print_csv(const struct gm_receipt *r)
     putchar(',');
     if (r->has_market_order)
         csv_field(r->market_order);
-    printf(",%s\n", r->key_id);
+    printf(",%s,", r->key_id);
+    if (r->has_energy_source)
+        csv_field(r->energy_source);
+    putchar(',');
+    if (r->has_recovered)
+        csv_field(r->recovered);
+    putchar('\n');
 }
 
+/* Optional columns of the list read "-" when the receipt has no value. */
 static void print_list_line(const struct gm_receipt *r)
 {
     printf("%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "x%s\t%" PRId64 "\t%" PRId64
-           "\t%s\t%" PRId64 "\n",
+           "\t%s\t%" PRId64 "\t%s\t%s\n",
            r->sequence, r->job_id, r->segment, r->user, r->account, r->gpu_count, r->gpu_type,
-           r->start, r->end, gm_receipt_end_reason_name(r->end_reason), r->amount_micro);
+           r->start, r->end, gm_receipt_end_reason_name(r->end_reason), r->amount_micro,
+           r->has_energy_source ? r->energy_source : "-", r->has_recovered ? r->recovered : "-");
 }
 
 /* Print records [lo, hi) of the ledger, those matching the filters (all for
@@ -186,7 +196,8 @@ static const struct gm_cli_command list_command = {
     .path = "receipts list",
     .summary = "one line per receipt",
     .doc = "One tab-separated line per receipt: sequence, job, segment, user, account,\n"
-           "GPUs, start, end, end reason, amount (micro-units).\n",
+           "GPUs, start, end, end reason, amount (micro-units), energy source (metered,\n"
+           "estimated or -), how the end was recovered (job_record, last_seen or -).\n",
     .run = run_list,
     .options = list_options,
 };

@@ -4,7 +4,7 @@
 # bad lines named, export filters (JSON lines, CSV), a tampered ledger named
 # by index, key rotation, checkpoints catching rewritten history.
 . "$(dirname "$0")/tap/tap.sh"
-plan 23
+plan 28
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -32,6 +32,7 @@ ok "$([ "$(gpumarket receipts export --since 4500 --until 8500 | grep -o '"job_i
 ok "$([ "$(gpumarket receipts export --job 2 | wc -l)" = 1 ]; echo $?)" "--job filter"
 csv=$(gpumarket receipts export --format csv --account phys)
 ok "$([ "$(echo "$csv" | head -1 | cut -d, -f1-3)" = "sequence,cluster,job_id" ] && [ "$(echo "$csv" | wc -l)" = 4 ]; echo $?)" "CSV export with a header"
+ok "$([ "$(echo "$csv" | head -1)" = "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,market_order,key_id,energy_source,recovered" ]; echo $?)" "CSV header: new columns (energy_source, recovered) only at the end"
 test_expect_fail "--format xml is refused" gpumarket receipts export --format xml
 test_expect_fail "--since with a non-number is refused" gpumarket receipts export --since yesterday
 
@@ -69,4 +70,18 @@ ok "$([ $rc = 1 ] && [[ $out == *"root hash of the first"*"differs"* ]]; echo $?
 rm "$T/forged/checkpoint"
 out=$(GPUMARKET_LEDGER_DIR=$T/forged gpumarket ledger verify --checkpoint "$T/auditor-cp" 2>&1); rc=$?
 ok "$([ $rc = 1 ] && [[ $out == *"auditor-cp"*"rewritten"* ]]; echo $?)" "with its checkpoint deleted, the auditor's copy still catches it: ${out%%$'\n'*}"
+
+# The fields a controller restart and estimated energy add, in every view.
+export GPUMARKET_LEDGER_DIR=$T/recovered
+r 20 hal phys 1000 2000 | sed 's/"end_reason":"completed"/"end_reason":"lost","recovered":"last_seen","energy_mj":7200000,"energy_source":"estimated"/' |
+  gpumarket ledger append --origin site.example/gpu-ledger > /dev/null
+r 21 hal phys 1000 2000 | sed 's/"end_reason":"completed"/"end_reason":"requeued","recovered":"job_record"/' |
+  gpumarket ledger append > /dev/null
+line=$(gpumarket receipts list | head -1)
+ok "$([ "$line" = "$(printf '0\t20\t0\thal\tphys\t2xh100\t1000\t2000\tlost\t1000000\testimated\tlast_seen')" ]; echo $?)" "receipts list shows the end reason, energy source and recovered: $line"
+ok "$(gpumarket receipts show 1 | grep -q '"end_reason":"requeued",.*"recovered":"job_record"'; echo $?)" "receipts show keeps them in the signed receipt"
+csv=$(gpumarket receipts export --format csv)
+ok "$([ "$(echo "$csv" | sed -n 2p | cut -d, -f16-18,21-)" = "lost,7200000,,estimated,last_seen" ] && [ "$(echo "$csv" | sed -n 3p | cut -d, -f16,17,21-)" = "requeued,,,job_record" ]; echo $?)" "CSV: end_reason, energy_source and recovered in their columns"
+out=$(r 22 hal phys 1 2 | sed 's/"end_reason":"completed"/"end_reason":"completed","energy_source":"metered"/' | gpumarket ledger append 2>&1); rc=$?
+ok "$([ $rc = 1 ] && [[ $out == *'"energy_source"'*'"energy_mj"'* ]]; echo $?)" "energy_source without energy_mj is refused, naming both: $out"
 finish
