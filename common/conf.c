@@ -20,9 +20,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct gm_conf_price {
+struct gm_conf_typed_value {
     char type[GM_CONF_MAX_GPU_TYPE_LEN + 1];
-    int64_t price;
+    int64_t value;
+};
+
+/* A per-GPU-type list (ReservePrice, GPUPower): TYPE:VALUE entries in file
+ * order and at most one bare VALUE, the default for every other type. */
+struct gpu_type_list {
+    struct gm_conf_typed_value entries[GM_CONF_MAX_GPU_TYPES];
+    size_t count;
+    bool has_default;
+    int64_t default_value;
 };
 
 enum conf_key {
@@ -33,6 +42,7 @@ enum conf_key {
     KEY_MAX_BID,
     KEY_CURRENCY,
     KEY_CARBON_INTENSITY,
+    KEY_GPU_POWER,
     KEY_RECEIPT_KEY,
     KEY_LEDGER_DIR,
     KEY_LEDGER_ORIGIN,
@@ -45,14 +55,12 @@ struct gm_conf {
     char market_partition[GM_CONF_MAX_PARTITION_LEN + 1];
     uint32_t reserve_gpus_per_node;
     int64_t idle_dwell_seconds;
-    struct gm_conf_price prices[GM_CONF_MAX_GPU_TYPES];
-    size_t price_count;
-    bool has_default_price;
-    int64_t default_price;
+    struct gpu_type_list prices;
     int64_t max_bid;
     char currency[GM_CONF_MAX_CURRENCY_LEN + 1];
     bool has_carbon;
     int64_t carbon;
+    struct gpu_type_list gpu_power; /* watts per GPU */
     char receipt_key[GM_CONF_MAX_PATH_LEN + 1];
     char ledger_dir[GM_CONF_MAX_PATH_LEN + 1];
     char ledger_origin[GM_CONF_MAX_ORIGIN_LEN + 1];
@@ -144,9 +152,21 @@ static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size
     return 0;
 }
 
-/* "h100:2.40,a100:1.10" and optionally one bare price, the default for every
- * other type. */
-static int parse_reserve_price(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+/* What differs between the per-GPU-type lists: the value's parser and the
+ * words used in messages. */
+struct gpu_type_list_syntax {
+    const char *noun;        /* "price": "give each type one price" */
+    const char *placeholder; /* "PRICE": "write TYPE:PRICE" */
+    const char *example;     /* one item, "h100:2.40" */
+    const char *examples;    /* a list, "h100:2.40,a100:1.10" */
+    /* Parse one value of `len` bytes; -1 with the reason in msg. */
+    int (*parse)(const char *text, size_t len, int64_t *value, char *msg, size_t msglen);
+};
+
+/* "h100:2.40,a100:1.10" and optionally one bare value, the default for every
+ * other type: the one syntax of every per-GPU-type key. */
+static int parse_gpu_type_list(struct gpu_type_list *list, const struct gpu_type_list_syntax *syn,
+                               const char *value, char *msg, size_t msglen)
 {
     const char *p = value;
     size_t item = 0;
@@ -156,21 +176,21 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0)
             return msgf(msg, msglen,
-                        "item %zu is empty: write TYPE:PRICE items separated "
-                        "by single commas, e.g. h100:2.40,a100:1.10",
-                        item);
+                        "item %zu is empty: write TYPE:%s items separated "
+                        "by single commas, e.g. %s",
+                        item, syn->placeholder, syn->examples);
         const char *colon = memchr(p, ':', len);
-        const char *price_text = p;
-        size_t price_len = len;
-        char money_err[200];
-        int64_t price;
+        const char *value_text = p;
+        size_t value_len = len;
+        char value_err[200];
+        int64_t v;
         if (colon) {
             size_t type_len = (size_t)(colon - p);
             if (type_len == 0)
                 return msgf(msg, msglen,
                             "item %zu (\"%.*s\") has no GPU type before ':': "
-                            "write TYPE:PRICE, e.g. h100:2.40",
-                            item, (int)len, p);
+                            "write TYPE:%s, e.g. %s",
+                            item, (int)len, p, syn->placeholder, syn->example);
             if (type_len > GM_CONF_MAX_GPU_TYPE_LEN)
                 return msgf(msg, msglen,
                             "item %zu: GPU type is %zu bytes long: the most "
@@ -181,49 +201,115 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
                     return msgf(msg, msglen,
                                 "item %zu (\"%.*s\"): \"%.*s\" is not a GPU "
                                 "type: use the gres type name (letters, digits, '_', '-', "
-                                "'.'), e.g. h100:2.40",
-                                item, (int)len, p, (int)type_len, p);
-            if (conf->price_count == GM_CONF_MAX_GPU_TYPES)
+                                "'.'), e.g. %s",
+                                item, (int)len, p, (int)type_len, p, syn->example);
+            if (list->count == GM_CONF_MAX_GPU_TYPES)
                 return msgf(msg, msglen, "more than %d GPU types", GM_CONF_MAX_GPU_TYPES);
-            for (size_t i = 0; i < conf->price_count; i++)
-                if (strlen(conf->prices[i].type) == type_len &&
-                    memcmp(conf->prices[i].type, p, type_len) == 0)
+            for (size_t i = 0; i < list->count; i++)
+                if (strlen(list->entries[i].type) == type_len &&
+                    memcmp(list->entries[i].type, p, type_len) == 0)
                     return msgf(msg, msglen,
                                 "GPU type \"%.*s\" is listed twice: give each "
-                                "type one price",
-                                (int)type_len, p);
-            price_text = colon + 1;
-            price_len = len - type_len - 1;
-            if (memchr(price_text, ':', price_len))
+                                "type one %s",
+                                (int)type_len, p, syn->noun);
+            value_text = colon + 1;
+            value_len = len - type_len - 1;
+            if (memchr(value_text, ':', value_len))
                 return msgf(msg, msglen,
                             "item %zu (\"%.*s\") has more than one ':': write "
-                            "TYPE:PRICE, e.g. h100:2.40",
-                            item, (int)len, p);
-            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price, money_err,
-                                   sizeof money_err) < 0)
-                return msgf(msg, msglen, "GPU type %.*s: %s", (int)type_len, p, money_err);
-            struct gm_conf_price *e = &conf->prices[conf->price_count++];
+                            "TYPE:%s, e.g. %s",
+                            item, (int)len, p, syn->placeholder, syn->example);
+            if (syn->parse(value_text, value_len, &v, value_err, sizeof value_err) < 0)
+                return msgf(msg, msglen, "GPU type %.*s: %s", (int)type_len, p, value_err);
+            struct gm_conf_typed_value *e = &list->entries[list->count++];
             memcpy(e->type, p, type_len);
             e->type[type_len] = '\0';
-            e->price = price;
+            e->value = v;
         } else {
-            if (conf->has_default_price)
+            if (list->has_default)
                 return msgf(msg, msglen,
-                            "more than one default price (an item without "
-                            "TYPE:): give one default at most");
-            if (gm_money_parse_mem(price_text, price_len, GM_MONEY_ALLOW_ZERO, &price, money_err,
-                                   sizeof money_err) < 0)
+                            "more than one default %s (an item without "
+                            "TYPE:): give one default at most",
+                            syn->noun);
+            if (syn->parse(value_text, value_len, &v, value_err, sizeof value_err) < 0)
                 return msgf(msg, msglen,
-                            "item %zu: %s; per-type prices are written "
-                            "TYPE:PRICE",
-                            item, money_err);
-            conf->has_default_price = true;
-            conf->default_price = price;
+                            "item %zu: %s; per-type %ss are written "
+                            "TYPE:%s",
+                            item, value_err, syn->noun, syn->placeholder);
+            list->has_default = true;
+            list->default_value = v;
         }
         if (!end)
             return 0;
         p = end + 1;
     }
+}
+
+/* The value of `gpu_type` in a list: its own entry, else the default. */
+static int gpu_type_list_find(const struct gpu_type_list *list, const char *gpu_type,
+                              int64_t *value)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->entries[i].type, gpu_type) == 0) {
+            *value = list->entries[i].value;
+            return 0;
+        }
+    if (list->has_default) {
+        *value = list->default_value;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_price_value(const char *text, size_t len, int64_t *value, char *msg,
+                             size_t msglen)
+{
+    return gm_money_parse_mem(text, len, GM_MONEY_ALLOW_ZERO, value, msg, msglen);
+}
+
+static const struct gpu_type_list_syntax reserve_price_syntax = {
+    "price", "PRICE", "h100:2.40", "h100:2.40,a100:1.10", parse_price_value,
+};
+
+static int parse_reserve_price(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    return parse_gpu_type_list(&conf->prices, &reserve_price_syntax, value, msg, msglen);
+}
+
+/* Watts per GPU: a whole number from 1 to GM_CONF_MAX_GPU_POWER_WATTS (0
+ * would estimate no energy at all: leave the type out instead). */
+static int parse_watts_value(const char *text, size_t len, int64_t *value, char *msg,
+                             size_t msglen)
+{
+    if (len == 0)
+        return msgf(msg, msglen, "no power given: give watts per GPU, a whole number from 1 to %d",
+                    GM_CONF_MAX_GPU_POWER_WATTS);
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return msgf(msg, msglen,
+                        "\"%.*s\" is not a whole number of watts: give digits only, from 1 to %d",
+                        (int)len, text, GM_CONF_MAX_GPU_POWER_WATTS);
+        v = v * 10 + (text[i] - '0');
+        if (v > GM_CONF_MAX_GPU_POWER_WATTS)
+            return msgf(msg, msglen, "\"%.*s\" is too large: the most is %d watts per GPU",
+                        (int)len, text, GM_CONF_MAX_GPU_POWER_WATTS);
+    }
+    if (v == 0)
+        return msgf(msg, msglen,
+                    "\"%.*s\" watts: the least is 1 (leave out a type whose power is unknown)",
+                    (int)len, text);
+    *value = v;
+    return 0;
+}
+
+static const struct gpu_type_list_syntax gpu_power_syntax = {
+    "power", "WATTS", "h100:700", "h100:700,a100:400", parse_watts_value,
+};
+
+static int parse_gpu_power(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    return parse_gpu_type_list(&conf->gpu_power, &gpu_power_syntax, value, msg, msglen);
 }
 
 static int parse_max_bid(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
@@ -300,6 +386,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_MAX_BID] = { "MaxBid", parse_max_bid },
     [KEY_CURRENCY] = { "Currency", parse_currency },
     [KEY_CARBON_INTENSITY] = { "CarbonIntensity", parse_carbon },
+    [KEY_GPU_POWER] = { "GPUPower", parse_gpu_power },
     [KEY_RECEIPT_KEY] = { "ReceiptKey", parse_receipt_key },
     [KEY_LEDGER_DIR] = { "LedgerDir", parse_ledger_dir },
     [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
@@ -405,7 +492,7 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
         gm_errf(err, errlen,
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
-                "MaxBid, Currency, CarbonIntensity, ReceiptKey, LedgerDir, LedgerOrigin "
+                "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin "
                 "(see gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
@@ -482,20 +569,20 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
     }
     char a[GM_MONEY_STRLEN], b[GM_MONEY_STRLEN];
     gm_money_format(conf->max_bid, b, sizeof b);
-    for (size_t i = 0; i < conf->price_count; i++) {
-        if (conf->prices[i].price > conf->max_bid) {
-            gm_money_format(conf->prices[i].price, a, sizeof a);
+    for (size_t i = 0; i < conf->prices.count; i++) {
+        if (conf->prices.entries[i].value > conf->max_bid) {
+            gm_money_format(conf->prices.entries[i].value, a, sizeof a);
             gm_errf(err, errlen,
                     "%s:%u: ReservePrice: %s's reserve price %s "
                     "is above MaxBid %s (line %u), so no bid could win: lower it or raise "
                     "MaxBid",
-                    name, conf->line[KEY_RESERVE_PRICE], conf->prices[i].type, a, b,
+                    name, conf->line[KEY_RESERVE_PRICE], conf->prices.entries[i].type, a, b,
                     conf->line[KEY_MAX_BID]);
             return -1;
         }
     }
-    if (conf->has_default_price && conf->default_price > conf->max_bid) {
-        gm_money_format(conf->default_price, a, sizeof a);
+    if (conf->prices.has_default && conf->prices.default_value > conf->max_bid) {
+        gm_money_format(conf->prices.default_value, a, sizeof a);
         gm_errf(err, errlen,
                 "%s:%u: ReservePrice: the default reserve price "
                 "%s is above MaxBid %s (line %u), so no bid could win: lower it or raise "
@@ -616,38 +703,29 @@ int64_t gm_conf_idle_dwell_seconds(const struct gm_conf *conf)
 
 int gm_conf_reserve_price(const struct gm_conf *conf, const char *gpu_type, int64_t *price)
 {
-    for (size_t i = 0; i < conf->price_count; i++)
-        if (strcmp(conf->prices[i].type, gpu_type) == 0) {
-            *price = conf->prices[i].price;
-            return 0;
-        }
-    if (conf->has_default_price) {
-        *price = conf->default_price;
-        return 0;
-    }
-    return -1;
+    return gpu_type_list_find(&conf->prices, gpu_type, price);
 }
 
 size_t gm_conf_reserve_price_count(const struct gm_conf *conf)
 {
-    return conf->price_count;
+    return conf->prices.count;
 }
 
 int gm_conf_reserve_price_at(const struct gm_conf *conf, size_t i, const char **gpu_type,
                              int64_t *price)
 {
-    if (i >= conf->price_count)
+    if (i >= conf->prices.count)
         return -1;
-    *gpu_type = conf->prices[i].type;
-    *price = conf->prices[i].price;
+    *gpu_type = conf->prices.entries[i].type;
+    *price = conf->prices.entries[i].value;
     return 0;
 }
 
 int gm_conf_default_reserve_price(const struct gm_conf *conf, int64_t *price)
 {
-    if (!conf->has_default_price)
+    if (!conf->prices.has_default)
         return -1;
-    *price = conf->default_price;
+    *price = conf->prices.default_value;
     return 0;
 }
 
@@ -667,6 +745,12 @@ int gm_conf_carbon_intensity(const struct gm_conf *conf, int64_t *grams_per_kwh)
         return -1;
     *grams_per_kwh = conf->carbon;
     return 0;
+}
+
+int64_t gm_conf_gpu_power(const struct gm_conf *conf, const char *type)
+{
+    int64_t watts;
+    return gpu_type_list_find(&conf->gpu_power, type, &watts) == 0 ? watts : -1;
 }
 
 const char *gm_conf_receipt_key(const struct gm_conf *conf)

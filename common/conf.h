@@ -25,6 +25,7 @@
 #define GM_CONF_MAX_RESERVE_GPUS     1024
 #define GM_CONF_MAX_DWELL_SECONDS    31536000 /* one year */
 #define GM_CONF_MAX_CARBON_INTENSITY 5000     /* gCO2e/kWh */
+#define GM_CONF_MAX_GPU_POWER_WATTS  100000   /* per GPU */
 
 /* A parsed configuration; opaque, read through the accessors below. */
 struct gm_conf;
@@ -85,6 +86,13 @@ const char *gm_conf_currency(const struct gm_conf *conf);
 /* CarbonIntensity in gCO2e/kWh.  Returns 0 and sets *grams_per_kwh, or -1
  * when not configured (receipts then carry no emissions estimate). */
 int gm_conf_carbon_intensity(const struct gm_conf *conf, int64_t *grams_per_kwh);
+
+/* GPUPower for `type`, in watts per GPU: the type's own entry, else the
+ * list's default (a bare WATTS).  Returns the watts (1..
+ * GM_CONF_MAX_GPU_POWER_WATTS), or -1 when no power is configured for the
+ * type (its receipts then carry no estimated energy).  Used to estimate a
+ * segment's energy where Slurm does not meter it (market/energy.h). */
+int64_t gm_conf_gpu_power(const struct gm_conf *conf, const char *type);
 
 /* ReceiptKey: path of the receipt signing key (default
  * /etc/slurm/gpumarket.key). */

@@ -107,6 +107,45 @@ static const struct bad_case bad[] = {
       "t.conf:3: ReservePrice: ", "above MaxBid 2.00 (line 2)" },
     { "default reserve above MaxBid", "MarketPartition=m\nMaxBid=2\nReservePrice=3\n", 0,
       "t.conf:3: ReservePrice: ", "default reserve price 3.00" },
+    { "gpu power zero", BASE "GPUPower=h100:0\n", 0, "t.conf:3: GPUPower: ", "the least is 1" },
+    { "gpu power default zero", BASE "GPUPower=0\n", 0, "t.conf:3: GPUPower: ", "the least is 1" },
+    { "gpu power too large", BASE "GPUPower=h100:100001\n", 0,
+      "t.conf:3: GPUPower: ", "GPU type h100: \"100001\" is too large: the most is 100000 watts" },
+    { "gpu power overflow", BASE "GPUPower=99999999999999999999999\n", 0,
+      "t.conf:3: GPUPower: ", "too large" },
+    { "gpu power negative", BASE "GPUPower=h100:-700\n", 0,
+      "t.conf:3: GPUPower: ", "\"-700\" is not a whole number of watts: give digits only, from 1" },
+    { "gpu power decimal", BASE "GPUPower=h100:700.5\n", 0,
+      "t.conf:3: GPUPower: ", "not a whole number" },
+    { "gpu power with a unit", BASE "GPUPower=h100:700W\n", 0,
+      "t.conf:3: GPUPower: ", "not a whole number" },
+    { "gpu power with a sign", BASE "GPUPower=+700\n", 0,
+      "t.conf:3: GPUPower: ", "item 1: \"+700\" is not a whole number of watts" },
+    { "gpu power no watts", BASE "GPUPower=h100:\n", 0, "t.conf:3: GPUPower: ", "no power given" },
+    { "gpu power no type", BASE "GPUPower=:700\n", 0,
+      "t.conf:3: GPUPower: ", "no GPU type before ':': write TYPE:WATTS, e.g. h100:700" },
+    { "gpu power two colons", BASE "GPUPower=h100:7:0\n", 0,
+      "t.conf:3: GPUPower: ", "more than one ':'" },
+    { "gpu power '=' instead of ':'", BASE "GPUPower=h100=700\n", 0,
+      "t.conf:3: GPUPower: ", "item 1" },
+    { "gpu power bad type chars", BASE "GPUPower=h/100:700\n", 0,
+      "t.conf:3: GPUPower: ", "is not a GPU type" },
+    { "gpu power type too long", BASE "GPUPower=abcdefghijabcdefghijabcdefghijab:700\n", 0,
+      "t.conf:3: GPUPower: ", "the most is 31" },
+    { "gpu power empty item", BASE "GPUPower=h100:700,,a100:400\n", 0,
+      "t.conf:3: GPUPower: ", "item 2 is empty: write TYPE:WATTS items" },
+    { "gpu power trailing comma", BASE "GPUPower=h100:700,\n", 0,
+      "t.conf:3: GPUPower: ", "item 2 is empty" },
+    { "gpu power type twice", BASE "GPUPower=h100:700,h100:600\n", 0,
+      "t.conf:3: GPUPower: ", "listed twice: give each type one power" },
+    { "gpu power two defaults", BASE "GPUPower=300,400\n", 0,
+      "t.conf:3: GPUPower: ", "more than one default power" },
+    { "gpu power space after comma", BASE "GPUPower=h100:700, a100:400\n", 0,
+      "t.conf:3: GPUPower: ", "space" },
+    { "gpu power set twice", BASE "GPUPower=700\ngpupower=600\n", 0,
+      "t.conf:4: GPUPower: ", "first on line 3" },
+    { "gpu power many digits", BASE "GPUPower=h100:000000000000000000000000000000000001000000\n", 0,
+      "t.conf:3: GPUPower: ", "is too large" },
     { "max bid zero", BASE "MaxBid=0\n", 0, "t.conf:3: MaxBid: ", "zero" },
     { "max bid per type", BASE "MaxBid=h100:9\n", 0, "t.conf:3: MaxBid: ", "not a decimal" },
     { "max bid exponent", BASE "MaxBid=1e3\n", 0, "t.conf:3: MaxBid: ", "byte 2" },
@@ -145,6 +184,7 @@ static void check_good(void)
                                "maxbid=100\n"
                                "Currency=EUR\n"
                                "CarbonIntensity=350\n"
+                               "GPUPower=h100:700,a100:400,300\n"
                                "ReceiptKey=/etc/slurm/receipt.key\n"
                                "LedgerDir=/var/lib/gpumarket\n"
                                "\t# a comment with UTF-8: \xe2\x82\xac \xf0\x9f\x98\x80\n"
@@ -173,6 +213,11 @@ static void check_good(void)
     is_int(gm_conf_max_bid(conf), 100000000, "MaxBid (key case-insensitive)");
     is_str(gm_conf_currency(conf), "EUR", "Currency");
     ok(gm_conf_carbon_intensity(conf, &v) == 0 && v == 350, "CarbonIntensity");
+    is_int(gm_conf_gpu_power(conf, "h100"), 700, "GPUPower h100");
+    is_int(gm_conf_gpu_power(conf, "a100"), 400, "GPUPower a100");
+    is_int(gm_conf_gpu_power(conf, "l4"), 300, "default GPUPower for another type");
+    is_int(gm_conf_gpu_power(conf, "H100"), 300, "GPUPower types are case-sensitive");
+    is_int(gm_conf_line(conf, "gpupower"), 10, "line of GPUPower");
     is_str(gm_conf_receipt_key(conf), "/etc/slurm/receipt.key", "ReceiptKey");
     is_str(gm_conf_ledger_dir(conf), "/var/lib/gpumarket", "LedgerDir");
     is_str(gm_conf_ledger_origin(conf), "example.org/gpumarket", "LedgerOrigin, last line");
@@ -194,11 +239,29 @@ static void check_good(void)
     is_int(gm_conf_max_bid(conf), GM_MONEY_MAX, "default MaxBid: no cap");
     is_str(gm_conf_currency(conf), "USD", "default Currency");
     ok(gm_conf_carbon_intensity(conf, &v) == -1, "CarbonIntensity unset");
+    is_int(gm_conf_gpu_power(conf, "h100"), -1, "GPUPower unset: -1 for every type");
     is_str(gm_conf_receipt_key(conf), "/etc/slurm/gpumarket.key", "default ReceiptKey");
     is_str(gm_conf_ledger_dir(conf), "/var/spool/slurm/gpumarket", "default LedgerDir");
     ok(gm_conf_ledger_origin(conf) == NULL, "LedgerOrigin unset");
     is_int(gm_conf_line(conf, "IdleDwellSeconds"), 0, "a defaulted key has line 0");
     gm_conf_destroy(conf);
+
+    /* GPUPower without a default: only the listed types have a power; the
+     * bounds 1 and 100000 are accepted. */
+    static const char powers[] = "MarketPartition=m\nReservePrice=1\nGPUPower=h100:1,b200:100000\n";
+    rc = gm_conf_parse("power.conf", powers, sizeof powers - 1, &conf, err, sizeof err);
+    ok(rc == 0, "GPUPower at its bounds parses: %s", err);
+    if (rc == 0) {
+        is_int(gm_conf_gpu_power(conf, "h100"), 1, "GPUPower 1 W");
+        is_int(gm_conf_gpu_power(conf, "b200"), 100000, "GPUPower 100000 W");
+        is_int(gm_conf_gpu_power(conf, "a100"), -1, "a type not listed, no default: -1");
+        gm_conf_destroy(conf);
+    }
+    static const char one_default[] = "MarketPartition=m\nReservePrice=1\nGPUPower=450\n";
+    rc = gm_conf_parse("power.conf", one_default, sizeof one_default - 1, &conf, err, sizeof err);
+    ok(rc == 0 && gm_conf_gpu_power(conf, "anything") == 450, "a bare GPUPower covers every type");
+    if (rc == 0)
+        gm_conf_destroy(conf);
 
     /* A line of exactly the limit is fine. */
     char edge[GM_CONF_MAX_LINE + 64];
@@ -342,7 +405,8 @@ static void check_mutations(void)
     static const char seed[] =
         "MarketPartition=market\nReserveGPUsPerNode=1\nIdleDwellSeconds=600\n"
         "ReservePrice=h100:2.40,a100:1.10,0.5\nMaxBid=50\nCurrency=EUR\n"
-        "CarbonIntensity=350\nReceiptKey=/etc/k\nLedgerDir=/var/l\nLedgerOrigin=a.b/c\n";
+        "CarbonIntensity=350\nGPUPower=h100:700,300\nReceiptKey=/etc/k\nLedgerDir=/var/l\n"
+        "LedgerOrigin=a.b/c\n";
     static const char alphabet[] = "=:,.#\n\t 0123456789-+eEhx\r\x80\xc3\xa9\xff\x00/";
     int wrong = 0, accepted = 0, refused = 0;
     char buf[sizeof seed + 64];
