@@ -89,7 +89,9 @@ ok $? "the preempted and resumed run ends with exactly the uninterrupted loss ($
 # Every segment's tasks ran to their end or to a preemption checkpoint.
 report=$(crash_report "$W" "$W/job.out" "$train")
 [ -z "$report" ]
+# A crash inside MPI_Init points at the fences of Slurm's mpi/pmix: its
+# slurmstepd logs go with the report.
 ok $? "no gpumarket-train task of the market job crashed" ||
-  diag "$report"$'\n'"job output without steps:"$'\n'"$(grep -v '^step ' "$W/job.out")"
+  diag "$report"$'\n'"job output without steps:"$'\n'"$(grep -v '^step ' "$W/job.out")"$'\n'"mpi/pmix in the slurmd logs:"$'\n'"$(grep -h -i 'pmix' "$SANDBOX_DIR"/log/slurmd-*.log 2>&1 | tail -n 30)"
 
 finish
