@@ -25,10 +25,11 @@ args=(--steps 300 --batch-size 96 --seed 11 --deterministic)
 
 # The reference: the same training, uninterrupted, through srun.
 ref_out=$(srun -p market -N2 -n4 --mpi=pmix -D "$W/ref" "$train" "${args[@]}" --quiet 2>&1)
+echo "$ref_out" >"$W/ref/out"
 ref=$(sed -n 's/^final loss \([^ ]*\) .*/\1/p' <<<"$ref_out")
 [ -n "$ref" ]
 ok $? "an uninterrupted 4-rank run over 2 nodes ends with loss $ref" ||
-  diag "$ref_out"$'\n'"$(crash_report "$W/ref" <(echo "$ref_out") "$train")"
+  diag "$ref_out"$'\n'"$(crash_report "$W/ref" "$W/ref/out" "$train")"
 
 # The market job: slowed down so the local job arrives mid-training.
 cat >"$W/train.sh" <<JOB
@@ -86,11 +87,11 @@ final=$(sed -n 's/^final loss \([^ ]*\) .*/\1/p' "$W/job.out" | tail -n 1)
 ok $? "the preempted and resumed run ends with exactly the uninterrupted loss ($final = $ref)" ||
   diag "$(grep -v '^step ' "$W/job.out" | tail -n 20)"
 
-# Every segment's tasks ran to their end or to a preemption checkpoint.
+# Every segment's tasks ran to their end or to a preemption checkpoint.  A
+# crash inside MPI_Init points at the fences of Slurm's mpi/pmix: the
+# slurmstepd logs go with the report.
 report=$(crash_report "$W" "$W/job.out" "$train")
 [ -z "$report" ]
-# A crash inside MPI_Init points at the fences of Slurm's mpi/pmix: its
-# slurmstepd logs go with the report.
 ok $? "no gpumarket-train task of the market job crashed" ||
   diag "$report"$'\n'"job output without steps:"$'\n'"$(grep -v '^step ' "$W/job.out")"$'\n'"mpi/pmix in the slurmd logs:"$'\n'"$(grep -h -i 'pmix' "$SANDBOX_DIR"/log/slurmd-*.log 2>&1 | tail -n 30)"
 
