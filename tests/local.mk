@@ -29,6 +29,11 @@ INTEGRATION_TESTS += \
 	tests/t3008-market-restart.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
+# crash_report of tests/sandbox.sh, which needs no sandbox: a crashed task
+# of a sandbox test must be explained by its TAP output.
+UNIT_TESTS += tests/crash-report.t
+EXTRA_DIST += tests/crash-report.t
+
 # A 2-rank MPI program that checks its own allreduce result.
 check_PROGRAMS += tests/mpi_allreduce_check
 tests_mpi_allreduce_check_SOURCES = tests/mpi_allreduce_check.c

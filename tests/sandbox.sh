@@ -72,6 +72,41 @@ wait_for() {
   done
 }
 
+# A job's tasks that died on a signal, with a backtrace of each core they
+# left (srun reports the task; Open MPI's own handler prints only one frame
+# when the fault is a call through a NULL pointer, and the core is the only
+# record of where it happened).  Run the job in DIR with `ulimit -c
+# unlimited`; the kernel writes cores there when core_pattern is a relative
+# name (the default "core").  Prints nothing when no task crashed.
+# crash_report DIR OUTPUT-FILE PROGRAM
+crash_report() {
+  local dir=$1 out=$2 prog=$3 core exe signals
+  signals=$(grep -E 'task [0-9-]+: (Segmentation fault|Bus error|Aborted|Illegal instruction|Floating point exception)|Process received signal|Signal: |Failing at address' "$out" 2>/dev/null)
+  local cores=()
+  for core in "$dir"/core "$dir"/core.*; do [ -f "$core" ] && cores+=("$core"); done
+  [ -n "$signals" ] || [ ${#cores[@]} -gt 0 ] || return 0
+  echo "a task crashed; from $out:"
+  echo "$signals"
+  if [ ${#cores[@]} -eq 0 ]; then
+    echo "no core file in $dir (core_pattern is '$(cat /proc/sys/kernel/core_pattern 2>/dev/null)'; a relative name puts cores in the job's directory)"
+    return 0
+  fi
+  # A libtool-built program runs from .libs/; the core names that binary.
+  exe=$prog
+  [ -x "$(dirname "$prog")/.libs/$(basename "$prog")" ] && exe=$(dirname "$prog")/.libs/$(basename "$prog")
+  if ! command -v gdb >/dev/null; then
+    echo "cores: ${cores[*]} (install gdb for their backtraces)"
+    return 0
+  fi
+  for core in "${cores[@]}"; do
+    echo "backtrace of $core ($exe):"
+    # The faulting thread's whole stack, then where the others were.  (The
+    # core's siginfo is of the re-raise by Open MPI's handler, not the fault.)
+    gdb -batch -nx -ex 'bt' -ex 'info threads' "$exe" "$core" 2>&1 |
+      grep -vE '^(warning: |\[New LWP|\[Thread debugging|Using host libthread_db|$)'
+  done
+}
+
 job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 job_in_state() { [ "$(job_state "$1")" = "$2" ]; }
 
