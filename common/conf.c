@@ -261,8 +261,7 @@ static int gpu_type_list_find(const struct gpu_type_list *list, const char *gpu_
     return -1;
 }
 
-static int parse_price_value(const char *text, size_t len, int64_t *value, char *msg,
-                             size_t msglen)
+static int parse_price_value(const char *text, size_t len, int64_t *value, char *msg, size_t msglen)
 {
     return gm_money_parse_mem(text, len, GM_MONEY_ALLOW_ZERO, value, msg, msglen);
 }
@@ -278,8 +277,7 @@ static int parse_reserve_price(struct gm_conf *conf, const char *value, char *ms
 
 /* Watts per GPU: a whole number from 1 to GM_CONF_MAX_GPU_POWER_WATTS (0
  * would estimate no energy at all: leave the type out instead). */
-static int parse_watts_value(const char *text, size_t len, int64_t *value, char *msg,
-                             size_t msglen)
+static int parse_watts_value(const char *text, size_t len, int64_t *value, char *msg, size_t msglen)
 {
     if (len == 0)
         return msgf(msg, msglen, "no power given: give watts per GPU, a whole number from 1 to %d",

@@ -423,6 +423,97 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
 long gm_ledger_parse_record(const uint8_t *buf, size_t len, size_t *data_off, size_t *data_len,
                             char *err, size_t errlen);
 
+/* ------------------------------------------------------------ segment journal */
+
+/* slurmctld's durable record of market lease segments, from their start to
+ * the moment their receipt is in the ledger (the select plugin is its only
+ * user; it is here so that it is tested without slurmctld).  A segment is
+ * keyed by slurmctld's job id and its start time.  Events are appended with
+ * one write(2) each, so a killed process loses none it returned from; the
+ * receipts are written later, by gm_segments_settle, from one thread.
+ * Every function is thread-safe; settle, sync and compact must not run at
+ * the same time as each other (one writer thread). */
+typedef struct gm_segments gm_segments;
+
+enum gm_segment_state {
+    GM_SEGMENT_NONE = 0, /* never seen (or receipted and forgotten) */
+    GM_SEGMENT_OPEN,     /* running */
+    GM_SEGMENT_CLOSED,   /* ended, its receipt not yet in the ledger */
+    GM_SEGMENT_DONE,     /* its receipt is in the ledger */
+};
+
+struct gm_segment_key {
+    uint32_t job;
+    int64_t start;
+};
+
+/* How a segment ended.  energy_mj and emissions_mg are -1 when unknown;
+ * recovered and energy_source as the receipt fields of those names (NULL
+ * or "" for none). */
+struct gm_segment_end {
+    int64_t end;
+    enum gm_end_reason reason;
+    const char *recovered;
+    int64_t energy_mj;
+    const char *energy_source;
+    int64_t emissions_mg;
+};
+
+/* Open (creating it, mode 0600) and replay the journal at `path`.  A torn
+ * last record is cut (gm_segments_torn_bytes); a damaged record followed by
+ * good ones is skipped and counted (gm_segments_damaged).  NULL with err set
+ * when the file cannot be opened or is not a journal. */
+gm_segments *gm_segments_open(const char *path, char *err, size_t errlen);
+void gm_segments_close(gm_segments *s);
+uint64_t gm_segments_torn_bytes(const gm_segments *s);
+uint64_t gm_segments_damaged(const gm_segments *s);
+
+/* A segment starts: r holds cluster, job_id (and array task), segment (the
+ * least number it may have), user, account, nodes, gpu_type, gpu_count,
+ * start, price and market order.  r->segment is raised past any segment
+ * the journal remembers for slurmctld job `job`.  Returns 0, 1 when the
+ * key is already known (open, ended or receipted: nothing is written), or
+ * -1 when it could not be written (err says why, once: it is kept in memory
+ * and written by the next gm_segments_compact). */
+int gm_segments_begin(gm_segments *s, uint32_t job, struct gm_receipt *r, int64_t now, char *err,
+                      size_t errlen);
+/* A segment ends.  Returns 0, 1 when it is not open (never begun, or ended
+ * already: a second job_fini), or -1 as gm_segments_begin. */
+int gm_segments_end(gm_segments *s, uint32_t job, int64_t start, const struct gm_segment_end *e,
+                    char *err, size_t errlen);
+/* The controller is alive at `now` (the end a vanished job's segment gets). */
+int gm_segments_heartbeat(gm_segments *s, int64_t now, char *err, size_t errlen);
+enum gm_segment_state gm_segments_state(gm_segments *s, uint32_t job, int64_t start);
+/* The latest time the journal shows the controller alive. */
+int64_t gm_segments_last_seen(gm_segments *s);
+/* The open segments' keys, malloc'd.  0, or -1 on no memory. */
+int gm_segments_list_open(gm_segments *s, struct gm_segment_key **keys, size_t *count);
+
+struct gm_segments_counts {
+    size_t open, waiting, done; /* waiting: ended, no receipt yet */
+    uint64_t records;           /* lines in the file */
+    int behind;                 /* memory holds events the file lacks */
+};
+void gm_segments_counts(gm_segments *s, struct gm_segments_counts *c);
+
+/* Write the receipts of up to `max` ended segments: fdatasync the journal,
+ * fill gpu_seconds and amount by the one billing rule, sign and append them
+ * to `ledger` as one group (a segment the ledger already holds is not
+ * appended again), then record them as receipted.  Returns the number
+ * written, 0 when none was waiting, -1 on an error (err says why; nothing
+ * is lost: they wait for the next call), or -2 when every waiting segment
+ * is unfit for a receipt (err names the first; they are kept). */
+int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, size_t max,
+                       int64_t now, char *err, size_t errlen);
+/* fdatasync the journal.  0 or -1. */
+int gm_segments_sync(gm_segments *s, char *err, size_t errlen);
+/* Rewrite the journal atomically from memory: open and waiting segments,
+ * receipted ones younger than keep_seconds (so that a stale job record
+ * restored after a crash cannot open them again), the last-seen time.
+ * Also the way back after a write error.  0 or -1. */
+int gm_segments_compact(gm_segments *s, int64_t now, int64_t keep_seconds, char *err,
+                        size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

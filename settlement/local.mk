@@ -8,13 +8,14 @@ settlement_libgpumarket_settlement_la_SOURCES = \
 	settlement/util.c settlement/util.h \
 	settlement/receipt.c settlement/key.c settlement/merkle.c \
 	settlement/checkpoint.c settlement/ledger-internal.h settlement/ledger.c \
-	settlement/ledger-append.c settlement/ledger-trust.c settlement/verify.c settlement/audit.c
+	settlement/ledger-append.c settlement/ledger-trust.c settlement/verify.c settlement/audit.c \
+	settlement/segments.c
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
 # util.c and the common/ objects folded in stay private.
 settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
-	-export-symbols-regex '^gm_(checkpoint|end|key|ledger|merkle|receipt|signed)_'
+	-export-symbols-regex '^gm_(checkpoint|end|key|ledger|merkle|receipt|segments|signed)_'
 
 
 SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
@@ -22,10 +23,13 @@ SETTLEMENT_TEST_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 check_PROGRAMS += settlement/test/receipt.t settlement/test/merkle.t \
 	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t \
-	settlement/test/ledger-trust.t
+	settlement/test/ledger-trust.t settlement/test/segments.t
 UNIT_TESTS += settlement/test/receipt.t settlement/test/merkle.t \
 	settlement/test/merkle-adversarial.t settlement/test/receipt-strings.t \
-	settlement/test/ledger-trust.t
+	settlement/test/ledger-trust.t settlement/test/segments.t
+settlement_test_segments_t_SOURCES = settlement/test/segments.c
+settlement_test_segments_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_segments_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 settlement_test_ledger_trust_t_SOURCES = settlement/test/ledger-trust.c
 settlement_test_ledger_trust_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_ledger_trust_t_LDADD = $(SETTLEMENT_TEST_LDADD)

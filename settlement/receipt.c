@@ -43,7 +43,7 @@ struct field {
     size_t size;  /* char[] size */
     long has_off; /* offset of the has_* flag, -1 when required */
     int64_t min, max;
-    bool filled; /* may be left out of backfill input */
+    bool filled;               /* may be left out of backfill input */
     const char *const *values; /* F_STR: the allowed values (NULL-terminated), or NULL */
 };
 
@@ -54,7 +54,8 @@ struct field {
 static const struct field fields[] = {
     { "account", "field \"account\"", F_STR, RO(account), sizeof(((struct gm_receipt *)0)->account),
       -1, 0, 0, false, NULL },
-    { "amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true, NULL },
+    { "amount_micro", "field \"amount_micro\"", F_INT, RO(amount_micro), 0, -1, 0, IMAX, true,
+      NULL },
     { "array_task", "field \"array_task\"", F_INT, RO(array_task), 0, RO(has_array_task), 0,
       4294967293LL, false, NULL },
     { "cluster", "field \"cluster\"", F_STR, RO(cluster), sizeof(((struct gm_receipt *)0)->cluster),
@@ -63,7 +64,8 @@ static const struct field fields[] = {
       IMAX, false, NULL },
     { "end", "field \"end\"", F_INT, RO(end), 0, -1, 0, TIME_MAX, false, NULL },
     { "end_reason", "field \"end_reason\"", F_ENUM, RO(end_reason), 0, -1, 0, 0, false, NULL },
-    { "energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false, NULL },
+    { "energy_mj", "field \"energy_mj\"", F_INT, RO(energy_mj), 0, RO(has_energy), 0, IMAX, false,
+      NULL },
     { "energy_source", "field \"energy_source\"", F_STR, RO(energy_source),
       sizeof(((struct gm_receipt *)0)->energy_source), RO(has_energy_source), 0, 0, false,
       energy_source_values },
@@ -139,7 +141,10 @@ static void list_values(const char *const *values, size_t n, char *out, size_t o
     out[0] = '\0';
     for (size_t i = 0; i < n && values[i] && o < outlen; i++) {
         int w = snprintf(out + o, outlen - o, "%s\"%s\"",
-                         i == 0 ? "" : (i + 1 == n || !values[i + 1]) ? " or " : ", ", values[i]);
+                         i == 0                           ? ""
+                         : (i + 1 == n || !values[i + 1]) ? " or "
+                                                          : ", ",
+                         values[i]);
         if (w < 0)
             break;
         o += (size_t)w;
@@ -156,8 +161,8 @@ static int check_value(const char *s, size_t size, const char *name, const char 
                 return 0;
     char list[128];
     list_values(values, SIZE_MAX, list, sizeof list);
-    return gm_errf(err, errlen, "field \"%s\": \"%.*s\" is not one of %s", name, (int)strnlen(s, size),
-                   s, list);
+    return gm_errf(err, errlen, "field \"%s\": \"%.*s\" is not one of %s", name,
+                   (int)strnlen(s, size), s, list);
 }
 
 static int check_key_id(const char *id, char *err, size_t errlen)

@@ -308,11 +308,12 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         }
         if (dup >= 0) {
             res->bad_index = dup;
-            gm_errf(err, errlen,
-                    "%s: record %lld is a second receipt for the segment billed by record %llu "
-                    "(same cluster, job, array task, segment and start): the segment would be billed "
-                    "twice",
-                    path, (long long)dup, (unsigned long long)first);
+            gm_errf(
+                err, errlen,
+                "%s: record %lld is a second receipt for the segment billed by record %llu "
+                "(same cluster, job, array task, segment and start): the segment would be billed "
+                "twice",
+                path, (long long)dup, (unsigned long long)first);
             goto out;
         }
     }

@@ -26,7 +26,9 @@ INTEGRATION_TESTS += \
 	tests/t3005-market-preempt.t \
 	tests/t3006-market-valgrind.t \
 	tests/t3007-market-unchanged.t \
-	tests/t3008-market-restart.t
+	tests/t3008-market-restart.t \
+	tests/t3009-market-receipts.t \
+	tests/t3010-market-receipts-crash.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
 # crash_report of tests/sandbox.sh, which needs no sandbox: a crashed task

@@ -29,3 +29,26 @@ lease_field() { # lease_field JOB KEY
 running_count() { squeue -h -t RUNNING -p "${1:-market}" -o %i | wc -l; }
 running_count_is() { [ "$(running_count "$1")" -eq "$2" ]; }
 ctld_alive() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
+
+# The sandbox ledger's receipts, one line each, fields separated by a tab:
+# job array_task segment start end gpus price amount reason recovered
+# energy_source energy_mj emissions_mg user account nodes type order key_id
+# ("-" for an absent optional field).
+receipts_tsv() {
+  gpumarket receipts export --config "$SANDBOX_DIR/etc/gpumarket.conf" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)["receipt"]
+    f = ["job_id", "array_task", "segment", "start", "end", "gpu_count",
+         "price_micro_per_gpu_hour", "amount_micro", "end_reason", "recovered",
+         "energy_source", "energy_mj", "emissions_mg", "user", "account", "nodes",
+         "gpu_type", "market_order", "key_id"]
+    print("\t".join(str(r.get(k, "-")) for k in f))
+'
+}
+# receipts_of JOB: its receipts' lines, in ledger order.
+receipts_of() { receipts_tsv | awk -F'\t' -v j="$1" '$1 == j'; }
+receipt_count() { receipts_of "$1" | wc -l; }
+receipt_count_is() { [ "$(receipt_count "$1")" -eq "$2" ]; }
+# epoch JOB FIELD: a time field of scontrol show job as Unix seconds.
+epoch() { date -d "$(job_field "$1" "$2")" +%s 2>/dev/null; }

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "market/energy.h"
+
 #include "tests/tap/tap.h"
 
 #include <inttypes.h>
@@ -78,8 +79,8 @@ int main(void)
         int64_t mg = -42;
         int rc = gm_energy_emissions(c->energy_mj, c->grams_per_kwh, &mg);
         ok(rc == c->rc && (rc == 0 ? mg == c->emissions_mg : mg == -42),
-           "emissions %" PRId64 " mJ x %" PRId64 " g/kWh: %s (rc %d, %" PRId64 " mg)",
-           c->energy_mj, c->grams_per_kwh, c->why, rc, mg);
+           "emissions %" PRId64 " mJ x %" PRId64 " g/kWh: %s (rc %d, %" PRId64 " mg)", c->energy_mj,
+           c->grams_per_kwh, c->why, rc, mg);
     }
     /* The rounding rule against an independent check over many inputs:
      * floor(e x g / 3.6e6) is the q with q x 3.6e6 <= e x g < (q + 1) x 3.6e6. */

@@ -220,8 +220,8 @@ int main(void)
      * segment 0 starts later and is its own segment, billed once as well. */
     char rdir[600];
     snprintf(rdir, sizeof rdir, "%s/R", tmpdir);
-    gm_ledger *lr = gm_ledger_open(rdir, GM_LEDGER_CREATE | GM_LEDGER_WRITE,
-                                   "test.example/trust", err, sizeof err);
+    gm_ledger *lr = gm_ledger_open(rdir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/trust",
+                                   err, sizeof err);
     if (!lr)
         bail_out("open %s: %s", rdir, err);
     struct gm_receipt first = receipt(50, 0), reused = receipt(50, 0);

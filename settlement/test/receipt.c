@@ -246,8 +246,7 @@ int main(void)
     enc = gm_receipt_encode(&r, &len, err, sizeof err);
     ok(enc && gm_receipt_decode(enc, len, &back, err, sizeof err) == 0 &&
            memcmp(&r, &back, sizeof r) == 0,
-       "every optional field at once round-trips through the strict decoder (%s)",
-       enc ? err : "");
+       "every optional field at once round-trips through the strict decoder (%s)", enc ? err : "");
     free(enc);
 
     /* Bad values of the new fields, refused by the checker and the decoder. */
@@ -288,7 +287,8 @@ int main(void)
           "\"price_micro_per_gpu_hour\":2400000,\"recovered\":\"job_record_from_the_controller\"",
           "field \"recovered\": \"job_record_from_the_controller\" is not one of" },
         { "\"price_micro_per_gpu_hour\":2400000",
-          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":1", "field \"recovered\": must be a string" },
+          "\"price_micro_per_gpu_hour\":2400000,\"recovered\":1",
+          "field \"recovered\": must be a string" },
         { "\"segment\":1", "\"segment\":1,\"recovered\":\"last_seen\"",
           "field \"recovered\" out of order" },
         { "\"end_reason\":\"preempted\"",
@@ -307,8 +307,8 @@ int main(void)
         char *in = mutate(bad_new[i].from, bad_new[i].to);
         err[0] = '\0';
         int rc = gm_receipt_decode(in, strlen(in), &back, err, sizeof err);
-        ok(rc == -1 && strstr(err, bad_new[i].want) != NULL,
-           "new-field row %zu refused (%s): %s", i, bad_new[i].want, err);
+        ok(rc == -1 && strstr(err, bad_new[i].want) != NULL, "new-field row %zu refused (%s): %s",
+           i, bad_new[i].want, err);
         free(in);
     }
 

@@ -3,7 +3,8 @@
 # source tree of the installed version, --with-slurm-source).
 if BUILD_SELECT_PLUGIN
 slurmplugin_LTLIBRARIES += slurm-plugin/select_cons_tres_gpumarket.la
-slurm_plugin_select_cons_tres_gpumarket_la_SOURCES = slurm-plugin/select/select_gpumarket.c
+slurm_plugin_select_cons_tres_gpumarket_la_SOURCES = slurm-plugin/select/select_gpumarket.c \
+	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h
 # Slurm's own config.h and headers, not ours: the file is compiled as a
 # plugin of the Slurm tree it was configured with.
 slurm_plugin_select_cons_tres_gpumarket_la_CPPFLAGS = $(SLURM_SOURCE_CPPFLAGS) -I$(top_srcdir)
@@ -18,9 +19,10 @@ EXTRA_slurm_plugin_select_cons_tres_gpumarket_la_DEPENDENCIES = \
 # The market rules (pure, no Slurm header), linked in.  Their includes name
 # the project's own headers relative to the top of the tree.
 slurm_plugin_select_cons_tres_gpumarket_la_LIBADD = market/libgpumarket-market.la \
-	common/libgpumarket-common.la
+	settlement/libgpumarket-settlement.la common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Benchmark: the same job stream under this plugin and plain select/cons_tres.
 BENCHMARKS += $(abs_srcdir)/bench/bench-select.sh
 endif
 EXTRA_DIST += bench/bench-select.sh
-EXTRA_DIST += slurm-plugin/select/select_gpumarket.c slurm-plugin/select/select_gpumarket.map
+EXTRA_DIST += slurm-plugin/select/select_gpumarket.c slurm-plugin/select/select_gpumarket.map \
+	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h

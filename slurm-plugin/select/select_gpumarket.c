@@ -15,6 +15,7 @@
 #include "market/flags.h"
 #include "market/job.h"
 #include "market/policy.h"
+#include "slurm-plugin/select/receipts.h"
 #include "src/common/bitstring.h"
 #include "src/common/gres.h"
 #include "src/common/list.h"
@@ -158,6 +159,7 @@ static void gm_load_conf(const char *why)
     gm_conf_destroy(gm_conf);
     gm_conf = conf;
     gm_conf_gen++;
+    gm_receipts_configure(gm_conf);
     gm_dirty++;
     info("gpumarket: market policy from %s (%s): MarketPartition=%s ReserveGPUsPerNode=%u "
          "IdleDwellSeconds=%" PRId64,
@@ -980,6 +982,44 @@ static int gm_narrow(const struct gm_policy_verdict *v, bitstr_t *node_bitmap)
     return bit_set_count(node_bitmap);
 }
 
+/* A job that names its nodes (-w, --nodelist) may run only there, which the
+ * policy engine's plan does not know: it runs where it asked if the nodes
+ * it requires offer it enough GPUs of its type, narrowed to the nodes that
+ * offer that type at all.  Returns the node count left, or -1 with the
+ * reason when its required nodes offer too few. */
+static int gm_narrow_required(job_record_t *job_ptr, const struct gm_policy_verdict *v,
+                              bitstr_t *node_bitmap, char *reason, size_t reasonlen)
+{
+    size_t no;
+    const struct gm_policy_offer *of = gm_policy_result_offers(gm_snap.result, &no);
+    bitstr_t *req = job_ptr->details->req_node_bitmap, *mask;
+    uint64_t offered = 0;
+
+    if (!node_bitmap)
+        return 0;
+    mask = bit_alloc(bit_size(node_bitmap));
+    for (size_t i = 0; i < no; i++) {
+        uint32_t sn = of[i].node;
+        if (of[i].type != v->type || sn >= gm_snap.node_count ||
+            gm_snap.node_index[sn] >= (uint32_t)bit_size(mask))
+            continue;
+        bit_set(mask, gm_snap.node_index[sn]);
+        if ((int64_t)gm_snap.node_index[sn] < bit_size(req) &&
+            bit_test(req, gm_snap.node_index[sn]))
+            offered += of[i].count;
+    }
+    if (offered < v->gpus) {
+        FREE_NULL_BITMAP(mask);
+        snprintf(reason, reasonlen,
+                 "gpumarket: the nodes it requires offer %" PRIu64 " of the %u %s GPUs it asks for",
+                 offered, v->gpus, gm_policy_type_name(gm_engine, v->type));
+        return -1;
+    }
+    bit_and(node_bitmap, mask);
+    FREE_NULL_BITMAP(mask);
+    return bit_set_count(node_bitmap);
+}
+
 /* The GPU count of a job's allocation (gres_list_alloc, set by cons_tres in
  * nodeinfo_set), or 0 when unknown. */
 static uint32_t gm_alloc_gpus(job_record_t *job_ptr)
@@ -1157,8 +1197,10 @@ extern int fini(void)
 extern int select_p_state_save(char *dir_name)
 {
     int rc = cons_tres.state_save(dir_name);
-    if (gm_active && dir_name)
+    if (gm_active && dir_name) {
         gm_state_write(dir_name);
+        gm_receipts_heartbeat();
+    }
     return rc;
 }
 
@@ -1200,6 +1242,7 @@ extern int select_p_job_init(List job_list_arg)
     if (gm_active && job_list_arg) {
         pthread_mutex_lock(&gm_lock);
         list_for_each(job_list_arg, gm_restore_lease, NULL);
+        gm_receipts_start(gm_conf);
         gm_dirty++;
         if (!gm_thread_started) {
             pthread_attr_t attr;
@@ -1270,7 +1313,13 @@ extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         gm_set_reason(job_ptr, reason);
         goto refuse;
     }
-    if (gm_narrow(v, node_bitmap) < (int)(min_nodes ? min_nodes : 1)) {
+    if (job_ptr->details && job_ptr->details->req_node_bitmap &&
+        bit_set_count(job_ptr->details->req_node_bitmap) > 0) {
+        if (gm_narrow_required(job_ptr, v, node_bitmap, reason, sizeof reason) < 0) {
+            gm_set_reason(job_ptr, reason);
+            goto refuse;
+        }
+    } else if (gm_narrow(v, node_bitmap) < (int)(min_nodes ? min_nodes : 1)) {
         gm_set_reason(job_ptr, "gpumarket: its planned nodes are not available");
         goto refuse;
     }
@@ -1372,6 +1421,15 @@ extern int select_p_select_nodeinfo_set(job_record_t *job_ptr)
             }
         }
         gm_enforce_cap(job_ptr, l);
+        if (gm_receipts_need_begin(job_ptr)) {
+            struct gm_market_terms terms;
+            char err[GM_JOB_TEXT_MAX * 2];
+            /* The order reference is the buyer's own label; the bid was
+             * checked at admission, so a bad one here only loses the label. */
+            if (gm_job_terms(job_ptr, &terms, err, sizeof err) != 0)
+                terms.order[0] = '\0';
+            gm_receipts_begin(job_ptr, l, terms.order);
+        }
     }
     pthread_mutex_unlock(&gm_lock);
     return rc;
@@ -1379,13 +1437,17 @@ extern int select_p_select_nodeinfo_set(job_record_t *job_ptr)
 
 extern int select_p_job_fini(job_record_t *job_ptr)
 {
-    int rc = cons_tres.job_fini(job_ptr);
+    int rc;
 
     if (!gm_active || !job_ptr)
-        return rc;
+        return cons_tres.job_fini(job_ptr);
     pthread_mutex_lock(&gm_lock);
-    /* The segment (job id, start) ends here; the receipts issue turns it
-     * into a usage record before it is dropped. */
+    /* The segment (job id, start) ends here, with the state and end time
+     * slurmctld set before this call; a second fini for the run is a no-op. */
+    gm_receipts_end(job_ptr, gm_conf, gm_lease_find(job_ptr->job_id));
+    pthread_mutex_unlock(&gm_lock);
+    rc = cons_tres.job_fini(job_ptr);
+    pthread_mutex_lock(&gm_lock);
     gm_lease_drop(job_ptr->job_id, (int64_t)job_ptr->start_time);
     gm_idle_scan_job(job_ptr, time(NULL));
     gm_dirty++;
