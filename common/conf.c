@@ -46,6 +46,7 @@ enum conf_key {
     KEY_RECEIPT_KEY,
     KEY_LEDGER_DIR,
     KEY_LEDGER_ORIGIN,
+    KEY_RECEIPTS,
     KEY_COUNT
 };
 
@@ -64,6 +65,7 @@ struct gm_conf {
     char receipt_key[GM_CONF_MAX_PATH_LEN + 1];
     char ledger_dir[GM_CONF_MAX_PATH_LEN + 1];
     char ledger_origin[GM_CONF_MAX_ORIGIN_LEN + 1];
+    bool receipts_off;
 };
 
 /* A value parser writes the reason (no prefix) into msg and returns -1. */
@@ -376,6 +378,18 @@ static int parse_ledger_origin(struct gm_conf *conf, const char *value, char *ms
     return 0;
 }
 
+/* Receipts=yes|no (any case). */
+static int parse_receipts(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    if (strcasecmp(value, "yes") == 0)
+        conf->receipts_off = false;
+    else if (strcasecmp(value, "no") == 0)
+        conf->receipts_off = true;
+    else
+        return msgf(msg, msglen, "\"%s\" is neither yes nor no", value);
+    return 0;
+}
+
 static const struct key_def keys[KEY_COUNT] = {
     [KEY_MARKET_PARTITION] = { "MarketPartition", parse_market_partition },
     [KEY_RESERVE_GPUS_PER_NODE] = { "ReserveGPUsPerNode", parse_reserve_gpus },
@@ -388,6 +402,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_RECEIPT_KEY] = { "ReceiptKey", parse_receipt_key },
     [KEY_LEDGER_DIR] = { "LedgerDir", parse_ledger_dir },
     [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
+    [KEY_RECEIPTS] = { "Receipts", parse_receipts },
 };
 
 static int find_key(const char *name, size_t len)
@@ -490,8 +505,8 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
         gm_errf(err, errlen,
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
-                "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin "
-                "(see gpumarket.conf(5))",
+                "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin, "
+                "Receipts (see gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
     }
@@ -759,6 +774,11 @@ const char *gm_conf_receipt_key(const struct gm_conf *conf)
 const char *gm_conf_ledger_dir(const struct gm_conf *conf)
 {
     return conf->ledger_dir;
+}
+
+bool gm_conf_receipts(const struct gm_conf *conf)
+{
+    return !conf->receipts_off;
 }
 
 const char *gm_conf_ledger_origin(const struct gm_conf *conf)

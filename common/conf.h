@@ -4,6 +4,7 @@
 #ifndef GPUMARKET_COMMON_CONF_H
 #define GPUMARKET_COMMON_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,6 +101,10 @@ const char *gm_conf_receipt_key(const struct gm_conf *conf);
 
 /* LedgerDir: directory of the ledger (default /var/spool/slurm/gpumarket). */
 const char *gm_conf_ledger_dir(const struct gm_conf *conf);
+
+/* Receipts: whether slurmctld records lease segments and writes their
+ * receipts (default yes). */
+bool gm_conf_receipts(const struct gm_conf *conf);
 
 /* LedgerOrigin: the checkpoint origin line, or NULL when not configured. */
 const char *gm_conf_ledger_origin(const struct gm_conf *conf);

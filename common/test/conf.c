@@ -243,8 +243,22 @@ static void check_good(void)
     is_str(gm_conf_receipt_key(conf), "/etc/slurm/gpumarket.key", "default ReceiptKey");
     is_str(gm_conf_ledger_dir(conf), "/var/spool/slurm/gpumarket", "default LedgerDir");
     ok(gm_conf_ledger_origin(conf) == NULL, "LedgerOrigin unset");
+    ok(gm_conf_receipts(conf), "Receipts default: yes");
     is_int(gm_conf_line(conf, "IdleDwellSeconds"), 0, "a defaulted key has line 0");
     gm_conf_destroy(conf);
+
+    static const char off[] = "MarketPartition=m\nReservePrice=h100:0\nReceipts=NO\n";
+    rc = gm_conf_parse("off.conf", off, sizeof off - 1, &conf, err, sizeof err);
+    ok(rc == 0 && !gm_conf_receipts(conf), "Receipts=NO turns receipts off: %s", err);
+    gm_conf_destroy(conf);
+    static const char on[] = "MarketPartition=m\nReservePrice=h100:0\nReceipts=yes\n";
+    rc = gm_conf_parse("on.conf", on, sizeof on - 1, &conf, err, sizeof err);
+    ok(rc == 0 && gm_conf_receipts(conf), "Receipts=yes: on");
+    gm_conf_destroy(conf);
+    static const char bad[] = "MarketPartition=m\nReservePrice=h100:0\nReceipts=maybe\n";
+    rc = gm_conf_parse("bad.conf", bad, sizeof bad - 1, &conf, err, sizeof err);
+    ok(rc != 0 && strstr(err, "bad.conf:3: Receipts: ") && strstr(err, "neither yes nor no"),
+       "Receipts=maybe refused: %s", err);
 
     /* GPUPower without a default: only the listed types have a power; the
      * bounds 1 and 100000 are accepted. */

@@ -327,6 +327,11 @@ void gm_receipts_start(const struct gm_conf *conf)
     if (rc_started)
         return; /* reconfigure: job_init runs again; recovery is once a process */
     rc_started = 1;
+    if (conf && !gm_conf_receipts(conf)) {
+        info("gpumarket: receipts are off (Receipts=no in gpumarket.conf): lease segments are "
+             "not recorded");
+        return;
+    }
     gm_receipts_configure(conf);
     if (!slurm_conf.state_save_location) {
         error("gpumarket: receipts are disabled: StateSaveLocation is not set");
