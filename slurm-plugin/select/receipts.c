@@ -107,7 +107,10 @@ static enum gm_end_reason gm_end_reason_of(job_record_t *job_ptr)
     case JOB_PENDING: /* requeued: by preemption, or by scontrol/RequeueExit */
         return job_ptr->preempt_time ? GM_END_PREEMPTED : GM_END_REQUEUED;
     default: /* FAILED, OOM */
-        return GM_END_FAILED;
+        /* Ended after its preemption notice: a runtime that checkpoints
+         * within GraceTime exits on its own (RequeueExit, e.g. 75), and the
+         * job is FAILED here; Slurm requeues it only after the epilog. */
+        return job_ptr->preempt_time ? GM_END_PREEMPTED : GM_END_FAILED;
     }
 }
 
