@@ -255,8 +255,8 @@ static void check_good(void)
     rc = gm_conf_parse("on.conf", on, sizeof on - 1, &conf, err, sizeof err);
     ok(rc == 0 && gm_conf_receipts(conf), "Receipts=yes: on");
     gm_conf_destroy(conf);
-    static const char bad[] = "MarketPartition=m\nReservePrice=h100:0\nReceipts=maybe\n";
-    rc = gm_conf_parse("bad.conf", bad, sizeof bad - 1, &conf, err, sizeof err);
+    static const char maybe[] = "MarketPartition=m\nReservePrice=h100:0\nReceipts=maybe\n";
+    rc = gm_conf_parse("bad.conf", maybe, sizeof maybe - 1, &conf, err, sizeof err);
     ok(rc != 0 && strstr(err, "bad.conf:3: Receipts: ") && strstr(err, "neither yes nor no"),
        "Receipts=maybe refused: %s", err);
 
