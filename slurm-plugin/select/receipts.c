@@ -235,6 +235,7 @@ static void *gm_writer(void *arg)
                 goto next;
             }
         }
+        err[0] = '\0';
         int n = gm_segments_settle(rc_journal, ledger, key, GM_SETTLE_BATCH, now, err, sizeof err);
         if (n == -1) {
             snprintf(msg, sizeof msg,
