@@ -145,10 +145,22 @@ static int print_receipts(const struct gm_cli_command *cmd, struct gm_cli_args *
     return 0;
 }
 
+/* --since T after --until T selects nothing: a mistake, not an empty report. */
+static void check_window(const struct gm_cli_command *cmd, const struct gm_cli_args *a)
+{
+    if (a->have_since && a->have_until && a->since > a->until)
+        gm_cli_usage_error(cmd,
+                           "--since %" PRId64 " is after --until %" PRId64
+                           ": no segment can end at or after the one and start before the "
+                           "other; swap them",
+                           a->since, a->until);
+}
+
 static int run_list(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc, char **argv)
 {
     if (argc > 0)
         gm_cli_usage_error(cmd, "unexpected argument %s", argv[0]);
+    check_window(cmd, a);
     gm_ledger *l = gm_cli_open_ledger(gm_cli_need_ledger(cmd, a), 0, NULL);
     return print_receipts(cmd, a, l, 0, gm_ledger_size(l), OUT_LIST);
 }
@@ -159,6 +171,7 @@ static int run_export(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     if (a->format && strcmp(a->format, "jsonl") != 0 && strcmp(a->format, "csv") != 0)
         gm_cli_usage_error(cmd, "--format: jsonl or csv, for export only");
     enum receipts_output out = a->format && !strcmp(a->format, "csv") ? OUT_CSV : OUT_JSONL;
+    check_window(cmd, a);
     gm_ledger *l = gm_cli_open_ledger(gm_cli_need_ledger(cmd, a), 0, NULL);
     if (argc > 0)
         gm_cli_usage_error(cmd, "unexpected argument %s", argv[0]);

@@ -4,7 +4,7 @@
 # bad lines named, export filters (JSON lines, CSV), a tampered ledger named
 # by index, key rotation, checkpoints catching rewritten history.
 . "$(dirname "$0")/tap/tap.sh"
-plan 29
+plan 31
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -39,6 +39,10 @@ ok "$([ "$(echo "$csv" | head -1 | cut -d, -f1-3)" = "sequence,cluster,job_id" ]
 ok "$([ "$(echo "$csv" | head -1)" = "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,market_order,key_id,energy_source,recovered" ]; echo $?)" "CSV header: new columns (energy_source, recovered) only at the end"
 test_expect_fail "--format xml is refused" gpumarket receipts export --format xml
 test_expect_fail "--since with a non-number is refused" gpumarket receipts export --since yesterday
+out=$(gpumarket receipts export --since 8500 --until 4500 2>&1); rc=$?
+ok "$([ $rc = 2 ] && [[ $out == *'--since 8500'*'--until 4500'* ]]; echo $?)" "--since after --until is refused, naming both: $out"
+out=$(gpumarket receipts list --since 5500 --until 5500 2>&1); rc=$?
+ok "$([ $rc = 0 ] && [ "$(grep -c . <<<"$out")" = 1 ] && [[ $out == 2$'\t'3$'\t'* ]]; echo $?)" "--since equal to --until is one instant (job 3 runs through it): $out"
 
 # Key rotation: a new key signs later receipts; both verify.
 test_expect "checkpoint with the old key (an auditor keeps a copy)" bash -c "gpumarket ledger checkpoint > '$T/auditor-cp'"
