@@ -151,10 +151,17 @@ void gm_cli_conf_defaults(struct gm_cli_args *args, int want_origin);
 const char *gm_cli_need_ledger(const struct gm_cli_command *cmd, struct gm_cli_args *args);
 /* The signing key (private), or exit naming --key. */
 gm_key *gm_cli_need_private_key(const struct gm_cli_command *cmd, struct gm_cli_args *args);
-/* The --pubkey keys (named with --key-name where they have no name), or
- * else, when dir is not NULL, the ledger's recorded verifier keys.  Returns
- * the count; *keys is freed with gm_cli_free_keys. */
-int gm_cli_load_pubkeys(const struct gm_cli_args *args, const char *dir, gm_key ***keys);
+/* The keys signatures are checked against: the --pubkey keys, else the
+ * VerifierKeys of gpumarket.conf (PEM keys named with --key-name where
+ * they have no name).  Never the ledger directory's verifier-keys, which
+ * whoever writes the ledger writes.  Returns the count (0: none given);
+ * *from says where they came from ("--pubkey" or "VerifierKeys", NULL with
+ * none); *keys is freed with gm_cli_free_keys.  Exits on a bad key file. */
+int gm_cli_load_pubkeys(const struct gm_cli_args *args, gm_key ***keys, const char **from);
+/* As gm_cli_load_pubkeys, but a usage error (exit 2) saying how to give
+ * keys when there are none. */
+gm_key **gm_cli_need_pubkeys(const struct gm_cli_command *cmd, const struct gm_cli_args *args,
+                             int *nkeys, const char **from);
 void gm_cli_free_keys(gm_key **keys, int n);
 /* Open the ledger or exit; says on stderr when a torn tail was found. */
 gm_ledger *gm_cli_open_ledger(const char *dir, int flags, const char *origin);

@@ -14,6 +14,20 @@
 
 /* ------------------------------------------------------------ append */
 
+/* A writer checks the records since the last signed checkpoint (and that
+ * checkpoint) against its own key and the keys VerifierKeys pins, so that
+ * appends go on after a key rotation; never against DIR/verifier-keys. */
+static gm_key **trust_pinned(gm_ledger *l, const struct gm_cli_args *a, int *nkeys)
+{
+    const char *from;
+    gm_key **keys;
+    char err[256];
+    *nkeys = gm_cli_load_pubkeys(a, &keys, &from);
+    if (*nkeys > 0 && gm_ledger_trust_keys(l, keys, (size_t)*nkeys, err, sizeof err))
+        gm_cli_die("VerifierKeys: %s", err);
+    return keys;
+}
+
 #define APPEND_BATCH 1024
 
 /* Is more input waiting on stdin right now? */
@@ -65,6 +79,8 @@ static int run_append(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     if (!origin && access(lpath, F_OK) != 0)
         origin = gm_key_name(key);
     gm_ledger *l = gm_cli_open_ledger(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, origin);
+    int ntrusted;
+    gm_key **trusted = trust_pinned(l, a, &ntrusted);
     /* Lines already waiting on stdin are appended as one group (one sync);
      * each signed receipt is printed once its group is on disk. */
     struct gm_receipt *batch = calloc(APPEND_BATCH, sizeof *batch);
@@ -134,6 +150,7 @@ done:
     free(buf);
     free(batch);
     gm_ledger_close(l);
+    gm_cli_free_keys(trusted, ntrusted);
     gm_key_free(key);
     return rc;
 }
@@ -171,11 +188,27 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
         gm_cli_usage_error(cmd, "unexpected argument %s", argv[0]);
     const char *dir = gm_cli_need_ledger(cmd, a);
     gm_key **keys = NULL;
-    int nkeys = gm_cli_load_pubkeys(a, dir, &keys);
+    const char *from = NULL;
+    int nkeys = gm_cli_load_pubkeys(a, &keys, &from);
     struct gm_ledger_verify_result res;
     char err[1100];
-    int rc = gm_ledger_verify(dir, keys, (size_t)nkeys, a->hash_only ? GM_VERIFY_HASH_ONLY : 0,
+    int rc;
+    if (nkeys == 0 && (!a->hash_only || a->ncheckpoints > 0)) {
+        /* Refused, not skipped: an auditor who gets "ok" must know the
+         * signatures were checked against keys they chose. */
+        memset(&res, 0, sizeof res);
+        res.bad_index = -1;
+        snprintf(err, sizeof err,
+                 "no keys to check signatures with: give the cluster's public key with --pubkey "
+                 "FILE, or set VerifierKeys in gpumarket.conf (--config FILE); %s/verifier-keys is "
+                 "written by whoever writes the ledger and is not trusted (--hash-only checks "
+                 "the hashes and the tree without keys)",
+                 dir);
+        rc = -1;
+    } else {
+        rc = gm_ledger_verify(dir, keys, (size_t)nkeys, a->hash_only ? GM_VERIFY_HASH_ONLY : 0,
                               a->threads, &res, err, sizeof err);
+    }
     /* Saved checkpoints: the ledger must still extend each of them. */
     gm_ledger *l = NULL;
     if (rc == 0 && a->ncheckpoints > 0 && !(l = gm_ledger_open(dir, 0, NULL, err, sizeof err)))
@@ -203,6 +236,10 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
         else
             gm_cli_json_null(&j, "bad_index");
         gm_cli_json_string(&j, "error", err);
+        if (from)
+            gm_cli_json_string(&j, "keys_from", from);
+        else
+            gm_cli_json_null(&j, "keys_from");
         gm_cli_json_end(&j);
         return 1;
     }
@@ -220,6 +257,12 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
         gm_cli_json_null(&j, "checkpoint_size");
     gm_cli_json_uint(&j, "torn_tail_bytes", res.torn_bytes);
     gm_cli_json_bool(&j, "signatures_checked", !a->hash_only);
+    gm_cli_json_bool(&j, "checkpoint_signature_checked",
+                     res.has_checkpoint && res.checkpoint_signature_checked);
+    if (from)
+        gm_cli_json_string(&j, "keys_from", from);
+    else
+        gm_cli_json_null(&j, "keys_from");
     gm_cli_json_end(&j);
     return 0;
 }
@@ -228,7 +271,8 @@ static const struct gm_cli_option verify_options[] = {
     GM_CLI_OPTION_LEDGER,
     { "pubkey", "FILE",
       "public key (PEM or .vkey), repeatable for rotated keys\n"
-      "(default: DIR/verifier-keys, written by appenders)",
+      "(default: VerifierKeys of gpumarket.conf; never\n"
+      "DIR/verifier-keys, which appenders write themselves)",
       GM_CLI_PUBKEY },
     { "key-name", "NAME",
       "the key name of --pubkey PEM keys (the ledger's origin), so\n"
@@ -251,7 +295,12 @@ static const struct gm_cli_command verify_command = {
     .summary = "check records, signatures, tree and checkpoint",
     .doc = "Check every record's framing and hash, every receipt's canonical form,\n"
            "sequence number and signature, the Merkle tree, and DIR/checkpoint.\n"
-           "Prints one JSON line; on failure names the first bad record and exits 1.\n",
+           "Signatures are checked against the keys the auditor pins: --pubkey, else\n"
+           "VerifierKeys of gpumarket.conf; never against DIR/verifier-keys.  With\n"
+           "neither, it fails (\"ok\":false) unless --hash-only is given, which checks\n"
+           "no signature (not even the checkpoint's).  Prints one JSON line, with\n"
+           "\"keys_from\" saying where the keys came from; on failure names the first\n"
+           "bad record and exits 1.\n",
     .run = run_verify,
     .options = verify_options,
 };
@@ -266,6 +315,8 @@ static int run_checkpoint(const struct gm_cli_command *cmd, struct gm_cli_args *
     const char *dir = gm_cli_need_ledger(cmd, a);
     gm_key *key = gm_cli_need_private_key(cmd, a);
     gm_ledger *l = gm_cli_open_ledger(dir, 0, NULL);
+    int ntrusted;
+    gm_key **trusted = trust_pinned(l, a, &ntrusted);
     char err[1024];
     char *note = gm_ledger_checkpoint(l, key, err, sizeof err);
     if (!note)
@@ -273,6 +324,7 @@ static int run_checkpoint(const struct gm_cli_command *cmd, struct gm_cli_args *
     fputs(note, stdout);
     free(note);
     gm_ledger_close(l);
+    gm_cli_free_keys(trusted, ntrusted);
     gm_key_free(key);
     return 0;
 }

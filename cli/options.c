@@ -225,31 +225,63 @@ gm_key *gm_cli_need_private_key(const struct gm_cli_command *cmd, struct gm_cli_
 
 /* ------------------------------------------------------------ keys and ledgers */
 
-int gm_cli_load_pubkeys(const struct gm_cli_args *a, const char *dir, gm_key ***keys)
+static gm_key *load_one_pubkey(const struct gm_cli_args *a, const char *path, const char *what)
 {
     char err[1024];
+    gm_key *k = gm_key_load_public(path, err, sizeof err);
+    if (!k)
+        gm_cli_die("%s: %s", what, err);
+    /* A bare PEM key has no name; --key-name gives it one. */
+    if (a->key_name && !gm_key_name(k) && gm_key_set_name(k, a->key_name, err, sizeof err) != 0)
+        gm_cli_die("--key-name: %s", err);
+    return k;
+}
+
+int gm_cli_load_pubkeys(const struct gm_cli_args *a, gm_key ***keys, const char **from)
+{
+    *keys = NULL;
+    *from = NULL;
     if (a->npubkeys > 0) {
         gm_key **arr = calloc((size_t)a->npubkeys, sizeof *arr);
         if (!arr)
             gm_cli_die("out of memory");
-        for (int i = 0; i < a->npubkeys; i++) {
-            arr[i] = gm_key_load_public(a->pubkeys[i], err, sizeof err);
-            if (!arr[i])
-                gm_cli_die("--pubkey: %s", err);
-            /* A bare PEM key has no name; --key-name gives it one. */
-            if (a->key_name && !gm_key_name(arr[i]) &&
-                gm_key_set_name(arr[i], a->key_name, err, sizeof err) != 0)
-                gm_cli_die("--key-name: %s", err);
-        }
+        for (int i = 0; i < a->npubkeys; i++)
+            arr[i] = load_one_pubkey(a, a->pubkeys[i], "--pubkey");
         *keys = arr;
+        *from = "--pubkey";
         return a->npubkeys;
     }
-    if (!dir)
+    /* The cluster's pinned keys.  Never the ledger directory's own
+     * verifier-keys: whoever can write the ledger could write that too. */
+    struct gm_conf *conf = cluster_conf(a);
+    size_t n = conf ? gm_conf_verifier_key_count(conf) : 0;
+    if (n == 0)
         return 0;
-    int n = gm_ledger_known_keys(dir, keys, err, sizeof err);
-    if (n < 0)
-        gm_cli_die("%s (or give the ledger's public keys with --pubkey)", err);
-    return n;
+    gm_key **arr = calloc(n, sizeof *arr);
+    if (!arr)
+        gm_cli_die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char what[GM_CONF_MAX_PATH_LEN + 64];
+        snprintf(what, sizeof what, "%s:%u: VerifierKeys", gm_conf_name(conf),
+                 gm_conf_line(conf, "VerifierKeys"));
+        arr[i] = load_one_pubkey(a, gm_conf_verifier_key(conf, i), what);
+    }
+    *keys = arr;
+    *from = "VerifierKeys";
+    return (int)n;
+}
+
+gm_key **gm_cli_need_pubkeys(const struct gm_cli_command *cmd, const struct gm_cli_args *a,
+                             int *nkeys, const char **from)
+{
+    gm_key **keys;
+    *nkeys = gm_cli_load_pubkeys(a, &keys, from);
+    if (*nkeys == 0)
+        gm_cli_usage_error(cmd,
+                           "no keys to verify signatures with: give the cluster's public key "
+                           "with --pubkey FILE, or set VerifierKeys in gpumarket.conf (--config "
+                           "FILE); the ledger directory's verifier-keys file is not trusted");
+    return keys;
 }
 
 void gm_cli_free_keys(gm_key **keys, int n)

@@ -14,8 +14,6 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
 {
     if (argc != 1)
         gm_cli_usage_error(cmd, "give exactly one RECEIPT file");
-    if (a->npubkeys == 0)
-        gm_cli_usage_error(cmd, "give the cluster's public key with --pubkey FILE");
     const char *path = argv[0];
     /* A pipe is fine here (- or <(...)): the receipt is the user's data. */
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -29,8 +27,9 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
         gm_cli_die("%s: too large for a receipt", path);
     if (len > 0 && buf[len - 1] == '\n')
         len--;
-    gm_key **keys = NULL;
-    int nkeys = gm_cli_load_pubkeys(a, NULL, &keys);
+    const char *from;
+    int nkeys;
+    gm_key **keys = gm_cli_need_pubkeys(cmd, a, &nkeys, &from);
     struct gm_receipt r;
     char err[1024];
     int rc = gm_signed_receipt_verify(buf, len, keys, (size_t)nkeys, &r, err, sizeof err);
@@ -48,16 +47,21 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     gm_cli_json_string(&j, "user", r.user);
     gm_cli_json_int(&j, "amount_micro", r.amount_micro);
     gm_cli_json_string(&j, "key_id", r.key_id);
+    gm_cli_json_string(&j, "keys_from", from);
     gm_cli_json_end(&j);
     return 0;
 }
 
 static const struct gm_cli_option verify_options[] = {
-    { "pubkey", "FILE", "the cluster's public key: PEM or .vkey; repeatable", GM_CLI_PUBKEY },
+    { "pubkey", "FILE",
+      "the cluster's public key: PEM or .vkey; repeatable\n"
+      "(default: VerifierKeys of gpumarket.conf)",
+      GM_CLI_PUBKEY },
     { "key-name", "NAME",
       "the key name of --pubkey PEM keys, so the receipt's key\n"
       "id is checked too",
       GM_CLI_KEY_NAME },
+    GM_CLI_OPTION_CONFIG,
     GM_CLI_OPTIONS_END,
 };
 
@@ -67,7 +71,8 @@ const struct gm_cli_command gm_cli_verify = {
     .operands = "RECEIPT",
     .summary = "check a signed receipt offline (--pubkey FILE)",
     .doc = "Check a signed receipt file (one JSON line, as `receipts show` prints it;\n"
-           "- for stdin) offline against the cluster's public key(s): PEM or .vkey.\n"
+           "- for stdin) offline against the cluster's public key(s): PEM or .vkey,\n"
+           "given with --pubkey, else VerifierKeys of gpumarket.conf.\n"
            "Prints the receipt's summary as JSON and exits 0 only when it verifies.\n",
     .run = run_verify,
     .options = verify_options,

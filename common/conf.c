@@ -47,6 +47,7 @@ enum conf_key {
     KEY_LEDGER_DIR,
     KEY_LEDGER_ORIGIN,
     KEY_RECEIPTS,
+    KEY_VERIFIER_KEYS,
     KEY_COUNT
 };
 
@@ -66,6 +67,11 @@ struct gm_conf {
     char ledger_dir[GM_CONF_MAX_PATH_LEN + 1];
     char ledger_origin[GM_CONF_MAX_ORIGIN_LEN + 1];
     bool receipts_off;
+    /* VerifierKeys: the value, its commas turned into NULs, and where each
+     * path starts in it. */
+    char verifier_keys_buf[GM_CONF_MAX_LINE + 1];
+    const char *verifier_keys[GM_CONF_MAX_VERIFIER_KEYS];
+    size_t nverifier_keys;
 };
 
 /* A value parser writes the reason (no prefix) into msg and returns -1. */
@@ -390,6 +396,43 @@ static int parse_receipts(struct gm_conf *conf, const char *value, char *msg, si
     return 0;
 }
 
+/* VerifierKeys=PATH[,PATH...]: absolute paths, none empty, none twice. */
+static int parse_verifier_keys(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    size_t len = strlen(value);
+    if (len >= sizeof conf->verifier_keys_buf)
+        return msgf(msg, msglen, "value is %zu bytes long: the most is %d", len, GM_CONF_MAX_LINE);
+    memcpy(conf->verifier_keys_buf, value, len + 1);
+    size_t n = 0;
+    for (char *p = conf->verifier_keys_buf;; n++) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return msgf(msg, msglen,
+                        "entry %zu is empty: write PATH[,PATH...], public key files separated "
+                        "by single commas",
+                        n + 1);
+        if (p[0] != '/')
+            return msgf(msg, msglen,
+                        "\"%s\" is not an absolute path: give public key paths starting "
+                        "with '/'",
+                        p);
+        if (n == GM_CONF_MAX_VERIFIER_KEYS)
+            return msgf(msg, msglen, "more than %d keys: the most is %d", GM_CONF_MAX_VERIFIER_KEYS,
+                        GM_CONF_MAX_VERIFIER_KEYS);
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(conf->verifier_keys[i], p))
+                return msgf(msg, msglen, "\"%s\" is listed twice: list each key once", p);
+        conf->verifier_keys[n] = p;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    conf->nverifier_keys = n + 1;
+    return 0;
+}
+
 static const struct key_def keys[KEY_COUNT] = {
     [KEY_MARKET_PARTITION] = { "MarketPartition", parse_market_partition },
     [KEY_RESERVE_GPUS_PER_NODE] = { "ReserveGPUsPerNode", parse_reserve_gpus },
@@ -403,6 +446,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_LEDGER_DIR] = { "LedgerDir", parse_ledger_dir },
     [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
     [KEY_RECEIPTS] = { "Receipts", parse_receipts },
+    [KEY_VERIFIER_KEYS] = { "VerifierKeys", parse_verifier_keys },
 };
 
 static int find_key(const char *name, size_t len)
@@ -506,7 +550,7 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
                 "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin, "
-                "Receipts (see gpumarket.conf(5))",
+                "Receipts, VerifierKeys (see gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
     }
@@ -790,6 +834,16 @@ unsigned gm_conf_line(const struct gm_conf *conf, const char *key)
 {
     int k = key ? find_key(key, strlen(key)) : -1;
     return k < 0 ? 0 : conf->line[k];
+}
+
+size_t gm_conf_verifier_key_count(const struct gm_conf *conf)
+{
+    return conf->nverifier_keys;
+}
+
+const char *gm_conf_verifier_key(const struct gm_conf *conf, size_t i)
+{
+    return i < conf->nverifier_keys ? conf->verifier_keys[i] : NULL;
 }
 
 const char *gm_conf_name(const struct gm_conf *conf)

@@ -27,6 +27,8 @@
 #define GM_CONF_MAX_DWELL_SECONDS    31536000 /* one year */
 #define GM_CONF_MAX_CARBON_INTENSITY 5000     /* gCO2e/kWh */
 #define GM_CONF_MAX_GPU_POWER_WATTS  100000   /* per GPU */
+/* Most public keys VerifierKeys may list. */
+#define GM_CONF_MAX_VERIFIER_KEYS 16
 
 /* A parsed configuration; opaque, read through the accessors below. */
 struct gm_conf;
@@ -108,6 +110,14 @@ bool gm_conf_receipts(const struct gm_conf *conf);
 
 /* LedgerOrigin: the checkpoint origin line, or NULL when not configured. */
 const char *gm_conf_ledger_origin(const struct gm_conf *conf);
+
+/* VerifierKeys: the public key files (C2SP .vkey or PEM) that receipts
+ * and checkpoints are verified against when the command line gives no
+ * --pubkey: how many (0 when not set), and the i-th path (NULL when i is
+ * out of range).  The ledger directory's own verifier-keys file is never
+ * trusted in their place. */
+size_t gm_conf_verifier_key_count(const struct gm_conf *conf);
+const char *gm_conf_verifier_key(const struct gm_conf *conf, size_t i);
 
 /* The line that set `key` (any case), or 0 when the key was not set (its
  * default applies) or is not a gpumarket.conf key; for callers' messages. */

@@ -142,7 +142,10 @@ int gm_key_write_files(const gm_key *key, const char *prefix, char *err, size_t 
 /* Load a private key.  The file must be owned by the running user and not
  * readable or writable by group or others; the message names the file and
  * the fix.  `name` is the key name; NULL reads it from the sibling .vkey file
- * (PATH with ".key" replaced by ".vkey"), which must match the key.  Returns
+ * (PATH with ".key" replaced by ".vkey"), which must match the key and, since
+ * it sets the key id, pass the same ownership and directory checks (owned
+ * by the running user or root, writable by nobody else; mode 0644 is fine).
+ * Returns
  * a key the caller frees with gm_key_free, or NULL. */
 gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_t errlen);
 
@@ -153,7 +156,8 @@ gm_key *gm_key_parse_private(const char *pem, size_t len, const char *name, char
 
 /* Load a public key: a PEM SubjectPublicKeyInfo (name unknown: key id checks
  * are skipped) or a signed-note verifier key line "name+hexid+base64".
- * NULL on error. */
+ * Public keys are not held to the private key's permission checks (a key
+ * the auditor names is trusted because they named it).  NULL on error. */
 gm_key *gm_key_load_public(const char *path, char *err, size_t errlen);
 gm_key *gm_key_parse_public(const char *buf, size_t len, char *err, size_t errlen);
 
@@ -199,9 +203,12 @@ int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, 
                              size_t *receipt_len, uint8_t sig[GM_SIGNATURE_LEN], char *err,
                              size_t errlen);
 
-/* Decode and verify against the first of `keys` whose key id matches the
- * receipt's (keys without a name are tried by signature alone).  Returns 0,
- * or -1 saying why (bad form, unknown key id, bad signature). */
+/* Decode and verify against `keys`: every key whose key id is the
+ * receipt's key_id (4-byte ids can collide: each is tried), then the keys
+ * without a name (bare PEM keys, whose id is unknown, tried by signature
+ * alone).  A named key never verifies a receipt whose key_id is not its
+ * own.  Returns 0, or -1 saying why (bad form, unknown key id, bad
+ * signature). */
 int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys, size_t nkeys,
                              struct gm_receipt *r, char *err, size_t errlen);
 
@@ -366,7 +373,9 @@ char *gm_ledger_read(gm_ledger *ledger, uint64_t index, size_t *len, char *err, 
 char *gm_ledger_checkpoint(gm_ledger *ledger, const gm_key *key, char *err, size_t errlen);
 
 /* The verifier keys recorded in DIR/verifier-keys by appenders (every key
- * that ever signed, so old keys keep verifying after rotation).  Returns the
+ * that ever signed, a listing for the admin).  Not a source of trust:
+ * whoever can write the ledger can write this file, so verification takes
+ * its keys from the caller (--pubkey, VerifierKeys), never from here.  Returns the
  * number of keys put in a malloc'd array (*keys; free each and the array),
  * or -1. */
 int gm_ledger_known_keys(const char *dir, gm_key ***keys, char *err, size_t errlen);
@@ -403,13 +412,16 @@ struct gm_ledger_verify_result {
     uint64_t torn_bytes; /* unfinished append at the tail (not an error) */
     int has_checkpoint;
     uint64_t checkpoint_size;
-    int64_t bad_index; /* first bad record, -1 when none or not a record */
+    int checkpoint_signature_checked; /* 0: hash-only without keys, syntax and root only */
+    int64_t bad_index;                /* first bad record, -1 when none or not a record */
 };
 
 /* Verify a ledger directory read-only: file header, every record's framing
  * and leaf hash, (unless GM_VERIFY_HASH_ONLY) every receipt's canonical form,
  * sequence number and signature by one of `keys`, and DIR/checkpoint's
- * signature and root against the tree.  Uses `threads` threads (0: every
+ * signature and root against the tree.  With GM_VERIFY_HASH_ONLY and no
+ * keys (nkeys 0), the checkpoint's root and size are checked but not its
+ * signature (res->checkpoint_signature_checked 0).  Uses `threads` threads (0: every
  * online CPU).  Returns 0, or -1 with res->bad_index set to the first bad
  * record where there is one and err saying why. */
 int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,

@@ -372,6 +372,32 @@ gm_key *gm_key_load_public(const char *path, char *err, size_t errlen)
     return k;
 }
 
+/* The .vkey beside a private key names it, and so sets the key id on every
+ * receipt: it is held to the private key's ownership and directory checks
+ * (not to its mode 0600: it is public, but nobody else may write it). */
+static gm_key *load_name_file(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = gm_io_open_regular(path, GM_IO_NOFOLLOW, &st, err, errlen);
+    if (fd < 0)
+        return NULL;
+    if (gm_io_path_is_secure(path, &st, geteuid(), "the receipt key's name (.vkey)", err, errlen)) {
+        close(fd);
+        return NULL;
+    }
+    size_t len;
+    char *buf = gm_io_read_fd(fd, path, 65536, &len, err, errlen);
+    close(fd);
+    if (!buf)
+        return NULL;
+    char msg[256];
+    gm_key *k = gm_key_parse_public(buf, len, msg, sizeof msg);
+    free(buf);
+    if (!k)
+        gm_errf(err, errlen, "%s: %s", path, msg);
+    return k;
+}
+
 gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_t errlen)
 {
     /* Check the file we actually read (fstat on the open descriptor), as ssh does. */
@@ -405,7 +431,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
     close(fd);
     if (!buf)
         return NULL;
-    char msg[256];
+    char msg[768];
     char namebuf[NAME_MAX_LEN + 1];
     gm_key *vk = NULL;
     if (!name) {
@@ -420,7 +446,7 @@ gm_key *gm_key_load_private(const char *path, const char *name, char *err, size_
         }
         memcpy(vpath, path, base);
         memcpy(vpath + base, ".vkey", 6);
-        vk = gm_key_load_public(vpath, msg, sizeof msg);
+        vk = load_name_file(vpath, msg, sizeof msg);
         if (!vk || !gm_key_name(vk)) {
             gm_errf(
                 err, errlen,

@@ -137,8 +137,8 @@ int gm_settle_ledger_trust(gm_ledger *l, const gm_key *key, char *err, size_t er
             return gm_errf(err, errlen,
                            "%s: record %llu: %s.  Nothing is appended to a ledger whose records "
                            "since the last signed checkpoint do not verify with the signing key "
-                           "or the trusted keys (after a key rotation, list the old key as "
-                           "trusted); run gpumarket ledger verify",
+                           "or the trusted keys (after a key rotation, list the old key in "
+                           "VerifierKeys of gpumarket.conf); run gpumarket ledger verify",
                            l->path, (unsigned long long)i, msg);
         if ((uint64_t)r.sequence != i)
             return gm_errf(err, errlen, "%s: record %llu says sequence %lld (records out of place)",

@@ -777,20 +777,25 @@ int gm_signed_receipt_verify(const char *buf, size_t len, gm_key *const *keys, s
     uint8_t sig[GM_SIGNATURE_LEN];
     if (gm_signed_receipt_decode(buf, len, r, &off, &rlen, sig, err, errlen))
         return -1;
+    /* Every key with the receipt's key id is tried (4-byte ids can collide:
+     * two keys sharing one each get their chance), then the keys without a
+     * name (bare PEM keys), whose id is unknown.  A named key that verifies
+     * must carry the receipt's key id: key_id names the key that signed. */
     bool tried = false;
-    for (size_t i = 0; i < nkeys; i++) {
-        const char *id = gm_key_id_hex(keys[i]);
-        if (id[0] && strcmp(id, r->key_id) != 0)
-            continue;
-        tried = true;
-        if (gm_key_verify(keys[i], buf + off, rlen, sig) == 0)
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nkeys; i++) {
+            const char *id = gm_key_id_hex(keys[i]);
+            if (pass == 0 ? (!id[0] || strcmp(id, r->key_id) != 0) : id[0] != '\0')
+                continue;
+            tried = true;
+            if (gm_key_verify(keys[i], buf + off, rlen, sig) != 0)
+                continue;
+            if (id[0] && strcmp(id, r->key_id) != 0)
+                return gm_errf(err, errlen,
+                               "receipt %lld (job %lld): says key id %s but was signed by key %s",
+                               (long long)r->sequence, (long long)r->job_id, r->key_id, id);
             return 0;
-        if (id[0])
-            return gm_errf(
-                err, errlen,
-                "receipt %lld (job %lld): the signature does not verify with key %s (%s): the receipt was altered or signed by another key",
-                (long long)r->sequence, (long long)r->job_id, id, gm_key_name(keys[i]));
-    }
+        }
     if (tried)
         return gm_errf(
             err, errlen,

@@ -10,6 +10,9 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export GPUMARKET_LEDGER_DIR=$T/ledger GPUMARKET_RECEIPT_KEY=$T/k.key
 gpumarket keygen --name test.example/merkle --out "$T/k" >/dev/null || bail_out "keygen failed"
+# The key receipts are verified against is pinned in gpumarket.conf.
+printf 'MarketPartition=market\nReservePrice=1\nVerifierKeys=%s\n' "$T/k.vkey" >"$T/pin.conf"
+export GPUMARKET_CONF=$T/pin.conf
 
 leaf() { # leaf INDEX: SHA-256(0x00 || record bytes), hex
   (printf '\000'; gpumarket receipts show "$1" | tr -d '\n') | openssl dgst -sha256 -binary | od -An -tx1 | tr -d ' \n'

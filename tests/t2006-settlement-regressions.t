@@ -30,7 +30,7 @@ gpumarket keygen --name cluster.example/ledger --out "$T/other" >/dev/null
 out=$(gpumarket ledger verify --pubkey "$T/other.pub" --hash-only 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "no signature by a known key" <<<"$out"
 ok $? "another PEM key does not verify it: ${out%%$'\n'*}"
-gpumarket receipts show 0 >"$T/r0"
+gpumarket receipts show 0 --pubkey "$T/keys/cluster.vkey" >"$T/r0"
 out=$(gpumarket verify "$T/r0" --pubkey "$T/keys/cluster.pub" --key-name cluster.example/ledger 2>&1)
 ok $? "--key-name names a PEM key; the receipt's key id then matches" || diag "$out"
 out=$(gpumarket verify "$T/r0" --pubkey "$T/keys/cluster.pub" --key-name wrong.example/name 2>&1); rc=$?
@@ -43,6 +43,7 @@ cat >"$T/etc/gpumarket.conf" <<CONF
 MarketPartition=market
 ReservePrice=h100:2.40
 LedgerDir=$T/ledger
+VerifierKeys=$T/keys/cluster.vkey
 CONF
 chmod 644 "$T/etc/gpumarket.conf"
 unset GPUMARKET_LEDGER_DIR
@@ -93,7 +94,7 @@ ok $? "a FIFO as the private key: refused at once (exit $rc): $out"
 out=$(timeout 60 gpumarket ledger verify --pubkey "$T/fifo.pub" 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "a FIFO" <<<"$out"
 ok $? "a FIFO as --pubkey: refused at once (exit $rc): $out"
-out=$(timeout 60 gpumarket ledger verify --checkpoint "$T/fifo-cp" 2>&1); rc=$?
+out=$(timeout 60 gpumarket ledger verify --pubkey "$T/keys/cluster.vkey" --checkpoint "$T/fifo-cp" 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "fifo-cp: not a regular file (a FIFO)" <<<"$out"
 ok $? "a FIFO as --checkpoint: refused at once (exit $rc): $out"
 cp -p "$T/keys/cluster.key" "$T/keys/fifo-vkey.key"
@@ -103,7 +104,7 @@ out=$(timeout 60 gpumarket ledger checkpoint --key "$T/keys/fifo-vkey.key" 2>&1)
 ok $? "a FIFO as the key's .vkey: refused at once (exit $rc): $out"
 mv "$T/ledger/checkpoint" "$T/checkpoint.saved"
 mkfifo "$T/ledger/checkpoint"
-out=$(timeout 60 gpumarket ledger verify 2>&1); rc=$?
+out=$(timeout 60 gpumarket ledger verify --pubkey "$T/keys/cluster.vkey" 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "checkpoint: not a regular file (a FIFO)" <<<"$out"
 ok $? "a FIFO as DIR/checkpoint: refused at once (exit $rc): $out"
 rm "$T/ledger/checkpoint"

@@ -15,6 +15,9 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export GPUMARKET_LEDGER_DIR=$T/ledger GPUMARKET_RECEIPT_KEY=$T/k.key
 gpumarket keygen --name test.example/powerloss --out "$T/k" >/dev/null || bail_out "keygen failed"
+# The key receipts are verified against is pinned in gpumarket.conf.
+printf 'MarketPartition=market\nReservePrice=1\nVerifierKeys=%s\n' "$T/k.vkey" >"$T/pin.conf"
+export GPUMARKET_CONF=$T/pin.conf
 gen() { # COUNT receipts, job ids from BASE
   awk -v base="$2" -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "{\"version\":1,\"cluster\":\"c\",\"job_id\":%d,\"segment\":0,\"user\":\"u\",\"account\":\"a\",\"nodes\":\"n1\",\"gpu_type\":\"h100\",\"gpu_count\":2,\"start\":1000,\"end\":2000,\"price_micro_per_gpu_hour\":1000000,\"end_reason\":\"completed\"}\n", base + i }'
 }

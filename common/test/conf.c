@@ -167,6 +167,20 @@ static const struct bad_case bad[] = {
       "t.conf:3: LedgerDir: ", "not an absolute path" },
     { "origin with '+'", BASE "LedgerOrigin=a+b.example\n", 0,
       "t.conf:3: LedgerOrigin: ", "contains '+'" },
+    { "relative verifier key", BASE "VerifierKeys=/etc/a.vkey,b.vkey\n", 0,
+      "t.conf:3: VerifierKeys: ", "\"b.vkey\" is not an absolute path" },
+    { "empty verifier key entry", BASE "VerifierKeys=/etc/a.vkey,,/etc/b.vkey\n", 0,
+      "t.conf:3: VerifierKeys: ", "entry 2 is empty" },
+    { "trailing comma in VerifierKeys", BASE "VerifierKeys=/etc/a.vkey,\n", 0,
+      "t.conf:3: VerifierKeys: ", "entry 2 is empty" },
+    { "verifier key listed twice", BASE "VerifierKeys=/etc/a.vkey,/etc/b.pub,/etc/a.vkey\n", 0,
+      "t.conf:3: VerifierKeys: ", "\"/etc/a.vkey\" is listed twice" },
+    { "seventeen verifier keys",
+      BASE "VerifierKeys=/1,/2,/3,/4,/5,/6,/7,/8,/9,/10,/11,/12,/13,"
+           "/14,/15,/16,/17\n",
+      0, "t.conf:3: VerifierKeys: ", "more than 16 keys" },
+    { "VerifierKeys set twice", BASE "VerifierKeys=/a\nVerifierKeys=/b\n", 0,
+      "t.conf:4: VerifierKeys: ", "set twice (first on line 3)" },
     { "missing MarketPartition", "ReservePrice=1\n", 0, "t.conf: MarketPartition", "is not set" },
     { "missing ReservePrice", "MarketPartition=m\n", 0, "t.conf: ReservePrice", "is not set" },
     { "empty file", "", 0, "t.conf: MarketPartition", "is not set" },
@@ -187,6 +201,7 @@ static void check_good(void)
                                "GPUPower=h100:700,a100:400,300\n"
                                "ReceiptKey=/etc/slurm/receipt.key\n"
                                "LedgerDir=/var/lib/gpumarket\n"
+                               "VerifierKeys=/etc/slurm/old.vkey,/etc/slurm/new.pub\n"
                                "\t# a comment with UTF-8: \xe2\x82\xac \xf0\x9f\x98\x80\n"
                                "LedgerOrigin=example.org/gpumarket"; /* no final newline */
     struct gm_conf *conf;
@@ -221,6 +236,10 @@ static void check_good(void)
     is_str(gm_conf_receipt_key(conf), "/etc/slurm/receipt.key", "ReceiptKey");
     is_str(gm_conf_ledger_dir(conf), "/var/lib/gpumarket", "LedgerDir");
     is_str(gm_conf_ledger_origin(conf), "example.org/gpumarket", "LedgerOrigin, last line");
+    is_int(gm_conf_verifier_key_count(conf), 2, "VerifierKeys: two keys");
+    is_str(gm_conf_verifier_key(conf, 0), "/etc/slurm/old.vkey", "VerifierKeys: the first");
+    is_str(gm_conf_verifier_key(conf, 1), "/etc/slurm/new.pub", "VerifierKeys: the second");
+    ok(gm_conf_verifier_key(conf, 2) == NULL, "VerifierKeys: index past the end is NULL");
     is_int(gm_conf_line(conf, "ReservePrice"), 6, "line of ReservePrice");
     is_int(gm_conf_line(conf, "MAXBID"), 7, "line lookup is case-insensitive");
     is_int(gm_conf_line(conf, "Nope"), 0, "line of an unknown key is 0");
@@ -243,6 +262,7 @@ static void check_good(void)
     is_str(gm_conf_receipt_key(conf), "/etc/slurm/gpumarket.key", "default ReceiptKey");
     is_str(gm_conf_ledger_dir(conf), "/var/spool/slurm/gpumarket", "default LedgerDir");
     ok(gm_conf_ledger_origin(conf) == NULL, "LedgerOrigin unset");
+    is_int(gm_conf_verifier_key_count(conf), 0, "VerifierKeys unset: no keys");
     ok(gm_conf_receipts(conf), "Receipts default: yes");
     is_int(gm_conf_line(conf, "IdleDwellSeconds"), 0, "a defaulted key has line 0");
     gm_conf_destroy(conf);

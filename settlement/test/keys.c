@@ -87,6 +87,30 @@ int main(void)
     ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, "mode 0604"),
        "world-readable key refused: %s", err);
     chmod(kpath, 0600);
+    /* The .vkey names the key (and so sets every receipt's key id): nobody
+     * else may write it, though it is public and may be read by all. */
+    ok(stat(vpath, &st) == 0 && (st.st_mode & 0777) == 0644, "the .vkey is written 0644");
+    chmod(vpath, 0664);
+    ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, vpath) &&
+           strstr(err, "chmod"),
+       "a group-writable .vkey beside the key is refused, naming it and the fix: %s", err);
+    chmod(vpath, 0646);
+    ok(gm_key_load_private(kpath, NULL, err, sizeof err) == NULL && strstr(err, vpath),
+       "a world-writable .vkey beside the key is refused: %s", err);
+    /* Public key files are not held to the private key's checks: a key the
+     * auditor names is trusted because they named it. */
+    gm_key *pub_any = gm_key_load_public(vpath, err, sizeof err);
+    ok(pub_any != NULL, "the same .vkey still loads as a public key (%s)", pub_any ? "ok" : err);
+    gm_key_free(pub_any);
+    chmod(ppath, 0666);
+    pub_any = gm_key_load_public(ppath, err, sizeof err);
+    ok(pub_any != NULL, "a PEM public key of mode 0666 loads (%s)", pub_any ? "ok" : err);
+    gm_key_free(pub_any);
+    chmod(ppath, 0644);
+    chmod(vpath, 0644);
+    pub_any = gm_key_load_private(kpath, NULL, err, sizeof err);
+    ok(pub_any != NULL, "with the .vkey back at 0644 the key loads (%s)", pub_any ? "ok" : err);
+    gm_key_free(pub_any);
     if (geteuid() == 0) {
         if (chown(kpath, 12345, (gid_t)-1) != 0)
             bail_out("chown");

@@ -6,6 +6,10 @@
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +122,114 @@ static const struct bad bad_rows[] = {
     { "\"version\":1}", "\"version\":1", "receipt: input ends" },
     { "\"version\":1}", "\"version\":1,}", "receipt key" },
 };
+
+/* A fresh Ed25519 key pair: its private key as PEM text (malloc'd) and
+ * its public key, unnamed. */
+static char *pem_pair(gm_key **pub, uint8_t raw[32])
+{
+    char err[256], *data;
+    EVP_PKEY *p = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
+    if (!p || !b1 || !b2 || PEM_write_bio_PrivateKey(b1, p, NULL, NULL, 0, NULL, NULL) != 1 ||
+        PEM_write_bio_PUBKEY(b2, p) != 1)
+        bail_out("openssl keygen");
+    size_t rawlen = 32;
+    if (EVP_PKEY_get_raw_public_key(p, raw, &rawlen) != 1 || rawlen != 32)
+        bail_out("raw public key");
+    long n = BIO_get_mem_data(b1, &data);
+    char *priv = strndup(data, (size_t)n);
+    n = BIO_get_mem_data(b2, &data);
+    *pub = gm_key_parse_public(data, (size_t)n, err, sizeof err);
+    if (!priv || !*pub)
+        bail_out("parse: %s", err);
+    BIO_free(b1);
+    BIO_free(b2);
+    EVP_PKEY_free(p);
+    return priv;
+}
+
+struct named_id {
+    uint32_t id;
+    uint32_t i;
+};
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = ((const struct named_id *)a)->id, y = ((const struct named_id *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* The C2SP signed-note key id, computed here independently:
+ * SHA-256(name || 0x0a || 0x01 || key)[0:4]. */
+static uint32_t id_of(const uint8_t raw[32], const char *name)
+{
+    uint8_t in[128], h[32];
+    size_t n = strlen(name);
+    memcpy(in, name, n);
+    in[n] = 0x0a;
+    in[n + 1] = 0x01;
+    memcpy(in + n + 2, raw, 32);
+    EVP_Digest(in, n + 34, h, NULL, EVP_sha256(), NULL);
+    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
+/* Two different keys sharing a 4-byte key id (a birthday search over
+ * names: 2^17 names for one key, about four hits expected within 2^18
+ * names of the other).  The receipt is signed by the second key; the first,
+ * listed before it, must not end the search. */
+static void check_key_id_collision(void)
+{
+    char err[512], name_a[64], name_b[64];
+    gm_key *a, *b;
+    uint8_t a_raw[32], b_raw[32];
+    char *a_pem = pem_pair(&a, a_raw), *b_pem = pem_pair(&b, b_raw);
+    enum { N = 1 << 17 };
+    struct named_id *t = malloc(N * sizeof *t);
+    if (!t)
+        bail_out("out of memory");
+    for (uint32_t i = 0; i < N; i++) {
+        snprintf(name_a, sizeof name_a, "a.example/%u", i);
+        t[i] = (struct named_id){ id_of(a_raw, name_a), i };
+    }
+    qsort(t, N, sizeof *t, by_id);
+    long found_a = -1, found_b = -1;
+    for (uint32_t i = 0; i < 32 * N && found_a < 0; i++) {
+        snprintf(name_b, sizeof name_b, "b.example/%u", i);
+        struct named_id want = { id_of(b_raw, name_b), 0 }, *hit;
+        if ((hit = bsearch(&want, t, N, sizeof *t, by_id)) != NULL) {
+            found_a = hit->i;
+            found_b = i;
+        }
+    }
+    free(t);
+    if (!ok(found_a >= 0, "two keys sharing one key id found"))
+        bail_out("no collision found");
+    snprintf(name_a, sizeof name_a, "a.example/%ld", found_a);
+    snprintf(name_b, sizeof name_b, "b.example/%ld", found_b);
+    gm_key *signer = gm_key_parse_private(b_pem, strlen(b_pem), name_b, err, sizeof err);
+    if (!signer || gm_key_set_name(a, name_a, err, sizeof err) ||
+        gm_key_set_name(b, name_b, err, sizeof err))
+        bail_out("%s", err);
+    is_str(gm_key_id_hex(a), gm_key_id_hex(b), "%s and %s share key id %s", name_a, name_b,
+           gm_key_id_hex(a));
+    struct gm_receipt r = sample(), back;
+    size_t slen;
+    char *s = gm_receipt_sign(&r, signer, &slen, err, sizeof err);
+    if (!s)
+        bail_out("%s", err);
+    gm_key *both[2] = { a, b };
+    ok(gm_signed_receipt_verify(s, slen, both, 2, &back, err, sizeof err) == 0,
+       "key id collision: the search goes on past the first key with that id (%s)", err);
+    ok(gm_signed_receipt_verify(s, slen, both, 1, &back, err, sizeof err) == -1 &&
+           strstr(err, "does not verify"),
+       "the other key alone with that id is refused: %s", err);
+    free(s);
+    free(a_pem);
+    free(b_pem);
+    gm_key_free(a);
+    gm_key_free(b);
+    gm_key_free(signer);
+}
 
 int main(void)
 {
@@ -466,6 +578,7 @@ int main(void)
     free(signed_r);
     gm_key_free(key);
     gm_key_free(other);
+    check_key_id_collision();
     done_testing();
     return exit_status();
 }
