@@ -75,7 +75,7 @@ if command -v gpumarket >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; t
     sample_receipt job_id=43 segment=0 end_reason=completed nodes='gm[1-2]' start=1800000055 end=1800000092 \
       price_micro_per_gpu_hour=1000000 energy_mj= user=root account='(none)'
   } | gpumarket ledger append >/dev/null 2>append.err || bail_out "gpumarket ledger append: $(cat append.err)"
-  gpumarket receipts export >receipts.jsonl
+  gpumarket receipts export --pubkey "$TEST_TMPDIR/receipt.vkey" >receipts.jsonl
 else
   test_missing_prereq RECEIPTS "the gpumarket command (build it) and openssl are needed"
 fi

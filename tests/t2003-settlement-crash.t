@@ -30,19 +30,19 @@ for ((i = 0; i < ITER; i++)); do
   # Acknowledged = complete output lines (a line cut by the kill is not).
   if [ -n "$(tail -c 1 "$T/out")" ]; then sed '$d' "$T/out"; else cat "$T/out"; fi >> "$T/acked"
   # Framing, hashes and tree every time; signatures too every 20th run.
-  if ! gpumarket ledger verify $([ $((i % 20)) = 0 ] || echo --hash-only) > "$T/verify" 2>>"$T/stderr"; then
+  if ! gpumarket ledger verify --pubkey "$T/k.vkey" $([ $((i % 20)) = 0 ] || echo --hash-only) > "$T/verify" 2>>"$T/stderr"; then
     bad_verify=$((bad_verify + 1))
     diag "iteration $i: $(cat "$T/verify")"
   fi
 done
-gpumarket receipts export > "$T/export" || bail_out "export failed"
+gpumarket receipts export --pubkey "$T/k.vkey" > "$T/export" || bail_out "export failed"
 dups=$(sort "$T/acked" | uniq -d | wc -l)
 [ "$dups" = 0 ] || diag "$dups acknowledged lines seen twice (test harness bug)"
 missing=$(sort -u "$T/acked" | comm -23 - <(sort "$T/export") | wc -l)
 ok "$([ $bad_verify = 0 ]; echo $?)" "$ITER kill -9 runs: the ledger verified after every one"
 ok "$([ "$missing" = 0 ]; echo $?)" "all $(wc -l < "$T/acked") acknowledged receipts are in the ledger ($(wc -l < "$T/export") records)"
 test_expect "an append after the crashes recovers any torn tail" bash -c "gen 9000000 | head -1 | gpumarket ledger append >/dev/null"
-test_expect "and the ledger verifies" gpumarket ledger verify
+test_expect "and the ledger verifies" gpumarket ledger verify --pubkey "$T/k.vkey"
 
 # Crash at any byte: cut the file inside the last record, at random offsets.
 size_records() { gpumarket ledger recover | sed 's/.*"size":\([0-9]*\).*/\1/'; }
@@ -52,7 +52,7 @@ for ((c = 0; c < CUTS; c += 10)); do
     gen $((9100000 + c * 10 + k)) | head -1 | gpumarket ledger append >/dev/null || fails=1
     n=$(size_records)
     full=$(stat -c %s "$T/ledger/ledger")
-    last=$(gpumarket receipts show $((n - 1)) | tr -d '\n' | wc -c)
+    last=$(gpumarket receipts show --pubkey "$T/k.vkey" $((n - 1)) | tr -d '\n' | wc -c)
     cut=$((full - (last + 44) + 1 + RANDOM % (last + 43)))
     truncate -s "$cut" "$T/ledger/ledger"
     v=$(gpumarket ledger verify --hash-only 2>/dev/null) || fails=1
