@@ -87,7 +87,9 @@ printf '#!/bin/sh\nexec sleep 600\n' >"$WORK/hang-slurmd"
 chmod +x "$WORK/hang-slurmd"
 GPUMARKET_SLURMD=$WORK/hang-slurmd gpumarket-sandbox up --hosts --nodes 2 --dir "$WORK/killed" >/dev/null 2>&1 &
 up=$!
-wait_for 30 bash -c "id=\$(sed -n 's/^SANDBOX_NET_ID=//p' '$WORK/killed/sandbox.env'); [ -n \"\$id\" ] && [ -n \"\$(ip netns pids \$id-gm1 2>/dev/null)\" ]"
+# Wait for the hanging slurmd itself (sleep 600) in gm1's host, not for a
+# short-lived setup command that happens to run there.
+wait_for 30 bash -c "id=\$(sed -n 's/^SANDBOX_NET_ID=//p' '$WORK/killed/sandbox.env'); [ -n \"\$id\" ] && for p in \$(ip netns pids \$id-gm1 2>/dev/null); do tr '\\0' ' ' </proc/\$p/cmdline 2>/dev/null | grep -q '^sleep 600' && exit 0; done; exit 1"
 ok $? "up --hosts is stuck starting gm1's slurmd"
 id=$(sed -n 's/^SANDBOX_NET_ID=//p' "$WORK/killed/sandbox.env")
 ino=$(netns_inodes "$id" | tr '\n' ' ')
