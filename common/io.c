@@ -151,14 +151,16 @@ char *gm_io_read_file(const char *path, unsigned flags, size_t maxlen, size_t *l
     return buf;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int gm_io_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
         ssize_t n = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (n == 0)
+            errno = EIO; /* no progress: never loop on it */
+        if (n <= 0)
             return -1;
         p += n;
         len -= (size_t)n;
@@ -206,7 +208,7 @@ int gm_io_write_file(const char *path, const void *data, size_t len, mode_t mode
                    strerror(e));
         goto out;
     }
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, mode) != 0 || gm_io_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlink(tmp);

@@ -46,6 +46,10 @@ char *gm_io_read_file(const char *path, unsigned flags, size_t maxlen, size_t *l
  * open. */
 char *gm_io_read_fd(int fd, const char *path, size_t maxlen, size_t *len, char *err, size_t errlen);
 
+/* Write all len bytes to fd, retrying short writes and EINTR.  0, or -1
+ * with errno set (EIO when write makes no progress). */
+int gm_io_write_all(int fd, const void *data, size_t len);
+
 /* Replace (or, with GM_IO_EXCLUSIVE, create) `path` atomically and durably:
  * write a temporary file in the same directory with permissions `mode`,
  * fsync it, rename (link, for GM_IO_EXCLUSIVE) it into place, fsync the

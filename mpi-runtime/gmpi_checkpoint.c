@@ -79,22 +79,6 @@ static void sha256(const void *data, size_t len, unsigned char out[32])
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -112,7 +96,7 @@ static int write_file(const char *path, const void *buf, size_t len, char *err, 
     if (fd < 0)
         return gmpi_fail(err, errlen, GMPI_EIO, "%s: cannot create: %s; check --checkpoint-dir",
                          path, strerror(errno));
-    if (write_all(fd, buf, len) || fsync(fd)) {
+    if (gm_io_write_all(fd, buf, len) || fsync(fd)) {
         int e = errno;
         close(fd);
         return gmpi_fail(err, errlen, GMPI_EIO, "%s: cannot write: %s; check the disk", path,
