@@ -517,8 +517,6 @@ void gm_segments_counts(gm_segments *s, struct gm_segments_counts *c);
  * is unfit for a receipt (err names the first; they are kept). */
 int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, size_t max,
                        int64_t now, char *err, size_t errlen);
-/* fdatasync the journal.  0 or -1. */
-int gm_segments_sync(gm_segments *s, char *err, size_t errlen);
 /* Rewrite the journal atomically from memory: open and waiting segments,
  * receipted ones younger than keep_seconds (so that a stale job record
  * restored after a crash cannot open them again), the last-seen time.

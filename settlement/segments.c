@@ -43,12 +43,17 @@ enum seg_state {
     SEG_DONE = GM_SEGMENT_DONE
 };
 
+/* One segment.  Small, so that the table of every segment still remembered
+ * (receipted ones for GM_KEEP hours) stays cheap to scan; only a running or
+ * ended one holds its receipt. */
 struct seg {
     uint32_t job;
-    int64_t start;
     enum seg_state state;
-    int64_t done_at;
-    struct gm_receipt r; /* what is known so far; r.sequence once done */
+    int64_t start;
+    int64_t segment;
+    int64_t sequence;     /* ledger sequence, once receipted */
+    int64_t done_at;      /* when it was receipted */
+    struct gm_receipt *r; /* open or ended: the receipt so far; NULL once done */
 };
 
 struct gm_segments {
@@ -59,6 +64,12 @@ struct gm_segments {
     int behind;    /* a record is in memory but not in the file */
     struct seg *v;
     size_t n, cap;
+    /* Open-addressing index of v by (job, start): slot holds index + 1, 0
+     * is empty.  Rebuilt when v grows past half of it and at compaction.
+     * The select plugin looks segments up from slurmctld's locked calls
+     * (every job_fini), so this is O(1), not a scan of v. */
+    uint32_t *slot;
+    size_t nslot;
     int64_t last_seen;
     uint64_t records; /* lines in the file */
     uint64_t torn, damaged;
@@ -119,11 +130,11 @@ static void put_end(struct line *l)
 
 static void line_open(struct line *l, const struct seg *s)
 {
-    const struct gm_receipt *r = &s->r;
+    const struct gm_receipt *r = s->r;
     put(l, "O", 1);
     put_int(l, s->job);
     put_int(l, s->start);
-    put_int(l, r->segment);
+    put_int(l, s->segment);
     put_int(l, r->has_array_task ? r->array_task : -1);
     put_int(l, r->job_id);
     put_str(l, r->cluster);
@@ -139,7 +150,7 @@ static void line_open(struct line *l, const struct seg *s)
 
 static void line_close(struct line *l, const struct seg *s)
 {
-    const struct gm_receipt *r = &s->r;
+    const struct gm_receipt *r = s->r;
     put(l, "C", 1);
     put_int(l, s->job);
     put_int(l, s->start);
@@ -157,7 +168,7 @@ static void line_done(struct line *l, const struct seg *s, char type)
     put(l, &type, 1);
     put_int(l, s->job);
     put_int(l, s->start);
-    put_int(l, type == 'D' ? s->r.sequence : s->r.segment);
+    put_int(l, type == 'D' ? s->sequence : s->segment);
     put_int(l, s->done_at);
     put_end(l);
 }
@@ -231,15 +242,59 @@ static int get_str(const char *t, char *out, size_t size)
     return 0;
 }
 
+static size_t slot_of(const struct gm_segments *s, uint32_t job, int64_t start)
+{
+    uint64_t h = (uint64_t)job * UINT64_C(0x9E3779B97F4A7C15) ^
+                 (uint64_t)start * UINT64_C(0xC2B2AE3D27D4EB4F);
+    return (size_t)(h ^ (h >> 29)) & (s->nslot - 1);
+}
+
+static void index_put(struct gm_segments *s, size_t i)
+{
+    size_t k = slot_of(s, s->v[i].job, s->v[i].start);
+    while (s->slot[k])
+        k = (k + 1) & (s->nslot - 1);
+    s->slot[k] = (uint32_t)(i + 1);
+}
+
+/* Index v again, in a table for at least `want` segments.  0, or -1 (the
+ * old index stays) when a bigger table is needed and there is no memory;
+ * never fails when v has not grown. */
+static int index_rebuild(struct gm_segments *s, size_t want)
+{
+    if (s->nslot >= 2 * want && s->nslot >= 64) { /* big enough: clear it (cannot fail) */
+        memset(s->slot, 0, s->nslot * sizeof *s->slot);
+    } else {
+        size_t n = 64;
+        while (n < 2 * want)
+            n *= 2;
+        uint32_t *t = calloc(n, sizeof *t);
+        if (!t)
+            return -1;
+        free(s->slot);
+        s->slot = t;
+        s->nslot = n;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        index_put(s, i);
+    return 0;
+}
+
 static struct seg *find(struct gm_segments *s, uint32_t job, int64_t start)
 {
-    for (size_t i = s->n; i-- > 0;)
-        if (s->v[i].job == job && s->v[i].start == start)
-            return &s->v[i];
+    if (!s->nslot)
+        return NULL;
+    for (size_t k = slot_of(s, job, start); s->slot[k]; k = (k + 1) & (s->nslot - 1)) {
+        struct seg *g = &s->v[s->slot[k] - 1];
+        if (g->job == job && g->start == start)
+            return g;
+    }
     return NULL;
 }
 
-static struct seg *add(struct gm_segments *s, uint32_t job, int64_t start)
+/* A new segment with its key (and, unless done, a zeroed receipt).  NULL
+ * on no memory, nothing changed. */
+static struct seg *add(struct gm_segments *s, uint32_t job, int64_t start, int with_receipt)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -249,11 +304,28 @@ static struct seg *add(struct gm_segments *s, uint32_t job, int64_t start)
         s->v = v;
         s->cap = cap;
     }
-    struct seg *g = &s->v[s->n++];
+    if (2 * (s->n + 1) > s->nslot && index_rebuild(s, s->cap) != 0)
+        return NULL;
+    struct gm_receipt *r = with_receipt ? calloc(1, sizeof *r) : NULL;
+    if (with_receipt && !r)
+        return NULL;
+    struct seg *g = &s->v[s->n];
     memset(g, 0, sizeof *g);
     g->job = job;
     g->start = start;
+    g->r = r;
+    index_put(s, s->n++);
     return g;
+}
+
+/* The segment's receipt is in the ledger at `sequence`: keep its key only. */
+static void set_done(struct seg *g, int64_t sequence, int64_t done_at)
+{
+    g->state = SEG_DONE;
+    g->sequence = sequence;
+    g->done_at = done_at;
+    free(g->r);
+    g->r = NULL;
 }
 
 static void seen(struct gm_segments *s, int64_t t)
@@ -312,32 +384,34 @@ static int apply(struct gm_segments *s, char *text)
         r.has_market_order = r.market_order[0] != '\0';
         if (g)
             return -1; /* opened twice */
-        if (!(g = add(s, (uint32_t)job, start)))
+        if (!(g = add(s, (uint32_t)job, start, 1)))
             return -1;
         g->state = SEG_OPEN;
-        g->r = r;
+        g->segment = r.segment;
+        *g->r = r;
         seen(s, start);
         return 0;
     }
     case 'C': {
         enum gm_end_reason reason;
-        char rec[sizeof g->r.recovered], src[sizeof g->r.energy_source];
+        char rec[sizeof g->r->recovered], src[sizeof g->r->energy_source];
         if (n != 9 || !g || g->state != SEG_OPEN || get_int(t[3], start, GM_RECEIPT_INT_MAX, &a) ||
             get_str(t[4], str, 32) || reason_by_name(str, &reason) ||
             get_str(t[5], rec, sizeof rec) || get_int(t[6], -1, GM_RECEIPT_INT_MAX, &b) ||
             get_str(t[7], src, sizeof src) || get_int(t[8], -1, GM_RECEIPT_INT_MAX, &c))
             return -1;
+        struct gm_receipt *r = g->r;
         g->state = SEG_CLOSED;
-        g->r.end = a;
-        g->r.end_reason = reason;
-        g->r.has_recovered = rec[0] != '\0';
-        memcpy(g->r.recovered, rec, sizeof rec);
-        g->r.has_energy = b >= 0;
-        g->r.energy_mj = b >= 0 ? b : 0;
-        g->r.has_energy_source = src[0] != '\0';
-        memcpy(g->r.energy_source, src, sizeof src);
-        g->r.has_emissions = c >= 0;
-        g->r.emissions_mg = c >= 0 ? c : 0;
+        r->end = a;
+        r->end_reason = reason;
+        r->has_recovered = rec[0] != '\0';
+        memcpy(r->recovered, rec, sizeof rec);
+        r->has_energy = b >= 0;
+        r->energy_mj = b >= 0 ? b : 0;
+        r->has_energy_source = src[0] != '\0';
+        memcpy(r->energy_source, src, sizeof src);
+        r->has_emissions = c >= 0;
+        r->emissions_mg = c >= 0 ? c : 0;
         seen(s, a);
         return 0;
     }
@@ -345,16 +419,14 @@ static int apply(struct gm_segments *s, char *text)
         if (n != 5 || !g || g->state != SEG_CLOSED || get_int(t[3], 0, GM_RECEIPT_INT_MAX, &a) ||
             get_int(t[4], 0, INT64_MAX, &b))
             return -1;
-        g->state = SEG_DONE;
-        g->r.sequence = a;
-        g->done_at = b;
+        set_done(g, a, b);
         return 0;
     case 'K':
         if (n != 5 || g || get_int(t[3], 0, GM_RECEIPT_INT_MAX, &a) ||
-            get_int(t[4], 0, INT64_MAX, &b) || !(g = add(s, (uint32_t)job, start)))
+            get_int(t[4], 0, INT64_MAX, &b) || !(g = add(s, (uint32_t)job, start, 0)))
             return -1;
         g->state = SEG_DONE;
-        g->r.segment = a;
+        g->segment = a;
         g->done_at = b;
         return 0;
     }
@@ -405,23 +477,6 @@ static void replay(struct gm_segments *s, char *buf, size_t len, size_t *keep)
 
 /* ------------------------------------------------------------- the file */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Append one record (mutex held).  On a failed or short write the file is
  * cut back to its last whole record and the journal is "behind" until
  * gm_segments_compact rewrites it from memory. */
@@ -431,7 +486,7 @@ static int record(struct gm_segments *s, struct line *l, char *err, size_t errle
         return gm_errf(err, errlen, "%s: a record is longer than %d bytes", s->path, LINE_MAX_LEN);
     if (s->behind)
         return 0; /* in memory; gm_segments_compact writes it (the first failure was reported) */
-    if (write_all(s->fd, l->buf, l->len) != 0) {
+    if (gm_io_write_all(s->fd, l->buf, l->len) != 0) {
         int e = errno;
         if (ftruncate(s->fd, (off_t)s->size) != 0) {
             /* the next open cuts the partial line as a torn tail */
@@ -481,7 +536,8 @@ gm_segments *gm_segments_open(const char *path, char *err, size_t errlen)
     if (!buf)
         goto fail;
     if (len == 0) {
-        if (write_all(s->fd, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0 || fdatasync(s->fd) != 0) {
+        if (gm_io_write_all(s->fd, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) != 0 ||
+            fdatasync(s->fd) != 0) {
             gm_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
             goto fail;
         }
@@ -518,7 +574,10 @@ void gm_segments_close(gm_segments *s)
     if (s->fd >= 0)
         close(s->fd);
     pthread_mutex_destroy(&s->mu);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].r);
     free(s->v);
+    free(s->slot);
     free(s->path);
     free(s);
 }
@@ -549,15 +608,16 @@ int gm_segments_begin(gm_segments *s, uint32_t job, struct gm_receipt *r, int64_
     /* A run the journal has already seen for this job (one slurmctld's
      * kill -9 rolled back, say) keeps its number: this one follows it. */
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i].job == job && s->v[i].r.segment >= r->segment)
-            r->segment = s->v[i].r.segment + 1;
-    struct seg *g = add(s, job, r->start);
+        if (s->v[i].job == job && s->v[i].segment >= r->segment)
+            r->segment = s->v[i].segment + 1;
+    struct seg *g = add(s, job, r->start, 1);
     if (!g) {
         pthread_mutex_unlock(&s->mu);
         return gm_errf(err, errlen, "out of memory");
     }
     g->state = SEG_OPEN;
-    g->r = *r;
+    g->segment = r->segment;
+    *g->r = *r;
     seen(s, now);
     line_open(&l, g);
     rc = record(s, &l, err, errlen);
@@ -577,7 +637,7 @@ int gm_segments_end(gm_segments *s, uint32_t job, int64_t start, const struct gm
         pthread_mutex_unlock(&s->mu);
         return 1;
     }
-    struct gm_receipt *r = &g->r;
+    struct gm_receipt *r = g->r;
     r->end = e->end < start ? start : e->end;
     r->end_reason = e->reason;
     r->has_recovered = e->recovered && e->recovered[0];
@@ -693,20 +753,21 @@ int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, siz
         struct seg *g = &s->v[i];
         if (g->state != SEG_CLOSED)
             continue;
-        struct gm_receipt r = g->r;
+        struct gm_receipt r = *g->r;
         r.version = GM_RECEIPT_VERSION;
         r.gpu_seconds = r.gpu_count * (r.end - r.start);
         if (r.end - r.start > GM_RECEIPT_INT_MAX / r.gpu_count)
             r.gpu_seconds = -1;
         r.amount_micro =
             r.gpu_seconds < 0 ? -1 : gm_receipt_amount(r.gpu_seconds, r.price_micro_per_gpu_hour);
+        /* As the ledger will sign it (it sets the sequence again), so that
+         * one unfit receipt is kept back instead of failing the group. */
         r.sequence = 0;
-        r.key_id[0] = '\0';
+        memcpy(r.key_id, gm_key_id_hex(key), sizeof r.key_id);
         char msg[256];
         if (r.gpu_seconds < 0 || r.amount_micro < 0) {
             gm_errf(msg, sizeof msg, "its bill is beyond 2^53-1 micro-units");
-        } else if (gm_receipt_check(&r, msg, sizeof msg) == 0 || strstr(msg, "key_id")) {
-            /* key_id and sequence are set by the ledger */
+        } else if (gm_receipt_check(&r, msg, sizeof msg) == 0) {
             keys[n].job = g->job;
             keys[n].start = g->start;
             rs[n++] = r;
@@ -740,9 +801,7 @@ int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, siz
             if (!g || g->state != SEG_CLOSED)
                 continue;
             struct line l = { .len = 0 };
-            g->state = SEG_DONE;
-            g->r.sequence = rs[i].sequence;
-            g->done_at = now;
+            set_done(g, rs[i].sequence, now);
             line_done(&l, g, 'D');
             char msg[256];
             record(s, &l, msg, sizeof msg); /* lost only to a crash: then redone, recorded once */
@@ -758,16 +817,6 @@ int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, siz
     free(rs);
     free(keys);
     free(recorded);
-    return rc;
-}
-
-int gm_segments_sync(gm_segments *s, char *err, size_t errlen)
-{
-    pthread_mutex_lock(&s->mu);
-    int rc = s->behind || fdatasync(s->fd) == 0
-                 ? 0
-                 : gm_errf(err, errlen, "%s: fdatasync: %s", s->path, strerror(errno));
-    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -789,6 +838,7 @@ int gm_segments_compact(gm_segments *s, int64_t now, int64_t keep_seconds, char 
         s->v[kept++] = *g;
     }
     s->n = kept;
+    index_rebuild(s, s->n); /* v shrank: cannot fail */
     cap = 4096 + s->n * 512;
     if (!(text = malloc(cap))) {
         gm_errf(err, errlen, "out of memory");

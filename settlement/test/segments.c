@@ -220,6 +220,45 @@ static void basics(const char *dir)
     gm_ledger_close(l);
 }
 
+/* Many segments: the index finds each one (open, ended, never seen) as the
+ * table grows, after a reopen and after compaction. */
+static int states_right(gm_segments *s, int n)
+{
+    int wrong = 0;
+    for (int i = 0; i < n; i++) {
+        /* Few job ids, many starts: keys that differ only in start. */
+        uint32_t job = 500 + (uint32_t)(i % 7);
+        int64_t start = 40000 + i;
+        enum gm_segment_state want = i % 3 ? GM_SEGMENT_CLOSED : GM_SEGMENT_OPEN;
+        wrong += gm_segments_state(s, job, start) != want;
+        wrong += gm_segments_state(s, job, start + 1000000) != GM_SEGMENT_NONE;
+    }
+    return wrong;
+}
+
+static void many(const char *dir)
+{
+    char jpath[600], err[512];
+    const int n = 3000;
+    snprintf(jpath, sizeof jpath, "%s/many.journal", dir);
+    gm_segments *s = open_journal(jpath);
+    for (int i = 0; i < n; i++) {
+        uint32_t job = 500 + (uint32_t)(i % 7);
+        struct gm_receipt r = opening(job, 40000 + i, 1);
+        struct gm_segment_end e = ending(40000 + i + 10, GM_END_COMPLETED);
+        if (gm_segments_begin(s, job, &r, 40000 + i, err, sizeof err) ||
+            (i % 3 && gm_segments_end(s, job, 40000 + i, &e, err, sizeof err)))
+            bail_out("%s", err);
+    }
+    is_int(states_right(s, n), 0, "%d segments: each found in its state, none invented", n);
+    gm_segments_close(s);
+    s = open_journal(jpath);
+    is_int(states_right(s, n), 0, "the same after a reopen");
+    ok(gm_segments_compact(s, 50000, 3600, err, sizeof err) == 0, "compacted: %s", err);
+    is_int(states_right(s, n), 0, "the same after compaction");
+    gm_segments_close(s);
+}
+
 /* A crash after the ledger append and before the journal's "done" record:
  * the segment is settled again, and the ledger keeps one receipt. */
 static void crash_after_append(const char *dir)
@@ -503,6 +542,7 @@ int main(void)
     if (!key)
         bail_out("keygen: %s", err);
     basics(tmpdir);
+    many(tmpdir);
     crash_after_append(tmpdir);
     damage(tmpdir);
     full_disk(tmpdir);
