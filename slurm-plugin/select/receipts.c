@@ -390,8 +390,8 @@ void gm_receipts_begin(job_record_t *job_ptr, const struct gm_job_lease *l, cons
     struct gm_receipt r;
     char err[1024];
 
-    if (!gm_receipts_need_begin(job_ptr) || !l || l->gpus == 0)
-        return;
+    if (!rc_journal || !l || l->gpus == 0)
+        return; /* gm_segments_begin below does nothing for a known run */
     if (gm_receipt_opening(job_ptr, l, order, &r) != 0) {
         error("gpumarket: %pJ: its node list is too long for a receipt (%zu bytes max): its "
               "segment is not recorded",
@@ -410,12 +410,14 @@ void gm_receipts_end(job_record_t *job_ptr, const struct gm_conf *conf,
     char err[1024];
     int64_t start = (int64_t)job_ptr->start_time;
 
-    if (!rc_journal || gm_segments_state(rc_journal, job_ptr->job_id, start) != GM_SEGMENT_OPEN)
+    if (!rc_journal)
         return;
     e.end = job_ptr->end_time ? (int64_t)job_ptr->end_time : (int64_t)time(NULL);
     e.reason = gm_end_reason_of(job_ptr);
     e.recovered = NULL;
     gm_end_energy(job_ptr, conf, l && l->start == start ? l : NULL, e.end, &e);
+    /* One lookup: 1 when this run has no open segment (a local job, or a
+     * second fini for the run). */
     int rc = gm_segments_end(rc_journal, job_ptr->job_id, start, &e, err, sizeof err);
     if (rc < 0)
         error("gpumarket: %s", err);
