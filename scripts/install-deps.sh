@@ -9,7 +9,7 @@ packages=(
   slurmctld slurmd slurm-client libslurm-dev munge
   libopenmpi-dev openmpi-bin libpmix-dev
   libhwloc-dev hwloc
-  libssl-dev openssl python3
+  libssl-dev openssl python3 python3-cryptography
   clang clang-format libclang-rt-14-dev
   dpkg-dev procps iproute2 psmisc valgrind
 )

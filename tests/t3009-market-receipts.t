@@ -127,8 +127,14 @@ printf 'x' >>"$D/r.bytes"
 ! openssl pkeyutl -verify -rawin -pubin -inkey "$D/etc/gpumarket.pub" -in "$D/r.bytes" \
   -sigfile "$D/r.sig" >/dev/null 2>&1
 ok $? "and one changed byte fails it"
-if python3 -c 'import cryptography' 2>/dev/null; then
-  python3 - "$D/r.json" "$D/etc/gpumarket.pub" <<'PY'
+# Debian's python3-cryptography (scripts/install-deps.sh) is for
+# /usr/bin/python3, which another python3 first on PATH may shadow.
+pycrypto=
+for p in python3 /usr/bin/python3; do
+  "$p" -c 'import cryptography' 2>/dev/null && { pycrypto=$p; break; }
+done
+if [ -n "$pycrypto" ]; then
+  "$pycrypto" - "$D/r.json" "$D/etc/gpumarket.pub" <<'PY'
 import base64, json, sys
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 line = open(sys.argv[1], "rb").read().rstrip(b"\n")
@@ -140,7 +146,7 @@ load_pem_public_key(open(sys.argv[2], "rb").read()).verify(base64.b64decode(obj[
 PY
   ok $? "and with Python's cryptography on its canonical bytes"
 else
-  skip 1 "python3 has no cryptography module (Debian package python3-cryptography)"
+  skip 1 "no python3 with the cryptography module (Debian package python3-cryptography; scripts/install-deps.sh installs it)"
 fi
 out=$(gpumarket ledger checkpoint --config "$D/etc/gpumarket.conf" 2>&1) &&
   gpumarket ledger verify --ledger "$D/ledger" --pubkey "$D/etc/gpumarket.vkey" >/dev/null 2>&1
