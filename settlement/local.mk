@@ -129,6 +129,11 @@ BENCHMARKS += bench/bench-settlement
 bench_bench_settlement_SOURCES = bench/bench-settlement.c
 bench_bench_settlement_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_settlement_LDADD = settlement/libgpumarket-settlement.la $(OPENSSL_LIBS)
+# The segment journal's cost on slurmctld's locked path (lookup, memory).
+noinst_PROGRAMS += bench/bench-segments
+BENCHMARKS += bench/bench-segments
+bench_bench_segments_SOURCES = bench/bench-segments.c
+bench_bench_segments_LDADD = settlement/libgpumarket-settlement.la
 
 clean-local: clean-fuzz-settlement
 clean-fuzz-settlement:
