@@ -46,8 +46,8 @@ static double measure(const char *dir, int n, const gm_key *key, size_t *bytes)
     char jpath[512], ldir[512], err[512];
     snprintf(jpath, sizeof jpath, "%s/journal-%d", dir, n);
     snprintf(ldir, sizeof ldir, "%s/ledger-%d", dir, n);
-    gm_ledger *l = gm_ledger_open(ldir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "bench/segments", err,
-                                  sizeof err);
+    gm_ledger *l =
+        gm_ledger_open(ldir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "bench/segments", err, sizeof err);
     if (!l)
         die("ledger", err);
     gm_segments *s = gm_segments_open(jpath, err, sizeof err);
@@ -65,8 +65,9 @@ static double measure(const char *dir, int n, const gm_key *key, size_t *bytes)
         r.gpu_count = 8;
         r.start = 1800000000 + j;
         r.price_micro_per_gpu_hour = 2400000;
-        struct gm_segment_end e = { .end = r.start + 600, .reason = GM_END_COMPLETED,
-                                    .energy_mj = -1, .emissions_mg = -1 };
+        struct gm_segment_end e = {
+            .end = r.start + 600, .reason = GM_END_COMPLETED, .energy_mj = -1, .emissions_mg = -1
+        };
         if (gm_segments_begin(s, (uint32_t)j, &r, r.start, err, sizeof err) ||
             gm_segments_end(s, (uint32_t)j, r.start, &e, err, sizeof err))
             die("begin/end", err);
@@ -81,8 +82,9 @@ static double measure(const char *dir, int n, const gm_key *key, size_t *bytes)
     if (!(s = gm_segments_open(jpath, err, sizeof err)))
         die("journal", err);
     *bytes = heap_in_use() - before;
-    struct gm_segment_end e = { .end = 5, .reason = GM_END_COMPLETED, .energy_mj = -1,
-                                .emissions_mg = -1 };
+    struct gm_segment_end e = {
+        .end = 5, .reason = GM_END_COMPLETED, .energy_mj = -1, .emissions_mg = -1
+    };
     const int k = 200000;
     double best = 1e9;
     for (int rep = 0; rep < 5; rep++) {
