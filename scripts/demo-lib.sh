@@ -19,3 +19,95 @@ segment_status() {
       ;;
   esac
 }
+
+# The demo's last step: what the buyer and an auditor get.  Each function
+# reads signed receipts as `gpumarket receipts export` prints them (one
+# {"receipt":{...},"signature":"..."} line each) and, when something is
+# missing or wrong, says so on standard error and returns non-zero.
+
+# receipt_field LINE NAME: the value of field NAME of a signed receipt line
+# (receipts hold integers and strings only, strings without escapes here).
+receipt_field() {
+  sed -n 's/.*[{,]"'"$2"'":\("\([^"\\]*\)"\|\(-\{0,1\}[0-9][0-9]*\)\)[,}].*/\2\3/p' <<<"$1"
+}
+
+# money MICRO: micro-units as units with at least two decimals (1.00, 0.066666).
+money() {
+  local m=$1 f
+  f=$(printf '%06d' $((m % 1000000)))
+  f=${f%"${f##*[!0]}"}
+  while [ ${#f} -lt 2 ]; do f=${f}0; done
+  echo "$((m / 1000000)).$f"
+}
+
+# receipt_summary LINE [CURRENCY]: one line a buyer reads: the segment, its
+# GPUs and time, the price locked at its start and what it costs.  Checks
+# the billing rule (gpu_seconds = gpu_count x (end - start), amount =
+# gpu_seconds x price / 3600 rounded down) and fails if the receipt breaks it.
+receipt_summary() {
+  local line=$1 cur=${2:-units} job seg n type nodes start end gs price amount reason
+  job=$(receipt_field "$line" job_id) seg=$(receipt_field "$line" segment)
+  n=$(receipt_field "$line" gpu_count) type=$(receipt_field "$line" gpu_type)
+  nodes=$(receipt_field "$line" nodes) start=$(receipt_field "$line" start)
+  end=$(receipt_field "$line" end) gs=$(receipt_field "$line" gpu_seconds)
+  price=$(receipt_field "$line" price_micro_per_gpu_hour)
+  amount=$(receipt_field "$line" amount_micro) reason=$(receipt_field "$line" end_reason)
+  if [ -z "$job" ] || [ -z "$seg" ] || [ -z "$price" ] || [ -z "$amount" ] || [ -z "$reason" ]; then
+    echo "not a signed receipt: $line" >&2
+    return 1
+  fi
+  if [ "$gs" != $((n * (end - start))) ] || [ "$amount" != $((gs * price / 3600)) ]; then
+    echo "receipt of job $job segment $seg breaks the billing rule: $n GPUs x $((end - start)) s = $gs GPU-s at $price/GPU-hour billed $amount" >&2
+    return 1
+  fi
+  printf 'job %s segment %s: %s x %s on %s for %s s = %s GPU-s at %s %s/GPU-hour (locked at start) = %s %s, %s\n' \
+    "$job" "$seg" "$n" "$type" "$nodes" "$((end - start))" "$gs" "$(money "$price")" "$cur" \
+    "$(money "$amount")" "$cur" "$reason"
+}
+
+# segments_are FILE JOB WANT: the receipts of JOB in FILE are exactly the
+# segments WANT ("0:preempted 1:completed"), in that order.
+segments_are() {
+  local got
+  got=$(while IFS= read -r l; do
+          [ "$(receipt_field "$l" job_id)" = "$2" ] || continue
+          printf '%s:%s ' "$(receipt_field "$l" segment)" "$(receipt_field "$l" end_reason)"
+        done <"$1")
+  got=${got% }
+  [ "$got" = "$3" ] && return 0
+  echo "job $2 has receipts for segments '${got:-none}', expected '$3'" >&2
+  return 1
+}
+
+# wait_receipts SECONDS COMMAND...: run COMMAND (it succeeds once the
+# receipts are there) every half second until it does, for at most SECONDS;
+# slurmctld's writer thread appends a receipt within a second or so of the
+# segment's end.
+wait_receipts() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      "$@" # once more, with its message
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# verify_with_openssl DIR: in DIR, check r.json (one signed receipt) against
+# cluster.pub with the commands of gpumarket(1), RECEIPT FORMAT: sed, tr,
+# base64 and openssl alone.  Prints each command, then openssl's verdict.
+verify_with_openssl() {
+  (
+    cd "$1" || exit 1
+    while IFS= read -r c; do
+      printf '$ %s\n' "$c"
+      eval "$c" || { echo "this command failed in $1: $c" >&2; exit 1; }
+    done <<'CMDS'
+sed 's/^{"receipt":\(.*\),"signature":"\([^"]*\)"}$/\1/' r.json | tr -d '\n' > bytes
+sed 's/^{"receipt":\(.*\),"signature":"\([^"]*\)"}$/\2/' r.json | base64 -d > sig
+openssl pkeyutl -verify -rawin -pubin -inkey cluster.pub -in bytes -sigfile sig
+CMDS
+  )
+}

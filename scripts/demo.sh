@@ -4,7 +4,10 @@
 # Slurm cluster (3 nodes x 4 fake H100s) and play the market scenario on it:
 # a buyer's distributed training runs on idle GPUs in the market partition, a
 # local researcher takes the GPUs back, the training checkpoints, is requeued
-# and resumes to exactly the result of an uninterrupted run.
+# and resumes to exactly the result of an uninterrupted run; the market runs
+# inside slurmctld (select/cons_tres_gpumarket), which signs one receipt per
+# lease segment into the cluster's ledger, and the demo ends by verifying
+# them as a buyer and an auditor would.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GPUMARKET_BUILD_DIR:-$top/build}
@@ -22,8 +25,11 @@ sandbox=$build/sandbox/gpumarket-sandbox
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gpumarket-demo.XXXXXX")
 trap '"$sandbox" down --dir "$dir" >/dev/null 2>&1' EXIT
 
-say "1. Start a sandbox cluster: munge, slurmctld, 3 slurmd nodes with 4 fake H100 GPUs each"
-eval "$("$sandbox" up --nodes 3 --gpus-per-node 4 --gpu-type h100 --dir "$dir")" || fail "the sandbox did not start"
+say "1. Start a sandbox cluster: munge, slurmctld with the market's select plugin, 3 slurmd nodes with 4 fake H100 GPUs each"
+eval "$("$sandbox" up --nodes 3 --gpus-per-node 4 --gpu-type h100 --select gpumarket --dir "$dir")" ||
+  fail "the sandbox did not start (with select/cons_tres_gpumarket, whose receipts the demo shows)"
+run bash -c "scontrol show config | grep -E '^SelectType '"
+echo "slurmctld signs receipts with the cluster key $dir/etc/gpumarket.key (made by gpumarket keygen)"
 run sinfo -N -o '%N %P %t %G'
 
 wait_state() { # wait_state JOB STATE SECONDS
@@ -80,14 +86,51 @@ echo "market job $market is running again"
 wait_state "$market" COMPLETED 180
 run grep -v '^step ' "$dir/market-$market.out"
 
-say "6. The same training without any interruption, for comparison"
-ref=$(OMPI_MCA_btl=self,tcp srun -p market -N2 --ntasks-per-node=4 --mpi=pmix $train $args --quiet 2>/dev/null |
+say "6. The same training on the same GPUs without any interruption, for comparison (a market job too)"
+ref=$(OMPI_MCA_btl=self,tcp srun -p market -N2 --ntasks-per-node=4 --gres=gpu:4 --mpi=pmix $train $args --quiet 2>/dev/null |
       sed -n 's/^final loss \([^ ]*\).*/\1/p')
 got=$(sed -n 's/^final loss \([^ ]*\).*/\1/p' "$dir/market-$market.out" | tail -n 1)
 echo "uninterrupted final loss: $ref"
 echo "preempted + resumed loss: $got"
 [ -n "$ref" ] && [ "$ref" = "$got" ] || fail "the resumed run did not reach the uninterrupted loss"
 
-say "Done: the market job ran in two segments around the local job and lost nothing."
+say "7. What the buyer and an auditor get: slurmctld signed one receipt per lease segment"
+export PATH=$build/cli:$PATH
+conf=$dir/etc/gpumarket.conf
+currency=$(sed -n 's/^Currency=//p' "$conf")
+# The market job's two segments and the reference run (a market job too).
+receipts_ready() {
+  gpumarket receipts export --config "$conf" >"$dir/receipts.jsonl" &&
+    segments_are "$dir/receipts.jsonl" "$market" "0:preempted 1:completed" &&
+    { [ "$(grep -c . "$dir/receipts.jsonl")" -eq 3 ] ||
+      { echo "the ledger holds $(grep -c . "$dir/receipts.jsonl") receipts, expected 3 (2 segments and the reference run)" >&2; return 1; }; }
+}
+wait_receipts 60 receipts_ready ||
+  fail "slurmctld did not write the receipts of the market job's segments within 60 s (ledger $dir/ledger; see $dir/log/slurmctld.log)"
+echo "The ledger ($dir/ledger) as slurmctld wrote it: sequence, job, segment, user, account,"
+echo "GPUs, start, end, end reason, amount (micro-$currency), energy source, recovered:"
+run gpumarket receipts list --config "$conf"
+echo "The price locked per segment: the buyer bid 2.40 and pays the clearing price of the"
+echo "segment's start, per second of allocated GPU time:"
+while IFS= read -r line; do
+  receipt_summary "$line" "$currency" || fail "a receipt breaks the billing rule"
+  [ "$(receipt_field "$line" job_id)" != "$market" ] ||
+    [ "$(receipt_field "$line" price_micro_per_gpu_hour)" -le 2400000 ] ||
+    fail "job $market was billed above its bid of 2.40"
+done <"$dir/receipts.jsonl"
+echo "An auditor gets a signed checkpoint of the ledger and verifies the ledger against the"
+echo "cluster's public key (every receipt's signature, the Merkle tree, the checkpoint):"
+run gpumarket ledger checkpoint --config "$conf" || fail "gpumarket ledger checkpoint failed"
+printf '$ %s\n' "gpumarket ledger verify --config $conf --pubkey $dir/etc/gpumarket.pub"
+verdict=$(gpumarket ledger verify --config "$conf" --pubkey "$dir/etc/gpumarket.pub" 2>&1)
+echo "$verdict"
+grep -q '"ok":true' <<<"$verdict" && grep -q '"signatures_checked":true' <<<"$verdict" &&
+  grep -q '"checkpoint_size":3' <<<"$verdict" || fail "the ledger does not verify with the cluster's public key"
+echo "One receipt (the preempted segment) with the openssl command alone, as gpumarket(1) shows:"
+mkdir -p "$dir/audit" && cp "$dir/etc/gpumarket.pub" "$dir/audit/cluster.pub"
+gpumarket receipts export --config "$conf" --job "$market" | head -n 1 >"$dir/audit/r.json"
+verify_with_openssl "$dir/audit" || fail "the receipt of job $market segment 0 does not verify with openssl"
+
+say "Done: the market job ran in two segments around the local job, lost nothing, and each segment has a verified receipt."
 echo "The sandbox is stopped and removed on exit. To keep a cluster to play with:"
 echo "  $sandbox up --nodes 3 --gpus-per-node 4"

@@ -28,7 +28,8 @@ INTEGRATION_TESTS += \
 	tests/t3007-market-unchanged.t \
 	tests/t3008-market-restart.t \
 	tests/t3009-market-receipts.t \
-	tests/t3010-market-receipts-crash.t
+	tests/t3010-market-receipts-crash.t \
+	tests/t3011-market-receipts-full-disk.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
 # crash_report of tests/sandbox.sh, which needs no sandbox: a crashed task

@@ -49,6 +49,7 @@ for line in sys.stdin:
 # receipts_of JOB: its receipts' lines, in ledger order.
 receipts_of() { receipts_tsv | awk -F'\t' -v j="$1" '$1 == j'; }
 receipt_count() { receipts_of "$1" | wc -l; }
+receipts_at_least() { [ "$(receipts_tsv | wc -l)" -ge "$1" ]; }
 receipt_count_is() { [ "$(receipt_count "$1")" -eq "$2" ]; }
 # epoch JOB FIELD: a time field of scontrol show job as Unix seconds.
 epoch() { date -d "$(job_field "$1" "$2")" +%s 2>/dev/null; }

@@ -4,6 +4,8 @@
 # on a fresh Debian 12: each names an executable script of this repository,
 # neither uses sudo (a fresh machine where you are root has none), and the
 # first step both take (install-deps.sh) runs as root without calling sudo.
+# The README's account of the demo names its last step (receipts from
+# slurmctld, verified), and demo.sh runs that step.
 . "$(dirname "$0")/tap/preamble.sh"
 
 readme=$top_srcdir/README.md
@@ -38,6 +40,26 @@ test_expect_success 'the scripts themselves never run sudo' '
   while read -r cmd; do
     test_grep -v -E "^[^#]*(^|[;&|[:space:]])sudo[[:space:]]" "$top_srcdir/$cmd" || return 1
   done <quickstart
+'
+
+# What the README says the demo shows last, and what demo.sh does at that
+# step: the receipts slurmctld wrote, verified by the buyer and an auditor.
+sed -n '/^## Quick start/,/^## /p' "$readme" | sed -n '/^The demo starts/,/^$/p' | tr '\n' ' ' >demo-text
+test_expect_success 'the README says the demo ends with the receipts, verified' '
+  for s in "select/cons_tres_gpumarket" "one receipt per lease" "gpumarket receipts list" \
+    "price locked" "ledger checkpoint" "gpumarket ledger verify --pubkey" "openssl"; do
+    grep -q -F "$s" demo-text || { echo "the demo paragraph does not mention: $s"; return 1; }
+  done
+'
+
+test_expect_success 'demo.sh runs what the README says, on the select plugin, and fails when the ledger does not verify' '
+  demo=$top_srcdir/scripts/demo.sh &&
+  for s in "up --nodes 3 --gpus-per-node 4 --gpu-type h100 --select gpumarket" \
+    "run gpumarket receipts list --config" "receipt_summary" "run gpumarket ledger checkpoint --config" \
+    "gpumarket ledger verify --config" "verify_with_openssl"; do
+    grep -q -F -e "$s" "$demo" || { echo "demo.sh does not run: $s"; return 1; }
+  done &&
+  grep -q -F "fail \"the ledger does not verify with the cluster" "$demo"
 '
 
 if [ "$(id -u)" -eq 0 ]; then

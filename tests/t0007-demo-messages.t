@@ -3,7 +3,11 @@
 # What the demo's training job says when a segment ends: a normal end is not
 # reported as a checkpoint after a preemption notice (issue 9).  The job
 # script is the one scripts/demo.sh writes, run here with an srun that exits
-# with the status under test.
+# with the status under test.  And the demo's last step (what the buyer and
+# an auditor get): its functions on real signed receipts of a two-segment
+# job, what they print and how they fail, the openssl commands the same as
+# gpumarket(1) shows, and demo.sh running that step on the market's select
+# plugin.
 . "$(dirname "$0")/tap/preamble.sh"
 . "$top_srcdir/scripts/demo-lib.sh"
 
@@ -56,6 +60,109 @@ test_expect_success 'the demo job ending normally reports a finished training, e
 test_expect_success 'the demo job preempted reports the checkpoint and exits 75 for the requeue' '
   test_expect_code 75 env FAKE_RC=75 PATH=$PWD/bin:$PATH ./train.sh >out 2>&1 &&
   test_grep -x "segment ended with status 75: checkpoint saved after a preemption notice; Slurm requeues the job" out
+'
+
+# ---- The last step: receipts.  Two segments of job 41 (preempted, then
+# completed, 8 GPUs at 1.00/GPU-hour) and a reference run, signed by a real
+# key through `gpumarket ledger append`, exported as slurmctld's are.
+if command -v gpumarket >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+  test_set_prereq RECEIPTS
+  fixture_keys sandbox.gpumarket.invalid/demo
+  { sample_receipt job_id=41 segment=0 end_reason=preempted nodes='gm[1-2]' start=1800000000 end=1800000016 \
+      price_micro_per_gpu_hour=1000000 energy_mj= user=root account='(none)'
+    sample_receipt job_id=41 segment=1 end_reason=completed nodes='gm[1-2]' start=1800000022 end=1800000055 \
+      price_micro_per_gpu_hour=1000000 energy_mj= user=root account='(none)'
+    sample_receipt job_id=43 segment=0 end_reason=completed nodes='gm[1-2]' start=1800000055 end=1800000092 \
+      price_micro_per_gpu_hour=1000000 energy_mj= user=root account='(none)'
+  } | gpumarket ledger append >/dev/null 2>append.err || bail_out "gpumarket ledger append: $(cat append.err)"
+  gpumarket receipts export >receipts.jsonl
+else
+  test_missing_prereq RECEIPTS "the gpumarket command (build it) and openssl are needed"
+fi
+
+test_expect_success RECEIPTS 'receipt_summary shows the segment, its GPUs and time, the locked price and the amount' '
+  while IFS= read -r l; do receipt_summary "$l" USD || return 1; done <receipts.jsonl >actual &&
+  cat >expect <<-\EOF &&
+	job 41 segment 0: 8 x h100 on gm[1-2] for 16 s = 128 GPU-s at 1.00 USD/GPU-hour (locked at start) = 0.035555 USD, preempted
+	job 41 segment 1: 8 x h100 on gm[1-2] for 33 s = 264 GPU-s at 1.00 USD/GPU-hour (locked at start) = 0.073333 USD, completed
+	job 43 segment 0: 8 x h100 on gm[1-2] for 37 s = 296 GPU-s at 1.00 USD/GPU-hour (locked at start) = 0.082222 USD, completed
+	EOF
+  test_cmp expect actual
+'
+
+test_expect_success RECEIPTS 'money shows micro-units with at least two decimals' '
+  for m in 0 66666 1000000 2400000 1234567; do money $m; done >actual &&
+  printf "%s\n" 0.00 0.066666 1.00 2.40 1.234567 >expect &&
+  test_cmp expect actual
+'
+
+test_expect_success RECEIPTS 'receipt_summary fails on a receipt that breaks the billing rule, or is no receipt' '
+  l=$(head -n 1 receipts.jsonl | sed "s/\"amount_micro\":[0-9]*/\"amount_micro\":99/") &&
+  test_must_fail receipt_summary "$l" USD >out 2>err &&
+  test_grep "job 41 segment 0 breaks the billing rule: 8 GPUs x 16 s = 128 GPU-s at 1000000/GPU-hour billed 99" err &&
+  test_must_fail receipt_summary "not json" 2>err &&
+  test_grep "not a signed receipt" err
+'
+
+test_expect_success RECEIPTS 'segments_are: the preempted and the completed segment, in order' '
+  segments_are receipts.jsonl 41 "0:preempted 1:completed" &&
+  segments_are receipts.jsonl 43 "0:completed"
+'
+
+test_expect_success RECEIPTS 'segments_are names what the ledger holds when a segment is missing or wrong' '
+  head -n 1 receipts.jsonl >one.jsonl &&
+  test_must_fail segments_are one.jsonl 41 "0:preempted 1:completed" 2>err &&
+  test_grep -x "job 41 has receipts for segments '"'"'0:preempted'"'"', expected '"'"'0:preempted 1:completed'"'"'" err &&
+  test_must_fail segments_are receipts.jsonl 42 "0:completed" 2>err &&
+  test_grep "job 42 has receipts for segments '"'"'none'"'"'" err &&
+  sed "s/\"end_reason\":\"preempted\"/\"end_reason\":\"failed\"/" receipts.jsonl >failed.jsonl &&
+  test_must_fail segments_are failed.jsonl 41 "0:preempted 1:completed" 2>err &&
+  test_grep "'"'"'0:failed 1:completed'"'"'" err
+'
+
+test_expect_success 'wait_receipts: at once when ready; bounded, with the last message, when not' '
+  wait_receipts 5 true &&
+  start=$SECONDS &&
+  test_must_fail wait_receipts 1 sh -c "echo still missing >&2; false" 2>err &&
+  test $((SECONDS - start)) -le 3 &&
+  test_grep -x "still missing" err
+'
+
+test_expect_success RECEIPTS 'verify_with_openssl: a receipt verifies with the openssl command alone' '
+  mkdir audit && head -n 1 receipts.jsonl >audit/r.json && cp "$RECEIPT_PUB" audit/cluster.pub &&
+  verify_with_openssl audit >out 2>&1 &&
+  test_grep -x "Signature Verified Successfully" out &&
+  test_grep -x "\$ openssl pkeyutl -verify -rawin -pubin -inkey cluster.pub -in bytes -sigfile sig" out
+'
+
+test_expect_success RECEIPTS 'verify_with_openssl fails, saying so, when one byte of the receipt changed' '
+  sed -i "s/\"amount_micro\":35555/\"amount_micro\":35556/" audit/r.json &&
+  test_must_fail verify_with_openssl audit >out 2>&1 &&
+  test_grep "Signature Verification Failure" out &&
+  test_grep "this command failed in audit: openssl pkeyutl" out
+'
+
+# The commands of gpumarket(1), RECEIPT FORMAT, as a reader types them.
+sed -n '/^To check one with the openssl command alone:/,/^\.EE/p' "$top_srcdir/doc/gpumarket.1" |
+  sed -e '1,/^\.EX/d' -e '/^\.EE/d' -e 's/\\e/\\/g' -e 's/\\-/-/g' -e 's/receipt\.pub/cluster.pub/' >man-cmds
+sed -n "/<<'CMDS'\$/,/^CMDS\$/p" "$top_srcdir/scripts/demo-lib.sh" | sed '1d;$d' >lib-cmds
+
+test_expect_success 'verify_with_openssl runs exactly the commands gpumarket(1) shows' '
+  test_line_count = 3 man-cmds &&
+  test_cmp man-cmds lib-cmds
+'
+
+test_expect_success 'demo.sh runs the market select plugin and ends with the receipts step' '
+  demo=$top_srcdir/scripts/demo.sh &&
+  test_grep -E "gpumarket-sandbox\"? up .*--select gpumarket|\"\\\$sandbox\" up .*--select gpumarket" "$demo" &&
+  test_grep "^say \"7. What the buyer and an auditor get" "$demo" &&
+  test_grep "wait_receipts [0-9]* receipts_ready" "$demo" &&
+  test_grep "segments_are .*\"0:preempted 1:completed\"" "$demo" &&
+  test_grep "run gpumarket receipts list --config" "$demo" &&
+  test_grep "receipt_summary .*|| fail" "$demo" &&
+  test_grep "run gpumarket ledger checkpoint --config" "$demo" &&
+  test_grep "gpumarket ledger verify --config .* --pubkey .*gpumarket.pub" "$demo" &&
+  test_grep "verify_with_openssl .*|| fail" "$demo"
 '
 
 test_done

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # slurmctld with select/cons_tres_gpumarket under valgrind, through a short
 # market workload (priced, refused, forged, capped, preempted, requeued,
-# reconfigured): no invalid read or write or use of uninitialised memory, and
+# reconfigured), its receipt writer thread signing and appending the
+# segments' receipts: no invalid read or write or use of uninitialised memory, and
 # no block leaked by the plugin's own code or the market library.
 . "$top_srcdir/tests/tap/tap.sh"
 . "$top_srcdir/tests/sandbox.sh"
@@ -11,7 +12,7 @@ require_sandbox
 command -v valgrind >/dev/null || bail_out "valgrind is not installed (scripts/install-deps.sh installs it)"
 forge=$top_builddir/tests/forge_submit
 [ -x "$forge" ] || bail_out "$forge is not built (run the tests with make check)"
-plan 7
+plan 8
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/gmvg.XXXXXX")
 SLURMCTLD_REAL=$(PATH=$PATH:/usr/sbin:/sbin command -v slurmctld) || bail_out "slurmctld not found"
@@ -41,6 +42,11 @@ loc=$(sbatch --parsable -p local --gres=gpu:4 -o /dev/null --wrap 'sleep 2')
 wait_for 180 job_in_state "$loc" COMPLETED
 ok $? "a local job preempted the market jobs and completed"
 scancel "$a" "$b" "$c" "$d" 2>/dev/null
+# The receipt writer thread ran under valgrind too: the segments the local
+# job preempted have their receipts.
+preempted_receipt() { receipts_of "$1" | cut -f9 | grep -qx preempted; }
+wait_for 120 preempted_receipt "$a" && wait_for 60 preempted_receipt "$d"
+ok $? "slurmctld's writer thread signed and appended receipts under valgrind ($(receipts_tsv | cut -f1,9 | tr '\t\n' ': '))"
 sleep 5
 pid=$(cat "$SANDBOX_DIR/run/slurmctld.pid")
 ctld_alive

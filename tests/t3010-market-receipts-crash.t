@@ -3,7 +3,8 @@
 # Exactly one receipt per ended segment across kill -9: a stream of 200
 # short market jobs, with local jobs preempting some of them and two
 # `scontrol reconfigure`s, while slurmctld is killed with SIGKILL at random
-# moments and restarted each time.  Afterwards no (job, start) has two
+# moments and restarted each time, and an auditor verifies the live ledger
+# meanwhile.  Afterwards no (job, start) has two
 # receipts, every completed job has the one receipt of its last run with
 # slurmctld's start time, every job has at least one receipt per run
 # slurmctld counted, and the ledger verifies.
@@ -11,7 +12,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 9
+plan 10
 
 N=${GPUMARKET_CRASH_JOBS:-200}
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket
@@ -32,11 +33,31 @@ sleep 6 # slurmctld saves new jobs within 5 s: the stream starts from saved stat
 scontrol release "${ids[@]}"
 
 ctld_pid() { tr -dc 0-9 <"$D/run/slurmctld.pid" 2>/dev/null; }
-crashes=0 reconfigs=0 locals=0 t0=$SECONDS
+crashes=0 reconfigs=0 locals=0 verified=0 unverified=0 t0=$SECONDS
 RANDOM=$$
 active() { squeue -h -p market -t PENDING,RUNNING,COMPLETING -o %i 2>/dev/null | grep -c .; }
+# What an admin does after a kill -9 rolled slurmctld's state back: a job
+# relaunched while its old run was still on the node makes slurmd report a
+# duplicate job id (the node drains) or the launch fail (the job is held).
+tend() {
+  local drained held
+  drained=$(sinfo -h -N -t drain,draining -o %N 2>/dev/null | sort -u | paste -sd,)
+  [ -n "$drained" ] && scontrol update nodename="$drained" state=resume 2>/dev/null
+  held=$(squeue -h -p market -t PD -o '%i %r' 2>/dev/null | awk '/launch.failed/ { print $1 }')
+  [ -n "$held" ] && scontrol release $held 2>/dev/null
+  return 0
+}
 while [ $((SECONDS - t0)) -lt 600 ]; do
   sleep $((4 + RANDOM % 8)).$((RANDOM % 10))
+  tend
+  # An auditor verifies the live ledger while slurmctld appends to it.
+  if [ ! -e "$D/ledger/ledger" ]; then
+    : # no receipt yet
+  elif gpumarket ledger verify --ledger "$D/ledger" --pubkey "$D/etc/gpumarket.pub" 2>&1 | grep -q '"ok":true'; then
+    verified=$((verified + 1))
+  else
+    unverified=$((unverified + 1))
+  fi
   left=$(active) || left=1
   [ "$left" -eq 0 ] && break
   case $((RANDOM % 5)) in
@@ -56,10 +77,13 @@ while [ $((SECONDS - t0)) -lt 600 ]; do
     ;;
   esac
 done
-wait_for 300 bash -c "[ \$(squeue -h -p market -o %i | grep -c .) -eq 0 ]"
+drained() { sleep 1; tend; [ "$(active)" -eq 0 ]; }
+wait_for 300 drained
 ok $? "the stream drained in $((SECONDS - t0)) s: $crashes kill -9s, $reconfigs reconfigures, $locals local jobs"
 [ "$crashes" -ge 3 ]
 ok $? "slurmctld was killed at least 3 times ($crashes)"
+[ "$unverified" -eq 0 ] && [ "$verified" -gt 0 ]
+ok $? "the live ledger verified $verified times during the stream ($unverified failures)"
 
 # Receipts settle within seconds of the last end.
 stable() {

@@ -22,7 +22,10 @@ slurm_plugin_select_cons_tres_gpumarket_la_LIBADD = market/libgpumarket-market.l
 	settlement/libgpumarket-settlement.la common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Benchmark: the same job stream under this plugin and plain select/cons_tres.
 BENCHMARKS += $(abs_srcdir)/bench/bench-select.sh
+# Benchmark: receipts from slurmctld under a burst, against ledger append;
+# scheduling with receipts on against Receipts=no (issue 12).
+BENCHMARKS += $(abs_srcdir)/bench/bench-receipts.sh
 endif
-EXTRA_DIST += bench/bench-select.sh
+EXTRA_DIST += bench/bench-select.sh bench/bench-receipts.sh
 EXTRA_DIST += slurm-plugin/select/select_gpumarket.c slurm-plugin/select/select_gpumarket.map \
 	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h

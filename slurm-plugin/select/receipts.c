@@ -107,7 +107,10 @@ static enum gm_end_reason gm_end_reason_of(job_record_t *job_ptr)
     case JOB_PENDING: /* requeued: by preemption, or by scontrol/RequeueExit */
         return job_ptr->preempt_time ? GM_END_PREEMPTED : GM_END_REQUEUED;
     default: /* FAILED, OOM */
-        return GM_END_FAILED;
+        /* Ended after its preemption notice: a runtime that checkpoints
+         * within GraceTime exits on its own (RequeueExit, e.g. 75), and the
+         * job is FAILED here; Slurm requeues it only after the epilog. */
+        return job_ptr->preempt_time ? GM_END_PREEMPTED : GM_END_FAILED;
     }
 }
 
@@ -232,6 +235,7 @@ static void *gm_writer(void *arg)
                 goto next;
             }
         }
+        err[0] = '\0';
         int n = gm_segments_settle(rc_journal, ledger, key, GM_SETTLE_BATCH, now, err, sizeof err);
         if (n == -1) {
             snprintf(msg, sizeof msg,
