@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 /* The version of the API this header declares, as hwloc's HWLOC_API_VERSION:
- * (major << 16) | (minor << 8) | release, here 0.1.0.  Installed as
+ * (major << 16) | (minor << 8) | release, here 0.2.0.  Installed as
  * <gpumarket/gpumarket_mpi.h>; `pkg-config --cflags --libs gpumarket-mpi`. */
-#define GPUMARKET_MPI_API_VERSION 0x00000100
+#define GPUMARKET_MPI_API_VERSION 0x00000200
 
 #ifdef __cplusplus
 extern "C" {

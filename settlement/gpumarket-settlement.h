@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 /* The version of the API this header declares, as hwloc's HWLOC_API_VERSION:
- * (major << 16) | (minor << 8) | release, here 0.1.0.  Installed as
+ * (major << 16) | (minor << 8) | release, here 0.2.0.  Installed as
  * <gpumarket/gpumarket-settlement.h>; `pkg-config --cflags --libs
  * gpumarket-settlement`. */
-#define GPUMARKET_SETTLEMENT_API_VERSION 0x00000100
+#define GPUMARKET_SETTLEMENT_API_VERSION 0x00000200
 
 #ifdef __cplusplus
 extern "C" {

@@ -14,7 +14,7 @@ settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
 # util.c and the common/ objects folded in stay private.
-settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 \
 	-export-symbols-regex '^gm_(checkpoint|end|key|ledger|merkle|receipt|segments|signed)_'
 
 

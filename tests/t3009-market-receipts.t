@@ -12,7 +12,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 25
+plan 27
 
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket --slurmd-timeout 10
 ok $? "sandbox with 2 nodes x 4 GPUs, the gpumarket select plugin, SlurmdTimeout=10" ||
@@ -154,6 +154,19 @@ ok $? "a checkpoint of the live ledger verifies with the ledger's verifier key"
 grep -q "$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$D/log/keygen.json")" <<<"$(cut -f19 "$D/receipts.tsv" | sort -u)" &&
   [ "$(cut -f19 "$D/receipts.tsv" | sort -u | wc -l)" -eq 1 ]
 ok $? "every receipt names the cluster key's id"
+
+# Key rotation: a new signing key under the same name, the old one still
+# pinned in VerifierKeys.  The writer builds on records the old key signed,
+# so it must trust the pinned keys, as the gpumarket command does.
+name=$(sed -n 's/.*"name":"\([^"]*\)".*/\1/p' "$D/log/keygen.json")
+gpumarket keygen --name "$name" --out "$D/etc/rotated" >"$D/log/keygen-rotated.json" 2>&1 &&
+  market_conf ReceiptKey "$D/etc/rotated.key" VerifierKeys "$D/etc/gpumarket.vkey,$D/etc/rotated.vkey" >/dev/null
+rot=$(sub -w gm1 --gres=gpu:1 --wrap 'sleep 1')
+new_id=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$D/log/keygen-rotated.json")
+wait_for 60 receipt_count_is "$rot" 1 && [ -n "$new_id" ] && [ "$(receipts_of "$rot" | cut -f19)" = "$new_id" ]
+ok $? "after a key rotation slurmctld signs with the new key, building on the old key's records ($rot: $(receipts_of "$rot" | cut -f19))"
+gpumarket ledger verify --config "$D/etc/gpumarket.conf" 2>&1 | grep -q '"ok":true'
+ok $? "and the ledger verifies with both pinned keys"
 ! grep -q 'receipts are not written' "$D/log/slurmctld.log"
 ok $? "slurmctld logged no receipt error"
 ctld_alive

@@ -48,6 +48,9 @@ static char *rc_journal_path;
 static int rc_started;
 /* The writer's settings, copied from gpumarket.conf under rc_lock. */
 static char *rc_key_path, *rc_ledger_dir, *rc_origin;
+/* VerifierKeys, one path a line: the cluster's earlier keys, whose
+ * signatures the writer accepts on the records it builds on. */
+static char *rc_verifier_keys;
 static unsigned rc_conf_gen, rc_wakeups;
 
 /* ------------------------------------------------------------ segment data */
@@ -153,10 +156,46 @@ static void gm_error_once(char *last, size_t lastlen, const char *msg)
     snprintf(last, lastlen, "%s", msg);
 }
 
+/* Load the keys VerifierKeys pins (one path a line in `paths`) and hand
+ * them to the ledger, so that appends go on after a key rotation.  A key
+ * that does not load is logged and left out: the ledger then refuses what
+ * only that key signed, and says so. */
+static size_t gm_trust_pinned(gm_ledger *ledger, const char *paths, gm_key **keys, char *last,
+                              size_t lastlen)
+{
+    size_t n = 0;
+    char err[1024], msg[1400];
+    char *copy = xstrdup(paths), *save = NULL;
+    for (char *p = copy ? strtok_r(copy, "\n", &save) : NULL; p && n < GM_LEDGER_TRUSTED_MAX;
+         p = strtok_r(NULL, "\n", &save)) {
+        if (!(keys[n] = gm_key_load_public(p, err, sizeof err))) {
+            snprintf(msg, sizeof msg, "VerifierKeys in gpumarket.conf: %s: %s", p, err);
+            gm_error_once(last, lastlen, msg);
+            continue;
+        }
+        n++;
+    }
+    xfree(copy);
+    if (n > 0 && gm_ledger_trust_keys(ledger, keys, n, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "VerifierKeys in gpumarket.conf: %s", err);
+        gm_error_once(last, lastlen, msg);
+    }
+    return n;
+}
+
+static void gm_untrust(gm_key **keys, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        gm_key_free(keys[i]);
+    *n = 0;
+}
+
 static void *gm_writer(void *arg)
 {
     gm_key *key = NULL;
     gm_ledger *ledger = NULL;
+    gm_key *trusted[GM_LEDGER_TRUSTED_MAX];
+    size_t ntrusted = 0;
     unsigned conf_gen = 0;
     time_t last_beat = 0, retry_at = 0;
     int backoff = 1;
@@ -172,13 +211,14 @@ static void *gm_writer(void *arg)
             pthread_cond_timedwait(&rc_cond, &rc_lock, &until);
         rc_wakeups = 0;
         char *key_path = xstrdup(rc_key_path), *dir = xstrdup(rc_ledger_dir),
-             *origin = xstrdup(rc_origin);
-        if (conf_gen != rc_conf_gen) { /* reconfigured: load the key again */
+             *origin = xstrdup(rc_origin), *pinned = xstrdup(rc_verifier_keys);
+        if (conf_gen != rc_conf_gen) { /* reconfigured: load the keys again */
             conf_gen = rc_conf_gen;
             gm_key_free(key);
             key = NULL;
             gm_ledger_close(ledger);
             ledger = NULL;
+            gm_untrust(trusted, &ntrusted);
             retry_at = 0;
         }
         pthread_mutex_unlock(&rc_lock);
@@ -234,6 +274,8 @@ static void *gm_writer(void *arg)
                 backoff = backoff * 2 > GM_RETRY_MAX ? GM_RETRY_MAX : backoff * 2;
                 goto next;
             }
+            gm_untrust(trusted, &ntrusted);
+            ntrusted = gm_trust_pinned(ledger, pinned, trusted, last, sizeof last);
         }
         err[0] = '\0';
         int n = gm_segments_settle(rc_journal, ledger, key, GM_SETTLE_BATCH, now, err, sizeof err);
@@ -269,6 +311,7 @@ static void *gm_writer(void *arg)
         xfree(key_path);
         xfree(dir);
         xfree(origin);
+        xfree(pinned);
     }
     return NULL;
 }
@@ -286,6 +329,9 @@ void gm_receipts_configure(const struct gm_conf *conf)
     rc_key_path = xstrdup(gm_conf_receipt_key(conf));
     rc_ledger_dir = xstrdup(gm_conf_ledger_dir(conf));
     rc_origin = xstrdup(gm_conf_ledger_origin(conf) ? gm_conf_ledger_origin(conf) : "");
+    xfree(rc_verifier_keys);
+    for (size_t i = 0; i < gm_conf_verifier_key_count(conf); i++)
+        xstrfmtcat(rc_verifier_keys, "%s\n", gm_conf_verifier_key(conf, i));
     rc_conf_gen++;
     rc_wakeups++;
     pthread_cond_signal(&rc_cond);
