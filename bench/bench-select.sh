@@ -73,3 +73,22 @@ awk -v o="$lat_market" -v b="$lat_plain" 'BEGIN {
 awk -v o="${cy_market:-0}" -v b="${cy_plain:-0}" 'BEGIN {
   r = (b > 0) ? sprintf("%.3f", o / b) : "null"
   printf "{\"name\": \"select_main_sched_mean_cycle\", \"unit\": \"us\", \"ours\": %d, \"baseline\": %d, \"ratio\": %s, \"target\": 1.05, \"higher_is_better\": false}\n", o, b, r }'
+# The gate's own cost: slurmctld logs, at each reconfigure, the time its
+# job_test calls (RUN_NOW and WILL_RUN) spent in the market's gate and in
+# cons_tres's job_test.  Ratio: what the gate adds to a call's time.
+SLURM_CONF=$dmarket/etc/slurm.conf scontrol reconfigure
+gate_line=
+for ((w = 0; w < 50; w++)); do
+  gate_line=$(grep 'gpumarket: job_test cost:' "$dmarket/log/slurmctld.log" | tail -n 1)
+  [ -n "$gate_line" ] && break
+  sleep 0.2
+done
+if [ -n "$gate_line" ]; then
+  read -r calls gate_ns ct_ns < <(sed -n 's/.*job_test cost: \([0-9]*\) calls .* gate \([0-9]*\) ns, cons_tres \([0-9]*\) ns.*/\1 \2 \3/p' <<<"$gate_line")
+  echo "bench-select: $gate_line" >&2
+  awk -v n="$calls" -v g="$gate_ns" -v c="$ct_ns" 'BEGIN {
+    r = (c > 0) ? sprintf("%.3f", g / c) : "null"
+    printf "{\"name\": \"select_gate_cost_per_job_test\", \"unit\": \"us\", \"ours\": %.2f, \"baseline\": %.2f, \"ratio\": %s, \"target\": 0.10, \"higher_is_better\": false}\n", g / n / 1000, c / n / 1000, r }'
+else
+  echo "bench-select: slurmctld logged no job_test cost line at reconfigure" >&2
+fi

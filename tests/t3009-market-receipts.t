@@ -12,7 +12,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 27
+plan 28
 
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket --slurmd-timeout 10
 ok $? "sandbox with 2 nodes x 4 GPUs, the gpumarket select plugin, SlurmdTimeout=10" ||
@@ -112,6 +112,12 @@ ok $? "7 receipts for 7 segments, none doubled ${dups:+(doubled: $dups)}"
 scontrol reconfigure && sleep 3 && scontrol reconfigure && sleep 3
 [ "$(receipts_tsv | wc -l)" -eq 7 ]
 ok $? "two reconfigures later: still 7 receipts"
+# Each reconfigure logs what the market's gate cost in job_test so far
+# (bench/bench-select.sh reads it): market calls are among the calls.
+cost=$(grep 'gpumarket: job_test cost:' "$D/log/slurmctld.log" | tail -n 1)
+read -r calls market < <(sed -n 's/.*job_test cost: \([0-9]*\) calls (\([0-9]*\) of market jobs), gate [0-9]* ns, cons_tres [0-9]* ns in all; [0-9]* snapshots rebuilt in [0-9]* ns$/\1 \2/p' <<<"$cost")
+[ -n "$market" ] && [ "$market" -ge 7 ] && [ "$calls" -ge "$market" ]
+ok $? "reconfigure logs the gate's cost in job_test (${cost#*gpumarket: })"
 
 # Verify: the whole live ledger with the cluster key, then peers.
 out=$(gpumarket ledger verify --ledger "$D/ledger" --pubkey "$D/etc/gpumarket.pub" 2>&1)

@@ -801,6 +801,42 @@ static void gm_record_history(const struct gm_policy_result *result)
     }
 }
 
+/* What the gate costs on slurmctld's scheduling path, against cons_tres's
+ * own job_test in the same calls (RUN_NOW and WILL_RUN), in CPU time: logged at each
+ * reconfigure, read by bench/bench-select.sh.  job_test runs under the job
+ * write lock; the atomics only keep the counters whole if that changes. */
+static uint64_t gm_cost_calls, gm_cost_market, gm_cost_gate_ns, gm_cost_cons_tres_ns;
+/* Snapshots rebuilt, and the time they took (part of the gate's cost). */
+static uint64_t gm_cost_rebuilds, gm_cost_rebuild_ns;
+
+/* The calling thread's CPU time: what the work cost, without the time the
+ * thread was descheduled on a busy machine. */
+static uint64_t gm_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void gm_cost_add(uint64_t *counter, uint64_t n)
+{
+    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static void gm_cost_log(void)
+{
+    uint64_t calls = __atomic_load_n(&gm_cost_calls, __ATOMIC_RELAXED);
+    uint64_t gate = __atomic_load_n(&gm_cost_gate_ns, __ATOMIC_RELAXED);
+    uint64_t ct = __atomic_load_n(&gm_cost_cons_tres_ns, __ATOMIC_RELAXED);
+    if (calls == 0)
+        return;
+    info("gpumarket: job_test cost: %" PRIu64 " calls (%" PRIu64 " of market jobs), gate %" PRIu64
+         " ns, cons_tres %" PRIu64 " ns in all; %" PRIu64 " snapshots rebuilt in %" PRIu64 " ns",
+         calls, __atomic_load_n(&gm_cost_market, __ATOMIC_RELAXED), gate, ct,
+         __atomic_load_n(&gm_cost_rebuilds, __ATOMIC_RELAXED),
+         __atomic_load_n(&gm_cost_rebuild_ns, __ATOMIC_RELAXED));
+}
+
 /* Rebuild the snapshot from slurmctld's node and job records (job and node
  * locks held by the caller) and clear the market on it. */
 static void gm_rebuild(int64_t now)
@@ -924,13 +960,21 @@ out_empty:
     free(leases);
 }
 
+static void gm_rebuild_timed(int64_t now)
+{
+    uint64_t t0 = gm_now_ns();
+    gm_rebuild(now);
+    __atomic_fetch_add(&gm_cost_rebuilds, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&gm_cost_rebuild_ns, gm_now_ns() - t0, __ATOMIC_RELAXED);
+}
+
 static void gm_maybe_rebuild(int64_t now)
 {
     if (gm_snap.valid && gm_snap.sched_cycles == slurmctld_diag_stats.schedule_cycle_counter &&
         gm_snap.bf_last == slurmctld_diag_stats.bf_when_last_cycle &&
         gm_snap.node_update == last_node_update && gm_snap.dirty == gm_dirty)
         return;
-    gm_rebuild(now);
+    gm_rebuild_timed(now);
 }
 
 static const struct gm_refusal *gm_find_refusal(uint32_t job_id)
@@ -957,7 +1001,7 @@ static const struct gm_policy_verdict *gm_lookup(job_record_t *job_ptr, int64_t 
         v = gm_snap.result ? gm_policy_result_find(gm_snap.result, job_ptr->job_id) : NULL;
         if (v || pass || gm_snap.job_update == last_job_update)
             break;
-        gm_rebuild(now);
+        gm_rebuild_timed(now);
     }
     return v;
 }
@@ -1265,31 +1309,56 @@ extern int select_p_node_init(void)
     return cons_tres.node_init();
 }
 
+static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
+                             uint16_t mode, List preemptee_candidates);
+
 extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
                              uint32_t max_nodes, uint32_t req_nodes, uint16_t mode,
                              List preemptee_candidates, List *preemptee_job_list,
                              bitstr_t *exc_core_bitmap)
+{
+    /* TEST_ONLY is "could it ever run": never priced, or sbatch refuses. */
+    if (!gm_active || mode == SELECT_MODE_TEST_ONLY || !job_ptr)
+        return cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
+                                  preemptee_candidates, preemptee_job_list, exc_core_bitmap);
+    uint64_t t0 = gm_now_ns();
+    int gate = gm_job_test_gated(job_ptr, node_bitmap, min_nodes, mode, preemptee_candidates);
+    uint64_t t1 = gm_now_ns();
+    gm_cost_add(&gm_cost_calls, 1);
+    gm_cost_add(&gm_cost_gate_ns, t1 - t0);
+    if (gate < 0)
+        return SLURM_ERROR;
+    if (gate > 0)
+        gm_cost_add(&gm_cost_market, 1);
+    int rc = cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
+                                preemptee_candidates, preemptee_job_list, exc_core_bitmap);
+    gm_cost_add(&gm_cost_cons_tres_ns, gm_now_ns() - t1);
+    return rc;
+}
+
+/* The market's gate of one RUN_NOW or WILL_RUN test: -1 refuses the job
+ * (its reason set), 0 lets a job the market does not price through, 1 lets
+ * an admitted market job through with node_bitmap narrowed to its plan. */
+static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
+                             uint16_t mode, List preemptee_candidates)
 {
     const struct gm_policy_verdict *v;
     const struct gm_refusal *refusal = NULL;
     char reason[GM_JOB_TEXT_MAX * 2], type[GM_JOB_MAX_TYPE + 1];
     uint32_t gpus;
 
-    /* TEST_ONLY is "could it ever run": never priced, or sbatch refuses. */
-    if (!gm_active || mode == SELECT_MODE_TEST_ONLY || !job_ptr)
-        goto forward;
     pthread_mutex_lock(&gm_lock);
     if (mode == SELECT_MODE_RUN_NOW && preemptee_candidates && list_count(preemptee_candidates) > 1)
         list_sort(preemptee_candidates, gm_preempt_cmp);
     if (!gm_is_market_now(job_ptr)) {
         pthread_mutex_unlock(&gm_lock);
-        goto forward;
+        return 0;
     }
     part_record_t *market = gm_market_part();
     if (gm_job_request(job_ptr, market, &gpus, type, sizeof type, reason, sizeof reason) == 0 &&
         gpus == 0) {
         pthread_mutex_unlock(&gm_lock);
-        goto forward; /* no GPU asked: nothing to sell */
+        return 0; /* no GPU asked: nothing to sell */
     }
     v = gm_lookup(job_ptr, time(NULL), &refusal);
     if (refusal) {
@@ -1325,12 +1394,10 @@ extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     }
     gm_clear_reason(job_ptr);
     pthread_mutex_unlock(&gm_lock);
-forward:
-    return cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
-                              preemptee_candidates, preemptee_job_list, exc_core_bitmap);
+    return 1;
 refuse:
     pthread_mutex_unlock(&gm_lock);
-    return SLURM_ERROR;
+    return -1;
 }
 
 extern int select_p_job_begin(job_record_t *job_ptr)
@@ -1461,6 +1528,7 @@ extern int select_p_reconfigure(void)
         pthread_mutex_lock(&gm_lock);
         gm_load_conf("reconfigure");
         pthread_mutex_unlock(&gm_lock);
+        gm_cost_log();
     }
     return cons_tres.reconfigure();
 }
