@@ -216,6 +216,23 @@ size_t gm_job_reason(const struct gm_policy_verdict *v, const char *type_name, i
     case GM_POLICY_TYPE_NOT_OFFERED:
         n = snprintf(buf, buflen, "gpumarket: no %s offered", type);
         break;
+    case GM_POLICY_NEVER_FITS:
+        if (v->gpus_per_node == 0 || v->gpus % v->gpus_per_node)
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: the market's nodes hold fewer than %" PRIu32
+                         " %s GPUs beyond ReserveGPUsPerNode",
+                         v->gpus, type);
+        else if (v->gpus == v->gpus_per_node)
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: no market node holds %" PRIu32
+                         " %s GPUs beyond ReserveGPUsPerNode",
+                         v->gpus, type);
+        else
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: fewer than %" PRIu32 " market nodes hold %" PRIu32
+                         " %s GPUs each beyond ReserveGPUsPerNode",
+                         v->gpus / v->gpus_per_node, v->gpus_per_node, type);
+        break;
     case GM_POLICY_ABOVE_MAX_BID:
         n = snprintf(buf, buflen, "gpumarket: bid %s above MaxBid %s", bid, cap);
         break;

@@ -653,6 +653,26 @@ static int place_per_node(struct placer *p, struct gm_policy_result *r,
     return 0;
 }
 
+static int cmp_u32_desc(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* How many of the capacities (sorted high to low) are at least `want`. */
+static size_t nodes_with_cap(const uint32_t *caps, size_t n, uint32_t want)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (caps[mid] >= want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Uniform-price clearing per type over the bids sorted high to low; fills
  * verdicts, the admitted list, their placements and the markets.  A bid is
  * admitted when the type's supply holds it and, for a job that takes a
@@ -696,6 +716,23 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
         return gm_errf(err, errlen, "policy: out of memory");
     struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
 
+    /* What the market could offer were every GPU idle: each market node's
+     * GPUs less the reserve (over all types: an upper bound), largest
+     * first.  A bid beyond it would wait forever at the head of its type. */
+    uint32_t *caps = alloc_array(s->node_count, sizeof *caps);
+    size_t ncaps = 0;
+    uint64_t cap_total = 0;
+    if (!caps)
+        return gm_errf(err, errlen, "policy: out of memory");
+    for (size_t i = 0; i < s->node_count; i++) {
+        const struct gm_policy_node *nd = &s->nodes[i];
+        if (nd->in_market_partition && nd->gpus_total > e->reserve_gpus_per_node) {
+            caps[ncaps] = nd->gpus_total - e->reserve_gpus_per_node;
+            cap_total += caps[ncaps++];
+        }
+    }
+    qsort(caps, ncaps, sizeof *caps, cmp_u32_desc);
+
     size_t sorted = 0;
     for (size_t i = 0; i < n; i++) {
         const struct gm_policy_bid *b = &s->bids[i];
@@ -712,12 +749,17 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
             v->status = GM_POLICY_TYPE_NOT_OFFERED;
         } else if (b->bid > e->max_bid) {
             v->status = GM_POLICY_ABOVE_MAX_BID;
+        } else if (v->gpus_per_node
+                       ? nodes_with_cap(caps, ncaps, v->gpus_per_node) < v->gpus / v->gpus_per_node
+                       : v->gpus > cap_total) {
+            v->status = GM_POLICY_NEVER_FITS;
         } else {
             v->bid = b->bid ? b->bid : e->reserve[b->type];
             items[sorted++] =
                 (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
         }
     }
+    free(caps);
     sort_bid_items(items, keys, sorted);
 
     for (size_t t = 0; t < e->type_count; t++) {
@@ -746,39 +788,49 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
         for (size_t k = i; k < end; k++) {
             const struct bid_item *it = &items[k];
             struct gm_policy_verdict *v = &r->verdicts[it->index];
+            uint32_t tasks = s->bids[it->index].tasks > 1 ? s->bids[it->index].tasks : 1;
             if (it->bid < m->reserve_price) {
                 v->status = GM_POLICY_BELOW_PRICE;
                 continue;
             }
-            m->demand += v->gpus;
-            int placed = 1;
-            if (!blocked && v->gpus <= remaining) {
-                v->placement_first = (uint32_t)r->placement_count;
-                placed = v->gpus_per_node ? place_per_node(&pl, r, v) : place_spread(&pl, r, v);
-                if (placed == -1)
-                    return gm_errf(err, errlen, "policy: out of memory");
-                if (placed < 0)
-                    return gm_errf(err, errlen,
-                                   "policy: internal error: job %u admitted beyond the supply of "
-                                   "type %u",
-                                   v->job_id, v->type);
-                v->placement_count = (uint32_t)(r->placement_count - v->placement_first);
+            m->demand += (uint64_t)v->gpus * tasks;
+            /* A job array's pending tasks are bids one after another; the
+             * verdict is its first task's, the next tasks hold supply. */
+            for (uint32_t task = 0; task < tasks; task++) {
+                size_t first = r->placement_count;
+                int placed = 1;
+                if (!blocked && v->gpus <= remaining) {
+                    placed = v->gpus_per_node ? place_per_node(&pl, r, v) : place_spread(&pl, r, v);
+                    if (placed == -1)
+                        return gm_errf(err, errlen, "policy: out of memory");
+                    if (placed < 0)
+                        return gm_errf(err, errlen,
+                                       "policy: internal error: job %u admitted beyond the "
+                                       "supply of type %u",
+                                       v->job_id, v->type);
+                }
+                if (placed == 0) {
+                    remaining -= v->gpus;
+                    m->admitted_gpus += v->gpus;
+                    m->admitted_jobs++;
+                    if (task == 0) {
+                        v->status = GM_POLICY_ADMITTED;
+                        v->placement_first = (uint32_t)first;
+                        v->placement_count = (uint32_t)(r->placement_count - first);
+                        r->admitted[admitted++] = it->index;
+                    }
+                    continue;
+                }
+                if (!blocked) {
+                    blocked = 1;
+                    if (it->bid > m->price)
+                        m->price = it->bid;
+                }
+                if (task == 0)
+                    v->status =
+                        it->bid >= m->price ? GM_POLICY_WAITING_SUPPLY : GM_POLICY_BELOW_PRICE;
+                break;
             }
-            if (placed == 0) {
-                v->status = GM_POLICY_ADMITTED;
-                remaining -= v->gpus;
-                m->admitted_gpus += v->gpus;
-                m->admitted_jobs++;
-                r->admitted[admitted++] = it->index;
-                continue;
-            }
-            v->placement_first = v->placement_count = 0;
-            if (!blocked) {
-                blocked = 1;
-                if (it->bid > m->price)
-                    m->price = it->bid;
-            }
-            v->status = it->bid >= m->price ? GM_POLICY_WAITING_SUPPLY : GM_POLICY_BELOW_PRICE;
         }
         i = end;
     }
@@ -955,6 +1007,8 @@ const char *gm_policy_status_string(enum gm_policy_status status)
         return "GPU type not offered on the market";
     case GM_POLICY_ABOVE_MAX_BID:
         return "bid above MaxBid";
+    case GM_POLICY_NEVER_FITS:
+        return "more GPUs than the market's nodes could ever offer";
     }
     return "unknown";
 }

@@ -101,6 +101,12 @@ struct gm_policy_bid {
      * distinct nodes offering that many; 0: its GPUs may be spread over
      * nodes in any way.  A value that does not divide gpus reads as 0. */
     uint32_t gpus_per_node;
+    /* > 1: a job array's pending record, standing for this many tasks that
+     * bid alike; each is a bid of `gpus`, one after another.  The verdict
+     * is its first task's (the one Slurm tries); the others count in the
+     * demand and, when admitted, hold supply and set the price as any bid
+     * does.  0 or 1: one job. */
+    uint32_t tasks;
 };
 
 /* A running market job (its lease).  Job ids must be unique among leases. */
@@ -132,6 +138,9 @@ enum gm_policy_status {
     GM_POLICY_WAITING_SUPPLY,   /* bid is high enough; not enough GPUs offered */
     GM_POLICY_TYPE_NOT_OFFERED, /* its GPU type has no reserve price */
     GM_POLICY_ABOVE_MAX_BID,    /* bid above MaxBid; refused */
+    GM_POLICY_NEVER_FITS,       /* more GPUs (per node) than the market partition's
+                                   nodes could offer were every GPU idle; not
+                                   counted, so it holds up no other bid */
 };
 
 /* The market of one GPU type after clearing. */

@@ -3,12 +3,13 @@
 # The market gives a job only the GPUs it offers, node by node: a job that
 # takes a count per node (--gres=gpu:N) is admitted only where one node
 # offers that many (ReserveGPUsPerNode is never taken), and cons_tres gets
-# the GPUs that have dwelt, not those a local job has just freed.
+# the GPUs that have dwelt, not those a local job has just freed.  Each
+# task of a job array is a bid.
 . "$top_srcdir/tests/tap/tap.sh"
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 10
+plan 13
 
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket
 ok $? "sandbox with 2 nodes x 4 GPUs and the gpumarket select plugin is up" || { finish; exit; }
@@ -21,13 +22,32 @@ node_gpus_alloc() {
 }
 
 big=$(sbatch --parsable -p market --gres=gpu:4 --market-bid=3.00 -o /dev/null --wrap 'sleep 300')
-wait_for 20 job_reason_is "$big" "gpumarket: bid 3.00 >= price 3.00 (h100), waiting for 4 offered GPUs on one node"
-ok $? "4 GPUs on one node wait although 6 are offered in all: $(job_reason "$big")"
+small=$(sbatch --parsable -p market --gres=gpu:1 --market-bid=2.00 -o /dev/null --wrap 'sleep 300')
+wait_for 20 job_reason_is "$big" "gpumarket: never fits: no market node holds 4 h100 GPUs beyond ReserveGPUsPerNode"
+ok $? "4 GPUs on one node never fit nodes of 4 that keep 1, although 6 are offered: $(job_reason "$big")"
+wait_for 20 job_in_state "$small" RUNNING
+ok $? "a lower bid for 1 GPU is not held up by it"
 sleep 4 # more scheduling and backfill passes
 a1=$(node_gpus_alloc gm1) a2=$(node_gpus_alloc gm2)
-[ "$(job_state "$big")" = PENDING ] && [ "$a1" -eq 0 ] && [ "$a2" -eq 0 ]
-ok $? "still pending, no GPU taken (gm1 $a1, gm2 $a2 allocated)"
-scancel "$big"
+[ "$(job_state "$big")" = PENDING ] && [ "$a1" -le 3 ] && [ "$a2" -le 3 ]
+ok $? "it stays pending and no node gives more than 3 (gm1 $a1, gm2 $a2 allocated)"
+scancel "$big" "$small"
+wait_for 30 running_count_is market 0
+
+# A job array's tasks are bids each: 8 tasks at 3.00 outbid a job at 2.50
+# for the 6 offered GPUs, and the 7th task left out sets the price.
+arr=$(sbatch --parsable -H -p market --array=0-7 --gres=gpu:1 --market-bid=3.00 -o /dev/null --wrap 'sleep 300')
+one=$(sbatch --parsable -H -p market --gres=gpu:1 --market-bid=2.50 -o /dev/null --wrap 'sleep 300')
+scontrol release "$arr" "$one"
+wait_for 30 running_count_is market 6
+ok $? "six of the array's tasks run on the 6 offered GPUs"
+sleep 3 # more scheduling and backfill passes
+first=$(squeue -h -t RUNNING -p market -o %i | sort | head -n 1)
+[ "$(job_state "$one")" = PENDING ] && job_reason "$one" | grep -q 'bid 2.50 < price 3.00' &&
+  [ "$(lease_price "$first")" = 3000000 ]
+ok $? "the lower bid waits below the price the array set ($(job_reason "$one")); task $first locked $(lease_price "$first")"
+scancel "$arr" "$one"
+wait_for 30 running_count_is market 0
 
 two=$(sbatch --parsable -p market -N 2 --gres=gpu:3 --market-bid=2.00 -o /dev/null --wrap 'sleep 300')
 wait_for 30 job_in_state "$two" RUNNING

@@ -124,6 +124,17 @@ static struct {
 } gm_snap;
 static unsigned gm_dirty;
 
+/* The verdict of the last RUN_NOW test that admitted a market job, for its
+ * job_begin: slurmctld holds its job and node write locks from that test to
+ * job_begin, so nothing can have moved the market in between, but a job
+ * array's task is split off its pending record there (job_array_post_sched)
+ * and begins under a new job id that the snapshot does not know. */
+static struct {
+    job_record_t *job;
+    uint32_t job_id; /* the job id it was tested under */
+    struct gm_policy_verdict verdict;
+} gm_admitted;
+
 /* Leases of running market jobs, one per segment (job id, start).  The
  * receipts issue closes segments in select_p_job_fini from this table. */
 static struct gm_job_lease *gm_leases;
@@ -660,6 +671,25 @@ static int gm_resolve_type(const char *type, uint32_t *index)
     return gm_policy_type_count(gm_engine) ? (*index = 0, 0) : -1;
 }
 
+/* The tasks a job array's pending record stands for that may start now
+ * (each a bid); 1 for any other job. */
+static uint32_t gm_array_tasks(job_record_t *job_ptr)
+{
+    job_array_struct_t *a = job_ptr->array_recs;
+    uint32_t n;
+
+    if (!a || a->task_cnt <= 1)
+        return 1;
+    n = a->task_cnt;
+    if (a->max_run_tasks > 0) { /* --array=...%N */
+        uint32_t room =
+            a->max_run_tasks > a->tot_run_tasks ? a->max_run_tasks - a->tot_run_tasks : 1;
+        if (n > room)
+            n = room;
+    }
+    return n;
+}
+
 static int gm_collect_bid(void *x, void *arg)
 {
     job_record_t *job_ptr = x;
@@ -705,6 +735,7 @@ static int gm_collect_bid(void *x, void *arg)
     bid->bid = gm_flags_isset(&terms, GM_FLAG_BID) ? terms.bid_micro : 0;
     bid->submit_time = job_ptr->details ? (int64_t)job_ptr->details->submit_time : 0;
     bid->gpus_per_node = per_node;
+    bid->tasks = gm_array_tasks(job_ptr);
     return 0;
 }
 
@@ -1525,6 +1556,8 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     uint32_t gpus;
 
     pthread_mutex_lock(&gm_lock);
+    if (mode == SELECT_MODE_RUN_NOW)
+        gm_admitted.job = NULL;
     if (mode == SELECT_MODE_RUN_NOW && preemptee_candidates && list_count(preemptee_candidates) > 1)
         list_sort(preemptee_candidates, gm_preempt_cmp);
     if (!gm_is_market_now(job_ptr)) {
@@ -1576,6 +1609,11 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         goto refuse;
     }
     gm_clear_reason(job_ptr);
+    if (mode == SELECT_MODE_RUN_NOW) {
+        gm_admitted.job = job_ptr;
+        gm_admitted.job_id = job_ptr->job_id;
+        gm_admitted.verdict = *v;
+    }
     pthread_mutex_unlock(&gm_lock);
     return 1;
 refuse:
@@ -1602,8 +1640,19 @@ extern int select_p_job_begin(job_record_t *job_ptr)
         pthread_mutex_unlock(&gm_lock);
         return cons_tres.job_begin(job_ptr);
     }
-    /* The final check: the price may have moved since job_test. */
-    v = gm_lookup(job_ptr, time(NULL), &refusal);
+    /* The verdict of the test that just admitted it (the same record, under
+     * its own job id or, for an array task split off since, its array's);
+     * else the current snapshot's, in case the price moved. */
+    struct gm_policy_verdict tested;
+    if (gm_admitted.job == job_ptr &&
+        (gm_admitted.job_id == job_ptr->job_id ||
+         (job_ptr->array_task_id != NO_VAL && gm_admitted.job_id == job_ptr->array_job_id))) {
+        tested = gm_admitted.verdict;
+        v = &tested;
+    } else {
+        v = gm_lookup(job_ptr, time(NULL), &refusal);
+    }
+    gm_admitted.job = NULL;
     if (!v || v->status != GM_POLICY_ADMITTED || gm_job_terms(job_ptr, &terms, err, sizeof err) ||
         gm_terms_for(job_ptr, &terms, v->price, v->bid, v->gpus, &l, err, sizeof err)) {
         error("gpumarket: %pJ: not started: %s", job_ptr,
