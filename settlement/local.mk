@@ -5,8 +5,8 @@
 lib_LTLIBRARIES += settlement/libgpumarket-settlement.la
 pkginclude_HEADERS += settlement/gpumarket-settlement.h
 settlement_libgpumarket_settlement_la_SOURCES = \
-	settlement/util.c settlement/util.h \
-	settlement/receipt.c settlement/key.c settlement/merkle.c \
+	settlement/util.c settlement/util.h settlement/json.c settlement/json.h \
+	settlement/receipt.c settlement/policy.c settlement/key.c settlement/merkle.c \
 	settlement/checkpoint.c settlement/ledger-internal.h settlement/ledger.c \
 	settlement/ledger-append.c settlement/ledger-trust.c settlement/verify.c settlement/audit.c \
 	settlement/segments.c
@@ -15,7 +15,7 @@ settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(O
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
 # util.c and the common/ objects folded in stay private.
 settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 \
-	-export-symbols-regex '^gm_(checkpoint|end|key|ledger|merkle|receipt|segments|signed)_'
+	-export-symbols-regex '^gm_(checkpoint|end|governance|key|ledger|merkle|receipt|segments|signed)_'
 
 
 SETTLEMENT_TEST_LDADD = settlement/libgpumarket-settlement.la tests/tap/libtap.la $(OPENSSL_LIBS)
@@ -76,7 +76,8 @@ EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 # Fuzz targets (libFuzzer): built with clang from the library's sources so
 # the library is instrumented too; `make fuzz` builds them and runs each for
 # FUZZ_SECONDS seconds on a copy of its seed corpus.
-SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/receipt.c \
+SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/json.c \
+	$(srcdir)/settlement/receipt.c $(srcdir)/settlement/policy.c $(srcdir)/common/conf.c \
 	$(srcdir)/settlement/key.c $(srcdir)/settlement/merkle.c $(srcdir)/settlement/checkpoint.c \
 	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/ledger-append.c $(srcdir)/settlement/ledger-trust.c \
 	$(srcdir)/settlement/verify.c $(srcdir)/settlement/audit.c $(srcdir)/common/text.c \
