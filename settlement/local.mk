@@ -54,6 +54,14 @@ settlement_test_bill_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
 settlement_test_bill_t_LDADD = settlement/libgpumarket-settlement.la market/libgpumarket-market.la \
 	common/libgpumarket-common.la tests/tap/libtap.la $(OPENSSL_LIBS)
 
+# Governance: M-of-N admin-signed policy changes in the ledger.
+check_PROGRAMS += settlement/test/policy.t
+UNIT_TESTS += settlement/test/policy.t
+settlement_test_policy_t_SOURCES = settlement/test/policy.c
+settlement_test_policy_t_CFLAGS = $(SETTLEMENT_TEST_CFLAGS)
+settlement_test_policy_t_LDADD = settlement/libgpumarket-settlement.la \
+	common/libgpumarket-common.la tests/tap/libtap.la $(OPENSSL_LIBS)
+
 check_PROGRAMS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 UNIT_TESTS += settlement/test/checkpoint.t settlement/test/ledger.t settlement/test/keys.t
 settlement_test_checkpoint_t_SOURCES = settlement/test/checkpoint.c

@@ -78,7 +78,8 @@ static int parse_proposal_at(struct gm_json_in *in, gm_governance_proposal *out,
     p.errlen = sizeof msg;
     int64_t version;
     char vbuf[VALUE_MAX + 1];
-    if (gm_json_in_expect(&p, '{', "proposal") ||
+    /* gm_json_in_ws refuses any whitespace in strict mode, naming it. */
+    if (gm_json_in_ws(&p) || gm_json_in_expect(&p, '{', "proposal") || gm_json_in_ws(&p) ||
         gm_json_in_string(&p, vbuf, sizeof vbuf, "proposal key"))
         goto fail;
     if (strcmp(vbuf, "expires") != 0) {
