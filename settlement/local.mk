@@ -77,7 +77,7 @@ settlement_test_keys_t_LDADD = $(SETTLEMENT_TEST_LDADD)
 # Shell tests: the gpumarket command, openssl interop, crash loop.
 SETTLEMENT_SHELL_TESTS = tests/t2001-settlement-keys.t tests/t2002-settlement-merkle-openssl.t \
 	tests/t2003-settlement-crash.t tests/t2004-settlement-cli.t tests/t2005-settlement-config.t \
-	tests/t2006-settlement-regressions.t
+	tests/t2006-settlement-regressions.t tests/t2007-policy-cli.t
 INTEGRATION_TESTS += $(SETTLEMENT_SHELL_TESTS)
 EXTRA_DIST += $(SETTLEMENT_SHELL_TESTS)
 

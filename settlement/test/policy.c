@@ -56,9 +56,8 @@ static gm_governance_proposal *propose(const char *parent, int64_t expires, cons
     const char *names[] = { "ReservePrice", "IdleDwellSeconds", "ReserveGPUsPerNode" };
     const char *values[] = { price, "5", "1" };
     char err[1024];
-    gm_governance_proposal *p =
-        gm_governance_proposal_create(parent, expires, "raise the h100 reserve", names, values,
-                                      3, err, sizeof err);
+    gm_governance_proposal *p = gm_governance_proposal_create(
+        parent, expires, "raise the h100 reserve", names, values, 3, err, sizeof err);
     if (!p)
         bail_out("propose: %s", err);
     return p;
@@ -86,8 +85,7 @@ static void refused(gm_ledger *l, const gm_governance_proposal *p,
     char err[1024] = "";
     uint64_t before = gm_ledger_size(l);
     int rc = gm_ledger_apply_policy(l, p, sigs, n, admins, now, NULL, err, sizeof err);
-    ok(rc == -1 && strstr(err, want) && gm_ledger_size(l) == before, "%s: refused (%s)", what,
-       err);
+    ok(rc == -1 && strstr(err, want) && gm_ledger_size(l) == before, "%s: refused (%s)", what, err);
 }
 
 static void count_report(const char *key, void *arg)
@@ -148,8 +146,7 @@ int main(void)
           "ReservePrice is not set" },
         { "{\"expires\"", "{ \"expires\"", "whitespace", "whitespace" },
         { "\"version\":1", "\"version\":2", "another version", "version" },
-        { "\"reason\":\"raise the h100 reserve\"", "\"reason\":\"\"", "an empty reason",
-          "reason" },
+        { "\"reason\":\"raise the h100 reserve\"", "\"reason\":\"\"", "an empty reason", "reason" },
         { "\"IdleDwellSeconds\":\"5\",\"ReserveGPUsPerNode\":\"1\"",
           "\"ReserveGPUsPerNode\":\"1\",\"IdleDwellSeconds\":\"5\"", "keys out of order",
           "out of order" },
@@ -199,9 +196,8 @@ int main(void)
     }
 
     /* ------------------------------------------------ applying */
-    gm_ledger *l =
-        gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger", err,
-                       sizeof err);
+    gm_ledger *l = gm_ledger_open(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, "test.example/ledger",
+                                  err, sizeof err);
     if (!l)
         bail_out("open: %s", err);
     struct gm_receipt before = receipt(1, NOW - 7200, 1000000);
@@ -240,8 +236,8 @@ int main(void)
     struct gm_governance_signature ac[] = { sc, sa };
     uint64_t index = 0;
     int rc = gm_ledger_apply_policy(l, p1, ac, 2, &admins, NOW, &index, err, sizeof err);
-    ok(rc == 0 && index == 1 && gm_ledger_size(l) == 2, "2-of-3 (carol, alice) applied at leaf 1 (%s)",
-       rc ? err : "");
+    ok(rc == 0 && index == 1 && gm_ledger_size(l) == 2,
+       "2-of-3 (carol, alice) applied at leaf 1 (%s)", rc ? err : "");
     uint64_t at = 0;
     ok(gm_ledger_policy_in_force(l, &in_force, &at, err, sizeof err) == 1 && at == 1 &&
            !strcmp(gm_governance_proposal_hash(gm_governance_record_proposal(in_force)), hex) &&
@@ -269,7 +265,7 @@ int main(void)
             "a \"first\" policy once there is one");
 
     /* ------------------------------------------------ receipts */
-    struct gm_receipt r_old = receipt(2, NOW + 50, 2000000); /* started under p1 */
+    struct gm_receipt r_old = receipt(2, NOW + 50, 2000000);  /* started under p1 */
     struct gm_receipt r_new = receipt(3, NOW + 150, 3000000); /* under p2 */
     struct gm_receipt r_pre = receipt(4, NOW - 10, 500000);   /* before any policy */
     strcpy(r_pre.policy, hex);
