@@ -90,13 +90,14 @@ SETTLEMENT_FUZZ_LIBSRC = $(srcdir)/settlement/util.c $(srcdir)/settlement/json.c
 	$(srcdir)/settlement/ledger.c $(srcdir)/settlement/ledger-append.c $(srcdir)/settlement/ledger-trust.c \
 	$(srcdir)/settlement/verify.c $(srcdir)/settlement/audit.c $(srcdir)/common/text.c \
 	$(srcdir)/common/io.c $(srcdir)/common/money.c
-SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key
+SETTLEMENT_FUZZ_TARGETS = fuzz-receipt fuzz-record fuzz-checkpoint fuzz-key fuzz-policy
 EXTRA_DIST += $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%.c) \
 	settlement/fuzz/corpus/receipt/input.json settlement/fuzz/corpus/receipt/signed.json \
 	settlement/fuzz/corpus/receipt/canonical.json \
 	settlement/fuzz/corpus/receipt/canonical-recovered.json settlement/fuzz/corpus/record/one-record \
 	settlement/fuzz/corpus/checkpoint/cp settlement/fuzz/corpus/key/public.pem \
-	settlement/fuzz/corpus/key/vkey
+	settlement/fuzz/corpus/key/vkey settlement/fuzz/corpus/policy/proposal.json \
+	settlement/fuzz/corpus/policy/signature.sig settlement/fuzz/corpus/policy/record.json
 FUZZ_SECONDS = 10
 SETTLEMENT_FUZZ_CC = $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) $(OPENSSL_CFLAGS)
@@ -113,9 +114,11 @@ settlement/fuzz/fuzz-checkpoint: $(srcdir)/settlement/fuzz/fuzz-checkpoint.c $(S
 	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
 settlement/fuzz/fuzz-key: $(srcdir)/settlement/fuzz/fuzz-key.c $(SETTLEMENT_FUZZ_LIBSRC)
 	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
+settlement/fuzz/fuzz-policy: $(srcdir)/settlement/fuzz/fuzz-policy.c $(SETTLEMENT_FUZZ_LIBSRC)
+	$(AM_V_CC)$(MKDIR_P) settlement/fuzz && $(SETTLEMENT_FUZZ_CC) -o $@ $^ $(OPENSSL_LIBS) -lpthread
 
 fuzz-settlement: $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%)
-	@set -e; for t in receipt record checkpoint key; do \
+	@set -e; for t in receipt record checkpoint key policy; do \
 	  rm -rf settlement/fuzz/run-$$t && $(MKDIR_P) settlement/fuzz/run-$$t && \
 	  cp $(srcdir)/settlement/fuzz/corpus/$$t/* settlement/fuzz/run-$$t/ && \
 	  if test $$t = key; then openssl genpkey -algorithm ed25519 -out settlement/fuzz/run-$$t/private.pem; fi && \
@@ -147,5 +150,5 @@ bench_bench_segments_LDADD = settlement/libgpumarket-settlement.la
 clean-local: clean-fuzz-settlement
 clean-fuzz-settlement:
 	-rm -rf settlement/fuzz/run-receipt settlement/fuzz/run-record settlement/fuzz/run-checkpoint \
-	  settlement/fuzz/run-key
+	  settlement/fuzz/run-key settlement/fuzz/run-policy
 .PHONY: clean-fuzz-settlement
