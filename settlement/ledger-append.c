@@ -304,9 +304,12 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         off += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
     l->end = off;
-    /* What this writer wrote itself needs no second check. */
+    /* What this writer wrote itself needs no second check, nor a look for
+     * policy records (it wrote receipts). */
     if (l->trusted + count == gm_merkle_size(l->tree))
         l->trusted = gm_merkle_size(l->tree);
+    if (l->policies_scanned + count == gm_merkle_size(l->tree))
+        l->policies_scanned = gm_merkle_size(l->tree);
     flock(l->fd, LOCK_UN);
     return 0;
 fail_unlock:

@@ -13,7 +13,10 @@ settlement_libgpumarket_settlement_la_SOURCES = \
 settlement_libgpumarket_settlement_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 settlement_libgpumarket_settlement_la_LIBADD = common/libgpumarket-common.la $(OPENSSL_LIBS)
 # Only the public API (gpumarket-settlement.h) is exported; the helpers of
-# util.c and the common/ objects folded in stay private.
+# util.c and json.c and the common/ objects folded in stay private.
+# -version-info 1:0:0 is 0.2.0's: struct gm_receipt grew (recovered,
+# energy_source, policy) and the governance API (gm_governance_*,
+# gm_ledger_apply_policy, ...) was added, all before 0.2.0 shipped.
 settlement_libgpumarket_settlement_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 \
 	-export-symbols-regex '^gm_(checkpoint|end|governance|key|ledger|merkle|receipt|segments|signed)_'
 
