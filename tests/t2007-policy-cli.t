@@ -4,8 +4,9 @@
 # gpumarket keygen and files on disk: a 2-of-3 change of the h100 reserve
 # price is proposed, signed offline, applied and shown; refusals leave the
 # ledger as it was; receipts name the policy; ledger verify checks it all
-# and catches a policy leaf changed on disk; Python's cryptography checks an
-# admin's signature from the record's canonical bytes.
+# and catches a policy leaf changed on disk; Python's cryptography checks the
+# admins' signatures from the record's canonical bytes and the record's
+# inclusion in the signed checkpoint.
 . "$(dirname "$0")/tap/preamble.sh"
 
 D=$TEST_TMPDIR
@@ -219,6 +220,43 @@ test_expect_success PYCRYPTO 'Python verifies the admins signatures from the can
   test_grep "^ok$" py.out
 '
 
+test_expect_success PYCRYPTO 'Python checks the policy record is in the signed checkpoint' '
+  gpumarket ledger checkpoint >cp &&
+  gpumarket ledger prove 1 >proof.json &&
+  "$pycrypto" - show.json proof.json cp "$D/cluster.pub" >py2.out 2>&1 <<-\PY &&
+	import base64, hashlib, json, sys
+	from cryptography.hazmat.primitives.serialization import load_pem_public_key
+	shown = json.loads(open(sys.argv[1], "rb").read())
+	proof = json.loads(open(sys.argv[2], "rb").read())
+	note = open(sys.argv[3], "rb").read().decode()
+	canon = json.dumps(shown["record"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+	leaf = hashlib.sha256(b"\x00" + canon).digest()
+	assert leaf.hex() == proof["leaf_hash"], "the leaf is the canonical policy record"
+	# RFC 9162 2.1.3.2: the inclusion proof from the leaf to the root.
+	fn, sn, r = proof["index"], proof["tree_size"] - 1, leaf
+	for p in (bytes.fromhex(x) for x in proof["proof"]):
+	    if sn == 0:
+	        sys.exit("proof too long")
+	    if fn % 2 == 1 or fn == sn:
+	        r = hashlib.sha256(b"\x01" + p + r).digest()
+	        while fn % 2 == 0 and fn != 0:
+	            fn >>= 1
+	            sn >>= 1
+	    else:
+	        r = hashlib.sha256(b"\x01" + r + p).digest()
+	    fn >>= 1
+	    sn >>= 1
+	assert sn == 0, "proof too short"
+	body, sigs = note.split("\n\n", 1)
+	origin, size, root = body.split("\n")[:3]
+	assert int(size) == proof["tree_size"] and base64.b64decode(root) == r, "root is the signed one"
+	sig = base64.b64decode(sigs.split(" ")[2].strip())[4:]
+	load_pem_public_key(open(sys.argv[4], "rb").read()).verify(sig, (body + "\n").encode())
+	print("ok")
+	PY
+  test_grep "^ok$" py2.out
+'
+
 test_expect_success 'a policy leaf changed on disk fails verify, named by index' '
   cp -r "$D/ledger" "$D/ledger-copy" &&
   "${pycrypto:-python3}" -c "
@@ -245,7 +283,8 @@ data = bytes(b[start + 12:start + 12 + n])
 b[start + 12 + n:start + 44 + n] = hashlib.sha256(b\"\\x00\" + data).digest()
 open(p, \"wb\").write(bytes(b))
 " "$D/ledger/ledger" &&
-  gpumarket ledger verify --hash-only >out &&
+  test_must_fail gpumarket ledger verify --hash-only >out 2>err &&
+  test_grep "rewritten" out &&
   test_must_fail gpumarket ledger verify >out 2>err &&
   test_grep "\"bad_index\":2" out &&
   test_grep "does not verify" out
