@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -216,11 +217,15 @@ static int run_propose(const struct gm_cli_command *cmd, struct gm_cli_args *a, 
         gm_cli_usage_error(cmd, "give --out FILE for the proposal");
     int64_t now = (int64_t)time(NULL);
     int64_t expires = parse_expires(cmd, a->expires, now);
-    gm_ledger *l = gm_cli_open_ledger(gm_cli_need_ledger(cmd, a), 0, NULL);
-    gm_governance_record *cur;
+    /* Before the ledger exists there is no policy: the first proposal's
+     * parent is 64 zeros. */
+    const char *dir = gm_cli_need_ledger(cmd, a);
+    char lpath[4200];
+    snprintf(lpath, sizeof lpath, "%s/ledger", dir);
+    gm_ledger *l = access(lpath, F_OK) == 0 ? gm_cli_open_ledger(dir, 0, NULL) : NULL;
+    gm_governance_record *cur = NULL;
     char err[1200];
-    int rc = gm_ledger_policy_in_force(l, &cur, NULL, err, sizeof err);
-    if (rc < 0)
+    if (l && gm_ledger_policy_in_force(l, &cur, NULL, err, sizeof err) < 0)
         gm_cli_die("policy propose: %s", err);
     /* The new values: those in force, with --set's changes. */
     const char *names[GM_POLICY_VALUES_MAX + GM_CLI_MAX_REPEAT];
@@ -332,8 +337,12 @@ static int run_apply(const struct gm_cli_command *cmd, struct gm_cli_args *a, in
     for (int i = 1; i < argc; i++)
         if (gm_governance_signature_load(argv[i], &sigs[i - 1], err, sizeof err) != 0)
             gm_cli_die("policy apply: %s; nothing was appended", err);
+    /* A policy may come before the first receipt: the ledger is created
+     * then, named by LedgerOrigin. */
     const char *dir = gm_cli_need_ledger(cmd, a);
-    gm_ledger *l = gm_cli_open_ledger(dir, GM_LEDGER_WRITE, NULL);
+    gm_cli_conf_defaults(a, 1);
+    gm_ledger *l =
+        gm_cli_open_ledger(dir, GM_LEDGER_WRITE | (a->origin ? GM_LEDGER_CREATE : 0), a->origin);
     uint64_t index;
     if (gm_ledger_apply_policy(l, p, sigs, (size_t)(argc - 1), &admins, (int64_t)time(NULL), &index,
                                err, sizeof err) != 0)
@@ -391,6 +400,8 @@ static const struct gm_cli_option sign_options[] = {
 
 static const struct gm_cli_option apply_options[] = {
     GM_CLI_OPTION_LEDGER,
+    { "origin", "NAME", "the ledger's origin when it is created (default: LedgerOrigin)",
+      GM_CLI_ORIGIN },
     ADMIN_OPTIONS,
     GM_CLI_OPTION_CONFIG,
     GM_CLI_OPTIONS_END,

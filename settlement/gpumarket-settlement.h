@@ -437,7 +437,8 @@ int gm_ledger_apply_policy(gm_ledger *ledger, const gm_governance_proposal *p,
                            char *err, size_t errlen);
 
 /* The leaf indices of the ledger's policy records (as of its last open,
- * append or refresh), in order: a malloc'd array in *indices (free it; NULL
+ * append or refresh; not concurrently with appends on the same handle), in
+ * order: a malloc'd array in *indices (free it; NULL
  * when there are none) and the count in *n.  0 or -1. */
 int gm_ledger_policy_indices(gm_ledger *ledger, uint64_t **indices, size_t *n, char *err,
                              size_t errlen);

@@ -520,7 +520,7 @@ static int check_signatures(const gm_governance_proposal *p,
                             const struct gm_governance_admins *admins, size_t *signers, char *err,
                             size_t errlen)
 {
-    char nb[64];
+    char nb[64], nb2[64];
     if (!admins || admins->nkeys == 0 || admins->threshold == 0)
         return gm_errf(err, errlen,
                        "no policy admins: list the admins' public keys (PolicyAdmins and "
@@ -547,7 +547,7 @@ static int check_signatures(const gm_governance_proposal *p,
                 return gm_errf(err, errlen,
                                "%s: key id %s signed already (%s): the same admin counts once; "
                                "get another admin's signature",
-                               sn, s->key_id, sig_name(&sigs[j], j, nb, sizeof nb));
+                               sn, s->key_id, sig_name(&sigs[j], j, nb2, sizeof nb2));
         size_t found = SIZE_MAX;
         bool named_match = false;
         for (int pass = 0; pass < 2 && found == SIZE_MAX; pass++)
@@ -569,11 +569,13 @@ static int check_signatures(const gm_governance_proposal *p,
                                        : "%s: key id %s is not a listed admin (PolicyAdmins): "
                                          "only the listed admins' signatures count",
                            sn, s->key_id);
+        /* The same admin, also when PolicyAdmins lists one key twice (as a
+         * .vkey and a PEM file, say): an earlier signer's key verifies it. */
         for (size_t j = 0; j < i; j++)
-            if (used[j] == found)
+            if (used[j] == found || gm_key_verify(admins->keys[used[j]], msg, mlen, s->sig) == 0)
                 return gm_errf(err, errlen,
                                "%s: signed by the same admin as %s: the same admin counts once", sn,
-                               sig_name(&sigs[j], j, nb, sizeof nb));
+                               sig_name(&sigs[j], j, nb2, sizeof nb2));
         used[i] = found;
         if (signers)
             signers[i] = found;

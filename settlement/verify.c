@@ -230,11 +230,14 @@ static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HAS
 }
 
 /* The policy records, in order: form, leaf hash, signatures by the admins,
- * expiry, parent chain, applied times.  -1 with res->bad_index and err. */
+ * expiry, parent chain, applied times.  *nout counts the records decoded
+ * into out[] (to free), *nvalid those that passed every check (a prefix:
+ * receipts before the first bad policy record are checked against them).
+ * -1 with *bad and msg at the first bad one. */
 static int check_policies(const uint8_t *map, const uint64_t *offsets, const uint8_t *is_policy,
                           uint64_t nrec, const struct gm_governance_admins *admins,
-                          struct policy_entry *out, size_t *nout, int64_t *bad, char *msg,
-                          size_t msglen)
+                          struct policy_entry *out, size_t *nout, size_t *nvalid, int64_t *bad,
+                          char *msg, size_t msglen)
 {
     const char *prev_hash = NULL;
     int64_t prev_applied = 0;
@@ -242,6 +245,7 @@ static int check_policies(const uint8_t *map, const uint64_t *offsets, const uin
     for (uint64_t i = 0; i < nrec; i++) {
         if (!is_policy[i])
             continue;
+        *nvalid = n;
         *bad = (int64_t)i;
         const uint8_t *rec = map + offsets[i];
         uint32_t dlen = gm_settle_get_be32(rec + 4);
@@ -284,6 +288,7 @@ static int check_policies(const uint8_t *map, const uint64_t *offsets, const uin
         prev_hash = gm_governance_proposal_hash(p);
         prev_applied = gm_governance_record_applied(r);
     }
+    *nvalid = n;
     *bad = -1;
     return 0;
 }
@@ -399,20 +404,19 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     flock(fd, LOCK_UN);
     locked = false;
 
-    if (!(flags & GM_VERIFY_HASH_ONLY) && npolicy_records > 0 && frame_bad < 0) {
-        char msg[1000];
-        int64_t pbad = -1;
+    /* Policies first, in order (few, and receipts are checked against
+     * them); the first bad record of any kind is reported below. */
+    int64_t policy_bad = -1;
+    char policy_msg[1000] = "";
+    size_t nvalid_policies = 0;
+    if (!(flags & GM_VERIFY_HASH_ONLY) && npolicy_records > 0) {
         policies = calloc(npolicy_records, sizeof *policies);
         if (!policies) {
             gm_errf(err, errlen, "out of memory");
             goto out;
         }
-        if (check_policies(map, offsets, is_policy, nrec, admins, policies, &npolicies, &pbad, msg,
-                           sizeof msg) != 0) {
-            res->bad_index = pbad;
-            gm_errf(err, errlen, "%s: %s", path, msg);
-            goto out;
-        }
+        check_policies(map, offsets, is_policy, nrec, admins, policies, &npolicies,
+                       &nvalid_policies, &policy_bad, policy_msg, sizeof policy_msg);
     }
     if (!is_policy && !(is_policy = calloc(1, 1))) {
         gm_errf(err, errlen, "out of memory");
@@ -450,7 +454,7 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
                            segments,
                            is_policy,
                            policies,
-                           npolicies,
+                           nvalid_policies,
                            -1,
                            "" };
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
@@ -464,6 +468,10 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
             pthread_join(tids[t], NULL);
     int64_t bad = frame_bad;
     const char *why = frame_msg;
+    if (policy_bad >= 0 && (bad < 0 || policy_bad < bad)) {
+        bad = policy_bad;
+        why = policy_msg;
+    }
     for (int t = 0; t < threads; t++)
         if (jobs[t].bad >= 0 && (bad < 0 || jobs[t].bad < bad)) {
             bad = jobs[t].bad;

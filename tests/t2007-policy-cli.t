@@ -25,6 +25,7 @@ PolicyAdmins=$D/alice.vkey,$D/bob.vkey,$D/carol.vkey
 PolicyThreshold=2
 EOF
 export GPUMARKET_CONF=$D/gpumarket.conf
+cp "$D/gpumarket.conf" "$D/gpumarket.conf.orig"
 receipt() { # receipt JOB START PRICE
   echo "{\"version\":1,\"cluster\":\"c\",\"job_id\":$1,\"segment\":0,\"user\":\"ada\",\"account\":\"phys\",\"nodes\":\"gm1\",\"gpu_type\":\"h100\",\"gpu_count\":1,\"start\":$2,\"end\":$(($2 + 3600)),\"price_micro_per_gpu_hour\":$3,\"end_reason\":\"completed\"}"
 }
@@ -288,6 +289,22 @@ open(p, \"wb\").write(bytes(b))
   test_must_fail gpumarket ledger verify >out 2>err &&
   test_grep "\"bad_index\":2" out &&
   test_grep "does not verify" out
+'
+
+test_expect_success 'a policy can come before the first receipt: apply creates the ledger' '
+  sed -e "s|^LedgerDir=.*|LedgerDir=$D/new-ledger|" gpumarket.conf.orig >new.conf &&
+  echo LedgerOrigin=cluster.example/ledger >>new.conf &&
+  GPUMARKET_CONF=$PWD/new.conf gpumarket policy propose --set ReservePrice=h100:2.00 \
+    --reason "opening day" --expires 1d --out first.json >out &&
+  test_grep "\"parent\":\"0\{64\}\"" out &&
+  gpumarket policy sign first.json --key "$D/alice.key" --out f-a.sig &&
+  gpumarket policy sign first.json --key "$D/bob.key" --out f-b.sig &&
+  GPUMARKET_CONF=$PWD/new.conf gpumarket policy apply first.json f-a.sig f-b.sig >out &&
+  test_grep "\"index\":0," out &&
+  receipt 9 "$(date +%s)" 2000000 | GPUMARKET_CONF=$PWD/new.conf gpumarket ledger append >r9 &&
+  test_grep "\"policy\":\"" r9 &&
+  GPUMARKET_CONF=$PWD/new.conf gpumarket ledger verify >out &&
+  test_grep "\"ok\":true,\"size\":2" out
 '
 
 test_done

@@ -214,6 +214,27 @@ int main(void)
     struct gm_governance_signature renamed[] = { sa, alias };
     refused(l, p1, renamed, 2, &admins, NOW, "does not verify",
             "alice's signature relabelled as bob's");
+    /* alice listed twice (named, and as a nameless copy of her public key):
+     * her signature again under a made-up key id must not count twice. */
+    {
+        gm_key *alice_pub = NULL;
+        char path[700];
+        snprintf(path, sizeof path, "%s/alice", tmpdir);
+        if (gm_key_write_files(alice, path, err, sizeof err) == 0) {
+            snprintf(path, sizeof path, "%s/alice.pub", tmpdir);
+            alice_pub = gm_key_load_public(path, err, sizeof err);
+        }
+        if (!alice_pub)
+            bail_out("alice.pub: %s", err);
+        gm_key *twice_listed[] = { alice, bob, alice_pub };
+        struct gm_governance_admins dup_admins = { twice_listed, 3, 2 };
+        struct gm_governance_signature forged = sa;
+        strcpy(forged.key_id, "00000000");
+        struct gm_governance_signature both[] = { sa, forged };
+        refused(l, p1, both, 2, &dup_admins, NOW, "same admin",
+                "one admin listed twice, signing twice under two key ids");
+        gm_key_free(alice_pub);
+    }
     struct gm_governance_signature outsider[] = { sa, sd };
     refused(l, p1, outsider, 2, &admins, NOW, "not a listed admin", "an unlisted signer");
     /* A value changed after signing: the signatures are for another hash,
