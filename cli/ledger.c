@@ -81,6 +81,14 @@ static int run_append(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     gm_ledger *l = gm_cli_open_ledger(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, origin);
     int ntrusted;
     gm_key **trusted = trust_pinned(l, a, &ntrusted);
+    /* Receipts are stamped only with policies PolicyAdmins signed. */
+    struct gm_governance_admins admins;
+    gm_key **admin_keys;
+    const char *admins_from;
+    char aerr[256];
+    int nadmins = gm_cli_load_admins(cmd, a, &admins, &admin_keys, &admins_from);
+    if (nadmins > 0 && gm_ledger_trust_policy_admins(l, &admins, aerr, sizeof aerr) != 0)
+        gm_cli_die("PolicyAdmins: %s", aerr);
     /* Lines already waiting on stdin are appended as one group (one sync);
      * each signed receipt is printed once its group is on disk. */
     struct gm_receipt *batch = calloc(APPEND_BATCH, sizeof *batch);
@@ -151,6 +159,7 @@ done:
     free(batch);
     gm_ledger_close(l);
     gm_cli_free_keys(trusted, ntrusted);
+    gm_cli_free_keys(admin_keys, nadmins);
     gm_key_free(key);
     return rc;
 }

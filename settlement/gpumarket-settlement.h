@@ -436,6 +436,16 @@ int gm_ledger_apply_policy(gm_ledger *ledger, const gm_governance_proposal *p,
                            const struct gm_governance_admins *admins, int64_t now, uint64_t *index,
                            char *err, size_t errlen);
 
+/* Have this handle's writer check every policy record's signatures against
+ * `admins` (gm_governance_record_check) before it stamps receipts with it:
+ * an append or checkpoint over a policy record that does not check is
+ * refused, naming the record.  Without it the writer checks the records'
+ * form and parent chain only (gm_ledger_verify_governed checks the rest).
+ * admins->keys (copied, at most GM_POLICY_SIGNATURES_MAX) must outlive the
+ * handle.  NULL turns the check off.  0 or -1. */
+int gm_ledger_trust_policy_admins(gm_ledger *ledger, const struct gm_governance_admins *admins,
+                                  char *err, size_t errlen);
+
 /* The leaf indices of the ledger's policy records (as of its last open,
  * append or refresh; not concurrently with appends on the same handle), in
  * order: a malloc'd array in *indices (free it; NULL

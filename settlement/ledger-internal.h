@@ -86,7 +86,10 @@ struct gm_ledger {
     struct gm_settle_policy_mark *policies;
     size_t npolicies, policies_cap;
     uint64_t policies_scanned;
-    struct gm_segment_slot *segments; /* open addressing, power-of-two size */
+    /* gm_ledger_trust_policy_admins: whose signatures policy records need. */
+    gm_key *policy_admin_keys[GM_POLICY_SIGNATURES_MAX];
+    struct gm_governance_admins policy_admins; /* nkeys 0: not set */
+    struct gm_segment_slot *segments;          /* open addressing, power-of-two size */
     size_t segments_cap, segments_used;
     /* The append queue (ledger-append.c).  Group commit: appenders queue
      * while a leader commits the previous batch; the next leader takes the

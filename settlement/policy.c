@@ -789,6 +789,16 @@ int gm_settle_ledger_scan_policies(gm_ledger *l, char *err, size_t errlen)
         if (!r)
             return gm_errf(err, errlen, "%s: record %llu: %s; run gpumarket ledger verify", l->path,
                            (unsigned long long)i, msg);
+        if (l->policy_admins.nkeys > 0 &&
+            gm_governance_record_check(r, &l->policy_admins, NULL, msg, sizeof msg) != 0) {
+            gm_errf(err, errlen,
+                    "%s: record %llu: policy record: %s.  Nothing is appended to a ledger whose "
+                    "policy is not signed by the admins of PolicyAdmins; run gpumarket ledger "
+                    "verify",
+                    l->path, (unsigned long long)i, msg);
+            gm_governance_record_destroy(r);
+            return -1;
+        }
         const char *want = l->npolicies ? l->policies[l->npolicies - 1].hash : ZERO_HASH;
         if (strcmp(r->proposal->parent, want) != 0) {
             gm_errf(err, errlen,
@@ -816,6 +826,28 @@ int gm_settle_ledger_scan_policies(gm_ledger *l, char *err, size_t errlen)
         l->policies_scanned = i + 1;
     }
     l->policies_scanned = size;
+    return 0;
+}
+
+int gm_ledger_trust_policy_admins(gm_ledger *l, const struct gm_governance_admins *admins,
+                                  char *err, size_t errlen)
+{
+    if (admins && (admins->nkeys > GM_POLICY_SIGNATURES_MAX || admins->threshold == 0 ||
+                   admins->threshold > admins->nkeys))
+        return gm_errf(err, errlen,
+                       "policy admins: 1 to %d keys and a threshold from 1 to their "
+                       "number",
+                       GM_POLICY_SIGNATURES_MAX);
+    memset(&l->policy_admins, 0, sizeof l->policy_admins);
+    if (admins) {
+        memcpy(l->policy_admin_keys, admins->keys, admins->nkeys * sizeof admins->keys[0]);
+        l->policy_admins.keys = l->policy_admin_keys;
+        l->policy_admins.nkeys = admins->nkeys;
+        l->policy_admins.threshold = admins->threshold;
+    }
+    /* Look at every policy record again, under the new rule. */
+    l->npolicies = 0;
+    l->policies_scanned = 0;
     return 0;
 }
 

@@ -272,7 +272,7 @@ open(p, \"wb\").write(b.replace(b\"h100:3.00\", b\"h100:0.01\"))
   test_grep "leaf hash" out
 '
 
-test_expect_success 'and with its leaf hash recomputed, the admins signatures fail' '
+test_expect_success 'and with its leaf hash recomputed, the admins signatures fail (verify, and the writer)' '
   "${pycrypto:-python3}" -c "
 import hashlib, struct, sys
 p = sys.argv[1]
@@ -288,7 +288,9 @@ open(p, \"wb\").write(bytes(b))
   test_grep "rewritten" out &&
   test_must_fail gpumarket ledger verify >out 2>err &&
   test_grep "\"bad_index\":2" out &&
-  test_grep "does not verify" out
+  test_grep "does not verify" out &&
+  receipt 4 "$(date +%s)" 3000000 | test_must_fail gpumarket ledger append >out 2>err &&
+  test_grep "record 2: policy record: .* does not verify" err
 '
 
 test_expect_success 'a policy can come before the first receipt: apply creates the ledger' '

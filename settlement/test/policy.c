@@ -320,13 +320,26 @@ int main(void)
                                  sizeof err) == 0,
        "hash-only verify needs no admins");
 
+    /* A writer told the admins refuses to build on a policy they did not
+     * sign (carol is not among these two). */
+    l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
+    struct gm_receipt r_more = receipt(6, NOW + 400, 3000000);
+    ok(l && gm_ledger_trust_policy_admins(l, &other, err, sizeof err) == 0 &&
+           gm_ledger_append(l, cluster, &r_more, err, sizeof err) == -1 &&
+           strstr(err, "record 1: policy record") && gm_ledger_size(l) == 6,
+       "a writer checking the admins refuses a policy signed by someone else: %s", err);
+    ok(gm_ledger_trust_policy_admins(l, &admins, err, sizeof err) == 0 &&
+           gm_ledger_append(l, cluster, &r_more, err, sizeof err) == 0 && r_more.has_policy,
+       "and appends under the right admins (%s)", err);
+    gm_ledger_close(l);
+
     /* A receipt priced under the reserve of the policy it names. */
     l = gm_ledger_open(dir, GM_LEDGER_WRITE, NULL, err, sizeof err);
-    struct gm_receipt cheap = receipt(5, NOW + 300, 2900000);
+    struct gm_receipt cheap = receipt(5, NOW + 500, 2900000);
     ok(l && gm_ledger_append(l, cluster, &cheap, err, sizeof err) == 0, "(append a cheap receipt)");
     gm_ledger_close(l);
     ok(gm_ledger_verify_governed(dir, &cluster, 1, &admins, 0, 1, &res, err, sizeof err) == -1 &&
-           res.bad_index == 6 && strstr(err, "below the h100 reserve price 3000000"),
+           res.bad_index == 7 && strstr(err, "below the h100 reserve price 3000000"),
        "verify catches a receipt priced under its policy's reserve: %s", err);
 
     /* A hand-edited gpumarket.conf differs from the policy in force. */
