@@ -41,6 +41,7 @@ enum gm_cli_key {
     GM_CLI_REASON,
     GM_CLI_EXPIRES,
     GM_CLI_JSON,
+    GM_CLI_DELAY,
 };
 
 /* One option of a command: --name [ARGINFO], its help line(s) (a '\n'
@@ -95,6 +96,8 @@ struct gm_cli_args {
     int nadmin_keys;
     uint64_t threshold;
     int have_threshold;
+    uint64_t delay; /* policy apply: seconds until it is in force */
+    int have_delay;
     const char *sets[GM_CLI_MAX_REPEAT];
     int nsets;
     const char *reason;

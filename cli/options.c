@@ -167,6 +167,12 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
         a->threshold = v;
         a->have_threshold = 1;
         break;
+    case GM_CLI_DELAY:
+        if (gm_text_parse_u64(value, 3600, 0, &v))
+            gm_cli_usage_error(cmd, "--delay=%s: give seconds, 0 to 3600", value);
+        a->delay = v;
+        a->have_delay = 1;
+        break;
     case GM_CLI_REASON:
         a->reason = value;
         break;

@@ -344,14 +344,19 @@ static int run_apply(const struct gm_cli_command *cmd, struct gm_cli_args *a, in
     gm_ledger *l =
         gm_cli_open_ledger(dir, GM_LEDGER_WRITE | (a->origin ? GM_LEDGER_CREATE : 0), a->origin);
     uint64_t index;
-    if (gm_ledger_apply_policy(l, p, sigs, (size_t)(argc - 1), &admins, (int64_t)time(NULL), &index,
-                               err, sizeof err) != 0)
+    /* In force a few seconds after it is appended: slurmctld, which reads
+     * the ledger once a second, switches to it at that very second, so every
+     * receipt names the policy its lease was priced under. */
+    int64_t in_force = (int64_t)time(NULL) + (int64_t)(a->have_delay ? a->delay : 5);
+    if (gm_ledger_apply_policy(l, p, sigs, (size_t)(argc - 1), &admins, in_force, &index, err,
+                               sizeof err) != 0)
         gm_cli_die("policy apply: %s: %s; nothing was appended", argv[0], err);
     struct gm_cli_json j;
     gm_cli_json_begin(&j, stdout);
     gm_cli_json_string(&j, "policy", gm_governance_proposal_hash(p));
     gm_cli_json_uint(&j, "index", index);
     gm_cli_json_uint(&j, "signatures", (uint64_t)(argc - 1));
+    gm_cli_json_int(&j, "in_force_from", in_force);
     gm_cli_json_string(&j, "admins_from", from);
     gm_cli_json_end(&j);
     gm_ledger_close(l);
@@ -402,6 +407,10 @@ static const struct gm_cli_option apply_options[] = {
     GM_CLI_OPTION_LEDGER,
     { "origin", "NAME", "the ledger's origin when it is created (default: LedgerOrigin)",
       GM_CLI_ORIGIN },
+    { "delay", "SECONDS",
+      "seconds from now until the policy is in force (default 5: slurmctld\n"
+      "switches to it at that second)",
+      GM_CLI_DELAY },
     ADMIN_OPTIONS,
     GM_CLI_OPTION_CONFIG,
     GM_CLI_OPTIONS_END,
@@ -448,8 +457,9 @@ static const struct gm_cli_command apply_command = {
     .summary = "check M-of-N signatures and append the policy to the ledger",
     .doc = "Check that the signatures come from at least PolicyThreshold distinct admins\n"
            "of PolicyAdmins and nobody else, that the proposal has not expired and that\n"
-           "its parent is the policy in force; then append the policy record.  Nothing\n"
-           "is appended on any error.\n",
+           "its parent is the policy in force; then append the policy record, in force\n"
+           "from --delay seconds later (its \"applied\" time).  Nothing is appended on\n"
+           "any error.\n",
     .run = run_apply,
     .options = apply_options,
 };

@@ -887,6 +887,37 @@ fail:
     return -1;
 }
 
+struct gm_conf *gm_conf_with_market(const struct gm_conf *base, const struct gm_conf *market)
+{
+    struct gm_conf *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *base;
+    if (!(c->name = strdup(base->name))) {
+        free(c);
+        return NULL;
+    }
+    /* The path lists point into the conf's own buffers. */
+    for (size_t i = 0; i < c->nverifier_keys; i++)
+        c->verifier_keys[i] =
+            c->verifier_keys_buf + (base->verifier_keys[i] - base->verifier_keys_buf);
+    for (size_t i = 0; i < c->npolicy_admins; i++)
+        c->policy_admins[i] =
+            c->policy_admins_buf + (base->policy_admins[i] - base->policy_admins_buf);
+    c->reserve_gpus_per_node = market->reserve_gpus_per_node;
+    c->idle_dwell_seconds = market->idle_dwell_seconds;
+    c->prices = market->prices;
+    c->max_bid = market->max_bid;
+    memcpy(c->currency, market->currency, sizeof c->currency);
+    c->has_carbon = market->has_carbon;
+    c->carbon = market->carbon;
+    c->gpu_power = market->gpu_power;
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (is_market_key(k))
+            c->line[k] = market->line[k];
+    return c;
+}
+
 int gm_conf_market_differences(const struct gm_conf *a, const struct gm_conf *b,
                                void (*report)(const char *key, void *arg), void *arg)
 {

@@ -147,6 +147,12 @@ int gm_conf_parse_policy_values(const char *name, const char *const *names,
                                 const char *const *values, size_t n, struct gm_conf **conf,
                                 char *err, size_t errlen);
 
+/* A copy of `base` whose market values (the keys gm_conf_is_market_key
+ * names) are those of `market`: the configuration slurmctld prices under
+ * when a governance policy is in force.  NULL when memory runs out; free
+ * with gm_conf_destroy. */
+struct gm_conf *gm_conf_with_market(const struct gm_conf *base, const struct gm_conf *market);
+
 /* Compare the market values of a and b (a policy's and a file's, say): calls
  * report(key, arg) for each market key whose effective value differs
  * (report may be NULL) and returns how many differ. */

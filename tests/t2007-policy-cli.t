@@ -105,8 +105,8 @@ test_expect_success 'malformed and truncated files are refused, naming them' '
 '
 
 test_expect_success 'alice and carol (2 of 3) apply the change' '
-  gpumarket policy apply p1.json alice.sig carol.sig >out &&
-  test_grep "\"index\":1,\"signatures\":2,\"admins_from\":\"PolicyAdmins\"" out &&
+  gpumarket policy apply --delay 0 p1.json alice.sig carol.sig >out &&
+  test_grep "\"index\":1,\"signatures\":2,\"in_force_from\":[0-9]*,\"admins_from\":\"PolicyAdmins\"" out &&
   test "$(size)" = 2
 '
 
@@ -137,7 +137,7 @@ test_expect_success 'the next proposal builds on it; an older one is stale' '
   gpumarket policy sign p2.json --key "$D/carol.key" --out p2c.sig &&
   gpumarket policy sign p3.json --key "$D/alice.key" --out p3a.sig &&
   gpumarket policy sign p3.json --key "$D/bob.key" --out p3b.sig &&
-  gpumarket policy apply p2.json p2b.sig p2c.sig &&
+  gpumarket policy apply --delay 0 p2.json p2b.sig p2c.sig &&
   test_must_fail gpumarket policy apply p3.json p3a.sig p3b.sig 2>err &&
   test_grep "stale parent" err &&
   gpumarket policy history >hist &&
@@ -293,7 +293,7 @@ open(p, \"wb\").write(bytes(b))
   test_grep "record 2: policy record: .* does not verify" err
 '
 
-test_expect_success 'a policy can come before the first receipt: apply creates the ledger' '
+test_expect_success 'a policy can come before the first receipt: apply creates the ledger; by default it is in force 5 s later' '
   sed -e "s|^LedgerDir=.*|LedgerDir=$D/new-ledger|" gpumarket.conf.orig >new.conf &&
   echo LedgerOrigin=cluster.example/ledger >>new.conf &&
   GPUMARKET_CONF=$PWD/new.conf gpumarket policy propose --set ReservePrice=h100:2.00 \
@@ -301,12 +301,17 @@ test_expect_success 'a policy can come before the first receipt: apply creates t
   test_grep "\"parent\":\"0\{64\}\"" out &&
   gpumarket policy sign first.json --key "$D/alice.key" --out f-a.sig &&
   gpumarket policy sign first.json --key "$D/bob.key" --out f-b.sig &&
+  before=$(date +%s) &&
   GPUMARKET_CONF=$PWD/new.conf gpumarket policy apply first.json f-a.sig f-b.sig >out &&
   test_grep "\"index\":0," out &&
-  receipt 9 "$(date +%s)" 2000000 | GPUMARKET_CONF=$PWD/new.conf gpumarket ledger append >r9 &&
+  in_force=$(sed -n "s/.*\"in_force_from\":\([0-9]*\).*/\1/p" out) &&
+  test "$in_force" -ge $((before + 5)) && test "$in_force" -le $((before + 7)) &&
+  receipt 8 "$before" 2000000 | GPUMARKET_CONF=$PWD/new.conf gpumarket ledger append >r8 &&
+  test_grep -v "\"policy\":\"" r8 &&
+  receipt 9 "$in_force" 2000000 | GPUMARKET_CONF=$PWD/new.conf gpumarket ledger append >r9 &&
   test_grep "\"policy\":\"" r9 &&
   GPUMARKET_CONF=$PWD/new.conf gpumarket ledger verify >out &&
-  test_grep "\"ok\":true,\"size\":2" out
+  test_grep "\"ok\":true,\"size\":3" out
 '
 
 test_done
