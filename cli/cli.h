@@ -187,6 +187,11 @@ void gm_cli_free_keys(gm_key **keys, int n);
  * *keys, freed with gm_cli_free_keys) and returns the key count (0: none
  * given; *from NULL).  Exits on a bad key file or a lone --admin-key or
  * --threshold. */
+/* The cluster's gpumarket.conf (--config, $GPUMARKET_CONF, else
+ * /etc/slurm/gpumarket.conf when it exists), read once; NULL when there is
+ * none.  A file that does not load ends the program with its error. */
+const struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a);
+
 int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_args *args,
                        struct gm_governance_admins *admins, gm_key ***keys, const char **from);
 /* Open the ledger or exit; says on stderr when a torn tail was found. */

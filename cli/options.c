@@ -221,6 +221,11 @@ static struct gm_conf *cluster_conf(const struct gm_cli_args *a)
     return conf;
 }
 
+const struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a)
+{
+    return cluster_conf(a);
+}
+
 void gm_cli_conf_defaults(struct gm_cli_args *a, int want_origin)
 {
     if ((a->ledger && a->ledger[0]) && (a->key && a->key[0]) && (!want_origin || a->origin))

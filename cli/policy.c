@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "cli/cli.h"
+#include "common/conf.h"
 #include "common/io.h"
 #include "common/text.h"
 
@@ -201,6 +202,25 @@ static void write_out(const struct gm_cli_command *cmd, const char *path, const 
         gm_cli_die("%s: --out: %s", cmd->path, err);
 }
 
+/* Market values of gpumarket.conf, copied into the proposal's arrays. */
+struct file_values {
+    const char **names, **values;
+    size_t *n;
+    char text[GM_POLICY_VALUES_MAX][GM_CONF_MAX_LINE + 1];
+};
+
+static void add_file_value(const char *key, const char *value, void *arg)
+{
+    struct file_values *fv = arg;
+    size_t i = *fv->n;
+    if (i >= GM_POLICY_VALUES_MAX)
+        return;
+    snprintf(fv->text[i], sizeof fv->text[i], "%s", value);
+    fv->names[i] = key;
+    fv->values[i] = fv->text[i];
+    (*fv->n)++;
+}
+
 static int run_propose(const struct gm_cli_command *cmd, struct gm_cli_args *a, int argc,
                        char **argv)
 {
@@ -236,6 +256,12 @@ static int run_propose(const struct gm_cli_command *cmd, struct gm_cli_args *a, 
     const gm_governance_proposal *cp = cur ? gm_governance_record_proposal(cur) : NULL;
     for (size_t i = 0; cp && i < gm_governance_proposal_value_count(cp); i++)
         gm_governance_proposal_value(cp, i, &names[n], &values[n]), n++;
+    /* The first policy starts from the market values gpumarket.conf sets,
+     * so that changing one key leaves the others as the market has them. */
+    struct file_values fv = { names, values, &n, { { 0 } } };
+    const struct gm_conf *conf = gm_cli_cluster_conf(a);
+    if (!cp && conf)
+        gm_conf_market_values(conf, add_file_value, &fv);
     for (int s = 0; s < a->nsets; s++) {
         char *kv = owned[s] = strdup(a->sets[s]);
         if (!kv)

@@ -887,6 +887,64 @@ fail:
     return -1;
 }
 
+/* A per-type list as the file writes it: TYPE:VALUE,... then the default. */
+static void format_type_list(const struct gpu_type_list *l, int money, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i <= l->count && n < len; i++) {
+        char v[GM_MONEY_STRLEN];
+        int64_t value = i < l->count ? l->entries[i].value : l->default_value;
+        if (i == l->count && !l->has_default)
+            break;
+        if (money)
+            gm_money_format(value, v, sizeof v);
+        else
+            snprintf(v, sizeof v, "%lld", (long long)value);
+        n += (size_t)snprintf(buf + n, len - n, "%s%s%s%s", n ? "," : "",
+                              i < l->count ? l->entries[i].type : "", i < l->count ? ":" : "", v);
+    }
+}
+
+int gm_conf_market_values(const struct gm_conf *conf,
+                          void (*each)(const char *key, const char *value, void *arg), void *arg)
+{
+    int n = 0;
+    for (int k = 0; k < KEY_COUNT; k++) {
+        char v[GM_CONF_MAX_LINE + 1];
+        if (!is_market_key(k) || !conf->line[k])
+            continue;
+        switch (k) {
+        case KEY_RESERVE_GPUS_PER_NODE:
+            snprintf(v, sizeof v, "%u", conf->reserve_gpus_per_node);
+            break;
+        case KEY_IDLE_DWELL_SECONDS:
+            snprintf(v, sizeof v, "%lld", (long long)conf->idle_dwell_seconds);
+            break;
+        case KEY_RESERVE_PRICE:
+            format_type_list(&conf->prices, 1, v, sizeof v);
+            break;
+        case KEY_MAX_BID:
+            gm_money_format(conf->max_bid, v, sizeof v);
+            break;
+        case KEY_CURRENCY:
+            snprintf(v, sizeof v, "%s", conf->currency);
+            break;
+        case KEY_CARBON_INTENSITY:
+            snprintf(v, sizeof v, "%lld", (long long)conf->carbon);
+            break;
+        case KEY_GPU_POWER:
+            format_type_list(&conf->gpu_power, 0, v, sizeof v);
+            break;
+        default:
+            continue;
+        }
+        each(keys[k].name, v, arg);
+        n++;
+    }
+    return n;
+}
+
 struct gm_conf *gm_conf_with_market(const struct gm_conf *base, const struct gm_conf *market)
 {
     struct gm_conf *c = malloc(sizeof *c);

@@ -147,6 +147,12 @@ int gm_conf_parse_policy_values(const char *name, const char *const *names,
                                 const char *const *values, size_t n, struct gm_conf **conf,
                                 char *err, size_t errlen);
 
+/* The market keys set in conf (not left at their defaults), each with its
+ * value as text that gm_conf_parse_policy_values reads back to the same
+ * value: calls each(key, value, arg) in key order; returns how many. */
+int gm_conf_market_values(const struct gm_conf *conf,
+                          void (*each)(const char *key, const char *value, void *arg), void *arg);
+
 /* A copy of `base` whose market values (the keys gm_conf_is_market_key
  * names) are those of `market`: the configuration slurmctld prices under
  * when a governance policy is in force.  NULL when memory runs out; free

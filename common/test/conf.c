@@ -491,6 +491,25 @@ static void check_mutations(void)
        "mutated files are accepted or refused with one line naming the file");
 }
 
+struct mv {
+    char names[8][32], values[8][256];
+    char *np[8], *vp[8];
+    size_t n;
+    char text[1024];
+};
+
+static void collect_value(const char *key, const char *value, void *arg)
+{
+    struct mv *m = arg;
+    if (m->n >= 8)
+        return;
+    snprintf(m->names[m->n], sizeof m->names[0], "%s", key);
+    snprintf(m->values[m->n], sizeof m->values[0], "%s", value);
+    size_t t = strlen(m->text);
+    snprintf(m->text + t, sizeof m->text - t, "%s=%s;", key, value);
+    m->n++;
+}
+
 /* A file's configuration with a policy's market values, as slurmctld
  * prices under a governance policy. */
 static void check_with_market(void)
@@ -520,6 +539,38 @@ static void check_with_market(void)
        "with_market: no market key differs from the policy's");
     gm_conf_destroy(c);
     gm_conf_destroy(policy);
+
+    /* The market values a file sets, as text the policy parser reads back
+     * to the same values. */
+    static const char full[] = "MarketPartition=m\nReserveGPUsPerNode=1\nIdleDwellSeconds=90\n"
+                               "ReservePrice=h100:2.405,a100:1.10,0.5\nMaxBid=77\nCurrency=EUR\n"
+                               "CarbonIntensity=350\nGPUPower=h100:700,300\nLedgerDir=/l\n";
+    struct mv v2 = { 0 };
+    if (gm_conf_parse("full.conf", full, sizeof full - 1, &base, err, sizeof err) != 0)
+        bail_out("market_values: %s", err);
+    int n = gm_conf_market_values(base, collect_value, &v2);
+    ok(n == 7 && v2.n == 7, "market_values: the 7 market keys the file sets (%d)", n);
+    is_str(v2.text,
+           "ReserveGPUsPerNode=1;IdleDwellSeconds=90;ReservePrice=h100:2.405,a100:1.10,0.50;"
+           "MaxBid=77.00;Currency=EUR;CarbonIntensity=350;GPUPower=h100:700,300;",
+           "market_values: each as text");
+    for (size_t i = 0; i < v2.n; i++) {
+        v2.np[i] = v2.names[i];
+        v2.vp[i] = v2.values[i];
+    }
+    ok(gm_conf_parse_policy_values("again", (const char *const *)v2.np, (const char *const *)v2.vp,
+                                   v2.n, &policy, err, sizeof err) == 0 &&
+           gm_conf_market_differences(base, policy, NULL, NULL) == 0,
+       "market_values: read back as a policy, nothing differs: %s", err);
+    gm_conf_destroy(policy);
+    gm_conf_destroy(base);
+    static const char min[] = "MarketPartition=m\nReservePrice=1\n";
+    if (gm_conf_parse("min.conf", min, sizeof min - 1, &base, err, sizeof err) == 0) {
+        v2.n = 0;
+        ok(gm_conf_market_values(base, collect_value, &v2) == 1,
+           "market_values: keys left at their defaults are left out");
+        gm_conf_destroy(base);
+    }
 }
 
 int main(void)

@@ -51,6 +51,9 @@ static char *rc_key_path, *rc_ledger_dir, *rc_origin;
 /* VerifierKeys, one path a line: the cluster's earlier keys, whose
  * signatures the writer accepts on the records it builds on. */
 static char *rc_verifier_keys;
+/* Governance: PolicyAdmins (one path a line) and PolicyThreshold; 0 when off. */
+static char *rc_policy_admins;
+static unsigned rc_policy_threshold;
 static unsigned rc_conf_gen, rc_wakeups;
 
 /* ------------------------------------------------------------ segment data */
@@ -190,12 +193,93 @@ static void gm_untrust(gm_key **keys, size_t *n)
     *n = 0;
 }
 
+/* Load the admins PolicyAdmins lists (one path a line) and have the ledger
+ * check policy records against them.  Returns how many loaded; one that
+ * does not load is logged and left out (a record then needs the others). */
+static size_t gm_trust_admins(gm_ledger *ledger, const char *paths, unsigned threshold,
+                              gm_key **keys, struct gm_governance_admins *admins, char *last,
+                              size_t lastlen)
+{
+    size_t n = 0;
+    char err[1024], msg[1400];
+    char *copy = xstrdup(paths), *save = NULL;
+    for (char *p = copy ? strtok_r(copy, "\n", &save) : NULL; p && n < GM_CONF_MAX_POLICY_ADMINS;
+         p = strtok_r(NULL, "\n", &save)) {
+        if (!(keys[n] = gm_key_load_public(p, err, sizeof err))) {
+            snprintf(msg, sizeof msg, "PolicyAdmins in gpumarket.conf: %s: %s", p, err);
+            gm_error_once(last, lastlen, msg);
+            continue;
+        }
+        n++;
+    }
+    xfree(copy);
+    *admins = (struct gm_governance_admins){ keys, n, threshold };
+    if (n < threshold) {
+        snprintf(msg, sizeof msg,
+                 "PolicyAdmins in gpumarket.conf: %zu admin key(s) loaded, PolicyThreshold is %u: "
+                 "no policy can be checked, so the market stays closed",
+                 n, threshold);
+        gm_error_once(last, lastlen, msg);
+        return n;
+    }
+    if (gm_ledger_trust_policy_admins(ledger, admins, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "PolicyAdmins in gpumarket.conf: %s", err);
+        gm_error_once(last, lastlen, msg);
+    }
+    return n;
+}
+
+/* The policy in force in the ledger, when it is new to this writer: checked
+ * against the admins and handed to the plugin (gm_market_policy_seen), which
+ * prices under it from its applied time on.  Returns -1 when the ledger
+ * could not be read (close and open it again). */
+static int gm_watch_policy(gm_ledger *ledger, const struct gm_governance_admins *admins,
+                           uint64_t *seen_index, int *seen, char *last, size_t lastlen)
+{
+    gm_governance_record *rec = NULL;
+    uint64_t index;
+    char err[1024], msg[1400];
+
+    if (gm_ledger_refresh(ledger, err, sizeof err) != 0)
+        goto fail;
+    int r = gm_ledger_policy_in_force(ledger, &rec, &index, err, sizeof err);
+    if (r < 0)
+        goto fail;
+    if (r == 0 || (*seen && *seen_index == index)) {
+        gm_governance_record_destroy(rec);
+        return 0;
+    }
+    if (admins->nkeys < admins->threshold ||
+        gm_governance_record_check(rec, admins, NULL, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg,
+                 "ledger record %" PRIu64 ": a policy that PolicyAdmins did not sign: %s; the "
+                 "market keeps the policy it had",
+                 index, admins->nkeys < admins->threshold ? "too few admin keys loaded" : err);
+        gm_error_once(last, lastlen, msg);
+    } else {
+        gm_market_policy_seen(rec, index);
+        *seen_index = index;
+        *seen = 1;
+    }
+    gm_governance_record_destroy(rec);
+    return 0;
+fail:
+    snprintf(msg, sizeof msg, "the market policy cannot be read from the ledger: %s", err);
+    gm_error_once(last, lastlen, msg);
+    return -1;
+}
+
 static void *gm_writer(void *arg)
 {
     gm_key *key = NULL;
     gm_ledger *ledger = NULL;
     gm_key *trusted[GM_LEDGER_TRUSTED_MAX];
     size_t ntrusted = 0;
+    gm_key *admin_keys[GM_CONF_MAX_POLICY_ADMINS];
+    size_t nadmins = 0;
+    struct gm_governance_admins admins = { admin_keys, 0, 0 };
+    uint64_t policy_index = 0;
+    int policy_seen = 0;
     unsigned conf_gen = 0;
     time_t last_beat = 0, retry_at = 0;
     int backoff = 1;
@@ -211,7 +295,9 @@ static void *gm_writer(void *arg)
             pthread_cond_timedwait(&rc_cond, &rc_lock, &until);
         rc_wakeups = 0;
         char *key_path = xstrdup(rc_key_path), *dir = xstrdup(rc_ledger_dir),
-             *origin = xstrdup(rc_origin), *pinned = xstrdup(rc_verifier_keys);
+             *origin = xstrdup(rc_origin), *pinned = xstrdup(rc_verifier_keys),
+             *admin_paths = xstrdup(rc_policy_admins);
+        unsigned threshold = rc_policy_threshold;
         if (conf_gen != rc_conf_gen) { /* reconfigured: load the keys again */
             conf_gen = rc_conf_gen;
             gm_key_free(key);
@@ -219,6 +305,9 @@ static void *gm_writer(void *arg)
             gm_ledger_close(ledger);
             ledger = NULL;
             gm_untrust(trusted, &ntrusted);
+            gm_untrust(admin_keys, &nadmins);
+            admins.nkeys = 0;
+            policy_seen = 0; /* hand the policy in force over again */
             retry_at = 0;
         }
         pthread_mutex_unlock(&rc_lock);
@@ -238,7 +327,9 @@ static void *gm_writer(void *arg)
             }
             gm_segments_counts(rc_journal, &c);
         }
-        if (c.waiting == 0 || now < retry_at)
+        /* With governance the ledger is watched for policy changes even
+         * when no receipt waits. */
+        if ((c.waiting == 0 && !threshold) || now < retry_at)
             goto next;
         if (!key_path) {
             snprintf(msg, sizeof msg,
@@ -276,7 +367,22 @@ static void *gm_writer(void *arg)
             }
             gm_untrust(trusted, &ntrusted);
             ntrusted = gm_trust_pinned(ledger, pinned, trusted, last, sizeof last);
+            gm_untrust(admin_keys, &nadmins);
+            admins.nkeys = 0;
+            if (threshold)
+                nadmins = gm_trust_admins(ledger, admin_paths, threshold, admin_keys, &admins, last,
+                                          sizeof last);
         }
+        if (threshold &&
+            gm_watch_policy(ledger, &admins, &policy_index, &policy_seen, last, sizeof last) != 0) {
+            gm_ledger_close(ledger); /* opened again, and checked, next time */
+            ledger = NULL;
+            retry_at = now + backoff;
+            backoff = backoff * 2 > GM_RETRY_MAX ? GM_RETRY_MAX : backoff * 2;
+            goto next;
+        }
+        if (c.waiting == 0)
+            goto next;
         err[0] = '\0';
         int n = gm_segments_settle(rc_journal, ledger, key, GM_SETTLE_BATCH, now, err, sizeof err);
         if (n == -1) {
@@ -308,6 +414,7 @@ static void *gm_writer(void *arg)
         }
         err[0] = '\0';
     next:
+        xfree(admin_paths);
         xfree(key_path);
         xfree(dir);
         xfree(origin);
@@ -332,6 +439,10 @@ void gm_receipts_configure(const struct gm_conf *conf)
     xfree(rc_verifier_keys);
     for (size_t i = 0; i < gm_conf_verifier_key_count(conf); i++)
         xstrfmtcat(rc_verifier_keys, "%s\n", gm_conf_verifier_key(conf, i));
+    xfree(rc_policy_admins);
+    for (size_t i = 0; i < gm_conf_policy_admin_count(conf); i++)
+        xstrfmtcat(rc_policy_admins, "%s\n", gm_conf_policy_admin(conf, i));
+    rc_policy_threshold = gm_conf_policy_threshold(conf);
     rc_conf_gen++;
     rc_wakeups++;
     pthread_cond_signal(&rc_cond);
@@ -380,6 +491,10 @@ void gm_receipts_start(const struct gm_conf *conf)
     if (conf && !gm_conf_receipts(conf)) {
         info("gpumarket: receipts are off (Receipts=no in gpumarket.conf): lease segments are "
              "not recorded");
+        if (gm_conf_policy_threshold(conf))
+            error("gpumarket: PolicyThreshold is set but Receipts=no: slurmctld reads the market "
+                  "policy from the ledger its receipt writer keeps, so no policy comes in force "
+                  "and market jobs wait; set Receipts=yes");
         return;
     }
     gm_receipts_configure(conf);

@@ -6,6 +6,7 @@
 
 #include "common/conf.h"
 #include "market/job.h"
+#include "settlement/gpumarket-settlement.h"
 #include "src/slurmctld/slurmctld.h"
 
 /* Open the journal in StateSaveLocation, close the segments whose run the
@@ -22,5 +23,11 @@ void gm_receipts_end(job_record_t *job_ptr, const struct gm_conf *conf,
                      const struct gm_job_lease *l);
 /* The controller is alive (state_save, no slurmctld lock held). */
 void gm_receipts_heartbeat(void);
+
+/* Governance: the writer found `record` (ledger leaf `index`), checked
+ * against PolicyAdmins, as the policy in force (select_gpumarket.c; called
+ * from the writer thread with no lock held; the record belongs to the
+ * caller). */
+void gm_market_policy_seen(const gm_governance_record *record, uint64_t index);
 
 #endif

@@ -43,6 +43,10 @@
 
 const char plugin_name[] = "gpumarket: cons_tres with GPU market policy";
 const char plugin_type[] = "select/cons_tres_gpumarket";
+#define GM_CLOSED_REASON                                                                     \
+    "gpumarket: no market policy in force yet (PolicyThreshold is set): the admins put one " \
+    "in force with gpumarket policy apply"
+
 /* Unique among select plugins (101-110 are Slurm's own); node information
  * is packed with it, so every host must have this plugin installed. */
 const uint32_t plugin_id = 190;
@@ -69,7 +73,11 @@ static plugin_context_t *cons_tres_context;
  * the enforcement thread takes them first). */
 static pthread_mutex_t gm_lock = PTHREAD_MUTEX_INITIALIZER;
 static int gm_active; /* running inside slurmctld with a policy loaded once */
+/* The configuration slurmctld prices under: gpumarket.conf as read
+ * (gm_file_conf) or, with governance (PolicyThreshold), the file with the
+ * market values of the policy in force in the ledger. */
 static struct gm_conf *gm_conf;
+static struct gm_conf *gm_file_conf;
 static char *gm_conf_path;
 static unsigned gm_conf_gen;
 static uint32_t gm_gpu_plugin_id;
@@ -132,6 +140,7 @@ static unsigned gm_dirty;
 static struct {
     job_record_t *job;
     uint32_t job_id; /* the job id it was tested under */
+    unsigned policy_serial;
     struct gm_policy_verdict verdict;
 } gm_admitted;
 
@@ -150,6 +159,129 @@ static size_t gm_history_count, gm_history_next;
 
 /* ---------------------------------------------------------------- config */
 
+/* Governance: the policy in force, and one the receipt writer has seen in
+ * the ledger that comes in force at its applied time (gpumarket policy
+ * apply sets that a few seconds ahead, so the switch falls on the second
+ * the ledger names and every receipt names the policy it was priced
+ * under). */
+struct gm_market_policy {
+    struct gm_conf *market; /* its market values; NULL: none */
+    char hash[2 * GM_HASH_LEN + 1];
+    int64_t applied;
+    uint64_t index; /* its ledger leaf */
+};
+static struct gm_market_policy gm_policy, gm_policy_next;
+static unsigned gm_policy_serial; /* policies put in force */
+
+static int gm_governed(void)
+{
+    return gm_file_conf && gm_conf_policy_threshold(gm_file_conf) > 0;
+}
+
+#define GM_WHY_POLICY "policy in force"
+
+/* With governance and no policy in force yet, market jobs wait. */
+static int gm_market_closed(void)
+{
+    return gm_governed() && !gm_policy.market;
+}
+
+static void gm_note_key(const char *key, void *arg)
+{
+    char *list = arg;
+    size_t n = strlen(list);
+    snprintf(list + n, 256 - n, "%s%s", n ? ", " : "", key);
+}
+
+/* Make gm_conf from the file and, with governance, the policy in force;
+ * say when the file's market values were edited by hand. */
+static void gm_make_effective(const char *why)
+{
+    struct gm_conf *eff;
+    char keys[256] = "";
+
+    if (gm_governed() && gm_policy.market) {
+        int differ = gm_conf_market_differences(gm_policy.market, gm_file_conf, gm_note_key, keys);
+        if (differ && !strcmp(why, GM_WHY_POLICY))
+            info("gpumarket: %s: %s differ from the market policy now in force (%.16s..., "
+                 "ledger record %" PRIu64 "): the policy's values apply; make the file match "
+                 "gpumarket policy show",
+                 gm_conf_path, keys, gm_policy.hash, gm_policy.index);
+        else if (differ)
+            error("gpumarket: %s (%s): %s differ from the market policy in force (%.16s..., "
+                  "ledger record %" PRIu64 "): a hand edit takes no effect, prices stay under "
+                  "the policy; change them with gpumarket policy propose, sign and apply",
+                  gm_conf_path, why, keys, gm_policy.hash, gm_policy.index);
+        eff = gm_conf_with_market(gm_file_conf, gm_policy.market);
+    } else {
+        eff = gm_conf_with_market(gm_file_conf, gm_file_conf);
+    }
+    if (!eff) {
+        error("gpumarket: out of memory applying %s (%s); keeping the last market policy",
+              gm_conf_path, why);
+        return;
+    }
+    gm_conf_destroy(gm_conf);
+    gm_conf = eff;
+    gm_conf_gen++;
+    gm_receipts_configure(gm_conf);
+    gm_dirty++;
+}
+
+/* Put the policy seen in the ledger in force once its time has come
+ * (gm_lock and slurmctld's job and node write locks held). */
+static void gm_policy_tick(int64_t now)
+{
+    if (!gm_policy_next.market || gm_policy_next.applied > now)
+        return;
+    gm_conf_destroy(gm_policy.market);
+    gm_policy = gm_policy_next;
+    memset(&gm_policy_next, 0, sizeof gm_policy_next);
+    gm_policy_serial++;
+    if (!gm_governed())
+        return; /* governance was turned off since: kept for when it is on */
+    gm_make_effective(GM_WHY_POLICY);
+    info("gpumarket: market policy %s (ledger record %" PRIu64 ") in force: ReserveGPUsPerNode=%u "
+         "IdleDwellSeconds=%" PRId64,
+         gm_policy.hash, gm_policy.index, gm_conf_reserve_gpus_per_node(gm_conf),
+         gm_conf_idle_dwell_seconds(gm_conf));
+}
+
+void gm_market_policy_seen(const gm_governance_record *record, uint64_t index)
+{
+    const gm_governance_proposal *p = gm_governance_record_proposal(record);
+    const struct gm_conf *pc = p ? gm_governance_proposal_conf(p) : NULL;
+    struct gm_conf *copy = pc ? gm_conf_with_market(pc, pc) : NULL;
+    const char *hash = p ? gm_governance_proposal_hash(p) : "";
+
+    if (!copy) {
+        error("gpumarket: market policy of ledger record %" PRIu64 " not taken: out of memory",
+              index);
+        return;
+    }
+    pthread_mutex_lock(&gm_lock);
+    if ((gm_policy.market && !strcmp(gm_policy.hash, hash)) ||
+        (gm_policy_next.market && !strcmp(gm_policy_next.hash, hash))) {
+        pthread_mutex_unlock(&gm_lock);
+        gm_conf_destroy(copy);
+        return;
+    }
+    gm_conf_destroy(gm_policy_next.market);
+    gm_policy_next.market = copy;
+    snprintf(gm_policy_next.hash, sizeof gm_policy_next.hash, "%s", hash);
+    gm_policy_next.applied = gm_governance_record_applied(record);
+    gm_policy_next.index = index;
+    gm_dirty++;
+    char when[64];
+    time_t t = (time_t)gm_policy_next.applied;
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+    info("gpumarket: market policy %s (ledger record %" PRIu64 ", %zu signatures) in the "
+         "ledger; in force from %s",
+         hash, index, gm_governance_record_signature_count(record), when);
+    pthread_mutex_unlock(&gm_lock);
+}
+
 /* (Re)read gpumarket.conf; a bad file keeps the last good policy. */
 static void gm_load_conf(const char *why)
 {
@@ -167,15 +299,19 @@ static void gm_load_conf(const char *why)
                   err, why);
         return;
     }
-    gm_conf_destroy(gm_conf);
-    gm_conf = conf;
-    gm_conf_gen++;
-    gm_receipts_configure(gm_conf);
-    gm_dirty++;
-    info("gpumarket: market policy from %s (%s): MarketPartition=%s ReserveGPUsPerNode=%u "
-         "IdleDwellSeconds=%" PRId64,
-         gm_conf_path, why, gm_conf_market_partition(gm_conf),
-         gm_conf_reserve_gpus_per_node(gm_conf), gm_conf_idle_dwell_seconds(gm_conf));
+    gm_conf_destroy(gm_file_conf);
+    gm_file_conf = conf;
+    gm_make_effective(why);
+    if (gm_market_closed())
+        info("gpumarket: %s (%s): governance is on (PolicyThreshold=%u): market jobs wait until "
+             "the admins put a market policy in force (gpumarket policy apply)",
+             gm_conf_path, why, gm_conf_policy_threshold(gm_file_conf));
+    else
+        info("gpumarket: market policy from %s (%s): MarketPartition=%s ReserveGPUsPerNode=%u "
+             "IdleDwellSeconds=%" PRId64 "%s%s",
+             gm_conf_path, why, gm_conf_market_partition(gm_conf),
+             gm_conf_reserve_gpus_per_node(gm_conf), gm_conf_idle_dwell_seconds(gm_conf),
+             gm_governed() ? " under policy " : "", gm_governed() ? gm_policy.hash : "");
 }
 
 /* ----------------------------------------------------------- job helpers */
@@ -1556,6 +1692,7 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     uint32_t gpus;
 
     pthread_mutex_lock(&gm_lock);
+    gm_policy_tick(time(NULL));
     if (mode == SELECT_MODE_RUN_NOW)
         gm_admitted.job = NULL;
     if (mode == SELECT_MODE_RUN_NOW && preemptee_candidates && list_count(preemptee_candidates) > 1)
@@ -1569,6 +1706,10 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         gpus == 0) {
         pthread_mutex_unlock(&gm_lock);
         return 0; /* no GPU asked: nothing to sell */
+    }
+    if (gm_market_closed()) {
+        gm_set_reason(job_ptr, GM_CLOSED_REASON);
+        goto refuse;
     }
     v = gm_lookup(job_ptr, time(NULL), &refusal);
     if (refusal) {
@@ -1612,6 +1753,7 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     if (mode == SELECT_MODE_RUN_NOW) {
         gm_admitted.job = job_ptr;
         gm_admitted.job_id = job_ptr->job_id;
+        gm_admitted.policy_serial = gm_policy_serial;
         gm_admitted.verdict = *v;
     }
     pthread_mutex_unlock(&gm_lock);
@@ -1643,8 +1785,16 @@ extern int select_p_job_begin(job_record_t *job_ptr)
     /* The verdict of the test that just admitted it (the same record, under
      * its own job id or, for an array task split off since, its array's);
      * else the current snapshot's, in case the price moved. */
+    gm_policy_tick(time(NULL));
+    if (gm_market_closed()) {
+        error("gpumarket: %pJ: not started: %s", job_ptr, GM_CLOSED_REASON);
+        gm_admitted.job = NULL;
+        pthread_mutex_unlock(&gm_lock);
+        return SLURM_ERROR;
+    }
+    /* A policy put in force since the test priced it: look again. */
     struct gm_policy_verdict tested;
-    if (gm_admitted.job == job_ptr &&
+    if (gm_admitted.job == job_ptr && gm_admitted.policy_serial == gm_policy_serial &&
         (gm_admitted.job_id == job_ptr->job_id ||
          (job_ptr->array_task_id != NO_VAL && gm_admitted.job_id == job_ptr->array_job_id))) {
         tested = gm_admitted.verdict;
