@@ -35,6 +35,9 @@ enum gm_cli_key {
     GM_CLI_UNTIL,
     GM_CLI_SIZE,
     GM_CLI_CHECKPOINT,
+    GM_CLI_JSON,
+    GM_CLI_HOST,
+    GM_CLI_PORT,
 };
 
 /* One option of a command: --name [ARGINFO], its help line(s) (a '\n'
@@ -84,6 +87,9 @@ struct gm_cli_args {
     int have_job, have_since, have_until;
     uint64_t size;
     int have_size;
+    int json;
+    const char *host;
+    uint32_t port;
 };
 
 struct gm_cli_command;
@@ -147,6 +153,10 @@ int gm_cli_parse_u64(const char *s, uint64_t *v);
  * /etc/slurm/gpumarket.conf when it exists): LedgerDir, ReceiptKey and, with
  * want_origin, LedgerOrigin. */
 void gm_cli_conf_defaults(struct gm_cli_args *args, int want_origin);
+/* The cluster's gpumarket.conf (--config FILE, $GPUMARKET_CONF, else
+ * /etc/slurm/gpumarket.conf when it exists), or NULL when there is none;
+ * exits when the file exists but does not parse. */
+struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *args);
 /* The ledger directory, or a usage error saying how to give one. */
 const char *gm_cli_need_ledger(const struct gm_cli_command *cmd, struct gm_cli_args *args);
 /* The signing key (private), or exit naming --key. */
@@ -197,5 +207,7 @@ extern const struct gm_cli_command gm_cli_keygen;
 extern const struct gm_cli_command gm_cli_ledger;
 extern const struct gm_cli_command gm_cli_receipts;
 extern const struct gm_cli_command gm_cli_verify;
+extern const struct gm_cli_command gm_cli_quote;
+extern const struct gm_cli_command gm_cli_offers;
 
 #endif

@@ -59,9 +59,9 @@ int gm_cli_parse_u64(const char *s, uint64_t *v)
 
 /* Every option any command takes, for telling "not here" from "unknown". */
 static const char *const known_options[] = {
-    "config", "ledger",   "key",       "origin",     "name", "out",     "format",
-    "pubkey", "key-name", "hash-only", "threads",    "user", "account", "job",
-    "since",  "until",    "size",      "checkpoint", NULL,
+    "config",   "ledger",     "key",     "origin", "name",    "out", "format", "pubkey",
+    "key-name", "hash-only",  "threads", "user",   "account", "job", "since",  "until",
+    "size",     "checkpoint", "json",    "host",   "port",    NULL,
 };
 
 int gm_cli_is_known_option(const char *name)
@@ -146,6 +146,17 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
             a->have_until = 1;
         }
         break;
+    case GM_CLI_JSON:
+        a->json = 1;
+        break;
+    case GM_CLI_HOST:
+        a->host = value;
+        break;
+    case GM_CLI_PORT:
+        if (gm_text_parse_u64(value, 65535, 0, &v) || v == 0)
+            gm_cli_usage_error(cmd, "--port=%s: give a TCP port from 1 to 65535", value);
+        a->port = (uint32_t)v;
+        break;
     case GM_CLI_SIZE:
         if (gm_cli_parse_u64(value, &v))
             gm_cli_usage_error(cmd, "--size=%s: give a tree size (a record count)", value);
@@ -183,6 +194,11 @@ static struct gm_conf *cluster_conf(const struct gm_cli_args *a)
         exit(EXIT_FAILURE);
     }
     return conf;
+}
+
+struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a)
+{
+    return cluster_conf(a);
 }
 
 void gm_cli_conf_defaults(struct gm_cli_args *a, int want_origin)

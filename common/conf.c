@@ -48,6 +48,7 @@ enum conf_key {
     KEY_LEDGER_ORIGIN,
     KEY_RECEIPTS,
     KEY_VERIFIER_KEYS,
+    KEY_QUOTE_PORT,
     KEY_COUNT
 };
 
@@ -72,6 +73,7 @@ struct gm_conf {
     char verifier_keys_buf[GM_CONF_MAX_LINE + 1];
     const char *verifier_keys[GM_CONF_MAX_VERIFIER_KEYS];
     size_t nverifier_keys;
+    uint32_t quote_port; /* 0: no quote endpoint */
 };
 
 /* A value parser writes the reason (no prefix) into msg and returns -1. */
@@ -150,6 +152,16 @@ static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg
 static int parse_dwell(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     return parse_count(value, GM_CONF_MAX_DWELL_SECONDS, &conf->idle_dwell_seconds, msg, msglen);
+}
+
+/* QuotePort=PORT: 0 (off) or a TCP port from 1 to 65535. */
+static int parse_quote_port(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    int64_t v;
+    if (parse_count(value, 65535, &v, msg, msglen) < 0)
+        return -1;
+    conf->quote_port = (uint32_t)v;
+    return 0;
 }
 
 static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
@@ -447,6 +459,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
     [KEY_RECEIPTS] = { "Receipts", parse_receipts },
     [KEY_VERIFIER_KEYS] = { "VerifierKeys", parse_verifier_keys },
+    [KEY_QUOTE_PORT] = { "QuotePort", parse_quote_port },
 };
 
 static int find_key(const char *name, size_t len)
@@ -550,7 +563,7 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
                 "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin, "
-                "Receipts, VerifierKeys (see gpumarket.conf(5))",
+                "Receipts, VerifierKeys, QuotePort (see gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
     }
@@ -818,6 +831,11 @@ const char *gm_conf_receipt_key(const struct gm_conf *conf)
 const char *gm_conf_ledger_dir(const struct gm_conf *conf)
 {
     return conf->ledger_dir;
+}
+
+uint32_t gm_conf_quote_port(const struct gm_conf *conf)
+{
+    return conf->quote_port;
 }
 
 bool gm_conf_receipts(const struct gm_conf *conf)
