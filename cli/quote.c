@@ -27,6 +27,7 @@
 #define QUOTE_CONNECT_MS 3000
 #define QUOTE_REPLY_MS   10000
 #define MAX_HOSTS        8
+#define QUOTE_STALE_S    60
 
 /* ------------------------------------------------------------ a small JSON reader */
 
@@ -417,6 +418,13 @@ static void parse_doc(const char *doc, size_t len, struct jv *v)
         gm_cli_die("the quote endpoint's answer is not a JSON object");
     if (jget(v, "error"))
         gm_cli_die("the quote endpoint refused the request: %s", jstr(v, "error"));
+    /* The active controller refreshes it every few seconds; an old one
+     * comes from a controller that no longer schedules. */
+    int64_t snap = jnum(v, "snapshot_time", 0), now = jnum(v, "time", 0);
+    if (snap && now - snap > QUOTE_STALE_S)
+        gm_cli_warn("the market snapshot is %" PRId64 " s old: is this controller still the "
+                    "active one, and is its scheduler running?",
+                    now - snap);
 }
 
 static const char *money(int64_t micro, char *buf)
