@@ -216,9 +216,9 @@ void gm_quote_commit(void)
     old = q_current;
     q_current = q_next;
     q_published = q_next->time;
+    snap_unref(old); /* its last reference unless a reply is being rendered */
     pthread_mutex_unlock(&q_lock);
     q_next = NULL;
-    snap_unref(old); /* its last reference unless a reply is being rendered */
 }
 
 int gm_quote_wants_snapshot(int64_t now, int64_t max_age)
