@@ -114,16 +114,23 @@ CMDS
 
 # ---- The market scenario's bookkeeping (tests/t0007-demo-messages.t).
 
-# market_gpus_per_node: "NODE GPUS" for every node where market-partition
-# jobs hold GPUs now, from squeue (nodes and GPUs per node of each running
-# market job).
+# market_gpus_per_node [PARTITION]: "NODE GPUS" for every node where
+# running jobs of the market partition hold GPUs now, from the allocation
+# itself (`scontrol show job -d`: one "Nodes=... GRES=gpu:TYPE:N(IDX:...)"
+# line per node), so --gpus spread over nodes counts where it landed.
 market_gpus_per_node() {
-  squeue -h -p "${1:-market}" -t RUNNING -o '%N|%b' 2>/dev/null |
-    while IFS='|' read -r nodes per; do
-      local n=${per##*:}
-      case $n in '' | *[!0-9]*) continue ;; esac
-      scontrol show hostnames "$nodes" 2>/dev/null | sed "s/\$/ $n/"
-    done | awk '{ s[$1] += $2 } END { for (n in s) print n, s[n] }' | sort
+  scontrol show job -d 2>/dev/null | awk -v part="${1:-market}" '
+    /^JobId=/ { market = 0; running = 0 }
+    / Partition=/ { market = ($0 ~ ("Partition=" part "( |$)")) }
+    / JobState=/ { running = ($0 ~ /JobState=RUNNING/) }
+    /^ +Nodes=.*GRES=gpu/ {
+      if (!market || !running) next
+      match($0, /Nodes=[^ ]*/); nodes = substr($0, RSTART + 6, RLENGTH - 6)
+      match($0, /GRES=gpu(:[a-z0-9_]*)?:[0-9]+/); g = substr($0, RSTART, RLENGTH); sub(/.*:/, "", g)
+      print nodes, g
+    }' | while read -r nodes n; do
+    scontrol show hostnames "$nodes" 2>/dev/null | sed "s/\$/ $n/"
+  done | awk '{ s[$1] += $2 } END { for (n in s) print n, s[n] }' | sort
 }
 
 # over_reserve FILE TOTAL RESERVE: the samples of FILE ("TIME NODE GPUS"

@@ -149,19 +149,37 @@ test_expect_success 'over_reserve: passes within the reserve, names the samples 
 '
 
 mkdir -p qbin
-cat >qbin/squeue <<'STUB'
-#!/bin/sh
-printf '%s\n' 'gm[1-2]|gres:gpu:3' 'gm3|gres:gpu:h100:2' 'gm3|gres:gpu:1' 'gm1|'
-STUB
 cat >qbin/scontrol <<'STUB'
 #!/bin/sh
-case $3 in gm\[1-2\]) printf 'gm1\ngm2\n' ;; *) echo "$3" ;; esac
+case "$1 $2" in
+"show job") cat <<'JOBS'
+JobId=11 JobName=a
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm1 CPU_IDs=0 Mem=0 GRES=gpu:h100:3(IDX:0-2)
+     Nodes=gm2 CPU_IDs=0 Mem=0 GRES=gpu:h100:1(IDX:0)
+JobId=12 JobName=b
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm[2-3] CPU_IDs=0 Mem=0 GRES=gpu:2(IDX:1-2)
+JobId=13 JobName=local
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=local AllocNode:Sid=vm:1
+     Nodes=gm1 CPU_IDs=0 Mem=0 GRES=gpu:h100:1(IDX:3)
+JobId=14 JobName=done
+   JobState=COMPLETED Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm3 CPU_IDs=0 Mem=0 GRES=gpu:h100:2(IDX:0-1)
+JOBS
+  ;;
+"show hostnames") case $3 in gm\[2-3\]) printf 'gm2\ngm3\n' ;; *) echo "$3" ;; esac ;;
+esac
 STUB
-chmod +x qbin/squeue qbin/scontrol
+chmod +x qbin/scontrol
 
-test_expect_success 'market_gpus_per_node sums the GPUs per node of the running market jobs' '
+test_expect_success 'market_gpus_per_node sums the GPUs each node gave running market jobs' '
   PATH=$PWD/qbin:$PATH market_gpus_per_node >actual &&
-  printf "%s\n" "gm1 3" "gm2 3" "gm3 3" >expect &&
+  printf "%s\n" "gm1 3" "gm2 3" "gm3 2" >expect &&
   test_cmp expect actual
 '
 
