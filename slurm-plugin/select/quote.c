@@ -59,7 +59,7 @@ struct q_snap {
     struct q_offer *offers;
     size_t noffers;
     struct q_job *jobs;
-    size_t njobs, jobs_total;
+    size_t njobs, jobs_cap, jobs_total;
 };
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -111,6 +111,14 @@ static struct q_job *next_job(uint32_t job_id)
     s->jobs_total++;
     if (s->njobs >= GM_QUOTE_MAX_JOBS)
         return NULL;
+    if (s->njobs == s->jobs_cap) {
+        size_t n = s->jobs_cap ? s->jobs_cap * 2 : 16;
+        struct q_job *t = realloc(s->jobs, n * sizeof *t);
+        if (!t)
+            return NULL;
+        s->jobs = t;
+        s->jobs_cap = n;
+    }
     struct q_job *j = &s->jobs[s->njobs++];
     memset(j, 0, sizeof *j);
     job_record_t *job_ptr = find_job_record(job_id);
@@ -146,8 +154,7 @@ int gm_quote_begin(const struct gm_conf *conf, const struct gm_policy *engine,
     const struct gm_policy_verdict *v = result ? gm_policy_result_verdicts(result, &nv) : NULL;
     s->markets = calloc(nm + 1, sizeof *s->markets);
     s->offers = calloc(no + 1, sizeof *s->offers);
-    s->jobs = calloc(GM_QUOTE_MAX_JOBS, sizeof *s->jobs);
-    if (!s->markets || !s->offers || !s->jobs) {
+    if (!s->markets || !s->offers) {
         snap_unref(q_next);
         q_next = NULL;
         return 0;
