@@ -68,10 +68,13 @@ static void make_cluster(struct cluster *c, size_t gpus, size_t bids)
                                           NOW - (int64_t)(rng() % 86400) };
     }
     for (size_t b = 0; b < bids; b++)
-        c->bids[b] =
-            (struct gm_policy_bid){ (uint32_t)(2000000 + b), (uint32_t)(rng() % 3 == 0),
-                                    (uint32_t)(rng() % 8) + 1, (int64_t)(rng() % 8000) * 1000,
-                                    NOW - (int64_t)(rng() % 86400) };
+        c->bids[b] = (struct gm_policy_bid){ (uint32_t)(2000000 + b),
+                                             (uint32_t)(rng() % 3 == 0),
+                                             (uint32_t)(rng() % 8) + 1,
+                                             (int64_t)(rng() % 8000) * 1000,
+                                             NOW - (int64_t)(rng() % 86400),
+                                             0,
+                                             0 };
     c->snap = (struct gm_policy_snapshot){ NOW,     c->nodes, nodes,     c->idle, ni,
                                            c->bids, bids,     c->leases, nl };
 }

@@ -131,6 +131,13 @@ int gm_job_parse_gpu_tres(const char *tres, uint64_t *count, char *type, size_t 
 int gm_job_gpus(const struct gm_job_gpu_request *req, uint32_t *gpus, char *type, size_t typelen,
                 char *err, size_t errlen)
 {
+    uint32_t per_node;
+    return gm_job_gpus_shaped(req, gpus, &per_node, type, typelen, err, errlen);
+}
+
+int gm_job_gpus_shaped(const struct gm_job_gpu_request *req, uint32_t *gpus, uint32_t *per_node,
+                       char *type, size_t typelen, char *err, size_t errlen)
+{
     const char *forms[4] = { req->per_job, req->per_node, req->per_task, req->per_socket };
     uint64_t mult[4];
     uint64_t nodes = req->nodes ? req->nodes : 1, tasks = req->tasks ? req->tasks : 1;
@@ -140,6 +147,7 @@ int gm_job_gpus(const struct gm_job_gpu_request *req, uint32_t *gpus, char *type
     mult[2] = tasks;
     mult[3] = nodes;
     *gpus = 0;
+    *per_node = 0;
     type[0] = '\0';
     for (int f = 0; f < 4; f++) {
         uint64_t n;
@@ -153,6 +161,11 @@ int gm_job_gpus(const struct gm_job_gpu_request *req, uint32_t *gpus, char *type
                            "gpumarket: GPU request asks for more than %d GPUs per node",
                            GM_POLICY_MAX_NODE_GPUS);
         *gpus = (uint32_t)(n * mult[f]);
+        /* Only a per-node count fixes what each node gives: --gpus and
+         * --gpus-per-task may be spread, and a node may have more sockets
+         * than the one --gpus-per-socket is counted for. */
+        if (f == 1)
+            *per_node = (uint32_t)n;
         return 0;
     }
     if (req->exclusive_node_gpus > 0) {
@@ -160,6 +173,7 @@ int gm_job_gpus(const struct gm_job_gpu_request *req, uint32_t *gpus, char *type
         if (n > UINT32_MAX)
             return gm_errf(err, errlen, "gpumarket: GPU request: count out of range");
         *gpus = (uint32_t)n;
+        *per_node = req->exclusive_node_gpus;
     }
     return 0;
 }
@@ -184,12 +198,40 @@ size_t gm_job_reason(const struct gm_policy_verdict *v, const char *type_name, i
         n = snprintf(buf, buflen, "gpumarket: bid %s < price %s (%s)", bid, price, type);
         break;
     case GM_POLICY_WAITING_SUPPLY:
-        n = snprintf(buf, buflen,
-                     "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32 " offered GPUs",
-                     bid, price, type, v->gpus);
+        if (v->gpus_per_node == 0 || v->gpus_per_node > v->gpus || v->gpus % v->gpus_per_node)
+            n = snprintf(buf, buflen,
+                         "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32 " offered GPUs",
+                         bid, price, type, v->gpus);
+        else if (v->gpus_per_node == v->gpus)
+            n = snprintf(buf, buflen,
+                         "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32
+                         " offered GPUs on one node",
+                         bid, price, type, v->gpus);
+        else
+            n = snprintf(buf, buflen,
+                         "gpumarket: bid %s >= price %s (%s), waiting for %" PRIu32
+                         " offered GPUs on each of %" PRIu32 " nodes",
+                         bid, price, type, v->gpus_per_node, v->gpus / v->gpus_per_node);
         break;
     case GM_POLICY_TYPE_NOT_OFFERED:
         n = snprintf(buf, buflen, "gpumarket: no %s offered", type);
+        break;
+    case GM_POLICY_NEVER_FITS:
+        if (v->gpus_per_node == 0 || v->gpus % v->gpus_per_node)
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: the market's nodes hold fewer than %" PRIu32
+                         " %s GPUs beyond ReserveGPUsPerNode",
+                         v->gpus, type);
+        else if (v->gpus == v->gpus_per_node)
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: no market node holds %" PRIu32
+                         " %s GPUs beyond ReserveGPUsPerNode",
+                         v->gpus, type);
+        else
+            n = snprintf(buf, buflen,
+                         "gpumarket: never fits: fewer than %" PRIu32 " market nodes hold %" PRIu32
+                         " %s GPUs each beyond ReserveGPUsPerNode",
+                         v->gpus / v->gpus_per_node, v->gpus_per_node, type);
         break;
     case GM_POLICY_ABOVE_MAX_BID:
         n = snprintf(buf, buflen, "gpumarket: bid %s above MaxBid %s", bid, cap);

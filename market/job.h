@@ -45,6 +45,13 @@ struct gm_job_gpu_request {
 int gm_job_gpus(const struct gm_job_gpu_request *req, uint32_t *gpus, char *type, size_t typelen,
                 char *err, size_t errlen);
 
+/* As gm_job_gpus, and the GPUs the request fixes per node: the count of
+ * --gpus-per-node / --gres=gpu:N, or one whole node's for --exclusive; 0
+ * when the total may be spread over nodes in any way (--gpus,
+ * --gpus-per-task, --gpus-per-socket). */
+int gm_job_gpus_shaped(const struct gm_job_gpu_request *req, uint32_t *gpus, uint32_t *per_node,
+                       char *type, size_t typelen, char *err, size_t errlen);
+
 /* The reason a pending market job shows in squeue / scontrol (as
  * state_desc), e.g. "gpumarket: bid 2.00 < price 2.40 (h100)" or
  * "gpumarket: no h100 offered".  `max_bid` is MaxBid in micro-units.

@@ -35,6 +35,9 @@ struct gm_policy {
      * not pay for fresh pages; grows only. */
     void *scratch;
     size_t scratch_size;
+    /* Placement's own scratch: it runs while clearing holds the other. */
+    void *fit_scratch;
+    size_t fit_scratch_size;
 };
 
 struct gm_policy_result {
@@ -136,6 +139,7 @@ void gm_policy_destroy(struct gm_policy *e)
     if (!e)
         return;
     free(e->scratch);
+    free(e->fit_scratch);
     for (size_t t = 0; t < e->type_count; t++)
         free(e->names[t]);
     free(e);
@@ -307,19 +311,24 @@ static void *alloc_array(size_t n, size_t size)
 
 /* The engine's scratch area, at least `n * size` bytes; NULL when memory
  * runs out.  Each phase takes it afresh, so at most one phase uses it. */
-static void *scratch(struct gm_policy *e, size_t n, size_t size)
+static void *scratch_area(void **area, size_t *area_size, size_t n, size_t size)
 {
     if (n != 0 && size > SIZE_MAX / n)
         return NULL;
     size_t bytes = n ? n * size : 1;
-    if (bytes > e->scratch_size) {
-        void *p = realloc(e->scratch, bytes);
+    if (bytes > *area_size) {
+        void *p = realloc(*area, bytes);
         if (!p)
             return NULL;
-        e->scratch = p;
-        e->scratch_size = bytes;
+        *area = p;
+        *area_size = bytes;
     }
-    return e->scratch;
+    return *area;
+}
+
+static void *scratch(struct gm_policy *e, size_t n, size_t size)
+{
+    return scratch_area(&e->scratch, &e->scratch_size, n, size);
 }
 
 static int check_snapshot(const struct gm_policy *e, const struct gm_policy_snapshot *s, char *err,
@@ -457,110 +466,6 @@ static int compute_offers(struct gm_policy *e, const struct gm_policy_snapshot *
     return 0;
 }
 
-/* Uniform-price clearing per type over the bids sorted high to low; fills
- * verdicts, the admitted list and the markets. */
-static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
-                        struct gm_policy_result *r, const uint64_t *supply, char *err,
-                        size_t errlen)
-{
-    size_t n = s->bid_count;
-    uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
-    r->verdicts = alloc_array(n, sizeof *r->verdicts);
-    r->by_job = alloc_array(n, sizeof *r->by_job);
-    r->admitted = alloc_array(n, sizeof *r->admitted);
-    if (!ids || !r->verdicts || !r->by_job || !r->admitted)
-        return gm_errf(err, errlen, "policy: out of memory");
-    r->verdict_count = n;
-    for (size_t i = 0; i < n; i++)
-        ids[i] = (uint64_t)s->bids[i].job_id << 32 | i;
-    long rep = find_repeated_job(ids, ids + n, n);
-    if (rep >= 0)
-        return gm_errf(err, errlen, "policy: job %u has two bids in the snapshot",
-                       s->bids[rep].job_id);
-    for (size_t i = 0; i < n; i++)
-        r->by_job[i] = (uint32_t)ids[i];
-
-    /* ids is done with; the scratch area now holds the bids to sort (2n,
-     * half of it merge scratch) and their radix keys (2n). */
-    struct bid_item *items = scratch(e, 2 * n, sizeof *items + sizeof(struct gm_key_item));
-    if (!items)
-        return gm_errf(err, errlen, "policy: out of memory");
-    struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
-
-    size_t sorted = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct gm_policy_bid *b = &s->bids[i];
-        struct gm_policy_verdict *v = &r->verdicts[i];
-        *v = (struct gm_policy_verdict){
-            .job_id = b->job_id, .type = b->type, .gpus = b->gpus, .bid = b->bid
-        };
-        if (!e->offered[b->type]) {
-            v->status = GM_POLICY_TYPE_NOT_OFFERED;
-        } else if (b->bid > e->max_bid) {
-            v->status = GM_POLICY_ABOVE_MAX_BID;
-        } else {
-            v->bid = b->bid ? b->bid : e->reserve[b->type];
-            items[sorted++] =
-                (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
-        }
-    }
-    sort_bid_items(items, keys, sorted);
-
-    for (size_t t = 0; t < e->type_count; t++) {
-        struct gm_policy_market *m = &r->markets[t];
-        *m = (struct gm_policy_market){ .type = (uint32_t)t, .offered = e->offered[t] };
-        if (m->offered) {
-            m->reserve_price = m->price = e->reserve[t];
-            m->supply = supply[t];
-        }
-    }
-    r->market_count = e->type_count;
-
-    size_t admitted = 0;
-    for (size_t i = 0; i < sorted;) {
-        uint32_t t = items[i].type;
-        struct gm_policy_market *m = &r->markets[t];
-        uint64_t remaining = m->supply;
-        int blocked = 0;
-        size_t end = i;
-        while (end < sorted && items[end].type == t)
-            end++;
-        /* The price is the reserve unless a bid at or above it is left out;
-         * admission stops at the first bid that does not fit, so every
-         * admitted bid is at or above the highest bid left out. */
-        for (size_t k = i; k < end; k++) {
-            const struct bid_item *it = &items[k];
-            struct gm_policy_verdict *v = &r->verdicts[it->index];
-            if (it->bid < m->reserve_price) {
-                v->status = GM_POLICY_BELOW_PRICE;
-                continue;
-            }
-            m->demand += v->gpus;
-            if (!blocked && v->gpus <= remaining) {
-                v->status = GM_POLICY_ADMITTED;
-                remaining -= v->gpus;
-                m->admitted_gpus += v->gpus;
-                m->admitted_jobs++;
-                r->admitted[admitted++] = it->index;
-                continue;
-            }
-            if (!blocked) {
-                blocked = 1;
-                if (it->bid > m->price)
-                    m->price = it->bid;
-            }
-            v->status = it->bid >= m->price ? GM_POLICY_WAITING_SUPPLY : GM_POLICY_BELOW_PRICE;
-        }
-        i = end;
-    }
-    r->admitted_count = admitted;
-    for (size_t i = 0; i < n; i++) {
-        struct gm_policy_verdict *v = &r->verdicts[i];
-        v->price = r->markets[v->type].price;
-    }
-    return 0;
-}
-
 /* Best-fit placement state for one GPU type: the nodes with offered GPUs
  * left, in stacks by (hosts market work, GPUs left), with a bitmap of the
  * non-empty stacks so the smallest fitting count is found a word at a time. */
@@ -624,73 +529,316 @@ static uint32_t fit_largest(const struct fit_state *f, int *hosts)
     return 0;
 }
 
-/* Plan where each admitted job runs, type by type in admission order.  A job
- * goes whole onto the node that hosts market work and has the fewest offered
- * GPUs left that still hold it; failing that, onto such a node without
- * market work; a job no node holds takes the nodes with the most GPUs left
- * first.  So market work is packed together, whole nodes stay free for local
- * jobs, and jobs are split over nodes only when they must be.  Equal choices
- * go to the node used last, then to the lowest node index.  Adds the planned
- * GPUs to planned[node]. */
-static int place_jobs(struct gm_policy *e, const struct gm_policy_snapshot *s,
-                      struct gm_policy_result *r, uint64_t *planned, char *err, size_t errlen)
+/* A placement to add to the result, growing its array as needed. */
+static int add_placement(struct gm_policy_result *r, size_t *cap, uint32_t job_id, uint32_t node,
+                         uint32_t gpus)
 {
-    size_t no = r->offer_count;
-    struct fit_state *f = scratch(e, 1, sizeof *f + no * sizeof(struct fit_node));
-    r->placements = alloc_array(no + r->admitted_count, sizeof *r->placements);
-    if (!f || !r->placements)
-        return gm_errf(err, errlen, "policy: out of memory");
-    f->nodes = (struct fit_node *)(f + 1);
+    if (r->placement_count == *cap) {
+        size_t n = *cap ? *cap * 2 : 16;
+        struct gm_policy_placement *p =
+            n > SIZE_MAX / sizeof *p ? NULL : realloc(r->placements, n * sizeof *p);
+        if (!p)
+            return -1;
+        r->placements = p;
+        *cap = n;
+    }
+    r->placements[r->placement_count++] = (struct gm_policy_placement){ job_id, node, gpus };
+    return 0;
+}
 
-    size_t placed = 0;
-    uint32_t current = UINT32_MAX;
-    for (size_t a = 0; a < r->admitted_count; a++) {
-        struct gm_policy_verdict *v = &r->verdicts[r->admitted[a]];
-        if (v->type != current) {
-            /* Admission order is by type: load this type's offers.  Pushed
-             * in falling node order, so each stack pops lowest node first. */
-            current = v->type;
-            memset(f->head, 0xff, sizeof f->head);
-            memset(f->nonempty, 0, sizeof f->nonempty);
-            for (size_t i = no; i-- > 0;) {
-                const struct gm_policy_offer *o = &r->offers[i];
-                if (o->type != current)
+/* Placement of one GPU type's admitted jobs, in admission order. */
+struct placer {
+    struct fit_state *fit;
+    struct { /* nodes a job with gpus_per_node has taken so far */
+        int32_t index;
+        int hosts;
+    } * picked;
+    uint64_t *planned; /* GPUs planned per snapshot node, over every type */
+    size_t cap;        /* of the result's placements */
+};
+
+/* Load type t's offers.  Pushed in falling node order, so each stack pops
+ * lowest node first. */
+static void placer_load(struct placer *p, const struct gm_policy_snapshot *s,
+                        const struct gm_policy_result *r, uint32_t t)
+{
+    struct fit_state *f = p->fit;
+    memset(f->head, 0xff, sizeof f->head);
+    memset(f->nonempty, 0, sizeof f->nonempty);
+    for (size_t i = r->offer_count; i-- > 0;) {
+        const struct gm_policy_offer *o = &r->offers[i];
+        if (o->type != t)
+            continue;
+        f->nodes[i] = (struct fit_node){ o->node, o->count, -1 };
+        fit_push(f, s->nodes[o->node].gpus_used_market > 0 || p->planned[o->node] > 0, (int32_t)i);
+    }
+}
+
+/* Take `take` GPUs of offer i for job v and put the node back where it now
+ * belongs (it hosts market work now). */
+static int placer_take(struct placer *p, struct gm_policy_result *r,
+                       const struct gm_policy_verdict *v, int32_t i, uint32_t take)
+{
+    struct fit_node *n = &p->fit->nodes[i];
+    if (add_placement(r, &p->cap, v->job_id, n->node, take) < 0)
+        return -1;
+    p->planned[n->node] += take;
+    n->left -= take;
+    if (n->left > 0)
+        fit_push(p->fit, 1, i);
+    return 0;
+}
+
+/* Place v, whose GPUs may be spread: whole onto the node that hosts market
+ * work and has the fewest offered GPUs left that still hold it; failing
+ * that, onto such a node without market work; a job no node holds takes
+ * the nodes with the most GPUs left first.  The caller has checked that the
+ * type's supply holds it.  Returns 0, -1 when memory runs out, or -2 when
+ * the supply did not hold it after all (an internal error). */
+static int place_spread(struct placer *p, struct gm_policy_result *r,
+                        const struct gm_policy_verdict *v)
+{
+    struct fit_state *f = p->fit;
+    uint32_t need = v->gpus;
+    int hosts = 1;
+    uint32_t left = need <= GM_POLICY_MAX_NODE_GPUS ? fit_smallest(f, 1, need) : 0;
+    if (!left && need <= GM_POLICY_MAX_NODE_GPUS) {
+        hosts = 0;
+        left = fit_smallest(f, 0, need);
+    }
+    while (need > 0) {
+        if (!left)
+            left = fit_largest(f, &hosts);
+        if (!left)
+            return -2; /* cannot happen: the supply held it */
+        int32_t i = fit_pop(f, hosts, left);
+        uint32_t take = need < left ? need : left;
+        if (placer_take(p, r, v, i, take) < 0)
+            return -1;
+        need -= take;
+        left = 0;
+    }
+    return 0;
+}
+
+/* Place v, which takes v->gpus_per_node GPUs on each of its nodes: each
+ * node chosen as place_spread chooses a whole job's.  Returns 0, 1 when too
+ * few distinct nodes offer that many (nothing is taken), or -1 when memory
+ * runs out. */
+static int place_per_node(struct placer *p, struct gm_policy_result *r,
+                          const struct gm_policy_verdict *v)
+{
+    struct fit_state *f = p->fit;
+    uint32_t per = v->gpus_per_node, count = v->gpus / per;
+
+    for (uint32_t k = 0; k < count; k++) {
+        int hosts = 1;
+        uint32_t left = fit_smallest(f, 1, per);
+        if (!left) {
+            hosts = 0;
+            left = fit_smallest(f, 0, per);
+        }
+        if (!left) {
+            /* Back in the reverse order: the stacks are as they were. */
+            while (k-- > 0)
+                fit_push(f, p->picked[k].hosts, p->picked[k].index);
+            return 1;
+        }
+        p->picked[k].index = fit_pop(f, hosts, left);
+        p->picked[k].hosts = hosts;
+    }
+    for (uint32_t k = 0; k < count; k++)
+        if (placer_take(p, r, v, p->picked[k].index, per) < 0)
+            return -1;
+    return 0;
+}
+
+static int cmp_u32_desc(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* How many of the capacities (sorted high to low) are at least `want`. */
+static size_t nodes_with_cap(const uint32_t *caps, size_t n, uint32_t want)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (caps[mid] >= want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Uniform-price clearing per type over the bids sorted high to low; fills
+ * verdicts, the admitted list, their placements and the markets.  A bid is
+ * admitted when the type's supply holds it and, for a job that takes a
+ * fixed count per node, when enough distinct nodes offer that count;
+ * admission stops at the first bid that does not fit. */
+static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
+                        struct gm_policy_result *r, const uint64_t *supply, uint64_t *planned,
+                        char *err, size_t errlen)
+{
+    size_t n = s->bid_count, no = r->offer_count;
+    uint64_t *ids = scratch(e, 2 * n, sizeof *ids);
+    struct placer pl = { .planned = planned };
+    size_t picked_bytes = (no ? no : 1) * sizeof *pl.picked;
+    pl.fit = scratch_area(&e->fit_scratch, &e->fit_scratch_size, 1,
+                          sizeof *pl.fit + no * sizeof(struct fit_node) + picked_bytes);
+    r->verdicts = alloc_array(n, sizeof *r->verdicts);
+    r->by_job = alloc_array(n, sizeof *r->by_job);
+    r->admitted = alloc_array(n, sizeof *r->admitted);
+    /* Room for every job whose GPUs may be spread (each split but its last
+     * empties a node); jobs with a count per node may grow it. */
+    r->placements = alloc_array(no + n, sizeof *r->placements);
+    pl.cap = r->placements ? no + n : 0;
+    if (!ids || !pl.fit || !r->verdicts || !r->by_job || !r->admitted || !r->placements)
+        return gm_errf(err, errlen, "policy: out of memory");
+    pl.fit->nodes = (struct fit_node *)(pl.fit + 1);
+    pl.picked = (void *)(pl.fit->nodes + no);
+    r->verdict_count = n;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (uint64_t)s->bids[i].job_id << 32 | i;
+    long rep = find_repeated_job(ids, ids + n, n);
+    if (rep >= 0)
+        return gm_errf(err, errlen, "policy: job %u has two bids in the snapshot",
+                       s->bids[rep].job_id);
+    for (size_t i = 0; i < n; i++)
+        r->by_job[i] = (uint32_t)ids[i];
+
+    /* ids is done with; the scratch area now holds the bids to sort (2n,
+     * half of it merge scratch) and their radix keys (2n). */
+    struct bid_item *items = scratch(e, 2 * n, sizeof *items + sizeof(struct gm_key_item));
+    if (!items)
+        return gm_errf(err, errlen, "policy: out of memory");
+    struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
+
+    /* What the market could offer were every GPU idle: each market node's
+     * GPUs less the reserve (over all types: an upper bound), largest
+     * first.  A bid beyond it would wait forever at the head of its type. */
+    uint32_t *caps = alloc_array(s->node_count, sizeof *caps);
+    size_t ncaps = 0;
+    uint64_t cap_total = 0;
+    if (!caps)
+        return gm_errf(err, errlen, "policy: out of memory");
+    for (size_t i = 0; i < s->node_count; i++) {
+        const struct gm_policy_node *nd = &s->nodes[i];
+        if (nd->in_market_partition && nd->gpus_total > e->reserve_gpus_per_node) {
+            caps[ncaps] = nd->gpus_total - e->reserve_gpus_per_node;
+            cap_total += caps[ncaps++];
+        }
+    }
+    qsort(caps, ncaps, sizeof *caps, cmp_u32_desc);
+
+    size_t sorted = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct gm_policy_bid *b = &s->bids[i];
+        struct gm_policy_verdict *v = &r->verdicts[i];
+        *v = (struct gm_policy_verdict){ .job_id = b->job_id,
+                                         .type = b->type,
+                                         .gpus = b->gpus,
+                                         .bid = b->bid,
+                                         .gpus_per_node = b->gpus_per_node };
+        if (v->gpus_per_node == 0 || v->gpus_per_node > GM_POLICY_MAX_NODE_GPUS ||
+            v->gpus % v->gpus_per_node != 0)
+            v->gpus_per_node = 0;
+        if (!e->offered[b->type]) {
+            v->status = GM_POLICY_TYPE_NOT_OFFERED;
+        } else if (b->bid > e->max_bid) {
+            v->status = GM_POLICY_ABOVE_MAX_BID;
+        } else if (v->gpus_per_node
+                       ? nodes_with_cap(caps, ncaps, v->gpus_per_node) < v->gpus / v->gpus_per_node
+                       : v->gpus > cap_total) {
+            v->status = GM_POLICY_NEVER_FITS;
+        } else {
+            v->bid = b->bid ? b->bid : e->reserve[b->type];
+            items[sorted++] =
+                (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
+        }
+    }
+    free(caps);
+    sort_bid_items(items, keys, sorted);
+
+    for (size_t t = 0; t < e->type_count; t++) {
+        struct gm_policy_market *m = &r->markets[t];
+        *m = (struct gm_policy_market){ .type = (uint32_t)t, .offered = e->offered[t] };
+        if (m->offered) {
+            m->reserve_price = m->price = e->reserve[t];
+            m->supply = supply[t];
+        }
+    }
+    r->market_count = e->type_count;
+
+    size_t admitted = 0;
+    for (size_t i = 0; i < sorted;) {
+        uint32_t t = items[i].type;
+        struct gm_policy_market *m = &r->markets[t];
+        uint64_t remaining = m->supply;
+        int blocked = 0;
+        size_t end = i;
+        while (end < sorted && items[end].type == t)
+            end++;
+        placer_load(&pl, s, r, t);
+        /* The price is the reserve unless a bid at or above it is left out;
+         * admission stops at the first bid that does not fit, so every
+         * admitted bid is at or above the highest bid left out. */
+        for (size_t k = i; k < end; k++) {
+            const struct bid_item *it = &items[k];
+            struct gm_policy_verdict *v = &r->verdicts[it->index];
+            uint32_t tasks = s->bids[it->index].tasks > 1 ? s->bids[it->index].tasks : 1;
+            if (it->bid < m->reserve_price) {
+                v->status = GM_POLICY_BELOW_PRICE;
+                continue;
+            }
+            m->demand += (uint64_t)v->gpus * tasks;
+            /* A job array's pending tasks are bids one after another; the
+             * verdict is its first task's, the next tasks hold supply. */
+            for (uint32_t task = 0; task < tasks; task++) {
+                size_t first = r->placement_count;
+                int placed = 1;
+                if (!blocked && v->gpus <= remaining) {
+                    placed = v->gpus_per_node ? place_per_node(&pl, r, v) : place_spread(&pl, r, v);
+                    if (placed == -1)
+                        return gm_errf(err, errlen, "policy: out of memory");
+                    if (placed < 0)
+                        return gm_errf(err, errlen,
+                                       "policy: internal error: job %u admitted beyond the "
+                                       "supply of type %u",
+                                       v->job_id, v->type);
+                }
+                if (placed == 0) {
+                    remaining -= v->gpus;
+                    m->admitted_gpus += v->gpus;
+                    m->admitted_jobs++;
+                    if (task == 0) {
+                        v->status = GM_POLICY_ADMITTED;
+                        v->placement_first = (uint32_t)first;
+                        v->placement_count = (uint32_t)(r->placement_count - first);
+                        r->admitted[admitted++] = it->index;
+                    }
                     continue;
-                f->nodes[i] = (struct fit_node){ o->node, o->count, -1 };
-                fit_push(f, s->nodes[o->node].gpus_used_market > 0 || planned[o->node] > 0,
-                         (int32_t)i);
+                }
+                if (!blocked) {
+                    blocked = 1;
+                    if (it->bid > m->price)
+                        m->price = it->bid;
+                }
+                if (task == 0)
+                    v->status =
+                        it->bid >= m->price ? GM_POLICY_WAITING_SUPPLY : GM_POLICY_BELOW_PRICE;
+                break;
             }
         }
-        uint32_t need = v->gpus;
-        v->placement_first = (uint32_t)placed;
-        int hosts = 1;
-        uint32_t left = need <= GM_POLICY_MAX_NODE_GPUS ? fit_smallest(f, 1, need) : 0;
-        if (!left && need <= GM_POLICY_MAX_NODE_GPUS) {
-            hosts = 0;
-            left = fit_smallest(f, 0, need);
-        }
-        while (need > 0) {
-            if (!left)
-                left = fit_largest(f, &hosts);
-            if (!left)
-                return gm_errf(err, errlen,
-                               "policy: internal error: job %u "
-                               "admitted beyond the supply of type %u",
-                               v->job_id, v->type);
-            int32_t i = fit_pop(f, hosts, left);
-            uint32_t take = need < left ? need : left;
-            r->placements[placed++] =
-                (struct gm_policy_placement){ v->job_id, f->nodes[i].node, take };
-            planned[f->nodes[i].node] += take;
-            need -= take;
-            f->nodes[i].left -= take;
-            if (f->nodes[i].left > 0)
-                fit_push(f, 1, i); /* it hosts market work now */
-            left = 0;
-        }
-        v->placement_count = (uint32_t)placed - v->placement_first;
+        i = end;
     }
-    r->placement_count = placed;
+    r->admitted_count = admitted;
+    for (size_t i = 0; i < n; i++) {
+        struct gm_policy_verdict *v = &r->verdicts[i];
+        v->price = r->markets[v->type].price;
+    }
     return 0;
 }
 
@@ -748,8 +896,7 @@ int gm_policy_decide(struct gm_policy *e, const struct gm_policy_snapshot *s,
         goto error;
     }
     if (compute_offers(e, s, r, supply, err, errlen) < 0 ||
-        clear_market(e, s, r, supply, err, errlen) < 0 ||
-        place_jobs(e, s, r, planned, err, errlen) < 0 ||
+        clear_market(e, s, r, supply, planned, err, errlen) < 0 ||
         order_nodes(e, s, r, planned, err, errlen) < 0 || order_leases(e, s, r, err, errlen) < 0)
         goto error;
     free(planned);
@@ -860,6 +1007,8 @@ const char *gm_policy_status_string(enum gm_policy_status status)
         return "GPU type not offered on the market";
     case GM_POLICY_ABOVE_MAX_BID:
         return "bid above MaxBid";
+    case GM_POLICY_NEVER_FITS:
+        return "more GPUs than the market's nodes could ever offer";
     }
     return "unknown";
 }

@@ -96,6 +96,17 @@ struct gm_policy_bid {
     uint32_t gpus; /* > 0 */
     int64_t bid;   /* micro-units per GPU-hour; 0: no bid, bids the reserve price */
     int64_t submit_time;
+    /* > 0: the job takes exactly this many GPUs on each of its nodes
+     * (--gres=gpu:N, --gpus-per-node), so it needs gpus / gpus_per_node
+     * distinct nodes offering that many; 0: its GPUs may be spread over
+     * nodes in any way.  A value that does not divide gpus reads as 0. */
+    uint32_t gpus_per_node;
+    /* > 1: a job array's pending record, standing for this many tasks that
+     * bid alike; each is a bid of `gpus`, one after another.  The verdict
+     * is its first task's (the one Slurm tries); the others count in the
+     * demand and, when admitted, hold supply and set the price as any bid
+     * does.  0 or 1: one job. */
+    uint32_t tasks;
 };
 
 /* A running market job (its lease).  Job ids must be unique among leases. */
@@ -127,6 +138,9 @@ enum gm_policy_status {
     GM_POLICY_WAITING_SUPPLY,   /* bid is high enough; not enough GPUs offered */
     GM_POLICY_TYPE_NOT_OFFERED, /* its GPU type has no reserve price */
     GM_POLICY_ABOVE_MAX_BID,    /* bid above MaxBid; refused */
+    GM_POLICY_NEVER_FITS,       /* more GPUs (per node) than the market partition's
+                                   nodes could offer were every GPU idle; not
+                                   counted, so it holds up no other bid */
 };
 
 /* The market of one GPU type after clearing. */
@@ -158,6 +172,7 @@ struct gm_policy_verdict {
     int64_t price;            /* the type's clearing price; locked price if admitted */
     uint32_t placement_first; /* admitted: its placements, see below */
     uint32_t placement_count;
+    uint32_t gpus_per_node; /* its bid's, or 0 when the GPUs may be spread */
 };
 
 /* Planned GPUs of one admitted job on one node.  Jobs are placed by best
@@ -165,8 +180,11 @@ struct gm_policy_verdict {
  * already hosts market work (running, or placed earlier in this decision)
  * and has the fewest offered GPUs left that hold it; else onto the node
  * without market work with the fewest that hold it; a job that no node
- * holds is split, taking the nodes with the most GPUs left first.  Equal
- * choices go to the node used last, then to the lowest node index. */
+ * holds is split, taking the nodes with the most GPUs left first.  A job
+ * with gpus_per_node takes that many on each of its nodes, each node chosen
+ * the same best-fit way; it is admitted only when that many distinct nodes
+ * offer them.  Equal choices go to the node used last, then to the lowest
+ * node index. */
 struct gm_policy_placement {
     uint32_t job_id;
     uint32_t node;

@@ -30,7 +30,8 @@ INTEGRATION_TESTS += \
 	tests/t3009-market-receipts.t \
 	tests/t3010-market-receipts-crash.t \
 	tests/t3011-market-receipts-full-disk.t \
-	tests/t3012-market-quote.t
+	tests/t3012-market-quote.t \
+	tests/t3013-market-per-node.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 
 # crash_report of tests/sandbox.sh, which needs no sandbox: a crashed task

@@ -41,7 +41,7 @@ p0=$(lease_price "${ids[0]}") p1=$(lease_price "${ids[1]}")
 ok $? "both lock the clearing price 3.00, the highest bid left out ($p0, $p1)"
 wait_for 10 job_reason_is "${ids[3]}" "gpumarket: bid 2.00 < price 3.00 (h100)"
 ok $? "the 2.00 bid is below the price: $(job_reason "${ids[3]}")"
-job_reason "${ids[2]}" | grep -q '^(gpumarket: bid 3.00 >= price 3.00 (h100), waiting for 2 offered GPUs)$'
+job_reason "${ids[2]}" | grep -q '^(gpumarket: bid 3.00 >= price 3.00 (h100), waiting for 2 offered GPUs on one node)$'
 ok $? "the 3.00 bid waits for supply: $(job_reason "${ids[2]}")"
 grep -q 'gpumarket: market h100: price 3.00 supply 4 demand 8' "$SANDBOX_DIR/log/slurmctld.log"
 ok $? "slurmctld logged the price change (price, supply, demand)"

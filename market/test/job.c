@@ -109,6 +109,38 @@ static void test_gpus(void)
     ok(gm_job_gpus(&r, &gpus, type, sizeof type, err, sizeof err) == 0 && gpus == 0,
        "no GPU request asks for none");
 
+    /* What each form fixes per node. */
+    uint32_t per = 99;
+    memset(&r, 0, sizeof r);
+    r.per_node = "gres:gpu:h100:2";
+    r.nodes = 3;
+    ok(gm_job_gpus_shaped(&r, &gpus, &per, type, sizeof type, err, sizeof err) == 0 && gpus == 6 &&
+           per == 2,
+       "--gres=gpu:h100:2 on 3 nodes: 2 per node (%u of %u)", per, gpus);
+    memset(&r, 0, sizeof r);
+    r.per_job = "gres:gpu:4";
+    r.per_node = "gres:gpu:1";
+    ok(gm_job_gpus_shaped(&r, &gpus, &per, type, sizeof type, err, sizeof err) == 0 && gpus == 4 &&
+           per == 0,
+       "--gpus=4 may be spread (%u per node)", per);
+    memset(&r, 0, sizeof r);
+    r.per_task = "gres:gpu:1";
+    r.tasks = 2;
+    per = 99;
+    ok(gm_job_gpus_shaped(&r, &gpus, &per, type, sizeof type, err, sizeof err) == 0 && per == 0,
+       "--gpus-per-task may be spread (%u per node)", per);
+    memset(&r, 0, sizeof r);
+    r.per_socket = "gres:gpu:1";
+    per = 99;
+    ok(gm_job_gpus_shaped(&r, &gpus, &per, type, sizeof type, err, sizeof err) == 0 && per == 0,
+       "--gpus-per-socket fixes no count per node (sockets per node vary)");
+    memset(&r, 0, sizeof r);
+    r.exclusive_node_gpus = 4;
+    r.nodes = 2;
+    ok(gm_job_gpus_shaped(&r, &gpus, &per, type, sizeof type, err, sizeof err) == 0 && gpus == 8 &&
+           per == 4,
+       "--exclusive takes a whole node's 4 on each node (%u)", per);
+
     memset(&r, 0, sizeof r);
     r.per_task = "gres:gpu:1000";
     r.tasks = 4000000000u;

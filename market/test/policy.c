@@ -6,6 +6,7 @@
 #include "market/policy.h"
 
 #include "common/conf.h"
+#include "market/job.h"
 #include "tests/tap/tap.h"
 
 #include <stdio.h>
@@ -205,7 +206,7 @@ static void check_offers(void)
 
 struct clear_case {
     const char *why;
-    uint32_t supply; /* h100 GPUs offered, on one node */
+    uint32_t supply; /* h100 GPUs offered, on one node of 8 (local jobs use the rest) */
     struct gm_policy_bid bids[5];
     size_t bid_count;
     int64_t want_price;
@@ -213,9 +214,9 @@ struct clear_case {
     uint64_t want_demand;
 };
 
-#define B(job, gpus, bid, submit) \
-    {                             \
-        job, 0, gpus, bid, submit \
+#define B(job, gpus, bid, submit)       \
+    {                                   \
+        job, 0, gpus, bid, submit, 0, 0 \
     }
 #define AD GM_POLICY_ADMITTED
 #define BP GM_POLICY_BELOW_PRICE
@@ -286,7 +287,7 @@ static const struct clear_case clear_cases[] = {
     { "bid exactly MaxBid accepted", 2, { B(1, 2, 9000000, 10) }, 1, 2000000, { AD }, 2 },
     { "type not offered",
       2,
-      { { 1, 1, 1, 3000000, 10 }, B(2, 1, 3000000, 11) },
+      { { 1, 1, 1, 3000000, 10, 0, 0 }, B(2, 1, 3000000, 11) },
       2,
       2000000,
       { NO, AD },
@@ -312,7 +313,7 @@ static void check_clearing(void)
     for (size_t i = 0; i < sizeof clear_cases / sizeof clear_cases[0]; i++) {
         const struct clear_case *c = &clear_cases[i];
         struct gm_policy *e = make_engine(0, 0, 9000000);
-        struct gm_policy_node node = { c->supply, 0, 0, 1, 1 };
+        struct gm_policy_node node = { 8, 8 - c->supply, 0, 1, 1 };
         struct gm_policy_idle idle = { 0, 0, c->supply, NOW - 1000 };
         struct gm_policy_snapshot s = { NOW,     &node,        1,    &idle, c->supply ? 1 : 0,
                                         c->bids, c->bid_count, NULL, 0 };
@@ -340,10 +341,10 @@ static void check_two_types(void)
     struct gm_policy *e = make_engine(0, 0, 9000000);
     struct gm_policy_node nodes[] = { { 4, 0, 0, 1, 1 } };
     struct gm_policy_idle idle[] = { { 0, 0, 2, 0 }, { 0, 2, 2, 0 } };
-    struct gm_policy_bid bids[] = { { 1, 0, 2, 3000000, 1 },
-                                    { 2, 2, 2, 800000, 1 },
-                                    { 3, 2, 1, 700000, 2 },
-                                    { 4, 0, 1, 2500000, 3 } };
+    struct gm_policy_bid bids[] = { { 1, 0, 2, 3000000, 1, 0, 0 },
+                                    { 2, 2, 2, 800000, 1, 0, 0 },
+                                    { 3, 2, 1, 700000, 2, 0, 0 },
+                                    { 4, 0, 1, 2500000, 3, 0, 0 } };
     struct gm_policy_snapshot s = { NOW, nodes, 1, idle, 2, bids, 4, NULL, 0 };
     struct gm_policy_result *r = decide(e, &s);
     size_t nm;
@@ -435,7 +436,7 @@ static void check_placement(void)
                 idle[ni++] = (struct gm_policy_idle){ n, 0, pc->idle[n], 0 };
         }
         for (uint32_t j = 0; j < 3 && pc->gpus[j]; j++, nb++)
-            bids[nb] = (struct gm_policy_bid){ j + 1, 0, pc->gpus[j], 5000000 - j, 1 };
+            bids[nb] = (struct gm_policy_bid){ j + 1, 0, pc->gpus[j], 5000000 - j, 1, 0, 0 };
         struct gm_policy_snapshot s = { NOW, nodes, 4, idle, ni, bids, nb, NULL, 0 };
         struct gm_policy_result *r = decide(e, &s);
         size_t np;
@@ -457,9 +458,9 @@ static void check_placement(void)
         { 4, 0, 2, 1, 1 }, { 4, 0, 0, 1, 1 }, { 4, 3, 0, 1, 1 }, { 4, 4, 0, 1, 1 }
     };
     struct gm_policy_idle idle[] = { { 0, 0, 2, 0 }, { 1, 0, 4, 0 }, { 2, 0, 1, 0 } };
-    struct gm_policy_bid bids[] = { { 1, 0, pc->gpus[0], 5000000, 1 },
-                                    { 2, 0, pc->gpus[1], 4000000, 1 },
-                                    { 3, 0, pc->gpus[2], 3000000, 1 } };
+    struct gm_policy_bid bids[] = { { 1, 0, pc->gpus[0], 5000000, 1, 0, 0 },
+                                    { 2, 0, pc->gpus[1], 4000000, 1, 0, 0 },
+                                    { 3, 0, pc->gpus[2], 3000000, 1, 0, 0 } };
     struct gm_policy_snapshot s = { NOW, nodes, 4, idle, 3, bids, 3, NULL, 0 };
     struct gm_policy_result *r = decide(e, &s);
     const struct gm_policy_verdict *v = gm_policy_result_find(r, 3);
@@ -470,6 +471,180 @@ static void check_placement(void)
     ok(nl == 4 && lo[0] == 2 && lo[1] == 3 && lo[2] == 0 && lo[3] == 1,
        "local jobs steered to nodes with the fewest market GPUs: %u %u %u %u", lo[0], lo[1], lo[2],
        lo[3]);
+    gm_policy_result_destroy(r);
+    gm_policy_destroy(e);
+}
+
+/* Jobs that take a fixed count on each node (--gres=gpu:N, --gpus-per-node):
+ * two nodes of 4 GPUs with one reserved each offer 3 apiece. */
+static void check_per_node(void)
+{
+    struct gm_policy *e = make_engine(1, 0, 9000000);
+    struct gm_policy_node nodes[] = { { 4, 0, 0, 1, 1 }, { 4, 0, 0, 1, 1 } };
+    struct gm_policy_idle idle[] = { { 0, 0, 4, 0 }, { 1, 0, 4, 0 } };
+    struct gm_policy_snapshot s = { NOW, nodes, 2, idle, 2, NULL, 0, NULL, 0 };
+    struct gm_policy_result *r;
+    const struct gm_policy_verdict *v;
+    const struct gm_policy_placement *p;
+    const struct gm_policy_market *m;
+    size_t np, nm;
+    char reason[GM_JOB_TEXT_MAX];
+
+    /* 4 on one node of 4 that keeps 1: it never fits, and holds up nothing. */
+    struct gm_policy_bid one4[] = { { 1, 0, 4, 5000000, 1, 4, 0 }, { 2, 0, 1, 3000000, 2, 0, 0 } };
+    s.bids = one4;
+    s.bid_count = 2;
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 1);
+    ok(v && v->status == GM_POLICY_NEVER_FITS && v->placement_count == 0,
+       "per node: 4 GPUs on one node never fit nodes of 4 that keep 1");
+    gm_job_reason(v, "h100", 9000000, reason, sizeof reason);
+    is_str(reason,
+           "gpumarket: never fits: no market node holds 4 h100 GPUs beyond ReserveGPUsPerNode",
+           "per node: the reason says it never fits");
+    v = gm_policy_result_find(r, 2);
+    m = gm_policy_result_markets(r, &nm);
+    ok(v && v->status == GM_POLICY_ADMITTED && m[0].price == 2000000 && m[0].demand == 1,
+       "per node: a job that never fits holds up no lower bid, nor counts in the demand");
+    gm_policy_result_destroy(r);
+
+    /* 4 on one node where each offers 3 now (a local job holds one GPU of
+     * each; nothing reserved): it waits, and holds lower bids up. */
+    struct gm_policy *e0 = make_engine(0, 0, 9000000);
+    struct gm_policy_node busy[] = { { 4, 1, 0, 1, 1 }, { 4, 1, 0, 1, 1 } };
+    struct gm_policy_idle busy_idle[] = { { 0, 0, 3, 0 }, { 1, 0, 3, 0 } };
+    struct gm_policy_snapshot sb = { NOW, busy, 2, busy_idle, 2, one4, 2, NULL, 0 };
+    r = decide(e0, &sb);
+    v = gm_policy_result_find(r, 1);
+    ok(v && v->status == GM_POLICY_WAITING_SUPPLY && v->placement_count == 0,
+       "per node: 4 GPUs on one node wait while each node offers 3 of 4");
+    gm_job_reason(v, "h100", 9000000, reason, sizeof reason);
+    is_str(reason,
+           "gpumarket: bid 5.00 >= price 5.00 (h100), waiting for 4 offered GPUs on one node",
+           "per node: the reason says one node");
+    v = gm_policy_result_find(r, 2);
+    ok(v && v->status == GM_POLICY_BELOW_PRICE,
+       "per node: a lower bid does not jump the waiting one (below the price it set)");
+    m = gm_policy_result_markets(r, &nm);
+    ok(m[0].price == 5000000 && m[0].admitted_gpus == 0, "per node: price is the bid left out");
+    gm_policy_result_destroy(r);
+    gm_policy_destroy(e0);
+
+    /* The same 4 spread (--gpus=4) is admitted over both nodes. */
+    one4[0].gpus_per_node = 0;
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 1);
+    p = gm_policy_result_placements(r, &np);
+    ok(v && v->status == GM_POLICY_ADMITTED && v->placement_count == 2 &&
+           p[v->placement_first].gpus == 3 && p[v->placement_first + 1].gpus == 1,
+       "spread: 4 GPUs split 3 + 1");
+    gm_policy_result_destroy(r);
+
+    /* 7 spread over nodes that hold 6 beyond the reserve, and 4 on each of
+     * 2 such nodes, never fit either. */
+    struct gm_policy_bid big[] = { { 1, 0, 7, 5000000, 1, 0, 0 }, { 2, 0, 6, 5000000, 1, 3, 0 } };
+    s.bids = big;
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 1);
+    gm_job_reason(v, "h100", 9000000, reason, sizeof reason);
+    ok(v && v->status == GM_POLICY_NEVER_FITS &&
+           !strcmp(reason, "gpumarket: never fits: the market's nodes hold fewer than 7 h100 GPUs "
+                           "beyond ReserveGPUsPerNode"),
+       "spread: 7 never fit 2 nodes of 4 that keep 1: %s", reason);
+    v = gm_policy_result_find(r, 2);
+    ok(v && v->status == GM_POLICY_ADMITTED, "per node: 3 on each of 2 nodes fit exactly");
+    gm_policy_result_destroy(r);
+    big[1].gpus = 9; /* 3 on each of 3 */
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 2);
+    gm_job_reason(v, "h100", 9000000, reason, sizeof reason);
+    is_str(reason,
+           "gpumarket: never fits: fewer than 3 market nodes hold 3 h100 GPUs each beyond "
+           "ReserveGPUsPerNode",
+           "per node: 3 on each of 3 nodes never fit 2 nodes");
+    gm_policy_result_destroy(r);
+
+    /* 2 on each of 2 nodes: distinct nodes, 2 each. */
+    struct gm_policy_bid two2[] = { { 1, 0, 4, 5000000, 1, 2, 0 }, { 2, 0, 2, 3000000, 2, 2, 0 } };
+    s.bids = two2;
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 1);
+    p = gm_policy_result_placements(r, &np);
+    ok(v && v->status == GM_POLICY_ADMITTED && v->placement_count == 2 &&
+           p[v->placement_first].node != p[v->placement_first + 1].node &&
+           p[v->placement_first].gpus == 2 && p[v->placement_first + 1].gpus == 2,
+       "per node: 2 on each of 2 distinct nodes");
+    v = gm_policy_result_find(r, 2);
+    ok(v && v->status == GM_POLICY_WAITING_SUPPLY,
+       "per node: 2 GPUs wait when 2 are offered but 1 per node");
+    gm_job_reason(gm_policy_result_find(r, 1), "h100", 9000000, reason, sizeof reason);
+    gm_policy_result_destroy(r);
+    struct gm_policy_verdict w = { 9, 0, 6, GM_POLICY_WAITING_SUPPLY, 3000000, 2000000, 0, 0, 2 };
+    gm_job_reason(&w, "h100", 9000000, reason, sizeof reason);
+    is_str(
+        reason,
+        "gpumarket: bid 3.00 >= price 2.00 (h100), waiting for 2 offered GPUs on each of 3 nodes",
+        "per node: the reason says how many on how many nodes");
+
+    /* A count per node that does not divide the total reads as spread. */
+    struct gm_policy_bid odd[] = { { 1, 0, 3, 5000000, 1, 2, 0 } };
+    s.bids = odd;
+    s.bid_count = 1;
+    r = decide(e, &s);
+    v = gm_policy_result_find(r, 1);
+    ok(v && v->status == GM_POLICY_ADMITTED && v->gpus_per_node == 0 && v->placement_count == 1,
+       "per node: 3 with 2 per node reads as spread");
+    gm_policy_result_destroy(r);
+
+    /* After a spread job takes 2 of node 0's 3, a job of 2 per node for one
+     * node goes to node 1; then one of 1 per node finds 1 left on each and
+     * takes the node used last. */
+    struct gm_policy_bid mix[] = { { 1, 0, 2, 5000000, 1, 0, 0 },
+                                   { 2, 0, 2, 4000000, 1, 2, 0 },
+                                   { 3, 0, 1, 3000000, 1, 1, 0 } };
+    s.bids = mix;
+    s.bid_count = 3;
+    r = decide(e, &s);
+    p = gm_policy_result_placements(r, &np);
+    ok(np == 3 && p[0].job_id == 1 && p[0].node == 0 && p[1].job_id == 2 && p[1].node == 1 &&
+           p[1].gpus == 2 && p[2].job_id == 3 && p[2].node == 1 && p[2].gpus == 1,
+       "per node: placed where a node still holds the count");
+    if (np != 3 || p[1].node != 1 || p[2].node != 1)
+        for (size_t k = 0; k < np; k++)
+            diag("  job %u: node %u, %u GPUs", p[k].job_id, p[k].node, p[k].gpus);
+    gm_policy_result_destroy(r);
+    gm_policy_destroy(e);
+}
+
+/* A job array's pending record: each task a bid (3 GPUs offered). */
+static void check_array(void)
+{
+    struct gm_policy *e = make_engine(0, 0, 9000000);
+    struct gm_policy_node nodes[] = { { 3, 0, 0, 1, 1 } };
+    struct gm_policy_idle idle[] = { { 0, 0, 3, 0 } };
+    struct gm_policy_bid bids[] = { { 1, 0, 1, 5000000, 1, 0, 4 }, { 2, 0, 1, 4000000, 2, 0, 0 } };
+    struct gm_policy_snapshot s = { NOW, nodes, 1, idle, 1, bids, 2, NULL, 0 };
+    struct gm_policy_result *r = decide(e, &s);
+    const struct gm_policy_verdict *v1 = gm_policy_result_find(r, 1);
+    const struct gm_policy_verdict *v2 = gm_policy_result_find(r, 2);
+    size_t nm, np;
+    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
+    gm_policy_result_placements(r, &np);
+    ok(v1 && v1->status == GM_POLICY_ADMITTED && v1->placement_count == 1,
+       "array: its first task is admitted");
+    ok(m[0].demand == 5 && m[0].admitted_gpus == 3 && m[0].admitted_jobs == 3 && np == 3,
+       "array: 4 tasks of 1 GPU are 4 bids: demand %llu, 3 admitted, %zu placed",
+       (unsigned long long)m[0].demand, np);
+    ok(v2 && v2->status == GM_POLICY_BELOW_PRICE && m[0].price == 5000000,
+       "array: its fourth task left out sets the price: a lower bid waits below it");
+    gm_policy_result_destroy(r);
+
+    bids[0].tasks = 2;
+    r = decide(e, &s);
+    v2 = gm_policy_result_find(r, 2);
+    m = gm_policy_result_markets(r, &nm);
+    ok(v2 && v2->status == GM_POLICY_ADMITTED && m[0].price == 2000000,
+       "array: 2 tasks leave room for the next bid at the reserve price");
     gm_policy_result_destroy(r);
     gm_policy_destroy(e);
 }
@@ -511,7 +686,7 @@ static void check_history(void)
     struct gm_policy *e = make_engine(0, 0, 9000000);
     struct gm_policy_node node = { 4, 0, 0, 1, 1 };
     struct gm_policy_idle idle[] = { { 0, 0, 2, 0 }, { 0, 2, 2, 0 } };
-    struct gm_policy_bid bids[] = { { 1, 0, 4, 3000000, 1 } };
+    struct gm_policy_bid bids[] = { { 1, 0, 4, 3000000, 1, 0, 0 } };
     struct gm_policy_snapshot s = { NOW, &node, 1, idle, 2, bids, 1, NULL, 0 };
     struct gm_policy_result *r = decide(e, &s);
     size_t n;
@@ -545,7 +720,7 @@ static void check_history(void)
 
     /* A refused snapshot leaves the engine's state alone. */
     char err[256];
-    struct gm_policy_bid dup[] = { { 1, 0, 1, 0, 1 }, { 1, 0, 1, 0, 2 } };
+    struct gm_policy_bid dup[] = { { 1, 0, 1, 0, 1, 0, 0 }, { 1, 0, 1, 0, 2, 0, 0 } };
     struct gm_policy_snapshot bad = s;
     bad.bids = dup;
     bad.bid_count = 2;
@@ -639,7 +814,7 @@ static const struct bad_snapshot bad_snapshots[] = {
       0,
       { { 0 } },
       0,
-      { { 7, 9, 1, 0, 0 } },
+      { { 7, 9, 1, 0, 0, 0, 0 } },
       1,
       { { 0 } },
       0,
@@ -649,7 +824,7 @@ static const struct bad_snapshot bad_snapshots[] = {
       0,
       { { 0 } },
       0,
-      { { 7, 0, 0, 0, 0 } },
+      { { 7, 0, 0, 0, 0, 0, 0 } },
       1,
       { { 0 } },
       0,
@@ -659,7 +834,7 @@ static const struct bad_snapshot bad_snapshots[] = {
       0,
       { { 0 } },
       0,
-      { { 7, 0, 1, -1, 0 } },
+      { { 7, 0, 1, -1, 0, 0, 0 } },
       1,
       { { 0 } },
       0,
@@ -669,7 +844,7 @@ static const struct bad_snapshot bad_snapshots[] = {
       0,
       { { 0 } },
       0,
-      { { 7, 0, 1, 0, 0 }, { 7, 0, 2, 0, 0 } },
+      { { 7, 0, 1, 0, 0, 0, 0 }, { 7, 0, 2, 0, 0, 0, 0 } },
       2,
       { { 0 } },
       0,
@@ -788,7 +963,7 @@ static void check_engines(void)
     /* a100 takes the default 1.00; one node with 3 idle GPUs of each. */
     struct gm_policy_node node = { 6, 0, 0, 1, 1 };
     struct gm_policy_idle idle[] = { { 0, 0, 3, NOW - 30 }, { 0, 1, 3, NOW - 31 } };
-    struct gm_policy_bid bids[] = { { 1, 1, 1, 50000001, 1 } };
+    struct gm_policy_bid bids[] = { { 1, 1, 1, 50000001, 1, 0, 0 } };
     struct gm_policy_snapshot s = { NOW, &node, 1, idle, 2, bids, 1, NULL, 0 };
     struct gm_policy_result *r = decide(e, &s);
     size_t n;
@@ -804,7 +979,7 @@ static void check_engines(void)
        "no type names refused");
     gm_conf_destroy(conf);
 
-    for (int st = GM_POLICY_ADMITTED; st <= GM_POLICY_ABOVE_MAX_BID; st++)
+    for (int st = GM_POLICY_ADMITTED; st <= GM_POLICY_NEVER_FITS; st++)
         ok(strcmp(gm_policy_status_string((enum gm_policy_status)st), "unknown") != 0,
            "status %d has a reason: %s", st, gm_policy_status_string((enum gm_policy_status)st));
 }
@@ -816,6 +991,8 @@ int main(void)
     check_clearing();
     check_two_types();
     check_placement();
+    check_per_node();
+    check_array();
     check_preemption();
     check_history();
     check_bad_snapshots();

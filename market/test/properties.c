@@ -181,6 +181,12 @@ static int ref_cmp(const void *a, const void *b)
 static void reference_clearing(const struct world *w, const uint64_t *supply, int64_t *price,
                                enum gm_policy_status *status)
 {
+    /* What the market partition's nodes hold beyond the reserve. */
+    uint64_t capacity = 0;
+    for (size_t n = 0; n < w->node_count; n++)
+        if (w->nodes[n].in_market_partition &&
+            w->nodes[n].gpus_total > w->params.reserve_gpus_per_node)
+            capacity += w->nodes[n].gpus_total - w->params.reserve_gpus_per_node;
     for (uint32_t t = 0; t < TYPES; t++) {
         struct ref_bid list[100];
         size_t n = 0;
@@ -196,6 +202,10 @@ static void reference_clearing(const struct world *w, const uint64_t *supply, in
             }
             if (bd->bid > w->params.max_bid) {
                 status[b] = GM_POLICY_ABOVE_MAX_BID;
+                continue;
+            }
+            if (bd->gpus > capacity) {
+                status[b] = GM_POLICY_NEVER_FITS;
                 continue;
             }
             list[n++] =

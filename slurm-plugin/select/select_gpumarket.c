@@ -125,6 +125,17 @@ static struct {
 } gm_snap;
 static unsigned gm_dirty;
 
+/* The verdict of the last RUN_NOW test that admitted a market job, for its
+ * job_begin: slurmctld holds its job and node write locks from that test to
+ * job_begin, so nothing can have moved the market in between, but a job
+ * array's task is split off its pending record there (job_array_post_sched)
+ * and begins under a new job id that the snapshot does not know. */
+static struct {
+    job_record_t *job;
+    uint32_t job_id; /* the job id it was tested under */
+    struct gm_policy_verdict verdict;
+} gm_admitted;
+
 /* Leases of running market jobs, one per segment (job id, start).  The
  * receipts issue closes segments in select_p_job_fini from this table. */
 static struct gm_job_lease *gm_leases;
@@ -263,8 +274,9 @@ static uint32_t gm_market_node_gpus(part_record_t *market)
 }
 
 /* The GPUs a job asks for; 0 with an empty type when none. */
-static int gm_job_request(job_record_t *job_ptr, part_record_t *market, uint32_t *gpus, char *type,
-                          size_t typelen, char *err, size_t errlen)
+static int gm_job_request_shaped(job_record_t *job_ptr, part_record_t *market, uint32_t *gpus,
+                                 uint32_t *per_node, char *type, size_t typelen, char *err,
+                                 size_t errlen)
 {
     struct gm_job_gpu_request r;
     struct job_details *d = job_ptr->details;
@@ -278,7 +290,14 @@ static int gm_job_request(job_record_t *job_ptr, part_record_t *market, uint32_t
     r.tasks = d ? d->num_tasks : 1;
     if (d && d->whole_node == WHOLE_NODE_REQUIRED)
         r.exclusive_node_gpus = gm_market_node_gpus(market);
-    return gm_job_gpus(&r, gpus, type, typelen, err, errlen);
+    return gm_job_gpus_shaped(&r, gpus, per_node, type, typelen, err, errlen);
+}
+
+static int gm_job_request(job_record_t *job_ptr, part_record_t *market, uint32_t *gpus, char *type,
+                          size_t typelen, char *err, size_t errlen)
+{
+    uint32_t per_node;
+    return gm_job_request_shaped(job_ptr, market, gpus, &per_node, type, typelen, err, errlen);
 }
 
 /* The buyer's terms from the job's SPANK control environment: the user's
@@ -662,18 +681,38 @@ static int gm_resolve_type(const char *type, uint32_t *index)
     return gm_policy_type_count(gm_engine) ? (*index = 0, 0) : -1;
 }
 
+/* The tasks a job array's pending record stands for that may start now
+ * (each a bid); 1 for any other job. */
+static uint32_t gm_array_tasks(job_record_t *job_ptr)
+{
+    job_array_struct_t *a = job_ptr->array_recs;
+    uint32_t n;
+
+    if (!a || a->task_cnt <= 1)
+        return 1;
+    n = a->task_cnt;
+    if (a->max_run_tasks > 0) { /* --array=...%N */
+        uint32_t room =
+            a->max_run_tasks > a->tot_run_tasks ? a->max_run_tasks - a->tot_run_tasks : 1;
+        if (n > room)
+            n = room;
+    }
+    return n;
+}
+
 static int gm_collect_bid(void *x, void *arg)
 {
     job_record_t *job_ptr = x;
     struct gm_build *b = arg;
     char type[GM_JOB_MAX_TYPE + 1], err[GM_JOB_TEXT_MAX];
     struct gm_market_terms terms;
-    uint32_t gpus, tidx;
+    uint32_t gpus, per_node, tidx;
 
     if (b->failed || !job_ptr || !IS_JOB_PENDING(job_ptr) || IS_JOB_COMPLETING(job_ptr) ||
         job_ptr->priority == 0 || !gm_may_be_market(job_ptr, b->market))
         return 0;
-    if (gm_job_request(job_ptr, b->market, &gpus, type, sizeof type, err, sizeof err) != 0) {
+    if (gm_job_request_shaped(job_ptr, b->market, &gpus, &per_node, type, sizeof type, err,
+                              sizeof err) != 0) {
         gm_refuse(b, job_ptr->job_id, err);
         return 0;
     }
@@ -705,6 +744,8 @@ static int gm_collect_bid(void *x, void *arg)
     bid->gpus = gpus;
     bid->bid = gm_flags_isset(&terms, GM_FLAG_BID) ? terms.bid_micro : 0;
     bid->submit_time = job_ptr->details ? (int64_t)job_ptr->details->submit_time : 0;
+    bid->gpus_per_node = per_node;
+    bid->tasks = gm_array_tasks(job_ptr);
     return 0;
 }
 
@@ -1080,6 +1121,166 @@ static int gm_narrow_required(job_record_t *job_ptr, const struct gm_policy_verd
     return bit_set_count(node_bitmap);
 }
 
+/* ------------------------------------------------------ hidden GPUs */
+
+/* cons_tres picks a job's GPUs from every free one of its nodes: it knows
+ * nothing of the GPUs each node keeps for local work or of those still
+ * dwelling.  For the one RUN_NOW test of an admitted market job, the free
+ * GPUs of its nodes beyond those the market offers it there are marked
+ * allocated (under slurmctld's node write lock, which every job_test holds)
+ * and given back as soon as cons_tres returns: it can then take only
+ * offered GPUs, the longest idle first. */
+struct gm_hidden_gpu {
+    gres_node_state_t *ns;
+    uint32_t dev;   /* device index, or UINT32_MAX: `count` of a node without File= */
+    uint64_t count; /* GPUs of a node without File= */
+};
+
+struct gm_hidden {
+    struct gm_hidden_gpu *gpus;
+    size_t count, cap;
+};
+
+static int gm_type_slot(gres_node_state_t *ns, const char *type)
+{
+    for (uint16_t k = 0; k < ns->type_cnt; k++)
+        if (ns->type_name && ns->type_name[k] && !xstrcmp(ns->type_name[k], type))
+            return k;
+    return -1;
+}
+
+/* Mark device d (or `count` GPUs of a node without File=) allocated, or
+ * free again (sign -1), in every count cons_tres reads. */
+static void gm_hidden_mark(gres_node_state_t *ns, uint32_t d, uint64_t count, int sign)
+{
+    if (d != UINT32_MAX) {
+        if (sign > 0)
+            bit_set(ns->gres_bit_alloc, d);
+        else
+            bit_clear(ns->gres_bit_alloc, d);
+        for (uint16_t t = 0; t < ns->topo_cnt; t++)
+            if (ns->topo_gres_bitmap && ns->topo_gres_bitmap[t] && ns->topo_gres_cnt_alloc &&
+                d < (uint32_t)bit_size(ns->topo_gres_bitmap[t]) &&
+                bit_test(ns->topo_gres_bitmap[t], d))
+                ns->topo_gres_cnt_alloc[t] += sign > 0 ? 1 : (uint64_t)-1;
+        int k = ns->type_cnt_alloc ? gm_type_slot(ns, gm_device_type(ns, d)) : -1;
+        if (k >= 0)
+            ns->type_cnt_alloc[k] += sign > 0 ? 1 : (uint64_t)-1;
+        count = 1;
+    } else if (ns->type_cnt == 1 && ns->type_cnt_alloc) {
+        ns->type_cnt_alloc[0] += sign > 0 ? count : (uint64_t)0 - count;
+    }
+    ns->gres_cnt_alloc += sign > 0 ? count : (uint64_t)0 - count;
+}
+
+static int gm_hidden_add(struct gm_hidden *h, gres_node_state_t *ns, uint32_t d, uint64_t count)
+{
+    if (h->count == h->cap) {
+        size_t n = h->cap ? h->cap * 2 : 16;
+        struct gm_hidden_gpu *t = realloc(h->gpus, n * sizeof *t);
+        if (!t)
+            return -1;
+        h->gpus = t;
+        h->cap = n;
+    }
+    h->gpus[h->count++] = (struct gm_hidden_gpu){ ns, d, count };
+    gm_hidden_mark(ns, d, count, 1);
+    return 0;
+}
+
+/* Give every hidden GPU back, last first. */
+static void gm_hidden_restore(struct gm_hidden *h)
+{
+    while (h->count > 0) {
+        struct gm_hidden_gpu *g = &h->gpus[--h->count];
+        gm_hidden_mark(g->ns, g->dev, g->count, -1);
+    }
+    free(h->gpus);
+    h->gpus = NULL;
+    h->cap = 0;
+}
+
+/* Hide the free GPUs of node_ptr beyond the `allow` longest idle ones that
+ * have dwelt (type `type`; other types' free GPUs are all hidden).  Returns
+ * 0, or -1 when memory runs out. */
+static int gm_hide_node(struct gm_hidden *h, node_record_t *node_ptr, const char *type,
+                        uint32_t allow, int64_t now)
+{
+    gres_node_state_t *ns = gm_node_gpus(node_ptr);
+    struct gm_node_idle *e;
+    int64_t dwell = gm_conf_idle_dwell_seconds(gm_conf);
+
+    if (!ns)
+        return 0;
+    if (!ns->gres_bit_alloc) {
+        uint64_t free_gpus =
+            ns->gres_cnt_avail > ns->gres_cnt_alloc ? ns->gres_cnt_avail - ns->gres_cnt_alloc : 0;
+        return free_gpus > allow ? gm_hidden_add(h, ns, UINT32_MAX, free_gpus - allow) : 0;
+    }
+    uint32_t ndev = gm_node_devices(ns);
+    if (!(e = gm_idle_entry(node_ptr, ndev)))
+        return -1;
+    /* Keep the `allow` longest idle: pick them one at a time (a node has
+     * few GPUs), then hide every other free one. */
+    bitstr_t *keep = bit_alloc(ndev ? ndev : 1);
+    for (uint32_t k = 0; k < allow; k++) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t d = 0; d < ndev && d < e->ndev; d++) {
+            if (bit_test(keep, d) || gm_device_busy(ns, d) || e->since[d] == 0 ||
+                now - e->since[d] < dwell || xstrcmp(gm_device_type(ns, d), type))
+                continue;
+            if (best == UINT32_MAX || e->since[d] < e->since[best])
+                best = d;
+        }
+        if (best == UINT32_MAX)
+            break;
+        bit_set(keep, best);
+    }
+    int rc = 0;
+    for (uint32_t d = 0; d < ndev && d < (uint32_t)bit_size(ns->gres_bit_alloc) && rc == 0; d++)
+        if (!bit_test(keep, d) && !gm_device_busy(ns, d))
+            rc = gm_hidden_add(h, ns, d, 0);
+    FREE_NULL_BITMAP(keep);
+    return rc;
+}
+
+/* Hide, on each node left in node_bitmap, the free GPUs the market does not
+ * offer job v there: beyond its planned count, or beyond the node's offer
+ * of its type for a job that named its nodes. */
+static int gm_hide_unoffered(struct gm_hidden *h, const struct gm_policy_verdict *v,
+                             bitstr_t *node_bitmap, int required, int64_t now)
+{
+    size_t n;
+    const char *type = gm_policy_type_name(gm_engine, v->type);
+    uint32_t *allow = calloc((size_t)node_record_count + 1, sizeof *allow);
+
+    if (!allow)
+        return -1;
+    if (required) {
+        const struct gm_policy_offer *of = gm_policy_result_offers(gm_snap.result, &n);
+        for (size_t i = 0; i < n; i++)
+            if (of[i].type == v->type && of[i].node < gm_snap.node_count &&
+                gm_snap.node_index[of[i].node] < (uint32_t)node_record_count)
+                allow[gm_snap.node_index[of[i].node]] += of[i].count;
+    } else {
+        const struct gm_policy_placement *pl = gm_policy_result_placements(gm_snap.result, &n);
+        for (uint32_t k = 0; k < v->placement_count && v->placement_first + k < n; k++) {
+            uint32_t sn = pl[v->placement_first + k].node;
+            if (sn < gm_snap.node_count && gm_snap.node_index[sn] < (uint32_t)node_record_count)
+                allow[gm_snap.node_index[sn]] += pl[v->placement_first + k].gpus;
+        }
+    }
+    node_record_t *node_ptr;
+    int rc = 0;
+    for (int i = 0; rc == 0 && (node_ptr = next_node(&i)); i++)
+        if (node_ptr->index < bit_size(node_bitmap) && bit_test(node_bitmap, node_ptr->index))
+            rc = gm_hide_node(h, node_ptr, type, allow[node_ptr->index], now);
+    free(allow);
+    if (rc != 0)
+        gm_hidden_restore(h);
+    return rc;
+}
+
 /* The GPU count of a job's allocation (gres_list_alloc, set by cons_tres in
  * nodeinfo_set), or 0 when unknown. */
 static uint32_t gm_alloc_gpus(job_record_t *job_ptr)
@@ -1330,7 +1531,7 @@ extern int select_p_node_init(void)
 }
 
 static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
-                             uint16_t mode, List preemptee_candidates);
+                             uint16_t mode, List preemptee_candidates, struct gm_hidden *hidden);
 
 extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
                              uint32_t max_nodes, uint32_t req_nodes, uint16_t mode,
@@ -1341,8 +1542,10 @@ extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     if (!gm_active || mode == SELECT_MODE_TEST_ONLY || !job_ptr)
         return cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
                                   preemptee_candidates, preemptee_job_list, exc_core_bitmap);
+    struct gm_hidden hidden = { 0 };
     uint64_t t0 = gm_now_ns();
-    int gate = gm_job_test_gated(job_ptr, node_bitmap, min_nodes, mode, preemptee_candidates);
+    int gate =
+        gm_job_test_gated(job_ptr, node_bitmap, min_nodes, mode, preemptee_candidates, &hidden);
     uint64_t t1 = gm_now_ns();
     gm_cost_add(&gm_cost_calls, 1);
     gm_cost_add(&gm_cost_gate_ns, t1 - t0);
@@ -1352,15 +1555,20 @@ extern int select_p_job_test(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         gm_cost_add(&gm_cost_market, 1);
     int rc = cons_tres.job_test(job_ptr, node_bitmap, min_nodes, max_nodes, req_nodes, mode,
                                 preemptee_candidates, preemptee_job_list, exc_core_bitmap);
-    gm_cost_add(&gm_cost_cons_tres_ns, gm_now_ns() - t1);
+    uint64_t t2 = gm_now_ns();
+    gm_hidden_restore(&hidden);
+    gm_cost_add(&gm_cost_cons_tres_ns, t2 - t1);
+    gm_cost_add(&gm_cost_gate_ns, gm_now_ns() - t2);
     return rc;
 }
 
 /* The market's gate of one RUN_NOW or WILL_RUN test: -1 refuses the job
  * (its reason set), 0 lets a job the market does not price through, 1 lets
- * an admitted market job through with node_bitmap narrowed to its plan. */
+ * an admitted market job through with node_bitmap narrowed to its plan and,
+ * for RUN_NOW, the GPUs not offered to it in `hidden` until cons_tres has
+ * chosen. */
 static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint32_t min_nodes,
-                             uint16_t mode, List preemptee_candidates)
+                             uint16_t mode, List preemptee_candidates, struct gm_hidden *hidden)
 {
     const struct gm_policy_verdict *v;
     const struct gm_refusal *refusal = NULL;
@@ -1368,6 +1576,8 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
     uint32_t gpus;
 
     pthread_mutex_lock(&gm_lock);
+    if (mode == SELECT_MODE_RUN_NOW)
+        gm_admitted.job = NULL;
     if (mode == SELECT_MODE_RUN_NOW && preemptee_candidates && list_count(preemptee_candidates) > 1)
         list_sort(preemptee_candidates, gm_preempt_cmp);
     if (!gm_is_market_now(job_ptr)) {
@@ -1402,8 +1612,9 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         gm_set_reason(job_ptr, reason);
         goto refuse;
     }
-    if (job_ptr->details && job_ptr->details->req_node_bitmap &&
-        bit_set_count(job_ptr->details->req_node_bitmap) > 0) {
+    int required = job_ptr->details && job_ptr->details->req_node_bitmap &&
+                   bit_set_count(job_ptr->details->req_node_bitmap) > 0;
+    if (required) {
         if (gm_narrow_required(job_ptr, v, node_bitmap, reason, sizeof reason) < 0) {
             gm_set_reason(job_ptr, reason);
             goto refuse;
@@ -1412,7 +1623,17 @@ static int gm_job_test_gated(job_record_t *job_ptr, bitstr_t *node_bitmap, uint3
         gm_set_reason(job_ptr, "gpumarket: its planned nodes are not available");
         goto refuse;
     }
+    if (mode == SELECT_MODE_RUN_NOW && node_bitmap &&
+        gm_hide_unoffered(hidden, v, node_bitmap, required, time(NULL)) != 0) {
+        gm_set_reason(job_ptr, "gpumarket: out of memory choosing its GPUs");
+        goto refuse;
+    }
     gm_clear_reason(job_ptr);
+    if (mode == SELECT_MODE_RUN_NOW) {
+        gm_admitted.job = job_ptr;
+        gm_admitted.job_id = job_ptr->job_id;
+        gm_admitted.verdict = *v;
+    }
     pthread_mutex_unlock(&gm_lock);
     return 1;
 refuse:
@@ -1439,8 +1660,19 @@ extern int select_p_job_begin(job_record_t *job_ptr)
         pthread_mutex_unlock(&gm_lock);
         return cons_tres.job_begin(job_ptr);
     }
-    /* The final check: the price may have moved since job_test. */
-    v = gm_lookup(job_ptr, time(NULL), &refusal);
+    /* The verdict of the test that just admitted it (the same record, under
+     * its own job id or, for an array task split off since, its array's);
+     * else the current snapshot's, in case the price moved. */
+    struct gm_policy_verdict tested;
+    if (gm_admitted.job == job_ptr &&
+        (gm_admitted.job_id == job_ptr->job_id ||
+         (job_ptr->array_task_id != NO_VAL && gm_admitted.job_id == job_ptr->array_job_id))) {
+        tested = gm_admitted.verdict;
+        v = &tested;
+    } else {
+        v = gm_lookup(job_ptr, time(NULL), &refusal);
+    }
+    gm_admitted.job = NULL;
     if (!v || v->status != GM_POLICY_ADMITTED || gm_job_terms(job_ptr, &terms, err, sizeof err) ||
         gm_terms_for(job_ptr, &terms, v->price, v->bid, v->gpus, &l, err, sizeof err)) {
         error("gpumarket: %pJ: not started: %s", job_ptr,
