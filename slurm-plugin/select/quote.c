@@ -101,6 +101,8 @@ static const char *status_token(enum gm_policy_status st)
         return "type_not_offered";
     case GM_POLICY_ABOVE_MAX_BID:
         return "above_max_bid";
+    case GM_POLICY_NEVER_FITS:
+        return "never_fits";
     }
     return "unknown";
 }
