@@ -38,6 +38,7 @@ enum gm_cli_key {
     GM_CLI_JSON,
     GM_CLI_HOST,
     GM_CLI_PORT,
+    GM_CLI_HISTORY,
 };
 
 /* One option of a command: --name [ARGINFO], its help line(s) (a '\n'
@@ -87,7 +88,7 @@ struct gm_cli_args {
     int have_job, have_since, have_until;
     uint64_t size;
     int have_size;
-    int json;
+    int json, history;
     const char *host;
     uint32_t port;
 };

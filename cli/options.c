@@ -59,9 +59,9 @@ int gm_cli_parse_u64(const char *s, uint64_t *v)
 
 /* Every option any command takes, for telling "not here" from "unknown". */
 static const char *const known_options[] = {
-    "config",   "ledger",     "key",     "origin", "name",    "out", "format", "pubkey",
-    "key-name", "hash-only",  "threads", "user",   "account", "job", "since",  "until",
-    "size",     "checkpoint", "json",    "host",   "port",    NULL,
+    "config",   "ledger",     "key",     "origin", "name",    "out",     "format", "pubkey",
+    "key-name", "hash-only",  "threads", "user",   "account", "job",     "since",  "until",
+    "size",     "checkpoint", "json",    "host",   "port",    "history", NULL,
 };
 
 int gm_cli_is_known_option(const char *name)
@@ -148,6 +148,9 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
         break;
     case GM_CLI_JSON:
         a->json = 1;
+        break;
+    case GM_CLI_HISTORY:
+        a->history = 1;
         break;
     case GM_CLI_HOST:
         a->host = value;

@@ -22,12 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUOTE_REQUEST    "gpumarket-quote 1\n"
-#define QUOTE_MAX_DOC    (16 * 1024 * 1024)
-#define QUOTE_CONNECT_MS 3000
-#define QUOTE_REPLY_MS   10000
-#define MAX_HOSTS        8
-#define QUOTE_STALE_S    60
+#define QUOTE_REQUEST         "gpumarket-quote 1\n"
+#define QUOTE_REQUEST_HISTORY "gpumarket-quote 1 history\n"
+#define QUOTE_MAX_DOC         (16 * 1024 * 1024)
+#define QUOTE_CONNECT_MS      3000
+#define QUOTE_REPLY_MS        10000
+#define MAX_HOSTS             8
+#define QUOTE_STALE_S         60
 
 /* ------------------------------------------------------------ a small JSON reader */
 
@@ -376,8 +377,8 @@ static char *fetch(struct gm_cli_args *a, size_t *len_out)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!doc)
         gm_cli_die("out of memory");
-    if (send(fd, QUOTE_REQUEST, strlen(QUOTE_REQUEST), MSG_NOSIGNAL) !=
-        (ssize_t)strlen(QUOTE_REQUEST))
+    const char *req = a->history ? QUOTE_REQUEST_HISTORY : QUOTE_REQUEST;
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
         gm_cli_die("the quote endpoint closed the connection: %s", strerror(errno));
     for (;;) {
         struct timespec t;
@@ -474,6 +475,25 @@ static int run_quote(const struct gm_cli_command *cmd, struct gm_cli_args *a, in
         free(doc);
         return 0;
     }
+    if (a->history) {
+        const struct jv *h = jget(&v, "history");
+        printf("Price history since the quote endpoint started (%s per GPU-hour, UTC):\n",
+               jstr(&v, "currency")[0] ? jstr(&v, "currency") : "money");
+        printf("%-20s %-10s %10s %8s %9s\n", "TIME", "TYPE", "PRICE", "OFFERED", "DEMANDED");
+        for (size_t i = 0; h && h->t == J_ARR && i < h->len; i++) {
+            const struct jv *x = &h->kids[i];
+            char when[32], p[GM_MONEY_STRLEN];
+            time_t t = (time_t)jnum(x, "time", 0);
+            struct tm tm;
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+            printf("%-20s %-10s %10s %8" PRId64 " %9" PRId64 "\n", when, jstr(x, "type"),
+                   money(jnum(x, "price_micro", -1), p), jnum(x, "supply", 0),
+                   jnum(x, "demand", 0));
+        }
+        jfree(&v);
+        free(doc);
+        return 0;
+    }
     print_header(&v);
     const struct jv *m = jget(&v, "markets");
     printf("%-10s %10s %10s %8s %9s %9s %8s\n", "TYPE", "RESERVE", "PRICE", "OFFERED", "DEMANDED",
@@ -560,6 +580,9 @@ static int run_offers(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
 
 static const struct gm_cli_option quote_options[] = {
     { "json", NULL, "print the controller's whole JSON document", GM_CLI_JSON },
+    { "history", NULL,
+      "the price history instead: each change of a type's\nprice, supply or demand",
+      GM_CLI_HISTORY },
     { "host", "HOST",
       "the controller (default: SlurmctldHost of\n`scontrol show config`, in order)", GM_CLI_HOST },
     { "port", "PORT", "the quote port (default: QuotePort of gpumarket.conf)", GM_CLI_PORT },

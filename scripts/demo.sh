@@ -288,6 +288,9 @@ check "exported: $out/receipts.jsonl and $out/receipts.csv (header + 4 rows)" \
   test "$(grep -c . "$out/receipts.csv")" -eq 5
 
 say "10. Summary"
+echo "The price history as slurmctld recorded it:"
+printf '$ %s\n' "gpumarket quote --history"
+gpumarket quote --history | tee "$out/price-history.txt"
 quote_prices "$out/quotes.jsonl" >"$out/prices.tsv"
 {
   echo "# gpumarket demo: the market scenario"

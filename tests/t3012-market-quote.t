@@ -13,7 +13,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 23
+plan 24
 
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket
 ok $? "sandbox with 2 nodes x 4 h100, the gpumarket select plugin" || { finish; exit; }
@@ -61,6 +61,10 @@ wait_for 60 job_in_state "$a" RUNNING && wait_for 60 job_in_state "$b" RUNNING
 c=$(sub 1.50) && low=$(sub 0.50)
 wait_for 30 qis 'm["h100"]["price_micro"], m["h100"]["supply"], m["h100"]["demand"]' "1500000 0 4"
 ok $? "with more demand than supply the price rises to the highest bid left out: 1.50 ($(qfield 'm["h100"]'))"
+gpumarket quote --history >"$D/history.txt" 2>&1
+diag "$(cat "$D/history.txt")"
+awk '$3 == "h100" { p = p " " $4 } END { print p }' "$D/history.txt" | grep -Eq '^ 1\.00( .*)? 1\.50'
+ok $? "quote --history: the price of h100 went from the reserve 1.00 to 1.50"
 wait_for 30 qis "j[$low][\"status\"], j[$c][\"status\"]" "below_price waiting_supply"
 ok $? "the low bid $low is below the price, job $c waits for supply"
 wait_for 30 bash -c "[ \"\$(squeue -h -j $low -o %R)\" = \"(\$(gpumarket quote --json | python3 -c 'import json,sys; print([x for x in json.load(sys.stdin)[\"jobs\"] if x[\"job_id\"] == $low][0][\"reason\"])'))\" ]"

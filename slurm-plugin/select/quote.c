@@ -73,6 +73,17 @@ static int q_listen_fd = -1, q_wake[2] = { -1, -1 };
 static uint32_t q_port;
 static char q_addr[256];
 
+/* The price history: every change of a type's market since the endpoint
+ * started, the oldest dropped past GM_QUOTE_HISTORY_MAX (under q_lock). */
+struct q_hist {
+    int64_t time;
+    char type[GM_JOB_MAX_TYPE + 1];
+    int64_t price;
+    uint64_t supply, demand;
+};
+static struct q_hist q_history[GM_QUOTE_HISTORY_MAX];
+static size_t q_history_count, q_history_next;
+
 /* The copy being published (publisher only, under gm_lock). */
 static struct q_snap *q_next;
 
@@ -154,6 +165,22 @@ int gm_quote_begin(const struct gm_conf *conf, const struct gm_policy *engine,
     const struct gm_policy_market *m = result ? gm_policy_result_markets(result, &nm) : NULL;
     const struct gm_policy_offer *o = result ? gm_policy_result_offers(result, &no) : NULL;
     const struct gm_policy_verdict *v = result ? gm_policy_result_verdicts(result, &nv) : NULL;
+    size_t nh = 0;
+    const struct gm_policy_price_record *h = result ? gm_policy_result_history(result, &nh) : NULL;
+    pthread_mutex_lock(&q_lock);
+    for (size_t i = 0; i < nh; i++) {
+        struct q_hist *e = &q_history[q_history_next];
+        const char *name = gm_policy_type_name(engine, h[i].type);
+        e->time = h[i].time;
+        snprintf(e->type, sizeof e->type, "%s", name ? name : "?");
+        e->price = h[i].price;
+        e->supply = h[i].supply;
+        e->demand = h[i].demand;
+        q_history_next = (q_history_next + 1) % GM_QUOTE_HISTORY_MAX;
+        if (q_history_count < GM_QUOTE_HISTORY_MAX)
+            q_history_count++;
+    }
+    pthread_mutex_unlock(&q_lock);
     s->markets = calloc(nm + 1, sizeof *s->markets);
     s->offers = calloc(no + 1, sizeof *s->offers);
     if (!s->markets || !s->offers) {
@@ -259,7 +286,9 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static char *render(const struct q_snap *s, size_t *len)
+/* The document; with history (hist != NULL, nhist records oldest first)
+ * also the price history. */
+static char *render(const struct q_snap *s, const struct q_hist *hist, size_t nhist, size_t *len)
 {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -269,8 +298,8 @@ static char *render(const struct q_snap *s, size_t *len)
     if (!s) {
         fprintf(f,
                 "{\"version\":1,\"time\":%lld,\"snapshot_time\":0,\"markets\":[],"
-                "\"offers\":[],\"jobs\":[],\"jobs_total\":0}\n",
-                (long long)time(NULL));
+                "\"offers\":[],\"jobs\":[],\"jobs_total\":0%s}\n",
+                (long long)time(NULL), hist ? ",\"history\":[]" : "");
         fclose(f);
         return buf;
     }
@@ -321,7 +350,19 @@ static char *render(const struct q_snap *s, size_t *len)
         json_string(f, j->reason);
         fputc('}', f);
     }
-    fprintf(f, "],\"jobs_total\":%zu}\n", s->jobs_total);
+    fprintf(f, "],\"jobs_total\":%zu", s->jobs_total);
+    if (hist) {
+        fputs(",\"history\":[", f);
+        for (size_t i = 0; i < nhist; i++) {
+            fprintf(f, "%s{\"time\":%" PRId64 ",\"type\":", i ? "," : "", hist[i].time);
+            json_string(f, hist[i].type);
+            fprintf(f,
+                    ",\"price_micro\":%" PRId64 ",\"supply\":%" PRIu64 ",\"demand\":%" PRIu64 "}",
+                    hist[i].price, hist[i].supply, hist[i].demand);
+        }
+        fputc(']', f);
+    }
+    fputs("}\n", f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -372,15 +413,28 @@ static void conn_error(struct q_conn *c, const char *error)
     c->outlen = strlen(c->out);
 }
 
-static void conn_answer(struct q_conn *c)
+static void conn_answer(struct q_conn *c, int with_history)
 {
     struct q_snap *s;
+    struct q_hist *hist = NULL;
+    size_t nhist = 0;
+    if (with_history && !(hist = calloc(GM_QUOTE_HISTORY_MAX, sizeof *hist))) {
+        conn_error(c, "out of memory");
+        return;
+    }
     pthread_mutex_lock(&q_lock);
     s = q_current;
     if (s)
         s->refs++;
+    if (hist) { /* oldest first */
+        nhist = q_history_count;
+        size_t first = (q_history_next + GM_QUOTE_HISTORY_MAX - nhist) % GM_QUOTE_HISTORY_MAX;
+        for (size_t i = 0; i < nhist; i++)
+            hist[i] = q_history[(first + i) % GM_QUOTE_HISTORY_MAX];
+    }
     pthread_mutex_unlock(&q_lock);
-    c->out = render(s, &c->outlen);
+    c->out = render(s, hist, nhist, &c->outlen);
+    free(hist);
     pthread_mutex_lock(&q_lock);
     snap_unref(s);
     pthread_mutex_unlock(&q_lock);
@@ -408,10 +462,12 @@ static void conn_read(struct q_conn *c)
             *nl = '\0';
             if (nl > c->req && nl[-1] == '\r')
                 nl[-1] = '\0';
-            if (strcmp(c->req, GM_QUOTE_REQUEST) != 0)
-                conn_error(c, "unknown request: send the line '" GM_QUOTE_REQUEST "'");
+            if (!strcmp(c->req, GM_QUOTE_REQUEST))
+                conn_answer(c, 0);
+            else if (!strcmp(c->req, GM_QUOTE_REQUEST_HISTORY))
+                conn_answer(c, 1);
             else
-                conn_answer(c);
+                conn_error(c, "unknown request: send the line '" GM_QUOTE_REQUEST "'");
             return;
         }
         if (c->got == GM_QUOTE_REQUEST_MAX) {
@@ -536,6 +592,7 @@ void gm_quote_stop(void)
     pthread_mutex_unlock(&q_lock);
     snap_unref(q_next);
     q_next = NULL;
+    q_history_count = q_history_next = 0;
     info("gpumarket: quote endpoint on port %" PRIu32 " stopped", q_port);
     q_port = 0;
 }

@@ -18,7 +18,8 @@
  *    slow client holds up the others.
  *
  * Protocol (TCP, one exchange per connection): the client sends the line
- * "gpumarket-quote 1\n"; the server answers one line of JSON and closes.
+ * "gpumarket-quote 1\n" ("gpumarket-quote 1 history\n" adds the price
+ * history); the server answers one line of JSON and closes.
  * Any other request (or one longer than GM_QUOTE_REQUEST_MAX bytes, or not
  * complete within GM_QUOTE_READ_MS) gets {"error":"..."} and is closed. */
 #ifndef GPUMARKET_SELECT_QUOTE_H
@@ -31,7 +32,10 @@
 
 struct gm_conf;
 
-#define GM_QUOTE_REQUEST     "gpumarket-quote 1"
+#define GM_QUOTE_REQUEST         "gpumarket-quote 1"
+#define GM_QUOTE_REQUEST_HISTORY "gpumarket-quote 1 history"
+/* Price changes kept for the history request. */
+#define GM_QUOTE_HISTORY_MAX 1024
 #define GM_QUOTE_REQUEST_MAX 64
 #define GM_QUOTE_READ_MS     1000
 #define GM_QUOTE_CONN_MS     3000
