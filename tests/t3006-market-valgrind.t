@@ -61,8 +61,17 @@ for data in (b"nonsense\n", b"x" * 100000, b"gpumarket-quote"):
         pass  # the server answered and closed before reading it all
     assert s.recv(4096).startswith(b'{"error":'), data[:20]
     s.close()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"gpumarket-quote 1 history\n")
+doc = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    doc += d
+assert doc.startswith(b'{"version":1') and b'"history":[{' in doc, doc[:200]
 PY
-ok $? "the quote endpoint answers, and refuses bad requests, under valgrind"
+ok $? "the quote endpoint answers (with its history too), and refuses bad requests, under valgrind"
 sleep 5
 pid=$(cat "$SANDBOX_DIR/run/slurmctld.pid")
 ctld_alive
