@@ -35,7 +35,13 @@ enum gm_cli_key {
     GM_CLI_UNTIL,
     GM_CLI_SIZE,
     GM_CLI_CHECKPOINT,
+    GM_CLI_ADMIN_KEY,
+    GM_CLI_THRESHOLD,
+    GM_CLI_SET,
+    GM_CLI_REASON,
+    GM_CLI_EXPIRES,
     GM_CLI_JSON,
+    GM_CLI_DELAY,
     GM_CLI_HOST,
     GM_CLI_PORT,
     GM_CLI_HISTORY,
@@ -88,7 +94,19 @@ struct gm_cli_args {
     int have_job, have_since, have_until;
     uint64_t size;
     int have_size;
-    int json, history;
+    /* gpumarket policy, and ledger verify's governance checks. */
+    const char *admin_keys[GM_CLI_MAX_REPEAT];
+    int nadmin_keys;
+    uint64_t threshold;
+    int have_threshold;
+    uint64_t delay; /* policy apply: seconds until it is in force */
+    int have_delay;
+    const char *sets[GM_CLI_MAX_REPEAT];
+    int nsets;
+    const char *reason;
+    const char *expires; /* checked by the command: it needs the time now */
+    int json;
+    int history;
     const char *host;
     uint32_t port;
 };
@@ -174,6 +192,13 @@ int gm_cli_load_pubkeys(const struct gm_cli_args *args, gm_key ***keys, const ch
 gm_key **gm_cli_need_pubkeys(const struct gm_cli_command *cmd, const struct gm_cli_args *args,
                              int *nkeys, const char **from);
 void gm_cli_free_keys(gm_key **keys, int n);
+/* The policy admins: --admin-key keys with --threshold, else PolicyAdmins
+ * and PolicyThreshold of gpumarket.conf.  Fills *admins (its keys array is
+ * *keys, freed with gm_cli_free_keys) and returns the key count (0: none
+ * given; *from NULL).  Exits on a bad key file or a lone --admin-key or
+ * --threshold. */
+int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_args *args,
+                       struct gm_governance_admins *admins, gm_key ***keys, const char **from);
 /* Open the ledger or exit; says on stderr when a torn tail was found. */
 gm_ledger *gm_cli_open_ledger(const char *dir, int flags, const char *origin);
 
@@ -197,6 +222,8 @@ void gm_cli_json_hex(struct gm_cli_json *j, const char *key, const uint8_t *byte
 /* An array of hex strings, one per hash. */
 void gm_cli_json_hashes(struct gm_cli_json *j, const char *key,
                         const uint8_t (*hashes)[GM_HASH_LEN], size_t n);
+/* A value that is already JSON (a canonical object, say), copied as is. */
+void gm_cli_json_raw(struct gm_cli_json *j, const char *key, const char *json, size_t len);
 /* "}" and a newline. */
 void gm_cli_json_end(struct gm_cli_json *j);
 
@@ -206,6 +233,7 @@ void gm_cli_json_end(struct gm_cli_json *j);
  * one entry in main.c's table. */
 extern const struct gm_cli_command gm_cli_keygen;
 extern const struct gm_cli_command gm_cli_ledger;
+extern const struct gm_cli_command gm_cli_policy;
 extern const struct gm_cli_command gm_cli_receipts;
 extern const struct gm_cli_command gm_cli_verify;
 extern const struct gm_cli_command gm_cli_quote;

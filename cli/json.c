@@ -43,6 +43,12 @@ void gm_cli_json_string(struct gm_cli_json *j, const char *name, const char *val
     string(j->f, value);
 }
 
+void gm_cli_json_raw(struct gm_cli_json *j, const char *name, const char *json, size_t len)
+{
+    key(j, name);
+    fwrite(json, 1, len, j->f);
+}
+
 void gm_cli_json_int(struct gm_cli_json *j, const char *name, int64_t value)
 {
     key(j, name);

@@ -81,6 +81,14 @@ static int run_append(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     gm_ledger *l = gm_cli_open_ledger(dir, GM_LEDGER_CREATE | GM_LEDGER_WRITE, origin);
     int ntrusted;
     gm_key **trusted = trust_pinned(l, a, &ntrusted);
+    /* Receipts are stamped only with policies PolicyAdmins signed. */
+    struct gm_governance_admins admins;
+    gm_key **admin_keys;
+    const char *admins_from;
+    char aerr[256];
+    int nadmins = gm_cli_load_admins(cmd, a, &admins, &admin_keys, &admins_from);
+    if (nadmins > 0 && gm_ledger_trust_policy_admins(l, &admins, aerr, sizeof aerr) != 0)
+        gm_cli_die("PolicyAdmins: %s", aerr);
     /* Lines already waiting on stdin are appended as one group (one sync);
      * each signed receipt is printed once its group is on disk. */
     struct gm_receipt *batch = calloc(APPEND_BATCH, sizeof *batch);
@@ -151,6 +159,7 @@ done:
     free(batch);
     gm_ledger_close(l);
     gm_cli_free_keys(trusted, ntrusted);
+    gm_cli_free_keys(admin_keys, nadmins);
     gm_key_free(key);
     return rc;
 }
@@ -190,6 +199,11 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     gm_key **keys = NULL;
     const char *from = NULL;
     int nkeys = gm_cli_load_pubkeys(a, &keys, &from);
+    /* Policy records are checked against the admins the auditor pins. */
+    struct gm_governance_admins admins;
+    gm_key **admin_keys;
+    const char *admins_from;
+    int nadmins = gm_cli_load_admins(cmd, a, &admins, &admin_keys, &admins_from);
     struct gm_ledger_verify_result res;
     char err[1100];
     int rc;
@@ -206,8 +220,9 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
                  dir);
         rc = -1;
     } else {
-        rc = gm_ledger_verify(dir, keys, (size_t)nkeys, a->hash_only ? GM_VERIFY_HASH_ONLY : 0,
-                              a->threads, &res, err, sizeof err);
+        rc = gm_ledger_verify_governed(dir, keys, (size_t)nkeys, nadmins ? &admins : NULL,
+                                       a->hash_only ? GM_VERIFY_HASH_ONLY : 0, a->threads, &res,
+                                       err, sizeof err);
     }
     /* Saved checkpoints: the ledger must still extend each of them. */
     gm_ledger *l = NULL;
@@ -226,6 +241,7 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
     }
     gm_ledger_close(l);
     gm_cli_free_keys(keys, nkeys);
+    gm_cli_free_keys(admin_keys, nadmins);
     struct gm_cli_json j;
     if (rc) {
         gm_cli_warn("ledger verify: %s", err);
@@ -263,6 +279,9 @@ static int run_verify(const struct gm_cli_command *cmd, struct gm_cli_args *a, i
         gm_cli_json_string(&j, "keys_from", from);
     else
         gm_cli_json_null(&j, "keys_from");
+    /* Only with admins: the line is unchanged for ledgers without governance. */
+    if (admins_from)
+        gm_cli_json_string(&j, "admins_from", admins_from);
     gm_cli_json_end(&j);
     return 0;
 }
@@ -285,6 +304,14 @@ static const struct gm_cli_option verify_options[] = {
       "also check a checkpoint saved earlier (an auditor's\n"
       "copy): signed by a known key and a prefix of this ledger",
       GM_CLI_CHECKPOINT },
+    { "admin-key", "FILE",
+      "a policy admin's public key (.vkey or PEM), one per admin\n"
+      "(default: PolicyAdmins of gpumarket.conf)",
+      GM_CLI_ADMIN_KEY },
+    { "threshold", "M",
+      "signatures a policy record needs, with --admin-key\n"
+      "(default: PolicyThreshold of gpumarket.conf)",
+      GM_CLI_THRESHOLD },
     GM_CLI_OPTION_CONFIG,
     GM_CLI_OPTIONS_END,
 };
@@ -300,7 +327,11 @@ static const struct gm_cli_command verify_command = {
            "neither, it fails (\"ok\":false) unless --hash-only is given, which checks\n"
            "no signature (not even the checkpoint's).  Prints one JSON line, with\n"
            "\"keys_from\" saying where the keys came from; on failure names the first\n"
-           "bad record and exits 1.\n",
+           "bad record and exits 1.  Policy records are checked against the admins'\n"
+           "keys (--admin-key and --threshold, else PolicyAdmins and PolicyThreshold):\n"
+           "signatures, threshold, distinct signers, expiry and the chain of parents;\n"
+           "every receipt must name the policy in force at its start and pay at least\n"
+           "its reserve price.  A ledger with a policy record fails without them.\n",
     .run = run_verify,
     .options = verify_options,
 };

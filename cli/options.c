@@ -59,9 +59,10 @@ int gm_cli_parse_u64(const char *s, uint64_t *v)
 
 /* Every option any command takes, for telling "not here" from "unknown". */
 static const char *const known_options[] = {
-    "config",   "ledger",     "key",     "origin", "name",    "out",     "format", "pubkey",
-    "key-name", "hash-only",  "threads", "user",   "account", "job",     "since",  "until",
-    "size",     "checkpoint", "json",    "host",   "port",    "history", NULL,
+    "config", "ledger",   "key",       "origin",     "name",      "out",       "format",
+    "pubkey", "key-name", "hash-only", "threads",    "user",      "account",   "job",
+    "since",  "until",    "size",      "checkpoint", "admin-key", "threshold", "set",
+    "reason", "expires",  "json",      "host",       "port",      "history",   NULL,
 };
 
 int gm_cli_is_known_option(const char *name)
@@ -145,6 +146,38 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
             a->until = (int64_t)v;
             a->have_until = 1;
         }
+        break;
+    case GM_CLI_ADMIN_KEY:
+        if (a->nadmin_keys == GM_CLI_MAX_REPEAT)
+            gm_cli_usage_error(cmd, "at most %d --admin-key options", GM_CLI_MAX_REPEAT);
+        a->admin_keys[a->nadmin_keys++] = value;
+        break;
+    case GM_CLI_SET:
+        if (a->nsets == GM_CLI_MAX_REPEAT)
+            gm_cli_usage_error(cmd, "at most %d --set options", GM_CLI_MAX_REPEAT);
+        if (!strchr(value, '=') || value[0] == '=')
+            gm_cli_usage_error(cmd, "--set %s: write KEY=VALUE, e.g. --set ReservePrice=h100:2.40",
+                               value);
+        a->sets[a->nsets++] = value;
+        break;
+    case GM_CLI_THRESHOLD:
+        if (gm_text_parse_u64(value, GM_CONF_MAX_POLICY_ADMINS, 0, &v) || v == 0)
+            gm_cli_usage_error(cmd, "--threshold=%s: give how many admins must sign, 1 to %d",
+                               value, GM_CONF_MAX_POLICY_ADMINS);
+        a->threshold = v;
+        a->have_threshold = 1;
+        break;
+    case GM_CLI_DELAY:
+        if (gm_text_parse_u64(value, 3600, 0, &v))
+            gm_cli_usage_error(cmd, "--delay=%s: give seconds, 0 to 3600", value);
+        a->delay = v;
+        a->have_delay = 1;
+        break;
+    case GM_CLI_REASON:
+        a->reason = value;
+        break;
+    case GM_CLI_EXPIRES:
+        a->expires = value;
         break;
     case GM_CLI_JSON:
         a->json = 1;
@@ -301,6 +334,52 @@ gm_key **gm_cli_need_pubkeys(const struct gm_cli_command *cmd, const struct gm_c
                            "with --pubkey FILE, or set VerifierKeys in gpumarket.conf (--config "
                            "FILE); the ledger directory's verifier-keys file is not trusted");
     return keys;
+}
+
+int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_args *a,
+                       struct gm_governance_admins *admins, gm_key ***keys, const char **from)
+{
+    memset(admins, 0, sizeof *admins);
+    *keys = NULL;
+    *from = NULL;
+    if (a->nadmin_keys > 0 || a->have_threshold) {
+        if (!a->nadmin_keys || !a->have_threshold)
+            gm_cli_usage_error(cmd, "give the admins' keys (--admin-key FILE, one per admin) "
+                                    "and --threshold M together");
+        if (a->threshold > (uint64_t)a->nadmin_keys)
+            gm_cli_usage_error(cmd, "--threshold %" PRIu64 " is more than the %d admins given",
+                               a->threshold, a->nadmin_keys);
+        gm_key **arr = calloc((size_t)a->nadmin_keys, sizeof *arr);
+        if (!arr)
+            gm_cli_die("out of memory");
+        for (int i = 0; i < a->nadmin_keys; i++)
+            arr[i] = load_one_pubkey(a, a->admin_keys[i], "--admin-key");
+        *keys = arr;
+        *from = "--admin-key";
+        admins->keys = arr;
+        admins->nkeys = (size_t)a->nadmin_keys;
+        admins->threshold = (size_t)a->threshold;
+        return a->nadmin_keys;
+    }
+    struct gm_conf *conf = cluster_conf(a);
+    size_t n = conf ? gm_conf_policy_admin_count(conf) : 0;
+    if (n == 0)
+        return 0;
+    gm_key **arr = calloc(n, sizeof *arr);
+    if (!arr)
+        gm_cli_die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char what[GM_CONF_MAX_PATH_LEN + 64];
+        snprintf(what, sizeof what, "%s:%u: PolicyAdmins", gm_conf_name(conf),
+                 gm_conf_line(conf, "PolicyAdmins"));
+        arr[i] = load_one_pubkey(a, gm_conf_policy_admin(conf, i), what);
+    }
+    *keys = arr;
+    *from = "PolicyAdmins";
+    admins->keys = arr;
+    admins->nkeys = n;
+    admins->threshold = gm_conf_policy_threshold(conf);
+    return (int)n;
 }
 
 void gm_cli_free_keys(gm_key **keys, int n)

@@ -46,7 +46,7 @@ static void csv_field(const char *s)
 static const char csv_header[] =
     "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,"
     "gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,"
-    "market_order,key_id,energy_source,recovered\n";
+    "market_order,key_id,energy_source,recovered,policy\n";
 
 static void print_csv(const struct gm_receipt *r)
 {
@@ -80,6 +80,9 @@ static void print_csv(const struct gm_receipt *r)
     putchar(',');
     if (r->has_recovered)
         csv_field(r->recovered);
+    putchar(',');
+    if (r->has_policy)
+        csv_field(r->policy);
     putchar('\n');
 }
 
@@ -111,6 +114,15 @@ static int print_receipts(const struct gm_cli_command *cmd, struct gm_cli_args *
         char *s = gm_ledger_read(l, k, &len, err, sizeof err);
         if (!s)
             gm_cli_die("%s: %s", cmd->path, err);
+        /* Policy records are not receipts (gpumarket policy history lists them). */
+        if (gm_governance_is_record(s, len)) {
+            if (out == OUT_SHOW)
+                gm_cli_die("%s: record %" PRIu64 " is a policy record, not a receipt: see "
+                           "gpumarket policy history",
+                           cmd->path, k);
+            free(s);
+            continue;
+        }
         struct gm_receipt r;
         if (gm_signed_receipt_verify(s, len, keys, (size_t)nkeys, &r, err, sizeof err)) {
             fflush(stdout);

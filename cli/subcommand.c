@@ -13,7 +13,8 @@
 
 static int repeatable(enum gm_cli_key key)
 {
-    return key == GM_CLI_PUBKEY || key == GM_CLI_CHECKPOINT;
+    return key == GM_CLI_PUBKEY || key == GM_CLI_CHECKPOINT || key == GM_CLI_ADMIN_KEY ||
+           key == GM_CLI_SET;
 }
 
 static const char *full_path(const struct gm_cli_command *cmd)

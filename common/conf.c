@@ -48,6 +48,8 @@ enum conf_key {
     KEY_LEDGER_ORIGIN,
     KEY_RECEIPTS,
     KEY_VERIFIER_KEYS,
+    KEY_POLICY_ADMINS,
+    KEY_POLICY_THRESHOLD,
     KEY_QUOTE_PORT,
     KEY_COUNT
 };
@@ -73,6 +75,11 @@ struct gm_conf {
     char verifier_keys_buf[GM_CONF_MAX_LINE + 1];
     const char *verifier_keys[GM_CONF_MAX_VERIFIER_KEYS];
     size_t nverifier_keys;
+    /* PolicyAdmins, held the same way, and PolicyThreshold. */
+    char policy_admins_buf[GM_CONF_MAX_LINE + 1];
+    const char *policy_admins[GM_CONF_MAX_POLICY_ADMINS];
+    size_t npolicy_admins;
+    unsigned policy_threshold;
     uint32_t quote_port; /* 0: no quote endpoint */
 };
 
@@ -281,6 +288,26 @@ static int gpu_type_list_find(const struct gpu_type_list *list, const char *gpu_
     return -1;
 }
 
+/* Same entries (in any order) and the same default. */
+static bool gpu_type_lists_equal(const struct gpu_type_list *a, const struct gpu_type_list *b)
+{
+    if (a->count != b->count || a->has_default != b->has_default ||
+        (a->has_default && a->default_value != b->default_value))
+        return false;
+    for (size_t i = 0; i < a->count; i++) {
+        int64_t v;
+        if (gpu_type_list_find(b, a->entries[i].type, &v) != 0 || v != a->entries[i].value)
+            return false;
+        /* find() falls back to the default: require b's own entry. */
+        bool own = false;
+        for (size_t j = 0; j < b->count; j++)
+            own |= !strcmp(b->entries[j].type, a->entries[i].type);
+        if (!own)
+            return false;
+    }
+    return true;
+}
+
 static int parse_price_value(const char *text, size_t len, int64_t *value, char *msg, size_t msglen)
 {
     return gm_money_parse_mem(text, len, GM_MONEY_ALLOW_ZERO, value, msg, msglen);
@@ -408,15 +435,18 @@ static int parse_receipts(struct gm_conf *conf, const char *value, char *msg, si
     return 0;
 }
 
-/* VerifierKeys=PATH[,PATH...]: absolute paths, none empty, none twice. */
-static int parse_verifier_keys(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+/* A list of public key files, PATH[,PATH...]: absolute paths, none empty,
+ * none twice (VerifierKeys, PolicyAdmins).  buf holds the value with its
+ * commas turned into NULs; paths[] point into it. */
+static int parse_key_paths(char *buf, size_t bufsize, const char **paths, size_t max, size_t *count,
+                           const char *value, char *msg, size_t msglen)
 {
     size_t len = strlen(value);
-    if (len >= sizeof conf->verifier_keys_buf)
+    if (len >= bufsize)
         return msgf(msg, msglen, "value is %zu bytes long: the most is %d", len, GM_CONF_MAX_LINE);
-    memcpy(conf->verifier_keys_buf, value, len + 1);
+    memcpy(buf, value, len + 1);
     size_t n = 0;
-    for (char *p = conf->verifier_keys_buf;; n++) {
+    for (char *p = buf;; n++) {
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
@@ -430,18 +460,42 @@ static int parse_verifier_keys(struct gm_conf *conf, const char *value, char *ms
                         "\"%s\" is not an absolute path: give public key paths starting "
                         "with '/'",
                         p);
-        if (n == GM_CONF_MAX_VERIFIER_KEYS)
-            return msgf(msg, msglen, "more than %d keys: the most is %d", GM_CONF_MAX_VERIFIER_KEYS,
-                        GM_CONF_MAX_VERIFIER_KEYS);
+        if (n == max)
+            return msgf(msg, msglen, "more than %zu keys: the most is %zu", max, max);
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(conf->verifier_keys[i], p))
+            if (!strcmp(paths[i], p))
                 return msgf(msg, msglen, "\"%s\" is listed twice: list each key once", p);
-        conf->verifier_keys[n] = p;
+        paths[n] = p;
         if (!comma)
             break;
         p = comma + 1;
     }
-    conf->nverifier_keys = n + 1;
+    *count = n + 1;
+    return 0;
+}
+
+static int parse_verifier_keys(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    return parse_key_paths(conf->verifier_keys_buf, sizeof conf->verifier_keys_buf,
+                           conf->verifier_keys, GM_CONF_MAX_VERIFIER_KEYS, &conf->nverifier_keys,
+                           value, msg, msglen);
+}
+
+static int parse_policy_admins(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    return parse_key_paths(conf->policy_admins_buf, sizeof conf->policy_admins_buf,
+                           conf->policy_admins, GM_CONF_MAX_POLICY_ADMINS, &conf->npolicy_admins,
+                           value, msg, msglen);
+}
+
+static int parse_policy_threshold(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    int64_t v;
+    if (parse_count(value, GM_CONF_MAX_POLICY_ADMINS, &v, msg, msglen) < 0)
+        return -1;
+    if (v == 0)
+        return msgf(msg, msglen, "0 signatures would let anyone change the policy: the least is 1");
+    conf->policy_threshold = (unsigned)v;
     return 0;
 }
 
@@ -459,8 +513,20 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_LEDGER_ORIGIN] = { "LedgerOrigin", parse_ledger_origin },
     [KEY_RECEIPTS] = { "Receipts", parse_receipts },
     [KEY_VERIFIER_KEYS] = { "VerifierKeys", parse_verifier_keys },
+    [KEY_POLICY_ADMINS] = { "PolicyAdmins", parse_policy_admins },
+    [KEY_POLICY_THRESHOLD] = { "PolicyThreshold", parse_policy_threshold },
     [KEY_QUOTE_PORT] = { "QuotePort", parse_quote_port },
 };
+
+/* The keys a governance policy sets (gm_conf_parse_policy_values): those
+ * that price and offer GPUs.  Paths, keys and the partition stay the
+ * file's. */
+static bool is_market_key(int k)
+{
+    return k == KEY_RESERVE_GPUS_PER_NODE || k == KEY_IDLE_DWELL_SECONDS ||
+           k == KEY_RESERVE_PRICE || k == KEY_MAX_BID || k == KEY_CURRENCY ||
+           k == KEY_CARBON_INTENSITY || k == KEY_GPU_POWER;
+}
 
 static int find_key(const char *name, size_t len)
 {
@@ -488,11 +554,63 @@ static void set_defaults(struct gm_conf *conf)
     strcpy(conf->ledger_dir, "/var/spool/slurm/gpumarket");
 }
 
+/* Check and store one key's value (value_len bytes, blanks around it already
+ * cut).  `where` starts each message ("FILE:LINE"); `mark` is what
+ * gm_conf_line reports for the key. */
+static int set_value(struct gm_conf *conf, const char *where, unsigned mark, int k,
+                     const char *value, size_t value_len, char *err, size_t errlen)
+{
+    char msg[512];
+    const char *key = keys[k].name;
+    if (conf->line[k]) {
+        gm_errf(err, errlen, "%s: %s: set twice (first on line %u): keep one line", where, key,
+                conf->line[k]);
+        return -1;
+    }
+    if (value_len == 0) {
+        gm_errf(err, errlen,
+                "%s: %s: empty value: give a value or remove "
+                "the line to use the default",
+                where, key);
+        return -1;
+    }
+    if (value_len > GM_CONF_MAX_LINE) {
+        gm_errf(err, errlen, "%s: %s: value is longer than %d bytes: shorten it", where, key,
+                GM_CONF_MAX_LINE);
+        return -1;
+    }
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == ' ' || c == '\t') {
+            gm_errf(err, errlen,
+                    "%s: %s: value contains a space: values "
+                    "have no spaces (one Key=Value per line)",
+                    where, key);
+            return -1;
+        }
+        if (c >= 0x80 || c < 0x20 || c == 0x7f) {
+            gm_errf(err, errlen,
+                    "%s: %s: value contains a non-ASCII or control "
+                    "character: values are printable ASCII",
+                    where, key);
+            return -1;
+        }
+    }
+
+    char value_buf[GM_CONF_MAX_LINE + 1];
+    memcpy(value_buf, value, value_len);
+    value_buf[value_len] = '\0';
+    if (keys[k].parse(conf, value_buf, msg, sizeof msg) < 0) {
+        gm_errf(err, errlen, "%s: %s: %s", where, key, msg);
+        return -1;
+    }
+    conf->line[k] = mark;
+    return 0;
+}
+
 static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, const char *line,
                       size_t len, char *err, size_t errlen)
 {
-    char msg[512];
-
     /* Bytes first: a control byte or broken UTF-8 anywhere, comments
      * included, is refused, so nothing invisible changes the meaning. */
     for (size_t i = 0; i < len;) {
@@ -563,66 +681,43 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
                 "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin, "
-                "Receipts, VerifierKeys, QuotePort (see gpumarket.conf(5))",
+                "Receipts, VerifierKeys, PolicyAdmins, PolicyThreshold, QuotePort (see "
+                "gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
     }
-    const char *key = keys[k].name;
-    if (conf->line[k]) {
-        gm_errf(err, errlen,
-                "%s:%u: %s: set twice (first on line %u): keep "
-                "one line",
-                name, lineno, key, conf->line[k]);
-        return -1;
-    }
-
     const char *value = eq + 1;
     size_t value_len = len - (size_t)(value - line);
     while (value_len > 0 && (value[0] == ' ' || value[0] == '\t')) {
         value++;
         value_len--;
     }
-    if (value_len == 0) {
-        gm_errf(err, errlen,
-                "%s:%u: %s: empty value: give a value or remove "
-                "the line to use the default",
-                name, lineno, key);
-        return -1;
-    }
-    for (size_t i = 0; i < value_len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == ' ' || c == '\t') {
-            gm_errf(err, errlen,
-                    "%s:%u: %s: value contains a space: values "
-                    "have no spaces (one Key=Value per line)",
-                    name, lineno, key);
-            return -1;
-        }
-        if (c >= 0x80) {
-            gm_errf(err, errlen,
-                    "%s:%u: %s: value contains a non-ASCII "
-                    "character: values are ASCII",
-                    name, lineno, key);
-            return -1;
-        }
-    }
-
-    char value_buf[GM_CONF_MAX_LINE + 1];
-    memcpy(value_buf, value, value_len);
-    value_buf[value_len] = '\0';
-    if (keys[k].parse(conf, value_buf, msg, sizeof msg) < 0) {
-        gm_errf(err, errlen, "%s:%u: %s: %s", name, lineno, key, msg);
-        return -1;
-    }
-    conf->line[k] = lineno;
-    return 0;
+    char where[GM_CONF_MAX_PATH_LEN + 32];
+    snprintf(where, sizeof where, "%s:%u", name, lineno);
+    return set_value(conf, where, lineno, k, value, value_len, err, errlen);
 }
 
 /* Checks across keys, once the whole file is read. */
-static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
+static int check_complete(const struct gm_conf *conf, bool policy, char *err, size_t errlen)
 {
     const char *name = conf->name;
-    if (!conf->line[KEY_MARKET_PARTITION]) {
+    if (!!conf->line[KEY_POLICY_ADMINS] != !!conf->line[KEY_POLICY_THRESHOLD]) {
+        gm_errf(err, errlen,
+                "%s: %s is set without %s: governance needs both the admins' public keys "
+                "(PolicyAdmins=PATH,...) and how many of them must sign (PolicyThreshold=M)",
+                name, conf->line[KEY_POLICY_ADMINS] ? "PolicyAdmins" : "PolicyThreshold",
+                conf->line[KEY_POLICY_ADMINS] ? "PolicyThreshold" : "PolicyAdmins");
+        return -1;
+    }
+    if (conf->policy_threshold > conf->npolicy_admins) {
+        gm_errf(err, errlen,
+                "%s:%u: PolicyThreshold: %u signatures but PolicyAdmins lists %zu admins: no "
+                "change could ever be applied; lower it or list more admins",
+                name, conf->line[KEY_POLICY_THRESHOLD], conf->policy_threshold,
+                conf->npolicy_admins);
+        return -1;
+    }
+    if (!policy && !conf->line[KEY_MARKET_PARTITION]) {
         gm_errf(err, errlen,
                 "%s: MarketPartition is not set: add a line "
                 "MarketPartition=PARTITION naming the market's Slurm partition",
@@ -631,9 +726,12 @@ static int check_complete(const struct gm_conf *conf, char *err, size_t errlen)
     }
     if (!conf->line[KEY_RESERVE_PRICE]) {
         gm_errf(err, errlen,
-                "%s: ReservePrice is not set: add a line such as "
-                "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
-                "offered)",
+                policy ? "%s: ReservePrice is not set: a policy sets it, e.g. "
+                         "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
+                         "offered)"
+                       : "%s: ReservePrice is not set: add a line such as "
+                         "ReservePrice=h100:2.40,a100:1.10 (GPU types without a price are never "
+                         "offered)",
                 name);
         return -1;
     }
@@ -703,7 +801,7 @@ int gm_conf_parse(const char *name, const char *buf, size_t len, struct gm_conf 
             goto fail;
         pos += line_len + (nl ? 1 : 0);
     }
-    if (check_complete(conf, err, errlen) < 0)
+    if (check_complete(conf, false, err, errlen) < 0)
         goto fail;
     *out = conf;
     return 0;
@@ -746,6 +844,147 @@ int gm_conf_load(const char *path, struct gm_conf **out, char *err, size_t errle
     int rc = gm_conf_parse(path, buf, used, out, err, errlen);
     free(buf);
     return rc;
+}
+
+bool gm_conf_is_market_key(const char *key)
+{
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (!strcmp(keys[k].name, key))
+            return is_market_key(k);
+    return false;
+}
+
+int gm_conf_parse_policy_values(const char *name, const char *const *names,
+                                const char *const *values, size_t n, struct gm_conf **out,
+                                char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    if (!name)
+        name = "(policy)";
+    struct gm_conf *conf = calloc(1, sizeof *conf);
+    if (!conf || !(conf->name = strdup(name))) {
+        free(conf);
+        gm_errf(err, errlen, "%s: out of memory", name);
+        return -1;
+    }
+    set_defaults(conf);
+    for (size_t i = 0; i < n; i++) {
+        int k = -1;
+        for (int j = 0; j < KEY_COUNT; j++)
+            if (!strcmp(keys[j].name, names[i]))
+                k = j;
+        if (k < 0 || !is_market_key(k)) {
+            char shown[48];
+            printable(names[i], strlen(names[i]), shown, sizeof shown);
+            gm_errf(err, errlen,
+                    "%s: \"%s\" is not a market key: a policy sets ReservePrice, "
+                    "ReserveGPUsPerNode, IdleDwellSeconds, MaxBid, Currency, CarbonIntensity and "
+                    "GPUPower (spelled so), nothing else",
+                    name, shown);
+            goto fail;
+        }
+        if (set_value(conf, name, (unsigned)i + 1, k, values[i], strlen(values[i]), err, errlen) <
+            0)
+            goto fail;
+    }
+    if (check_complete(conf, true, err, errlen) < 0)
+        goto fail;
+    *out = conf;
+    return 0;
+fail:
+    gm_conf_destroy(conf);
+    return -1;
+}
+
+struct gm_conf *gm_conf_with_market(const struct gm_conf *base, const struct gm_conf *market)
+{
+    struct gm_conf *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *base;
+    if (!(c->name = strdup(base->name))) {
+        free(c);
+        return NULL;
+    }
+    /* The path lists point into the conf's own buffers. */
+    for (size_t i = 0; i < c->nverifier_keys; i++)
+        c->verifier_keys[i] =
+            c->verifier_keys_buf + (base->verifier_keys[i] - base->verifier_keys_buf);
+    for (size_t i = 0; i < c->npolicy_admins; i++)
+        c->policy_admins[i] =
+            c->policy_admins_buf + (base->policy_admins[i] - base->policy_admins_buf);
+    c->reserve_gpus_per_node = market->reserve_gpus_per_node;
+    c->idle_dwell_seconds = market->idle_dwell_seconds;
+    c->prices = market->prices;
+    c->max_bid = market->max_bid;
+    memcpy(c->currency, market->currency, sizeof c->currency);
+    c->has_carbon = market->has_carbon;
+    c->carbon = market->carbon;
+    c->gpu_power = market->gpu_power;
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (is_market_key(k))
+            c->line[k] = market->line[k];
+    return c;
+}
+
+int gm_conf_market_differences(const struct gm_conf *a, const struct gm_conf *b,
+                               void (*report)(const char *key, void *arg), void *arg)
+{
+    int n = 0;
+    for (int k = 0; k < KEY_COUNT; k++) {
+        if (!is_market_key(k))
+            continue;
+        bool same = true;
+        switch (k) {
+        case KEY_RESERVE_GPUS_PER_NODE:
+            same = a->reserve_gpus_per_node == b->reserve_gpus_per_node;
+            break;
+        case KEY_IDLE_DWELL_SECONDS:
+            same = a->idle_dwell_seconds == b->idle_dwell_seconds;
+            break;
+        case KEY_RESERVE_PRICE:
+            same = gpu_type_lists_equal(&a->prices, &b->prices);
+            break;
+        case KEY_MAX_BID:
+            same = a->max_bid == b->max_bid;
+            break;
+        case KEY_CURRENCY:
+            same = !strcmp(a->currency, b->currency);
+            break;
+        case KEY_CARBON_INTENSITY:
+            same = a->has_carbon == b->has_carbon && (!a->has_carbon || a->carbon == b->carbon);
+            break;
+        case KEY_GPU_POWER:
+            same = gpu_type_lists_equal(&a->gpu_power, &b->gpu_power);
+            break;
+        }
+        if (!same) {
+            n++;
+            if (report)
+                report(keys[k].name, arg);
+        }
+    }
+    return n;
+}
+
+size_t gm_conf_policy_admin_count(const struct gm_conf *conf)
+{
+    return conf->npolicy_admins;
+}
+
+const char *gm_conf_policy_admin(const struct gm_conf *conf, size_t i)
+{
+    return i < conf->npolicy_admins ? conf->policy_admins[i] : NULL;
+}
+
+unsigned gm_conf_policy_threshold(const struct gm_conf *conf)
+{
+    return conf->policy_threshold;
 }
 
 void gm_conf_destroy(struct gm_conf *conf)

@@ -29,6 +29,8 @@
 #define GM_CONF_MAX_GPU_POWER_WATTS  100000   /* per GPU */
 /* Most public keys VerifierKeys may list. */
 #define GM_CONF_MAX_VERIFIER_KEYS 16
+/* Most admins PolicyAdmins may list (and so the highest PolicyThreshold). */
+#define GM_CONF_MAX_POLICY_ADMINS 16
 
 /* A parsed configuration; opaque, read through the accessors below. */
 struct gm_conf;
@@ -122,6 +124,44 @@ const char *gm_conf_ledger_origin(const struct gm_conf *conf);
  * trusted in their place. */
 size_t gm_conf_verifier_key_count(const struct gm_conf *conf);
 const char *gm_conf_verifier_key(const struct gm_conf *conf, size_t i);
+
+/* PolicyAdmins: the admins' public key files (C2SP .vkey, whose key name
+ * names the admin, or PEM), how many (0 when governance is off), and the
+ * i-th path (NULL out of range).  PolicyThreshold: how many distinct admins
+ * must sign a policy change (0 when governance is off; never more than the
+ * admins listed).  With both set, the market keys take effect only as a
+ * policy accepted through the ledger (gpumarket policy, gpumarket(1)). */
+size_t gm_conf_policy_admin_count(const struct gm_conf *conf);
+const char *gm_conf_policy_admin(const struct gm_conf *conf, size_t i);
+unsigned gm_conf_policy_threshold(const struct gm_conf *conf);
+
+/* Whether `key` (exact spelling) is a market key, one a governance policy
+ * sets: ReservePrice, ReserveGPUsPerNode, IdleDwellSeconds, MaxBid,
+ * Currency, CarbonIntensity, GPUPower. */
+bool gm_conf_is_market_key(const char *key);
+
+/* Parse the market values of a governance policy with this file's value
+ * parsers: n pairs names[i]=values[i] (exact key spelling, market keys only,
+ * each once; ReservePrice required; the same cross-key checks as a file).
+ * Keys left out take their defaults; the other keys are unset.  `name`
+ * starts every message ("FILE: KEY: what is wrong").  On success 0 and
+ * *conf (free with gm_conf_destroy); gm_conf_line reports i + 1 for the key
+ * set by pair i.  -1 with *conf NULL and err set otherwise. */
+int gm_conf_parse_policy_values(const char *name, const char *const *names,
+                                const char *const *values, size_t n, struct gm_conf **conf,
+                                char *err, size_t errlen);
+
+/* A copy of `base` whose market values (the keys gm_conf_is_market_key
+ * names) are those of `market`: the configuration slurmctld prices under
+ * when a governance policy is in force.  NULL when memory runs out; free
+ * with gm_conf_destroy. */
+struct gm_conf *gm_conf_with_market(const struct gm_conf *base, const struct gm_conf *market);
+
+/* Compare the market values of a and b (a policy's and a file's, say): calls
+ * report(key, arg) for each market key whose effective value differs
+ * (report may be NULL) and returns how many differ. */
+int gm_conf_market_differences(const struct gm_conf *a, const struct gm_conf *b,
+                               void (*report)(const char *key, void *arg), void *arg);
 
 /* The line that set `key` (any case), or 0 when the key was not set (its
  * default applies) or is not a gpumarket.conf key; for callers' messages. */

@@ -90,6 +90,13 @@ struct gm_receipt {
      * energy_mj without it is valid (receipts written before it existed). */
     int has_energy_source;
     char energy_source[16];
+    /* The governance policy the segment was priced under: the lowercase hex
+     * SHA-256 of that policy's proposal (see "governance" below).  Stamped
+     * by the ledger at append time (a value given is replaced): the policy
+     * record latest in the ledger whose applied time is at or before the
+     * segment's start.  Absent when no policy was in force then. */
+    int has_policy;
+    char policy[2 * GM_HASH_LEN + 1];
 };
 
 /* Name of an end reason ("completed", ...), or NULL when out of range. */
@@ -287,10 +294,177 @@ int gm_checkpoint_parse(const char *text, size_t len, struct gm_checkpoint *cp, 
 int gm_checkpoint_verify(const char *text, size_t len, gm_key *const *keys, size_t nkeys,
                          struct gm_checkpoint *cp, char *err, size_t errlen);
 
-/* ------------------------------------------------------------ ledger */
+/* ------------------------------------------------------------ governance */
 
-/* A ledger handle belongs to one process: do not use it across fork(). */
+/* A market policy change: the market keys of gpumarket.conf (ReservePrice,
+ * ReserveGPUsPerNode, IdleDwellSeconds, MaxBid, Currency, CarbonIntensity,
+ * GPUPower) as a proposal that M of N listed admins sign with Ed25519 and
+ * that is then appended to the ledger as a policy record.
+ *
+ * A proposal is the canonical JSON (RFC 8785) object
+ *   {"expires":<unix s>,"parent":"<hex SHA-256 of the proposal it replaces,
+ *    or 64 zeros for the first>","reason":"<text>","values":{"KEY":"VALUE",
+ *    ...},"version":1}
+ * whose values the one gpumarket.conf parser accepts (common/conf.h,
+ * gm_conf_parse_policy_values); ReservePrice is required, keys left out take
+ * their defaults.  Its hash is SHA-256 of those bytes.  An admin's signature
+ * is Ed25519 over GM_POLICY_SIGNING_PREFIX followed by the 32 raw bytes of
+ * the hash.  A policy record, a ledger leaf told apart from receipts by its
+ * first key, is
+ *   {"applied":<unix s>,"policy":<proposal>,"signatures":[{"key_id":"<8 hex>",
+ *    "sig":"<base64>"},...]}
+ * with the signatures sorted by key id.  Handles are read-only once made:
+ * safe to share between threads. */
+#define GM_POLICY_VERSION        1
+#define GM_POLICY_SIGNING_PREFIX "gpumarket-policy-v1\n"
+#define GM_POLICY_REASON_MAX     1024  /* bytes of reason */
+#define GM_POLICY_VALUES_MAX     16    /* keys in one proposal */
+#define GM_POLICY_SIGNATURES_MAX 16    /* signatures in one record */
+#define GM_POLICY_FILE_MAX       65536 /* a proposal or signature file */
+
+struct gm_conf; /* gpumarket.conf values, common/conf.h */
+/* A ledger handle (below) belongs to one process: do not use it across
+ * fork(). */
 typedef struct gm_ledger gm_ledger;
+
+typedef struct gm_governance_proposal gm_governance_proposal;
+
+/* Make a proposal: parent_hex the hash of the policy it replaces (NULL for
+ * the first), expires in Unix seconds, reason (printable UTF-8, 1 to
+ * GM_POLICY_REASON_MAX bytes), n market keys names[i]=values[i] in any order
+ * (each once).  Every value is checked by the config parser.  NULL on
+ * error. */
+gm_governance_proposal *gm_governance_proposal_create(const char *parent_hex, int64_t expires,
+                                                      const char *reason, const char *const *names,
+                                                      const char *const *values, size_t n,
+                                                      char *err, size_t errlen);
+/* Parse a proposal strictly (canonical JSON only, one trailing newline
+ * allowed), its values by the config parser.  `name` (e.g. the file's path)
+ * starts every message.  NULL on error. */
+gm_governance_proposal *gm_governance_proposal_parse(const char *buf, size_t len, const char *name,
+                                                     char *err, size_t errlen);
+/* As gm_governance_proposal_parse, from the regular file at path (at most
+ * GM_POLICY_FILE_MAX bytes). */
+gm_governance_proposal *gm_governance_proposal_load(const char *path, char *err, size_t errlen);
+void gm_governance_proposal_destroy(gm_governance_proposal *p);
+/* The canonical bytes (no newline; *len may be NULL), the hash and parent as
+ * 64 hex digits, the expiry, the reason, the values (in canonical order) and
+ * their parsed form.  Everything returned belongs to p. */
+const char *gm_governance_proposal_bytes(const gm_governance_proposal *p, size_t *len);
+const char *gm_governance_proposal_hash(const gm_governance_proposal *p);
+const char *gm_governance_proposal_parent(const gm_governance_proposal *p);
+int64_t gm_governance_proposal_expires(const gm_governance_proposal *p);
+const char *gm_governance_proposal_reason(const gm_governance_proposal *p);
+size_t gm_governance_proposal_value_count(const gm_governance_proposal *p);
+/* The i-th value: 0, or -1 when i is out of range. */
+int gm_governance_proposal_value(const gm_governance_proposal *p, size_t i, const char **name,
+                                 const char **value);
+const struct gm_conf *gm_governance_proposal_conf(const gm_governance_proposal *p);
+
+/* One admin's signature on a proposal.  A signature file is the canonical
+ * JSON {"key_id":"<8 hex>","policy":"<hash>","sig":"<base64>"} and a
+ * newline.  `name` is what messages call it (the file; not owned, may be
+ * NULL). */
+struct gm_governance_signature {
+    char key_id[9];
+    char policy[2 * GM_HASH_LEN + 1];
+    uint8_t sig[GM_SIGNATURE_LEN];
+    const char *name;
+};
+
+/* Sign p with an admin's private key, which must have a name (its .vkey
+ * beside it): the signature file's text (malloc'd, length in *len), or
+ * NULL. */
+char *gm_governance_sign(const gm_governance_proposal *p, const gm_key *admin, size_t *len,
+                         char *err, size_t errlen);
+/* Parse a signature file strictly (one trailing newline allowed); sets
+ * s->name to `name`.  0 or -1. */
+int gm_governance_signature_parse(const char *buf, size_t len, const char *name,
+                                  struct gm_governance_signature *s, char *err, size_t errlen);
+/* As gm_governance_signature_parse, from a file (s->name = path). */
+int gm_governance_signature_load(const char *path, struct gm_governance_signature *s, char *err,
+                                 size_t errlen);
+
+/* Who may change the policy: the admins' public keys (named .vkey keys are
+ * matched by key id; bare PEM keys by signature alone) and how many distinct
+ * admins must sign (1..nkeys). */
+struct gm_governance_admins {
+    gm_key *const *keys;
+    size_t nkeys;
+    size_t threshold;
+};
+
+/* A decoded policy record. */
+typedef struct gm_governance_record gm_governance_record;
+
+/* Whether a ledger leaf's data is a policy record (by its first key; it may
+ * still be malformed): 1 or 0. */
+int gm_governance_is_record(const void *data, size_t len);
+/* Parse a policy record strictly.  NULL on error. */
+gm_governance_record *gm_governance_record_parse(const char *buf, size_t len, char *err,
+                                                 size_t errlen);
+void gm_governance_record_destroy(gm_governance_record *r);
+const gm_governance_proposal *gm_governance_record_proposal(const gm_governance_record *r);
+int64_t gm_governance_record_applied(const gm_governance_record *r);
+size_t gm_governance_record_signature_count(const gm_governance_record *r);
+const struct gm_governance_signature *gm_governance_record_signature(const gm_governance_record *r,
+                                                                     size_t i);
+/* The record's own canonical bytes (belong to r). */
+const char *gm_governance_record_bytes(const gm_governance_record *r, size_t *len);
+/* Check a record's signatures: at least admins->threshold of them verify,
+ * each with a different listed admin, no admin twice, no signature by a
+ * key not listed; and it was applied at or before it expired.  signers
+ * (may be NULL; room for every signature) gets the admin index of each
+ * signature.  0, or -1 saying which check failed. */
+int gm_governance_record_check(const gm_governance_record *r,
+                               const struct gm_governance_admins *admins, size_t *signers,
+                               char *err, size_t errlen);
+
+/* Apply a policy change: check that sigs (nsigs of them, each for this
+ * proposal) hold at least admins->threshold valid signatures by distinct
+ * listed admins and none by anyone else, that the proposal's parent is the
+ * policy in force in the ledger (the last policy record; 64 zeros when
+ * there is none), that it has not expired at `now`, and that `now` is not
+ * before the policy in force was applied; then append the policy record
+ * (appended, written and fdatasync'd under the ledger's exclusive lock, like
+ * receipts) and set *index (may be NULL) to its leaf index.  Nothing is
+ * appended on any error; messages name the proposal or signature file.  Not
+ * concurrently with appends on the same handle (other processes are fine).
+ * 0 or -1. */
+int gm_ledger_apply_policy(gm_ledger *ledger, const gm_governance_proposal *p,
+                           const struct gm_governance_signature *sigs, size_t nsigs,
+                           const struct gm_governance_admins *admins, int64_t now, uint64_t *index,
+                           char *err, size_t errlen);
+
+/* Have this handle's writer check every policy record's signatures against
+ * `admins` (gm_governance_record_check) before it stamps receipts with it:
+ * an append or checkpoint over a policy record that does not check is
+ * refused, naming the record.  Without it the writer checks the records'
+ * form and parent chain only (gm_ledger_verify_governed checks the rest).
+ * admins->keys (copied, at most GM_POLICY_SIGNATURES_MAX) must outlive the
+ * handle.  NULL turns the check off.  0 or -1. */
+int gm_ledger_trust_policy_admins(gm_ledger *ledger, const struct gm_governance_admins *admins,
+                                  char *err, size_t errlen);
+
+/* The leaf indices of the ledger's policy records (as of its last open,
+ * append or refresh; not concurrently with appends on the same handle), in
+ * order: a malloc'd array in *indices (free it; NULL
+ * when there are none) and the count in *n.  0 or -1. */
+int gm_ledger_policy_indices(gm_ledger *ledger, uint64_t **indices, size_t *n, char *err,
+                             size_t errlen);
+/* The policy in force (the last policy record), decoded: 1 with *record
+ * (free with gm_governance_record_destroy) and *index set (may be NULL), 0
+ * when the ledger has none, or -1. */
+int gm_ledger_policy_in_force(gm_ledger *ledger, gm_governance_record **record, uint64_t *index,
+                              char *err, size_t errlen);
+
+/* The market keys whose values differ between a policy and a parsed
+ * gpumarket.conf (for slurmctld to refuse a hand edit): report(key, arg)
+ * for each (report may be NULL); returns how many. */
+int gm_governance_compare_conf(const gm_governance_proposal *policy, const struct gm_conf *conf,
+                               void (*report)(const char *key, void *arg), void *arg);
+
+/* ------------------------------------------------------------ ledger */
 
 #define GM_LEDGER_CREATE     0x1 /* create DIR and the ledger file if missing */
 #define GM_LEDGER_WRITE      0x2 /* open for appending (recovers a torn tail) */
@@ -426,6 +600,18 @@ struct gm_ledger_verify_result {
  * record where there is one and err saying why. */
 int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,
                      struct gm_ledger_verify_result *res, char *err, size_t errlen);
+/* gm_ledger_verify, and (unless GM_VERIFY_HASH_ONLY) governance: every policy
+ * record passes gm_governance_record_check with `admins` and names as parent
+ * the policy record before it (64 zeros for the first), applied no earlier
+ * than it; and every receipt names the policy it was priced under (the last
+ * policy record before it applied at or before its start; none when there is
+ * none) and its price is at or above that policy's reserve price for its
+ * GPU type.  gm_ledger_verify is this with admins NULL, under which a
+ * ledger holding a policy record fails (its signatures cannot be
+ * checked). */
+int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys,
+                              const struct gm_governance_admins *admins, int flags, int threads,
+                              struct gm_ledger_verify_result *res, char *err, size_t errlen);
 
 /* Parse one ledger record from buf (framing: magic, length, header CRC32C,
  * data, leaf hash).  Returns the record's total size with the data located by

@@ -197,6 +197,9 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         goto fail_unlock;
     if (mark_recorded(l, batch, count, err, errlen) != 0)
         goto fail_unlock;
+    /* Receipts name the policy they were priced under. */
+    if (gm_settle_ledger_scan_policies(l, err, errlen) != 0)
+        goto fail_unlock;
     count = 0;
     for (p = batch; p; p = p->next)
         count += !p->recorded;
@@ -230,6 +233,7 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         if (p->recorded)
             continue;
         p->r->sequence = (int64_t)seq++;
+        gm_settle_stamp_policy(l, p->r);
         w->items[k++] = p;
     }
     for (p = batch; p; p = p->next)
@@ -300,14 +304,56 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         off += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
     l->end = off;
-    /* What this writer wrote itself needs no second check. */
+    /* What this writer wrote itself needs no second check, nor a look for
+     * policy records (it wrote receipts). */
     if (l->trusted + count == gm_merkle_size(l->tree))
         l->trusted = gm_merkle_size(l->tree);
+    if (l->policies_scanned + count == gm_merkle_size(l->tree))
+        l->policies_scanned = gm_merkle_size(l->tree);
     flock(l->fd, LOCK_UN);
     return 0;
 fail_unlock:
     flock(l->fd, LOCK_UN);
     return -1;
+}
+
+int gm_settle_ledger_write_locked(gm_ledger *l, const void *data, size_t len,
+                                  const uint8_t leaf[GM_HASH_LEN], char *err, size_t errlen)
+{
+    if (l->broken)
+        return gm_errf(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
+    size_t used = GM_SETTLE_REC_OVERHEAD + len;
+    uint8_t *buf = malloc(used);
+    if (!buf)
+        return gm_errf(err, errlen, "out of memory");
+    gm_settle_frame_record(buf, data, len, leaf);
+    size_t done = 0;
+    while (done < used) {
+        ssize_t n = pwrite(l->fd, buf + done, used - done, (off_t)(l->end + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            gm_errf(err, errlen, "%s: write failed: %s", l->path,
+                    n < 0 ? strerror(errno) : "no progress");
+            if (ftruncate(l->fd, (off_t)l->end) != 0)
+                l->broken = true;
+            free(buf);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    free(buf);
+    if (fdatasync(l->fd) != 0) {
+        l->broken = true;
+        return gm_errf(err, errlen, "%s: fdatasync failed: %s (the record may not be durable)",
+                       l->path, strerror(errno));
+    }
+    if (gm_settle_ledger_add_record(l, l->end, leaf) != 0) {
+        l->broken = true;
+        return gm_errf(err, errlen, "out of memory");
+    }
+    l->end += used;
+    return 0;
 }
 
 /* Queue entries[0..n) as one group and wait until they are durable (or

@@ -49,6 +49,14 @@ long gm_settle_read_ledger_header(int fd, const char *path, char *origin, char *
 
 /* ------------------------------------------------------------ the handle */
 
+/* A policy record seen in the ledger (policy.c): where, when applied, and
+ * its proposal's hash; what receipts are stamped with. */
+struct gm_settle_policy_mark {
+    uint64_t index;
+    int64_t applied;
+    char hash[2 * GM_HASH_LEN + 1];
+};
+
 /* An appender's entry in the queue (ledger-append.c). */
 struct pending;
 /* A batch being signed (ledger-append.c). */
@@ -73,7 +81,15 @@ struct gm_ledger {
     uint64_t trusted;
     gm_key *trusted_keys[GM_LEDGER_TRUSTED_MAX];
     size_t ntrusted_keys;
-    struct gm_segment_slot *segments; /* open addressing, power-of-two size */
+    /* The policy records among records [0, policies_scanned), in order
+     * (policy.c). */
+    struct gm_settle_policy_mark *policies;
+    size_t npolicies, policies_cap;
+    uint64_t policies_scanned;
+    /* gm_ledger_trust_policy_admins: whose signatures policy records need. */
+    gm_key *policy_admin_keys[GM_POLICY_SIGNATURES_MAX];
+    struct gm_governance_admins policy_admins; /* nkeys 0: not set */
+    struct gm_segment_slot *segments;          /* open addressing, power-of-two size */
     size_t segments_cap, segments_used;
     /* The append queue (ledger-append.c).  Group commit: appenders queue
      * while a leader commits the previous batch; the next leader takes the
@@ -108,6 +124,22 @@ int gm_settle_ledger_catch_up(gm_ledger *l, bool recover, bool check_all, char *
 int gm_settle_ledger_add_record(gm_ledger *l, uint64_t off, const uint8_t hash[GM_HASH_LEN]);
 /* Make sure DIR/verifier-keys lists the key (exclusive lock held). */
 int gm_settle_ledger_record_key(gm_ledger *l, const gm_key *key, char *err, size_t errlen);
+
+/* Write one record (data with its leaf hash) at the end of the file, make
+ * it durable (fdatasync) and add it to the in-memory view.  Exclusive lock
+ * held, caught up.  0, or -1 with the file as it was. */
+int gm_settle_ledger_write_locked(gm_ledger *l, const void *data, size_t len,
+                                  const uint8_t leaf[GM_HASH_LEN], char *err, size_t errlen);
+
+/* ------------------------------------------------------------ governance (policy.c) */
+
+/* Note the policy records among the records not yet scanned (reading only
+ * the first bytes of the others), checking each one's form and that its
+ * parent is the policy record before it.  0 or -1. */
+int gm_settle_ledger_scan_policies(gm_ledger *l, char *err, size_t errlen);
+/* Set r's policy field from the scanned policy records: the last one
+ * applied at or before r->start, or none. */
+void gm_settle_stamp_policy(const gm_ledger *l, struct gm_receipt *r);
 
 /* ------------------------------------------------------------ trust and uniqueness */
 

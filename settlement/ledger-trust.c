@@ -128,6 +128,13 @@ int gm_settle_ledger_trust(gm_ledger *l, const gm_key *key, char *err, size_t er
         char *data = gm_ledger_read(l, i, &dlen, msg, sizeof msg);
         if (!data)
             return gm_errf(err, errlen, "%s", msg);
+        /* A policy record carries admins' signatures, not the cluster key's:
+         * gm_settle_ledger_scan_policies checks its form and parent chain,
+         * gm_ledger_verify_governed its signatures. */
+        if (gm_governance_is_record(data, dlen)) {
+            free(data);
+            continue;
+        }
         struct gm_receipt r;
         int rc = i < signed_from
                      ? gm_signed_receipt_decode(data, dlen, &r, NULL, NULL, NULL, msg, sizeof msg)

@@ -353,6 +353,7 @@ void gm_ledger_close(gm_ledger *l)
     gm_merkle_free(l->tree);
     free(l->offsets);
     free(l->segments);
+    free(l->policies);
     free(l->dir);
     free(l->path);
     free(l);

@@ -5,6 +5,7 @@
 
 #include "common/money.h"
 #include "settlement/gpumarket-settlement.h"
+#include "settlement/json.h"
 #include "settlement/util.h"
 
 #include <stdbool.h>
@@ -80,6 +81,8 @@ static const struct field fields[] = {
       sizeof(((struct gm_receipt *)0)->market_order), RO(has_market_order), 0, 0, false, NULL },
     { "nodes", "field \"nodes\"", F_STR, RO(nodes), sizeof(((struct gm_receipt *)0)->nodes), -1, 0,
       0, false, NULL },
+    { "policy", "field \"policy\"", F_STR, RO(policy), sizeof(((struct gm_receipt *)0)->policy),
+      RO(has_policy), 0, 0, true, NULL },
     { "price_micro_per_gpu_hour", "field \"price_micro_per_gpu_hour\"", F_INT,
       RO(price_micro_per_gpu_hour), 0, -1, 0, IMAX, false, NULL },
     { "recovered", "field \"recovered\"", F_STR, RO(recovered),
@@ -189,6 +192,13 @@ static int check_fields(const struct gm_receipt *r, bool unset_key_ok, char *err
             if (!gm_receipt_end_reason_name(r->end_reason))
                 return gm_errf(err, errlen, "field \"end_reason\": invalid value %d",
                                (int)r->end_reason);
+        } else if (f->off == RO(policy)) {
+            uint8_t raw[GM_HASH_LEN];
+            if (strnlen(r->policy, sizeof r->policy) != 2 * GM_HASH_LEN ||
+                gm_hex_decode(r->policy, 2 * GM_HASH_LEN, raw, GM_HASH_LEN) != 0)
+                return gm_errf(err, errlen,
+                               "field \"policy\": must be 64 lowercase hex digits (the SHA-256 "
+                               "of the policy's proposal)");
         } else if (f->off == RO(key_id)) {
             if (!(unset_key_ok && r->key_id[0] == '\0') && check_key_id(r->key_id, err, errlen))
                 return -1;
@@ -231,81 +241,31 @@ int gm_receipt_check(const struct gm_receipt *r, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ encoder */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* JCS string: receipts hold no control characters, so only '"' and '\'
- * need escaping; everything else is copied as UTF-8. */
-static void buf_json_string(struct buf *b, const char *s)
-{
-    buf_add(b, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            buf_add(b, "\\", 1);
-        buf_add(b, s, 1);
-    }
-    buf_add(b, "\"", 1);
-}
-
 char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size_t errlen)
 {
     if (gm_receipt_check(r, err, errlen))
         return NULL;
-    struct buf b = { 0 };
-    buf_add(&b, "{", 1);
+    struct gm_json_out b = { 0 };
+    gm_json_out_add(&b, "{", 1);
     bool first = true;
     for (size_t i = 0; i < N_FIELDS; i++) {
         const struct field *f = &fields[i];
         if (f->has_off >= 0 && !*has_at(r, f))
             continue;
         if (!first)
-            buf_add(&b, ",", 1);
+            gm_json_out_add(&b, ",", 1);
         first = false;
-        buf_json_string(&b, f->name);
-        buf_add(&b, ":", 1);
+        gm_json_out_string(&b, f->name);
+        gm_json_out_add(&b, ":", 1);
         if (f->kind == F_INT) {
-            /* Decimal by hand: this runs for every field of every receipt. */
-            char num[24], *e = num + sizeof num, *q = e;
-            int64_t v = *int_at(r, f);
-            uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-            do {
-                *--q = (char)('0' + u % 10);
-                u /= 10;
-            } while (u);
-            if (v < 0)
-                *--q = '-';
-            buf_add(&b, q, (size_t)(e - q));
+            gm_json_out_int(&b, *int_at(r, f));
         } else if (f->kind == F_ENUM) {
-            buf_json_string(&b, gm_receipt_end_reason_name(r->end_reason));
+            gm_json_out_string(&b, gm_receipt_end_reason_name(r->end_reason));
         } else {
-            buf_json_string(&b, str_at(r, f));
+            gm_json_out_string(&b, str_at(r, f));
         }
     }
-    buf_add(&b, "}", 1);
+    gm_json_out_add(&b, "}", 1);
     if (b.failed) {
         free(b.p);
         gm_errf(err, errlen, "out of memory encoding a receipt");
@@ -318,207 +278,6 @@ char *gm_receipt_encode(const struct gm_receipt *r, size_t *len, char *err, size
 
 /* ------------------------------------------------------------ decoder */
 
-struct jp {
-    const char *s;
-    size_t len, pos;
-    bool strict; /* canonical JCS: no whitespace, sorted keys, canonical forms */
-    char *err;
-    size_t errlen;
-};
-
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int jp_ws(struct jp *p)
-{
-    if (p->pos < p->len && is_ws(p->s[p->pos])) {
-        if (p->strict)
-            return gm_errf(p->err, p->errlen,
-                           "whitespace at byte %zu: canonical JSON (RFC 8785) has none", p->pos);
-        while (p->pos < p->len && is_ws(p->s[p->pos]))
-            p->pos++;
-    }
-    return 0;
-}
-
-static int jp_expect(struct jp *p, char c, const char *what)
-{
-    if (p->pos >= p->len)
-        return gm_errf(p->err, p->errlen, "%s: input ends where '%c' was expected", what, c);
-    if (p->s[p->pos] != c)
-        return gm_errf(p->err, p->errlen, "%s: '%c' expected at byte %zu", what, c, p->pos);
-    p->pos++;
-    return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int jp_u4(struct jp *p, uint32_t *v, const char *what)
-{
-    if (p->pos + 4 > p->len)
-        return gm_errf(p->err, p->errlen, "%s: truncated \\u escape", what);
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p->s[p->pos + (size_t)i]);
-        if (h < 0)
-            return gm_errf(p->err, p->errlen, "%s: bad \\u escape at byte %zu", what, p->pos);
-        *v = (*v << 4) | (uint32_t)h;
-    }
-    p->pos += 4;
-    return 0;
-}
-
-/* A JSON string into out (at most outsize - 1 bytes, NUL-terminated). */
-static int jp_string(struct jp *p, char *out, size_t outsize, const char *what)
-{
-    if (jp_expect(p, '"', what))
-        return -1;
-    size_t o = 0;
-    for (;;) {
-        if (p->pos >= p->len)
-            return gm_errf(p->err, p->errlen, "%s: unterminated string", what);
-        unsigned char c = (unsigned char)p->s[p->pos++];
-        char enc[4];
-        size_t n = 1;
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return gm_errf(p->err, p->errlen, "%s: raw control character at byte %zu", what,
-                           p->pos - 1);
-        enc[0] = (char)c;
-        if (c == '\\') {
-            if (p->pos >= p->len)
-                return gm_errf(p->err, p->errlen, "%s: unterminated escape", what);
-            char e = p->s[p->pos++];
-            if (p->strict && e != '"' && e != '\\')
-                return gm_errf(
-                    p->err, p->errlen,
-                    "%s: non-canonical escape \\%c at byte %zu (RFC 8785 escapes only '\"', '\\' and control characters, which receipts do not allow)",
-                    what, e, p->pos - 2);
-            switch (e) {
-            case '"':
-                enc[0] = '"';
-                break;
-            case '\\':
-                enc[0] = '\\';
-                break;
-            case '/':
-                enc[0] = '/';
-                break;
-            case 'b':
-                enc[0] = '\b';
-                break;
-            case 'f':
-                enc[0] = '\f';
-                break;
-            case 'n':
-                enc[0] = '\n';
-                break;
-            case 'r':
-                enc[0] = '\r';
-                break;
-            case 't':
-                enc[0] = '\t';
-                break;
-            case 'u': {
-                uint32_t cp;
-                if (jp_u4(p, &cp, what))
-                    return -1;
-                if (cp >= 0xdc00 && cp <= 0xdfff)
-                    return gm_errf(p->err, p->errlen, "%s: lone low surrogate", what);
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    uint32_t lo;
-                    if (p->pos + 2 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                        return gm_errf(p->err, p->errlen, "%s: lone high surrogate", what);
-                    p->pos += 2;
-                    if (jp_u4(p, &lo, what))
-                        return -1;
-                    if (lo < 0xdc00 || lo > 0xdfff)
-                        return gm_errf(p->err, p->errlen, "%s: bad surrogate pair", what);
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                }
-                if (cp < 0x80) {
-                    enc[0] = (char)cp;
-                    n = 1;
-                } else if (cp < 0x800) {
-                    enc[0] = (char)(0xc0 | (cp >> 6));
-                    enc[1] = (char)(0x80 | (cp & 0x3f));
-                    n = 2;
-                } else if (cp < 0x10000) {
-                    enc[0] = (char)(0xe0 | (cp >> 12));
-                    enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    enc[2] = (char)(0x80 | (cp & 0x3f));
-                    n = 3;
-                } else {
-                    enc[0] = (char)(0xf0 | (cp >> 18));
-                    enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                    enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                    enc[3] = (char)(0x80 | (cp & 0x3f));
-                    n = 4;
-                }
-                break;
-            }
-            default:
-                return gm_errf(p->err, p->errlen, "%s: invalid escape \\%c", what, e);
-            }
-        }
-        if (o + n >= outsize)
-            return gm_errf(p->err, p->errlen, "%s: longer than %zu bytes", what, outsize - 1);
-        memcpy(out + o, enc, n);
-        o += n;
-    }
-    out[o] = '\0';
-    if (memchr(out, '\0', o))
-        return gm_errf(p->err, p->errlen, "%s: contains a NUL character", what);
-    if (!gm_settle_utf8_valid((const uint8_t *)out, o))
-        return gm_errf(p->err, p->errlen, "%s: not valid UTF-8", what);
-    return 0;
-}
-
-/* An integer; canonical JCS form is -?(0|[1-9][0-9]*) and never "-0". */
-static int jp_int(struct jp *p, int64_t *v, const char *what)
-{
-    size_t start = p->pos;
-    bool neg = false;
-    if (p->pos < p->len && p->s[p->pos] == '-') {
-        neg = true;
-        p->pos++;
-    }
-    size_t digits = p->pos;
-    while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-        p->pos++;
-    size_t ndig = p->pos - digits;
-    if (ndig == 0)
-        return gm_errf(p->err, p->errlen, "%s: must be an integer", what);
-    if (p->pos < p->len && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
-        return gm_errf(p->err, p->errlen,
-                       "%s: must be an integer written without fraction or exponent", what);
-    if (ndig > 1 && p->s[digits] == '0')
-        return gm_errf(p->err, p->errlen, "%s: leading zero in number at byte %zu", what, start);
-    if (neg && ndig == 1 && p->s[digits] == '0' && p->strict)
-        return gm_errf(p->err, p->errlen, "%s: \"-0\" is not canonical (write 0)", what);
-    if (ndig > 16)
-        return gm_errf(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
-    int64_t n = 0;
-    for (size_t i = digits; i < p->pos; i++)
-        n = n * 10 + (p->s[i] - '0');
-    if (n > IMAX)
-        return gm_errf(p->err, p->errlen, "%s: number out of range (|n| <= %lld)", what, IMAX);
-    *v = neg ? -n : n;
-    return 0;
-}
-
 static const char *kind_name(enum field_kind k)
 {
     return k == F_INT ? "an integer" : "a string";
@@ -526,22 +285,22 @@ static const char *kind_name(enum field_kind k)
 
 /* The receipt object at p->pos.  `input`: backfill mode, derived fields may
  * be missing. */
-static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
+static int parse_receipt(struct gm_json_in *p, struct gm_receipt *r, bool input)
 {
     memset(r, 0, sizeof *r);
     bool seen[N_FIELDS] = { false };
     char key[64];
     const char *prev = NULL;
-    if (jp_ws(p) || jp_expect(p, '{', "receipt") || jp_ws(p))
+    if (gm_json_in_ws(p) || gm_json_in_expect(p, '{', "receipt") || gm_json_in_ws(p))
         return -1;
     if (p->pos < p->len && p->s[p->pos] == '}') {
         p->pos++;
     } else {
         for (;;) {
-            if (jp_ws(p))
+            if (gm_json_in_ws(p))
                 return -1;
             size_t keypos = p->pos;
-            if (jp_string(p, key, sizeof key, "receipt key"))
+            if (gm_json_in_string(p, key, sizeof key, "receipt key"))
                 return -1;
             size_t fi;
             for (fi = 0; fi < N_FIELDS; fi++)
@@ -561,7 +320,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
             seen[fi] = true;
             prev = f->name;
             const char *what = f->label;
-            if (jp_ws(p) || jp_expect(p, ':', what) || jp_ws(p))
+            if (gm_json_in_ws(p) || gm_json_in_expect(p, ':', what) || gm_json_in_ws(p))
                 return -1;
             if (p->pos >= p->len)
                 return gm_errf(p->err, p->errlen, "%s: value missing", what);
@@ -572,7 +331,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 return gm_errf(p->err, p->errlen, "%s: must be %s", what, kind_name(f->kind));
             if (f->kind == F_INT) {
                 int64_t v = 0;
-                if (jp_int(p, &v, what))
+                if (gm_json_in_int(p, &v, what))
                     return -1;
                 if (v < f->min || v > f->max)
                     return gm_errf(p->err, p->errlen, "%s: %lld is out of range (%lld..%lld)", what,
@@ -580,7 +339,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 *int_at(r, f) = v;
             } else if (f->kind == F_ENUM) {
                 char val[32];
-                if (jp_string(p, val, sizeof val, what))
+                if (gm_json_in_string(p, val, sizeof val, what))
                     return -1;
                 size_t k;
                 for (k = 0; k < N_END_REASONS; k++)
@@ -597,25 +356,25 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 /* Read into room for any value named in the message, so a
                  * long wrong value is reported as not one of the set. */
                 char val[64];
-                if (jp_string(p, val, sizeof val, what) ||
+                if (gm_json_in_string(p, val, sizeof val, what) ||
                     check_value(val, sizeof val, f->name, f->values, p->err, p->errlen))
                     return -1;
                 memcpy(str_at(r, f), val, strlen(val) + 1);
             } else {
-                if (jp_string(p, str_at(r, f), f->size, what))
+                if (gm_json_in_string(p, str_at(r, f), f->size, what))
                     return -1;
                 if (check_string(str_at(r, f), f->size, f->name, p->err, p->errlen))
                     return -1;
             }
             if (f->has_off >= 0)
                 *has_at(r, f) = 1;
-            if (jp_ws(p))
+            if (gm_json_in_ws(p))
                 return -1;
             if (p->pos < p->len && p->s[p->pos] == ',') {
                 p->pos++;
                 continue;
             }
-            if (jp_expect(p, '}', "receipt"))
+            if (gm_json_in_expect(p, '}', "receipt"))
                 return -1;
             break;
         }
@@ -634,7 +393,8 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
                 fi_amount = i;
             /* The ledger assigns these; a given value would be silently replaced. */
             if (seen[i] && fields[i].filled &&
-                (fields[i].off == RO(sequence) || fields[i].off == RO(key_id)))
+                (fields[i].off == RO(sequence) || fields[i].off == RO(key_id) ||
+                 fields[i].off == RO(policy)))
                 return gm_errf(p->err, p->errlen,
                                "field \"%s\": the ledger assigns it; leave it out of the input",
                                fields[i].name);
@@ -657,7 +417,7 @@ static int parse_receipt(struct jp *p, struct gm_receipt *r, bool input)
 
 int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *err, size_t errlen)
 {
-    struct jp p = { buf, len, 0, true, err, errlen };
+    struct gm_json_in p = { buf, len, 0, true, err, errlen };
     if (parse_receipt(&p, r, false))
         return -1;
     /* The strict parser admits only canonical bytes (no whitespace, sorted
@@ -671,8 +431,8 @@ int gm_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, char *e
 int gm_receipt_parse_input(const char *buf, size_t len, struct gm_receipt *r, char *err,
                            size_t errlen)
 {
-    struct jp p = { buf, len, 0, false, err, errlen };
-    if (parse_receipt(&p, r, true) || jp_ws(&p))
+    struct gm_json_in p = { buf, len, 0, false, err, errlen };
+    if (parse_receipt(&p, r, true) || gm_json_in_ws(&p))
         return -1;
     if (p.pos != len)
         return gm_errf(err, errlen, "receipt: unexpected data after the object at byte %zu", p.pos);
@@ -740,7 +500,7 @@ int gm_signed_receipt_decode(const char *buf, size_t len, struct gm_receipt *r, 
         return gm_errf(
             err, errlen,
             "signed receipt: must start with {\"receipt\": (canonical JSON, no whitespace)");
-    struct jp p = { buf, len, plen, true, err, errlen };
+    struct gm_json_in p = { buf, len, plen, true, err, errlen };
     if (parse_receipt(&p, r, false))
         return -1;
     size_t rend = p.pos;

@@ -4,6 +4,7 @@
  * the signed checkpoint.  Reports the first bad record by index. */
 #include "config.h"
 
+#include "common/conf.h"
 #include "settlement/gpumarket-settlement.h"
 #include "settlement/ledger-internal.h"
 #include "settlement/util.h"
@@ -25,6 +26,8 @@
  * and the RFC 6962 split points of the whole tree fall on chunk edges. */
 #define CHUNK 4096
 
+#define ZERO_PARENT "0000000000000000000000000000000000000000000000000000000000000000"
+
 /* MTH over already-hashed nodes h[0..n): the RFC recursion, base case the node. */
 static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[GM_HASH_LEN])
 {
@@ -45,6 +48,14 @@ static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[G
     gm_merkle_node_hash(l, r, out);
 }
 
+/* A policy record found by the sequential pass: what receipts after it are
+ * checked against. */
+struct policy_entry {
+    uint64_t index;
+    int64_t applied;
+    gm_governance_record *record;
+};
+
 struct job {
     const uint8_t *map;
     const uint64_t *offsets;
@@ -56,9 +67,71 @@ struct job {
     size_t nkeys;
     int hash_only;
     uint8_t (*segments)[16]; /* each receipt's segment identity */
+    uint8_t *is_policy;      /* 1 for a policy record */
+    const struct policy_entry *policies;
+    size_t npolicies;
     int64_t bad;
     char msg[300];
 };
+
+/* The receipt names the policy it was priced under (the last policy record
+ * before it applied at or before its start) and pays at least that
+ * policy's reserve price for its GPU type. */
+static int check_priced_under(struct job *j, uint64_t i, const struct gm_receipt *r)
+{
+    const struct policy_entry *in_force = NULL;
+    size_t lo = 0, hi = j->npolicies; /* first policy at or after i */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->policies[mid].index < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k-- > 0;)
+        if (j->policies[k].applied <= r->start) {
+            in_force = &j->policies[k];
+            break;
+        }
+    if (!in_force) {
+        if (r->has_policy) {
+            snprintf(j->msg, sizeof j->msg,
+                     "record %llu: receipt names policy %.16s... but no policy was in force at "
+                     "its start",
+                     (unsigned long long)i, r->policy);
+            return -1;
+        }
+        return 0;
+    }
+    const gm_governance_proposal *p = gm_governance_record_proposal(in_force->record);
+    const char *hash = gm_governance_proposal_hash(p);
+    if (!r->has_policy || strcmp(r->policy, hash) != 0) {
+        snprintf(j->msg, sizeof j->msg,
+                 "record %llu: receipt names %s%.16s%s, but the policy in force at its start is "
+                 "%.16s... (record %llu)",
+                 (unsigned long long)i, r->has_policy ? "policy " : "no policy",
+                 r->has_policy ? r->policy : "", r->has_policy ? "..." : "", hash,
+                 (unsigned long long)in_force->index);
+        return -1;
+    }
+    int64_t reserve;
+    if (gm_conf_reserve_price(gm_governance_proposal_conf(p), r->gpu_type, &reserve) != 0) {
+        snprintf(j->msg, sizeof j->msg,
+                 "record %llu: GPU type %s has no reserve price under policy %.16s... (record "
+                 "%llu), so none could be leased",
+                 (unsigned long long)i, r->gpu_type, hash, (unsigned long long)in_force->index);
+        return -1;
+    }
+    if (r->price_micro_per_gpu_hour < reserve) {
+        snprintf(j->msg, sizeof j->msg,
+                 "record %llu: price %lld micro-units per GPU-hour is below the %s reserve price "
+                 "%lld of policy %.16s... (record %llu)",
+                 (unsigned long long)i, (long long)r->price_micro_per_gpu_hour, r->gpu_type,
+                 (long long)reserve, hash, (unsigned long long)in_force->index);
+        return -1;
+    }
+    return 0;
+}
 
 static int check_one(struct job *j, uint64_t i)
 {
@@ -72,7 +145,7 @@ static int check_one(struct job *j, uint64_t i)
                  (unsigned long long)i);
         return -1;
     }
-    if (j->hash_only)
+    if (j->hash_only || j->is_policy[i])
         return 0;
     struct gm_receipt r;
     char err[256];
@@ -88,7 +161,7 @@ static int check_one(struct job *j, uint64_t i)
         return -1;
     }
     gm_settle_segment_digest(&r, j->segments[i]);
-    return 0;
+    return check_priced_under(j, i, &r);
 }
 
 static void *worker(void *arg)
@@ -116,13 +189,16 @@ static int compare_by_segment(const void *a, const void *b, void *arg)
 
 /* The first record (by index) that is a second receipt for a segment, or
  * -1; *first gets the index of the receipt it repeats. */
-static int64_t first_duplicate(const uint8_t (*segments)[16], uint64_t n, uint64_t *first)
+static int64_t first_duplicate(const uint8_t (*segments)[16], const uint8_t *is_policy,
+                               uint64_t nrec, uint64_t *first)
 {
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint64_t *v = malloc((nrec ? nrec : 1) * sizeof *v);
     if (!v)
         return -2;
-    for (uint64_t i = 0; i < n; i++)
-        v[i] = i;
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < nrec; i++)
+        if (!is_policy[i])
+            v[n++] = i;
     qsort_r(v, n, sizeof *v, compare_by_segment, (void *)segments);
     int64_t dup = -1;
     for (uint64_t i = 1; i < n; i++)
@@ -153,8 +229,79 @@ static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HAS
     return 0;
 }
 
+/* The policy records, in order: form, leaf hash, signatures by the admins,
+ * expiry, parent chain, applied times.  *nout counts the records decoded
+ * into out[] (to free), *nvalid those that passed every check (a prefix:
+ * receipts before the first bad policy record are checked against them).
+ * -1 with *bad and msg at the first bad one. */
+static int check_policies(const uint8_t *map, const uint64_t *offsets, const uint8_t *is_policy,
+                          uint64_t nrec, const struct gm_governance_admins *admins,
+                          struct policy_entry *out, size_t *nout, size_t *nvalid, int64_t *bad,
+                          char *msg, size_t msglen)
+{
+    const char *prev_hash = NULL;
+    int64_t prev_applied = 0;
+    size_t n = 0;
+    for (uint64_t i = 0; i < nrec; i++) {
+        if (!is_policy[i])
+            continue;
+        *nvalid = n;
+        *bad = (int64_t)i;
+        const uint8_t *rec = map + offsets[i];
+        uint32_t dlen = gm_settle_get_be32(rec + 4);
+        const uint8_t *data = rec + GM_SETTLE_REC_HDR;
+        uint8_t leaf[GM_HASH_LEN];
+        gm_merkle_leaf_hash(data, dlen, leaf);
+        if (memcmp(leaf, data + dlen, GM_HASH_LEN) != 0)
+            return gm_errf(msg, msglen,
+                           "record %llu: data does not match its leaf hash (the record was "
+                           "altered)",
+                           (unsigned long long)i);
+        char err[900];
+        gm_governance_record *r =
+            gm_governance_record_parse((const char *)data, dlen, err, sizeof err);
+        if (!r)
+            return gm_errf(msg, msglen, "record %llu: %s", (unsigned long long)i, err);
+        out[n++] = (struct policy_entry){ i, gm_governance_record_applied(r), r };
+        *nout = n;
+        if (!admins || admins->nkeys == 0)
+            return gm_errf(msg, msglen,
+                           "record %llu is a policy record: give the policy admins' public keys "
+                           "and threshold (--admin-key and --threshold, or PolicyAdmins and "
+                           "PolicyThreshold in gpumarket.conf) to verify it",
+                           (unsigned long long)i);
+        if (gm_governance_record_check(r, admins, NULL, err, sizeof err) != 0)
+            return gm_errf(msg, msglen, "record %llu: policy record: %s", (unsigned long long)i,
+                           err);
+        const gm_governance_proposal *p = gm_governance_record_proposal(r);
+        const char *want = prev_hash ? prev_hash : ZERO_PARENT;
+        if (strcmp(gm_governance_proposal_parent(p), want) != 0)
+            return gm_errf(msg, msglen,
+                           "record %llu: the policy's parent %.16s... is not the policy before "
+                           "it (%.16s...): the chain of policies is broken",
+                           (unsigned long long)i, gm_governance_proposal_parent(p), want);
+        if (prev_hash && gm_governance_record_applied(r) < prev_applied)
+            return gm_errf(msg, msglen,
+                           "record %llu: applied at %lld, before the policy it replaces (%lld)",
+                           (unsigned long long)i, (long long)gm_governance_record_applied(r),
+                           (long long)prev_applied);
+        prev_hash = gm_governance_proposal_hash(p);
+        prev_applied = gm_governance_record_applied(r);
+    }
+    *nvalid = n;
+    *bad = -1;
+    return 0;
+}
+
 int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,
                      struct gm_ledger_verify_result *res, char *err, size_t errlen)
+{
+    return gm_ledger_verify_governed(dir, keys, nkeys, NULL, flags, threads, res, err, errlen);
+}
+
+int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys,
+                              const struct gm_governance_admins *admins, int flags, int threads,
+                              struct gm_ledger_verify_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
     res->bad_index = -1;
@@ -188,6 +335,9 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     uint64_t *offsets = NULL, nrec = 0, cap = 0;
     uint8_t(*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
     uint8_t(*segments)[16] = NULL;
+    uint8_t *is_policy = NULL;
+    size_t npolicy_records = 0, npolicies = 0;
+    struct policy_entry *policies = NULL;
     struct job *jobs = NULL;
     pthread_t *tids = NULL;
     long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
@@ -234,17 +384,44 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
         if (nrec == cap) {
             cap = cap ? cap * 2 : 4096;
             uint64_t *no = realloc(offsets, cap * sizeof *offsets);
-            if (!no) {
+            uint8_t *np = realloc(is_policy, cap);
+            if (np)
+                is_policy = np;
+            if (!no || !np) {
+                free(no ? no : offsets);
+                offsets = NULL;
                 gm_errf(err, errlen, "out of memory");
                 goto out;
             }
             offsets = no;
         }
+        is_policy[nrec] = (uint8_t)gm_governance_is_record(map + off + GM_SETTLE_REC_HDR,
+                                                           gm_settle_get_be32(map + off + 4));
+        npolicy_records += is_policy[nrec];
         offsets[nrec++] = off;
         off += (uint64_t)n;
     }
     flock(fd, LOCK_UN);
     locked = false;
+
+    /* Policies first, in order (few, and receipts are checked against
+     * them); the first bad record of any kind is reported below. */
+    int64_t policy_bad = -1;
+    char policy_msg[1000] = "";
+    size_t nvalid_policies = 0;
+    if (!(flags & GM_VERIFY_HASH_ONLY) && npolicy_records > 0) {
+        policies = calloc(npolicy_records, sizeof *policies);
+        if (!policies) {
+            gm_errf(err, errlen, "out of memory");
+            goto out;
+        }
+        check_policies(map, offsets, is_policy, nrec, admins, policies, &npolicies,
+                       &nvalid_policies, &policy_bad, policy_msg, sizeof policy_msg);
+    }
+    if (!is_policy && !(is_policy = calloc(1, 1))) {
+        gm_errf(err, errlen, "out of memory");
+        goto out;
+    }
 
     uint64_t nchunks = (nrec + CHUNK - 1) / CHUNK;
     leaves = malloc((nrec ? nrec : 1) * GM_HASH_LEN);
@@ -275,6 +452,9 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
                            nkeys,
                            flags & GM_VERIFY_HASH_ONLY,
                            segments,
+                           is_policy,
+                           policies,
+                           nvalid_policies,
                            -1,
                            "" };
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
@@ -288,6 +468,10 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
             pthread_join(tids[t], NULL);
     int64_t bad = frame_bad;
     const char *why = frame_msg;
+    if (policy_bad >= 0 && (bad < 0 || policy_bad < bad)) {
+        bad = policy_bad;
+        why = policy_msg;
+    }
     for (int t = 0; t < threads; t++)
         if (jobs[t].bad >= 0 && (bad < 0 || jobs[t].bad < bad)) {
             bad = jobs[t].bad;
@@ -301,7 +485,7 @@ int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int fla
     /* One receipt per segment (receipts are decoded only in a full verify). */
     if (!(flags & GM_VERIFY_HASH_ONLY)) {
         uint64_t first = 0;
-        int64_t dup = first_duplicate((const uint8_t(*)[16])segments, nrec, &first);
+        int64_t dup = first_duplicate((const uint8_t(*)[16])segments, is_policy, nrec, &first);
         if (dup == -2) {
             gm_errf(err, errlen, "out of memory");
             goto out;
@@ -370,6 +554,10 @@ out:
     free(tids);
     free(leaves);
     free(segments);
+    free(is_policy);
+    for (size_t i = 0; i < npolicies; i++)
+        gm_governance_record_destroy(policies[i].record);
+    free(policies);
     free(chunk_roots);
     free(offsets);
     if (map != MAP_FAILED)

@@ -14,6 +14,7 @@ targets=(
   settlement/fuzz/fuzz-record:settlement/fuzz/corpus/record
   settlement/fuzz/fuzz-checkpoint:settlement/fuzz/corpus/checkpoint
   settlement/fuzz/fuzz-key:settlement/fuzz/corpus/key
+  settlement/fuzz/fuzz-policy:settlement/fuzz/corpus/policy
 )
 
 if [ "${CLANG:-no}" = no ]; then

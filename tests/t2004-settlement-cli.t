@@ -36,7 +36,7 @@ ok "$([ "$(gpumarket receipts export --since 4500 --until 8500 | grep -o '"job_i
 ok "$([ "$(gpumarket receipts export --job 2 | wc -l)" = 1 ]; echo $?)" "--job filter"
 csv=$(gpumarket receipts export --format csv --account phys)
 ok "$([ "$(echo "$csv" | head -1 | cut -d, -f1-3)" = "sequence,cluster,job_id" ] && [ "$(echo "$csv" | wc -l)" = 4 ]; echo $?)" "CSV export with a header"
-ok "$([ "$(echo "$csv" | head -1)" = "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,market_order,key_id,energy_source,recovered" ]; echo $?)" "CSV header: new columns (energy_source, recovered) only at the end"
+ok "$([ "$(echo "$csv" | head -1)" = "sequence,cluster,job_id,array_task,segment,user,account,nodes,gpu_type,gpu_count,start,end,gpu_seconds,price_micro_per_gpu_hour,amount_micro,end_reason,energy_mj,emissions_mg,market_order,key_id,energy_source,recovered,policy" ]; echo $?)" "CSV header: new columns (energy_source, recovered, policy) only at the end"
 test_expect_fail "--format xml is refused" gpumarket receipts export --format xml
 test_expect_fail "--since with a non-number is refused" gpumarket receipts export --since yesterday
 out=$(gpumarket receipts export --since 8500 --until 4500 2>&1); rc=$?
@@ -94,7 +94,7 @@ line=$(gpumarket receipts list | head -1)
 ok "$([ "$line" = "$(printf '0\t20\t0\thal\tphys\t2xh100\t1000\t2000\tlost\t1000000\testimated\tlast_seen')" ]; echo $?)" "receipts list shows the end reason, energy source and recovered: $line"
 ok "$(gpumarket receipts show 1 | grep -q '"end_reason":"requeued",.*"recovered":"job_record"'; echo $?)" "receipts show keeps them in the signed receipt"
 csv=$(gpumarket receipts export --format csv)
-ok "$([ "$(echo "$csv" | sed -n 2p | cut -d, -f16-18,21-)" = "lost,7200000,,estimated,last_seen" ] && [ "$(echo "$csv" | sed -n 3p | cut -d, -f16,17,21-)" = "requeued,,,job_record" ]; echo $?)" "CSV: end_reason, energy_source and recovered in their columns"
+ok "$([ "$(echo "$csv" | sed -n 2p | cut -d, -f16-18,21-22)" = "lost,7200000,,estimated,last_seen" ] && [ "$(echo "$csv" | sed -n 3p | cut -d, -f16,17,21-22)" = "requeued,,,job_record" ]; echo $?)" "CSV: end_reason, energy_source and recovered in their columns"
 out=$(r 22 hal phys 1 2 | sed 's/"end_reason":"completed"/"end_reason":"completed","energy_source":"metered"/' | gpumarket ledger append 2>&1); rc=$?
 ok "$([ $rc = 1 ] && [[ $out == *'"energy_source"'*'"energy_mj"'* ]]; echo $?)" "energy_source without energy_mj is refused, naming both: $out"
 finish

@@ -501,6 +501,37 @@ static void check_mutations(void)
        "mutated files are accepted or refused with one line naming the file");
 }
 
+/* A file's configuration with a policy's market values, as slurmctld
+ * prices under a governance policy. */
+static void check_with_market(void)
+{
+    static const char file[] = "MarketPartition=mkt\nReserveGPUsPerNode=2\nIdleDwellSeconds=60\n"
+                               "ReservePrice=h100:0.50\nLedgerDir=/var/lib/gm\n"
+                               "VerifierKeys=/k/old.vkey,/k/new.vkey\n";
+    const char *names[] = { "ReservePrice", "ReserveGPUsPerNode", "GPUPower" };
+    const char *values[] = { "h100:3.00", "1", "h100:700" };
+    struct gm_conf *base, *policy, *c;
+    char err[512] = "";
+    int64_t v;
+
+    if (gm_conf_parse("file.conf", file, sizeof file - 1, &base, err, sizeof err) != 0 ||
+        gm_conf_parse_policy_values("policy", names, values, 3, &policy, err, sizeof err) != 0)
+        bail_out("with_market: %s", err);
+    c = gm_conf_with_market(base, policy);
+    gm_conf_destroy(base); /* the copy keeps nothing of it */
+    ok(c && gm_conf_reserve_price(c, "h100", &v) == 0 && v == 3000000 &&
+           gm_conf_reserve_gpus_per_node(c) == 1 && gm_conf_idle_dwell_seconds(c) == 300,
+       "with_market: the policy's market values (dwell left out: its default, 300)");
+    ok(c && !strcmp(gm_conf_market_partition(c), "mkt") &&
+           !strcmp(gm_conf_ledger_dir(c), "/var/lib/gm") && gm_conf_verifier_key_count(c) == 2 &&
+           !strcmp(gm_conf_verifier_key(c, 1), "/k/new.vkey"),
+       "with_market: the file's other keys, its key list copied");
+    ok(c && gm_conf_market_differences(c, policy, NULL, NULL) == 0,
+       "with_market: no market key differs from the policy's");
+    gm_conf_destroy(c);
+    gm_conf_destroy(policy);
+}
+
 int main(void)
 {
     plan(TAP_NO_PLAN);
@@ -508,6 +539,7 @@ int main(void)
     check_bad();
     check_files();
     check_mutations();
+    check_with_market();
     done_testing();
     return exit_status();
 }
