@@ -42,6 +42,9 @@ enum gm_cli_key {
     GM_CLI_EXPIRES,
     GM_CLI_JSON,
     GM_CLI_DELAY,
+    GM_CLI_HOST,
+    GM_CLI_PORT,
+    GM_CLI_HISTORY,
 };
 
 /* One option of a command: --name [ARGINFO], its help line(s) (a '\n'
@@ -103,6 +106,9 @@ struct gm_cli_args {
     const char *reason;
     const char *expires; /* checked by the command: it needs the time now */
     int json;
+    int history;
+    const char *host;
+    uint32_t port;
 };
 
 struct gm_cli_command;
@@ -166,6 +172,10 @@ int gm_cli_parse_u64(const char *s, uint64_t *v);
  * /etc/slurm/gpumarket.conf when it exists): LedgerDir, ReceiptKey and, with
  * want_origin, LedgerOrigin. */
 void gm_cli_conf_defaults(struct gm_cli_args *args, int want_origin);
+/* The cluster's gpumarket.conf (--config FILE, $GPUMARKET_CONF, else
+ * /etc/slurm/gpumarket.conf when it exists), or NULL when there is none;
+ * exits when the file exists but does not parse. */
+struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *args);
 /* The ledger directory, or a usage error saying how to give one. */
 const char *gm_cli_need_ledger(const struct gm_cli_command *cmd, struct gm_cli_args *args);
 /* The signing key (private), or exit naming --key. */
@@ -187,11 +197,6 @@ void gm_cli_free_keys(gm_key **keys, int n);
  * *keys, freed with gm_cli_free_keys) and returns the key count (0: none
  * given; *from NULL).  Exits on a bad key file or a lone --admin-key or
  * --threshold. */
-/* The cluster's gpumarket.conf (--config, $GPUMARKET_CONF, else
- * /etc/slurm/gpumarket.conf when it exists), read once; NULL when there is
- * none.  A file that does not load ends the program with its error. */
-const struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a);
-
 int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_args *args,
                        struct gm_governance_admins *admins, gm_key ***keys, const char **from);
 /* Open the ledger or exit; says on stderr when a torn tail was found. */
@@ -231,5 +236,7 @@ extern const struct gm_cli_command gm_cli_ledger;
 extern const struct gm_cli_command gm_cli_policy;
 extern const struct gm_cli_command gm_cli_receipts;
 extern const struct gm_cli_command gm_cli_verify;
+extern const struct gm_cli_command gm_cli_quote;
+extern const struct gm_cli_command gm_cli_offers;
 
 #endif

@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const struct gm_cli_command *const commands[] = {
-    &gm_cli_keygen, &gm_cli_ledger, &gm_cli_policy, &gm_cli_receipts, &gm_cli_verify, NULL,
+    &gm_cli_keygen, &gm_cli_quote,    &gm_cli_offers, &gm_cli_ledger,
+    &gm_cli_policy, &gm_cli_receipts, &gm_cli_verify, NULL,
 };
 
 static const struct gm_cli_command gpumarket = {

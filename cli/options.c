@@ -62,7 +62,7 @@ static const char *const known_options[] = {
     "config", "ledger",   "key",       "origin",     "name",      "out",       "format",
     "pubkey", "key-name", "hash-only", "threads",    "user",      "account",   "job",
     "since",  "until",    "size",      "checkpoint", "admin-key", "threshold", "set",
-    "reason", "expires",  "json",      NULL,
+    "reason", "expires",  "json",      "host",       "port",      "history",   NULL,
 };
 
 int gm_cli_is_known_option(const char *name)
@@ -182,6 +182,17 @@ void gm_cli_store_option(const struct gm_cli_command *cmd, struct gm_cli_args *a
     case GM_CLI_JSON:
         a->json = 1;
         break;
+    case GM_CLI_HISTORY:
+        a->history = 1;
+        break;
+    case GM_CLI_HOST:
+        a->host = value;
+        break;
+    case GM_CLI_PORT:
+        if (gm_text_parse_u64(value, 65535, 0, &v) || v == 0)
+            gm_cli_usage_error(cmd, "--port=%s: give a TCP port from 1 to 65535", value);
+        a->port = (uint32_t)v;
+        break;
     case GM_CLI_SIZE:
         if (gm_cli_parse_u64(value, &v))
             gm_cli_usage_error(cmd, "--size=%s: give a tree size (a record count)", value);
@@ -221,7 +232,7 @@ static struct gm_conf *cluster_conf(const struct gm_cli_args *a)
     return conf;
 }
 
-const struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a)
+struct gm_conf *gm_cli_cluster_conf(const struct gm_cli_args *a)
 {
     return cluster_conf(a);
 }

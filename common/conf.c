@@ -50,6 +50,7 @@ enum conf_key {
     KEY_VERIFIER_KEYS,
     KEY_POLICY_ADMINS,
     KEY_POLICY_THRESHOLD,
+    KEY_QUOTE_PORT,
     KEY_COUNT
 };
 
@@ -79,6 +80,7 @@ struct gm_conf {
     const char *policy_admins[GM_CONF_MAX_POLICY_ADMINS];
     size_t npolicy_admins;
     unsigned policy_threshold;
+    uint32_t quote_port; /* 0: no quote endpoint */
 };
 
 /* A value parser writes the reason (no prefix) into msg and returns -1. */
@@ -157,6 +159,16 @@ static int parse_reserve_gpus(struct gm_conf *conf, const char *value, char *msg
 static int parse_dwell(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
 {
     return parse_count(value, GM_CONF_MAX_DWELL_SECONDS, &conf->idle_dwell_seconds, msg, msglen);
+}
+
+/* QuotePort=PORT: 0 (off) or a TCP port from 1 to 65535. */
+static int parse_quote_port(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
+{
+    int64_t v;
+    if (parse_count(value, 65535, &v, msg, msglen) < 0)
+        return -1;
+    conf->quote_port = (uint32_t)v;
+    return 0;
 }
 
 static int parse_carbon(struct gm_conf *conf, const char *value, char *msg, size_t msglen)
@@ -503,6 +515,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_VERIFIER_KEYS] = { "VerifierKeys", parse_verifier_keys },
     [KEY_POLICY_ADMINS] = { "PolicyAdmins", parse_policy_admins },
     [KEY_POLICY_THRESHOLD] = { "PolicyThreshold", parse_policy_threshold },
+    [KEY_QUOTE_PORT] = { "QuotePort", parse_quote_port },
 };
 
 /* The keys a governance policy sets (gm_conf_parse_policy_values): those
@@ -668,7 +681,8 @@ static int parse_line(struct gm_conf *conf, const char *name, unsigned lineno, c
                 "%s:%u: %s: unknown key: the keys are "
                 "MarketPartition, ReserveGPUsPerNode, IdleDwellSeconds, ReservePrice, "
                 "MaxBid, Currency, CarbonIntensity, GPUPower, ReceiptKey, LedgerDir, LedgerOrigin, "
-                "Receipts, VerifierKeys, PolicyAdmins, PolicyThreshold (see gpumarket.conf(5))",
+                "Receipts, VerifierKeys, PolicyAdmins, PolicyThreshold, QuotePort (see "
+                "gpumarket.conf(5))",
                 name, lineno, shown);
         return -1;
     }
@@ -1114,6 +1128,11 @@ const char *gm_conf_receipt_key(const struct gm_conf *conf)
 const char *gm_conf_ledger_dir(const struct gm_conf *conf)
 {
     return conf->ledger_dir;
+}
+
+uint32_t gm_conf_quote_port(const struct gm_conf *conf)
+{
+    return conf->quote_port;
 }
 
 bool gm_conf_receipts(const struct gm_conf *conf)

@@ -110,6 +110,10 @@ const char *gm_conf_ledger_dir(const struct gm_conf *conf);
  * receipts (default yes). */
 bool gm_conf_receipts(const struct gm_conf *conf);
 
+/* QuotePort: the TCP port on which the active slurmctld serves the market's
+ * live quote (gpumarket quote/offers), or 0 when it serves none (default). */
+uint32_t gm_conf_quote_port(const struct gm_conf *conf);
+
 /* LedgerOrigin: the checkpoint origin line, or NULL when not configured. */
 const char *gm_conf_ledger_origin(const struct gm_conf *conf);
 

@@ -111,3 +111,98 @@ openssl pkeyutl -verify -rawin -pubin -inkey cluster.pub -in bytes -sigfile sig
 CMDS
   )
 }
+
+# ---- The market scenario's bookkeeping (tests/t0007-demo-messages.t).
+
+# market_gpus_per_node [PARTITION]: "NODE GPUS" for every node where
+# running jobs of the market partition hold GPUs now, from the allocation
+# itself (`scontrol show job -d`: one "Nodes=... GRES=gpu:TYPE:N(IDX:...)"
+# line per node), so --gpus spread over nodes counts where it landed.
+market_gpus_per_node() {
+  scontrol show job -d 2>/dev/null | awk -v part="${1:-market}" '
+    /^JobId=/ { market = 0; running = 0 }
+    / Partition=/ { market = ($0 ~ ("Partition=" part "( |$)")) }
+    / JobState=/ { running = ($0 ~ /JobState=RUNNING/) }
+    /^ +Nodes=.*GRES=gpu/ {
+      if (!market || !running) next
+      match($0, /Nodes=[^ ]*/); nodes = substr($0, RSTART + 6, RLENGTH - 6)
+      match($0, /GRES=gpu(:[a-z0-9_]*)?:[0-9]+/); g = substr($0, RSTART, RLENGTH); sub(/.*:/, "", g)
+      print nodes, g
+    }' | while read -r nodes n; do
+    scontrol show hostnames "$nodes" 2>/dev/null | sed "s/\$/ $n/"
+  done | awk '{ s[$1] += $2 } END { for (n in s) print n, s[n] }' | sort
+}
+
+# over_reserve FILE TOTAL RESERVE: the samples of FILE ("TIME NODE GPUS"
+# lines) where market jobs held more than TOTAL - RESERVE GPUs of a node;
+# fails when there is one.
+over_reserve() {
+  awk -v max=$(($2 - $3)) '$3 > max { print; bad = 1 } END { exit bad }' "$1"
+}
+
+# quote_prices FILE: from `gpumarket quote --json` documents (one a line),
+# the market of each type each time it changed: "TIME TYPE PRICE SUPPLY
+# DEMAND WAITING" (time in seconds from the first document, money in
+# micro-units).
+quote_prices() {
+  python3 -c '
+import json, sys
+last, t0 = {}, None
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if not d.get("snapshot_time"):
+        continue
+    t0 = d["snapshot_time"] if t0 is None else t0
+    for m in d.get("markets", []):
+        row = (m["price_micro"], m["supply"], m["demand"], m["waiting_jobs"])
+        if last.get(m["type"]) != row:
+            last[m["type"]] = row
+            print(d["snapshot_time"] - t0, m["type"], *row)
+' "$1"
+}
+
+# demo_summary RECEIPTS QUOTE-PRICES VERIFIED CURRENCY: the Markdown summary
+# of the scenario: per buyer (account) its jobs, segments, GPU-seconds and
+# amount; the preemptions; the price per GPU type over time; how many
+# receipts verified.
+demo_summary() {
+  python3 - "$@" <<'PY'
+import json, sys
+receipts, prices, verified, cur = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def money(m):
+    return "%d.%02d" % (m // 1000000, (m % 1000000) // 10000) if m % 10000 == 0 else "%.6f" % (m / 1e6)
+rs = [json.loads(l)["receipt"] for l in open(receipts) if l.strip()]
+buyers = {}
+for r in rs:
+    b = buyers.setdefault(r["account"], {"jobs": set(), "segments": 0, "gs": 0, "amount": 0, "pre": 0})
+    b["jobs"].add(r["job_id"]); b["segments"] += 1; b["gs"] += r["gpu_seconds"]
+    b["amount"] += r["amount_micro"]; b["pre"] += r["end_reason"] == "preempted"
+print("## Buyers\n")
+print("| buyer (account) | jobs | segments | GPU-seconds | amount (%s) | preemptions |" % cur)
+print("|---|---:|---:|---:|---:|---:|")
+t = {"jobs": 0, "segments": 0, "gs": 0, "amount": 0, "pre": 0}
+for name in sorted(buyers):
+    b = buyers[name]
+    print("| %s | %d | %d | %d | %s | %d |" % (name, len(b["jobs"]), b["segments"], b["gs"], money(b["amount"]), b["pre"]))
+    t["jobs"] += len(b["jobs"]); t["segments"] += b["segments"]; t["gs"] += b["gs"]; t["amount"] += b["amount"]; t["pre"] += b["pre"]
+print("| **all** | %d | %d | %d | %s | %d |" % (t["jobs"], t["segments"], t["gs"], money(t["amount"]), t["pre"]))
+print("\n## Lease segments\n")
+print("| job | segment | buyer | GPUs | seconds | price/GPU-hour | amount | end |")
+print("|---:|---:|---|---:|---:|---:|---:|---|")
+for r in rs:
+    print("| %d | %d | %s | %d x %s | %d | %s | %s | %s |" % (r["job_id"], r["segment"], r["account"], r["gpu_count"], r["gpu_type"],
+          r["end"] - r["start"], money(r["price_micro_per_gpu_hour"]), money(r["amount_micro"]), r["end_reason"]))
+print("\n## Price per GPU type over time\n")
+print("| t (s) | type | price/GPU-hour | offered GPUs | demanded GPUs | waiting jobs |")
+print("|---:|---|---:|---:|---:|---:|")
+for line in open(prices):
+    f = line.split()
+    if len(f) == 6:
+        print("| %s | %s | %s | %s | %s | %s |" % (f[0], f[1], money(int(f[2])), f[3], f[4], f[5]))
+print("\n## Receipts\n")
+print("%d of %d receipts verified with the cluster's public key." % (verified, len(rs)))
+PY
+}

@@ -30,6 +30,7 @@ INTEGRATION_TESTS += \
 	tests/t3009-market-receipts.t \
 	tests/t3010-market-receipts-crash.t \
 	tests/t3011-market-receipts-full-disk.t \
+	tests/t3012-market-quote.t \
 	tests/t3013-market-per-node.t \
 	tests/t3014-market-governance.t
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh

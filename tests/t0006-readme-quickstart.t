@@ -52,14 +52,35 @@ test_expect_success 'the README says the demo ends with the receipts, verified' 
   done
 '
 
+test_expect_success 'the README says the demo plays the whole market, checked, with a report' '
+  for s in "gpumarket.conf" "ReserveGPUsPerNode=1" "gpumarket keygen" "gpumarket quote" \
+    "gpumarket offers" "price rises with demand" "below the" "cheapest lease first" \
+    "exactly the loss of an uninterrupted run" "JSON lines and CSV" "summary per buyer" \
+    "price per GPU" "exits 0 only if every check held" "report.md"; do
+    grep -q -F "$s" demo-text || { echo "the demo paragraph does not mention: $s"; return 1; }
+  done
+'
+
 test_expect_success 'demo.sh runs what the README says, on the select plugin, and fails when the ledger does not verify' '
   demo=$top_srcdir/scripts/demo.sh &&
   for s in "up --nodes 3 --gpus-per-node 4 --gpu-type h100 --select gpumarket" \
-    "run gpumarket receipts list --config" "receipt_summary" "run gpumarket ledger checkpoint --config" \
+    "run gpumarket receipts list --config" "receipt_summary" "gpumarket ledger checkpoint --config" \
     "gpumarket ledger verify --config" "verify_with_openssl"; do
     grep -q -F -e "$s" "$demo" || { echo "demo.sh does not run: $s"; return 1; }
   done &&
   grep -q -F "fail \"the ledger does not verify with the cluster" "$demo"
+'
+
+test_expect_success 'demo.sh plays each step of the market scenario and checks it' '
+  demo=$top_srcdir/scripts/demo.sh &&
+  for s in "ReserveGPUsPerNode=1" "IdleDwellSeconds=\$dwell" "run gpumarket keygen --config" \
+    "run gpumarket quote" "run gpumarket offers" "--market-bid=0.50" "--ntasks-per-node=3 --gres=gpu:3" \
+    "over_reserve" "--format csv" "demo_summary" "report.md" "verify_with_openssl"; do
+    grep -q -F -e "$s" "$demo" || { echo "demo.sh does not run: $s"; return 1; }
+  done &&
+  test "$(grep -c "^check \"" "$demo")" -ge 15 &&
+  grep -q "^if \[ \${#failed\[@\]} -gt 0 \]; then" "$demo" &&
+  sed -n "/^if \[ \${#failed/,/^fi/p" "$demo" | grep -q "exit 1"
 '
 
 if [ "$(id -u)" -eq 0 ]; then

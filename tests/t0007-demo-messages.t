@@ -120,6 +120,69 @@ test_expect_success RECEIPTS 'segments_are names what the ledger holds when a se
   test_grep "'"'"'0:failed 1:completed'"'"'" err
 '
 
+# ---- The market scenario's bookkeeping.
+test_expect_success RECEIPTS 'demo_summary: per buyer its jobs, segments, GPU-seconds, amount and preemptions' '
+  printf "0 h100 1000000 9 0 0\n14 h100 1500000 1 2 2\n" >prices.tsv &&
+  demo_summary receipts.jsonl prices.tsv 3 USD >summary.md &&
+  test_grep -x -F "| (none) | 2 | 3 | 688 | 0.191110 | 1 |" summary.md &&
+  test_grep -x -F "| **all** | 2 | 3 | 688 | 0.191110 | 1 |" summary.md &&
+  test_grep -x -F "| 41 | 0 | (none) | 8 x h100 | 16 | 1.00 | 0.035555 | preempted |" summary.md &&
+  test_grep -x -F "| 14 | h100 | 1.50 | 1 | 2 | 2 |" summary.md &&
+  test_grep -x "3 of 3 receipts verified with the cluster.s public key." summary.md
+'
+
+test_expect_success 'quote_prices: one row per change of a type'"'"'s market, time from the first document' '
+  d() { echo "{\"snapshot_time\":$1,\"markets\":[{\"type\":\"h100\",\"price_micro\":$2,\"supply\":$3,\"demand\":$4,\"waiting_jobs\":$5}]}"; } &&
+  { echo "{\"snapshot_time\":0,\"markets\":[]}"; d 100 1000000 9 0 0; d 101 1000000 9 0 0; echo garbage
+    d 105 1500000 1 2 2; d 107 1500000 1 2 2; d 110 1000000 3 0 1; } >quotes.jsonl &&
+  quote_prices quotes.jsonl >actual &&
+  printf "%s\n" "0 h100 1000000 9 0 0" "5 h100 1500000 1 2 2" "10 h100 1000000 3 0 1" >expect &&
+  test_cmp expect actual
+'
+
+test_expect_success 'over_reserve: passes within the reserve, names the samples beyond it' '
+  printf "%s\n" "100 gm1 3" "100 gm2 2" "101 gm1 3" >ok.txt &&
+  over_reserve ok.txt 4 1 &&
+  printf "%s\n" "100 gm1 3" "101 gm2 4" >bad.txt &&
+  test_must_fail over_reserve bad.txt 4 1 >out &&
+  test_grep -x "101 gm2 4" out
+'
+
+mkdir -p qbin
+cat >qbin/scontrol <<'STUB'
+#!/bin/sh
+case "$1 $2" in
+"show job") cat <<'JOBS'
+JobId=11 JobName=a
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm1 CPU_IDs=0 Mem=0 GRES=gpu:h100:3(IDX:0-2)
+     Nodes=gm2 CPU_IDs=0 Mem=0 GRES=gpu:h100:1(IDX:0)
+JobId=12 JobName=b
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm[2-3] CPU_IDs=0 Mem=0 GRES=gpu:2(IDX:1-2)
+JobId=13 JobName=local
+   JobState=RUNNING Reason=None Dependency=(null)
+   Partition=local AllocNode:Sid=vm:1
+     Nodes=gm1 CPU_IDs=0 Mem=0 GRES=gpu:h100:1(IDX:3)
+JobId=14 JobName=done
+   JobState=COMPLETED Reason=None Dependency=(null)
+   Partition=market AllocNode:Sid=vm:1
+     Nodes=gm3 CPU_IDs=0 Mem=0 GRES=gpu:h100:2(IDX:0-1)
+JOBS
+  ;;
+"show hostnames") case $3 in gm\[2-3\]) printf 'gm2\ngm3\n' ;; *) echo "$3" ;; esac ;;
+esac
+STUB
+chmod +x qbin/scontrol
+
+test_expect_success 'market_gpus_per_node sums the GPUs each node gave running market jobs' '
+  PATH=$PWD/qbin:$PATH market_gpus_per_node >actual &&
+  printf "%s\n" "gm1 3" "gm2 3" "gm3 2" >expect &&
+  test_cmp expect actual
+'
+
 test_expect_success 'wait_receipts: at once when ready; bounded, with the last message, when not' '
   wait_receipts 5 true &&
   start=$SECONDS &&
@@ -155,14 +218,17 @@ test_expect_success 'verify_with_openssl runs exactly the commands gpumarket(1) 
 test_expect_success 'demo.sh runs the market select plugin and ends with the receipts step' '
   demo=$top_srcdir/scripts/demo.sh &&
   test_grep -E "gpumarket-sandbox\"? up .*--select gpumarket|\"\\\$sandbox\" up .*--select gpumarket" "$demo" &&
-  test_grep "^say \"7. What the buyer and an auditor get" "$demo" &&
+  test_grep "^say \"9. What the buyers and an auditor get" "$demo" &&
   test_grep "wait_receipts [0-9]* receipts_ready" "$demo" &&
   test_grep "segments_are .*\"0:preempted 1:completed\"" "$demo" &&
   test_grep "run gpumarket receipts list --config" "$demo" &&
-  test_grep "receipt_summary .*|| fail" "$demo" &&
-  test_grep "run gpumarket ledger checkpoint --config" "$demo" &&
+  test_grep "receipt_summary .*|| billing_ok=no" "$demo" &&
+  test_grep "^check \"every receipt follows the billing rule.* test \$billing_ok = yes" "$demo" &&
+  test_grep "gpumarket ledger checkpoint --config" "$demo" &&
   test_grep "gpumarket ledger verify --config .* --pubkey .*gpumarket.pub" "$demo" &&
-  test_grep "verify_with_openssl .*|| fail" "$demo"
+  test_grep "^check \"one receipt verifies with the openssl command alone\" verify_with_openssl" "$demo" &&
+  test_grep "wait_receipts [0-9]* receipts_ready" <(grep "^  wait_receipts" "$demo") &&
+  test_grep "segments_are .*\"\$student\" \"\"" "$demo"
 '
 
 test_done

@@ -12,7 +12,7 @@ require_sandbox
 command -v valgrind >/dev/null || bail_out "valgrind is not installed (scripts/install-deps.sh installs it)"
 forge=$top_builddir/tests/forge_submit
 [ -x "$forge" ] || bail_out "$forge is not built (run the tests with make check)"
-plan 8
+plan 9
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/gmvg.XXXXXX")
 SLURMCTLD_REAL=$(PATH=$PATH:/usr/sbin:/sbin command -v slurmctld) || bail_out "slurmctld not found"
@@ -47,6 +47,31 @@ scancel "$a" "$b" "$c" "$d" 2>/dev/null
 preempted_receipt() { receipts_of "$1" | cut -f9 | grep -qx preempted; }
 wait_for 120 preempted_receipt "$a" && wait_for 60 preempted_receipt "$d"
 ok $? "slurmctld's writer thread signed and appended receipts under valgrind ($(receipts_tsv | cut -f1,9 | tr '\t\n' ': '))"
+# The quote endpoint's thread (QuotePort): a real request, a malformed one,
+# one cut at the size limit and one left unfinished, all under valgrind.
+P=$(sed -n 's/^QuotePort=//p' "$SANDBOX_DIR/etc/gpumarket.conf")
+wait_for 60 bash -c "gpumarket quote --json --config '$SANDBOX_DIR/etc/gpumarket.conf' | grep -q '\"markets\":\[{'" &&
+  python3 - "$P" <<'PY'
+import socket, sys
+for data in (b"nonsense\n", b"x" * 100000, b"gpumarket-quote"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+    try:
+        s.sendall(data)
+    except OSError:
+        pass  # the server answered and closed before reading it all
+    assert s.recv(4096).startswith(b'{"error":'), data[:20]
+    s.close()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"gpumarket-quote 1 history\n")
+doc = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    doc += d
+assert doc.startswith(b'{"version":1') and b'"history":[{' in doc, doc[:200]
+PY
+ok $? "the quote endpoint answers (with its history too), and refuses bad requests, under valgrind"
 sleep 5
 pid=$(cat "$SANDBOX_DIR/run/slurmctld.pid")
 ctld_alive

@@ -264,6 +264,7 @@ static void check_good(void)
     ok(gm_conf_ledger_origin(conf) == NULL, "LedgerOrigin unset");
     is_int(gm_conf_verifier_key_count(conf), 0, "VerifierKeys unset: no keys");
     ok(gm_conf_receipts(conf), "Receipts default: yes");
+    is_int(gm_conf_quote_port(conf), 0, "QuotePort default: 0, no quote endpoint");
     is_int(gm_conf_line(conf, "IdleDwellSeconds"), 0, "a defaulted key has line 0");
     gm_conf_destroy(conf);
 
@@ -279,6 +280,15 @@ static void check_good(void)
     rc = gm_conf_parse("bad.conf", maybe, sizeof maybe - 1, &conf, err, sizeof err);
     ok(rc != 0 && strstr(err, "bad.conf:3: Receipts: ") && strstr(err, "neither yes nor no"),
        "Receipts=maybe refused: %s", err);
+
+    static const char qp[] = "MarketPartition=m\nReservePrice=h100:0\nQuotePort=6820\n";
+    rc = gm_conf_parse("qp.conf", qp, sizeof qp - 1, &conf, err, sizeof err);
+    ok(rc == 0 && gm_conf_quote_port(conf) == 6820, "QuotePort=6820: %s", err);
+    gm_conf_destroy(conf);
+    static const char qbad[] = "MarketPartition=m\nReservePrice=h100:0\nQuotePort=65536\n";
+    rc = gm_conf_parse("qbad.conf", qbad, sizeof qbad - 1, &conf, err, sizeof err);
+    ok(rc != 0 && strstr(err, "qbad.conf:3: QuotePort: ") && strstr(err, "the most is 65535"),
+       "QuotePort=65536 refused: %s", err);
 
     /* GPUPower without a default: only the listed types have a power; the
      * bounds 1 and 100000 are accepted. */

@@ -4,7 +4,8 @@
 if BUILD_SELECT_PLUGIN
 slurmplugin_LTLIBRARIES += slurm-plugin/select_cons_tres_gpumarket.la
 slurm_plugin_select_cons_tres_gpumarket_la_SOURCES = slurm-plugin/select/select_gpumarket.c \
-	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h
+	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h \
+	slurm-plugin/select/quote.c slurm-plugin/select/quote.h
 # Slurm's own config.h and headers, not ours: the file is compiled as a
 # plugin of the Slurm tree it was configured with.
 slurm_plugin_select_cons_tres_gpumarket_la_CPPFLAGS = $(SLURM_SOURCE_CPPFLAGS) -I$(top_srcdir)
@@ -28,4 +29,5 @@ BENCHMARKS += $(abs_srcdir)/bench/bench-receipts.sh
 endif
 EXTRA_DIST += bench/bench-select.sh bench/bench-receipts.sh
 EXTRA_DIST += slurm-plugin/select/select_gpumarket.c slurm-plugin/select/select_gpumarket.map \
-	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h
+	slurm-plugin/select/receipts.c slurm-plugin/select/receipts.h \
+	slurm-plugin/select/quote.c slurm-plugin/select/quote.h

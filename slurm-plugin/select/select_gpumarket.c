@@ -15,6 +15,7 @@
 #include "market/flags.h"
 #include "market/job.h"
 #include "market/policy.h"
+#include "slurm-plugin/select/quote.h"
 #include "slurm-plugin/select/receipts.h"
 #include "src/common/bitstring.h"
 #include "src/common/gres.h"
@@ -668,6 +669,7 @@ static int gm_lease_due(time_t now)
  * on time with slurmctld's own time-limit pass (it otherwise runs every
  * 30 s, which would let a lease overrun what its max cost buys).  The
  * locks are those slurmctld's background thread takes for that pass. */
+static void gm_rebuild(int64_t now);
 static void *gm_enforce_thread(void *arg)
 {
     slurmctld_lock_t lk = { .conf = READ_LOCK,
@@ -675,9 +677,17 @@ static void *gm_enforce_thread(void *arg)
                             .node = WRITE_LOCK,
                             .part = READ_LOCK,
                             .fed = READ_LOCK };
+    slurmctld_lock_t rk = { READ_LOCK, READ_LOCK, READ_LOCK, READ_LOCK, NO_LOCK };
     (void)arg;
     for (;;) {
         sleep(1);
+        if (gm_quote_wants_snapshot(time(NULL), 2)) { /* keep an idle market's quote live */
+            lock_slurmctld(rk);
+            pthread_mutex_lock(&gm_lock);
+            gm_rebuild(time(NULL));
+            pthread_mutex_unlock(&gm_lock);
+            unlock_slurmctld(rk);
+        }
         if (!gm_capped_leases)
             continue;
         lock_slurmctld(lk);
@@ -1130,6 +1140,12 @@ out_empty:
         b.refusals = NULL;
         gm_snap.valid = 1; /* no result: every GPU market job waits */
     }
+    if (gm_quote_begin(gm_conf, gm_engine, gm_snap.result, gm_snap.node_index, gm_snap.node_count,
+                       now)) {
+        for (size_t i = 0; i < gm_snap.refusal_count; i++)
+            gm_quote_refusal(gm_snap.refusals[i].job_id, gm_snap.refusals[i].reason);
+        gm_quote_commit();
+    }
     free(b.refusals);
     free(b.bids);
     free(nodes);
@@ -1568,6 +1584,9 @@ extern int init(void)
 extern int fini(void)
 {
     int rc = SLURM_SUCCESS;
+    pthread_mutex_lock(&gm_lock);
+    gm_quote_stop();
+    pthread_mutex_unlock(&gm_lock);
     if (cons_tres_context) {
         rc = plugin_context_destroy(cons_tres_context);
         cons_tres_context = NULL;
@@ -1636,6 +1655,7 @@ extern int select_p_job_init(List job_list_arg)
                       "are held only when the scheduler runs");
             pthread_attr_destroy(&attr);
         }
+        gm_quote_configure(gm_conf ? gm_conf_quote_port(gm_conf) : 0);
         pthread_mutex_unlock(&gm_lock);
     }
     return cons_tres.job_init(job_list_arg);
@@ -1909,6 +1929,8 @@ extern int select_p_reconfigure(void)
     if (gm_active) {
         pthread_mutex_lock(&gm_lock);
         gm_load_conf("reconfigure");
+        if (gm_thread_started) /* the active controller, after job_init */
+            gm_quote_configure(gm_conf ? gm_conf_quote_port(gm_conf) : 0);
         pthread_mutex_unlock(&gm_lock);
         gm_cost_log();
     }
