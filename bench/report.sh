@@ -44,6 +44,8 @@ if [ -n "$gnuplot" ] && command -v "$gnuplot" >/dev/null 2>&1; then
 else
   gnuplot=
 fi
+# Plots of an earlier report go: each one left is one this report drew.
+rm -f "$dir"/allreduce-busbw-np*.png "$dir"/market-*.png "$dir"/select-latency.png
 work=$(mktemp -d "${TMPDIR:-/tmp}/gm-report.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 
@@ -93,22 +95,25 @@ function spread(line,   s) {
 
 # ---------------------------------------------------------------- the table
 awk "$awkfield"'
-BEGIN { fmt = "%-66s %-10s %12s %12s %7s %7s %13s  %s\n"
-        printf fmt, "benchmark", "unit", "ours", "baseline", "ratio", "target", "spread", "meets" }
+# First pass: the widest name sets the first column.
+NR == FNR { if (/^{/ && length(field($0, "name")) > w) w = length(field($0, "name")); next }
+FNR == 1 { fmt = "%-" w "s %-10s %12s %12s %7s %7s %13s  %s\n"
+           printf fmt, "benchmark", "unit", "ours", "baseline", "ratio", "target", "spread", "meets" }
 /^{/ {
   name = field($0, "name"); v = verdict($0)
   n[v]++
   if (v == "skipped" || v == "failed") {
-    printf "%-66s %s: %s\n", name, v, field($0, v); next
+    printf "%-" w "s %s: %s\n", name, v, field($0, v); next
   }
   printf fmt, name, field($0, "unit"), show(field($0, "ours")), show(field($0, "baseline")),
     show(field($0, "ratio")), show(field($0, "target")), spread($0), v
 }
 END {
+  if (fmt == "") printf "%-9s %-10s %12s %12s %7s %7s %13s  %s\n", "benchmark", "unit", "ours", "baseline", "ratio", "target", "spread", "meets"
   printf "\n%d rows: %d meet their target, %d do not (NO), %d have no target, %d skipped, %d failed\n",
     n["yes"] + n["NO"] + n["no target"] + n["skipped"] + n["failed"], n["yes"], n["NO"], n["no target"],
     n["skipped"], n["failed"]
-}' "$results" | tee "$work/table.txt"
+}' w=9 "$results" "$results" | tee "$work/table.txt"
 
 # ---------------------------------------------------------------- plot data
 # (a) allreduce: per rank count, one line per message size: bytes, our bus
@@ -292,6 +297,8 @@ plot "
     echo
   fi
 } >>"$report" || { echo "gpumarket: bench/report.sh: cannot write $report" >&2; exit 1; }
-echo "gpumarket: the report is in $report${gnuplot:+ with its plots beside it}" >&2
+plots=$(ls "$dir"/allreduce-busbw-np*.png "$dir"/market-*.png "$dir"/select-latency.png 2>/dev/null | wc -l)
+[ "$plots" = 1 ] && plural= || plural=s
+echo "gpumarket: the report is in $report, with $plots plot$plural beside it" >&2
 [ -n "$gnuplot" ] || echo "gpumarket: gnuplot is not installed (Debian: apt-get install gnuplot-nox); the report has no plots" >&2
 exit 0

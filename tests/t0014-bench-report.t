@@ -44,7 +44,7 @@ row() { grep -F "$1" table; }
 test_expect_success 'the report is written from a fixed results file' '
   fixture run &&
   sh "$report" --dir run >table 2>err &&
-  test_grep "the report is in run/report.md" err &&
+  test_grep "the report is in run/report.md, with [0-9] plots beside it" err && cp err report-err &&
   test -s run/report.md
 '
 
@@ -110,13 +110,15 @@ test_expect_success GNUPLOT 'with gnuplot the report embeds three plots, each a 
     test_grep "^!\[.*\]($png)$" run/report.md &&
     is_png "run/$png" || return 1
   done &&
-  test_grep -v "gnuplot is not installed" run/report.md
+  test_grep -v "gnuplot is not installed" run/report.md &&
+  test_grep "with 3 plots beside it" report-err
 '
 
 test_expect_success 'without gnuplot the report says so, has no plot and still every number' '
   fixture noplot &&
   GNUPLOT=/nonexistent/gnuplot sh "$report" --dir noplot >table2 2>err &&
   test_grep "gnuplot is not installed" err &&
+  test_grep "with 0 plots beside it" err &&
   test_grep "^gnuplot is not installed (Debian package \`gnuplot-nox\`" noplot/report.md &&
   test_grep -v "^!\[" noplot/report.md &&
   ! ls noplot/*.png 2>/dev/null &&
