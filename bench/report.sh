@@ -141,7 +141,8 @@ fi
 
 plot() { # plot NAME.png GNUPLOT-COMMANDS: writes DIR/NAME.png; prints NAME.png if it did
   [ -n "$gnuplot" ] || return 1
-  if printf 'set terminal %s\nset output "%s"\n%s\n' "$term" "$dir/$1" "$2" |
+  # noenhanced: names such as cons_tres and MPI_Allreduce are printed as they are.
+  if printf 'set terminal %s noenhanced\nset output "%s"\n%s\n' "$term" "$dir/$1" "$2" |
     "$gnuplot" >"$work/gnuplot.err" 2>&1 && [ -s "$dir/$1" ]; then
     echo "$1"
   else
@@ -237,7 +238,7 @@ set xlabel 'message size (bytes)'; set ylabel 'GB/s'
 set logscale x 2; set logscale y 10; set grid; set key top left
 set format x '%.0b%B'
 plot '$f' using 1:2 with linespoints title 'gpumarket allreduce', \
-     '' using 1:3 with linespoints title 'MPI\\_Allreduce', \
+     '' using 1:3 with linespoints title 'MPI_Allreduce', \
      '' using 1:4 with lines dashtype 2 title 'memory copy at this size'") && echo "![allreduce bus bandwidth, $np ranks]($png)" && echo
     echo "| size (bytes), $np ranks | ours GB/s | MPI_Allreduce GB/s | copy GB/s |"
     echo "|--:|--:|--:|--:|"
@@ -256,7 +257,7 @@ plot '$f' using 1:2 with linespoints title 'gpumarket allreduce', \
 set title 'Market for $type GPUs: clearing price, supply and demand over the run'
 set xlabel 'seconds since the first market computation'; set ylabel 'GPUs'; set y2label 'price per GPU-hour'
 set ytics nomirror; set y2tics; set grid; set key top right
-set yrange [0:*]; set y2range [0:*]; set key below
+set yrange [0:*]; set y2range [0:*]; set key outside top center horizontal
 plot '$work/market-$type.dat' using 1:5 with steps lw 2 title 'demand (GPUs bid for)', \
      '' using 1:4 with steps lw 2 title 'supply (GPUs offered)', \
      '' using 1:3 axes x1y2 with steps lw 2 dashtype 2 title 'clearing price'") && echo "![market for $type]($png)" && echo
@@ -275,7 +276,7 @@ plot '$work/market-$type.dat' using 1:5 with steps lw 2 title 'demand (GPUs bid 
       "the fraction of jobs started within a given wait from eligible to started (Slurm records both times in whole seconds)."
     echo
     cmd="set title 'Wait from eligible to started, the same job stream'
-set xlabel 'seconds'; set ylabel 'fraction of jobs started'; set grid; set key bottom right; set yrange [0:1.05]
+set xlabel 'seconds'; set ylabel 'fraction of jobs started'; set grid; set key bottom right; set yrange [0:1.05]; set offsets 0, 1, 0, 0
 plot "
     sep=
     for f in "$work"/latency-*.dat; do
