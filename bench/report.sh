@@ -162,6 +162,8 @@ plot() { # plot NAME.png GNUPLOT-COMMANDS: writes DIR/NAME.png; prints NAME.png 
   echo "## The machine"
   echo
   m=$dir/machine.json
+  mfile=/dev/null
+  [ -r "$m" ] && mfile=$m
   awk "$awkfield"'
   FILENAME == m { cpu = field($0, "cpu_model"); cores = field($0, "cores"); l1 = field($0, "l1d");
                   l2 = field($0, "l2"); l3 = field($0, "l3"); mem = field($0, "memory"); os = field($0, "system"); next }
@@ -180,7 +182,7 @@ plot() { # plot NAME.png GNUPLOT-COMMANDS: writes DIR/NAME.png; prints NAME.png 
     if (k == 0) print "| memory-copy bandwidth | not measured (bench-allreduce did not run) |"
     for (i = 1; i <= k; i++)
       printf "| memory-copy bandwidth, %d ranks copying at once | %s GB/s at 64 MiB (out of cache), %s GB/s at 256 KiB |\n", order[i], dram[order[i]], cache[order[i]]
-  }' m="$m" $( [ -r "$m" ] && echo "$m") "$results"
+  }' m="$m" "$mfile" "$results"
   echo
   echo "Every figure was measured on this machine in this run, shared with whatever else ran on it;" \
     "a benchmark that times rounds gives the spread of its per-round ratios (quartiles)."
