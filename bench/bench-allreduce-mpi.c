@@ -172,8 +172,8 @@ static void bench_sizes(gmpi_ctx *ctx, size_t maxbytes, int rounds)
                          bytes >> 10, nranks);
             snprintf(
                 extra, sizeof extra,
-                "\"ours_busbw_GBps\": %.3f, \"baseline_busbw_GBps\": %.3f, \"copy_GBps_at_size\": %.3f, \"fraction_of_copy\": %.3f, \"algorithm\": \"%s\", ",
-                (double)bytes / so.median * busfactor / 1e9,
+                "\"bytes\": %zu, \"ours_busbw_GBps\": %.3f, \"baseline_busbw_GBps\": %.3f, \"copy_GBps_at_size\": %.3f, \"fraction_of_copy\": %.3f, \"algorithm\": \"%s\", ",
+                bytes, (double)bytes / so.median * busfactor / 1e9,
                 (double)bytes / sb.median * busfactor / 1e9, (double)bytes / ct / 1e9, sc.median,
                 gmpi_algorithm_name(gmpi_choose_algorithm(ctx, bytes)));
             /* ours and baseline are times in microseconds, ratio ours over

@@ -88,7 +88,9 @@ release() { # release DIR IDS
   SLURM_CONF=$1/etc/slurm.conf scontrol release $2
 }
 left() { SLURM_CONF=$1/etc/slurm.conf squeue -h -o %i | wc -l; }
-receipts() { "$cli" receipts list --ledger "$1/ledger" 2>/dev/null | wc -l; }
+# receipts DIR: how many receipts the sandbox's ledger holds, each checked
+# against the sandbox's VerifierKeys (receipts list prints nothing without keys).
+receipts() { "$cli" receipts list --config "$1/etc/gpumarket.conf" --ledger "$1/ledger" 2>/dev/null | wc -l; }
 # times DIR IDS FIELD: FIELD (EligibleTime, StartTime, EndTime) of each job, Unix s.
 times() {
   local j
@@ -166,7 +168,7 @@ first_end=$(times "$won" "$ids" EndTime | sort -n | head -n 1)
 last_receipt=$(stat -c %.9Y "$won/ledger/ledger")
 # Latency: receipt i (ledger order) is on disk at the first poll that counts
 # more than i receipts; its job ended at its receipt's end.
-"$cli" receipts list --ledger "$won/ledger" | tail -n +$((before + 1)) | cut -f8 >"$tmp/ends"
+"$cli" receipts list --config "$won/etc/gpumarket.conf" --ledger "$won/ledger" | tail -n +$((before + 1)) | cut -f8 >"$tmp/ends"
 read -r lat_med lat_max < <(awk -v b="$before" 'BEGIN { i = 0 } NR == FNR { e[NR - 1] = $1; n = NR; next }
   { while (i < n && $2 - b > i) { printf "%.2f\n", $1 - e[i]; i++ } }' "$tmp/ends" "$tmp/poll" |
   sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "null null"; exit }

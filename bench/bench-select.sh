@@ -5,8 +5,15 @@
 # with plain select/cons_tres: jobs started per second, median
 # eligible-to-start latency, and slurmctld's mean main-scheduler cycle
 # (sdiag).  Prints JSON lines (ours = gpumarket, baseline = cons_tres).
+# Then a market scenario on the gpumarket sandbox alone (local jobs hold half
+# the GPUs while market jobs with rising bids arrive, then leave).  For the
+# report (bench/report.sh) it writes, in GPUMARKET_BENCH_DIR (default bench/):
+#   select-latency.dat  each job's wait, eligible to started: SCHEDULER SECONDS
+#   select-market.dat   the market each time slurmctld recomputed it, from its
+#                       log: SECONDS TYPE PRICE SUPPLY DEMAND
 set -u
 jobs=${GPUMARKET_BENCH_SELECT_JOBS:-60}
+outdir=${GPUMARKET_BENCH_DIR:-bench}
 sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench-select: skipped: the sandbox cluster needs root" >&2
@@ -46,13 +53,17 @@ while [ "$(left "$dplain")" -gt 0 ] || [ "$(left "$dmarket")" -gt 0 ]; do
   sleep 1
 done
 
+# pairs DIR: "ELIGIBLE START" in epoch seconds, one line per job.
+pairs() {
+  SLURM_CONF=$1/etc/slurm.conf scontrol show job -o | tr ' ' '\n' |
+    sed -n 's/^\(EligibleTime\|StartTime\)=//p' | paste - - | while read -r e s; do
+      echo "$(date -d "$e" +%s) $(date -d "$s" +%s)"
+    done
+}
 # stats DIR: "THROUGHPUT MEDIAN_LATENCY" from every job's EligibleTime and StartTime.
 stats() {
   local pairs
-  pairs=$(SLURM_CONF=$1/etc/slurm.conf scontrol show job -o | tr ' ' '\n' |
-    sed -n 's/^\(EligibleTime\|StartTime\)=//p' | paste - - | while read -r e s; do
-      echo "$(date -d "$e" +%s) $(date -d "$s" +%s)"
-    done)
+  pairs=$(pairs "$1")
   local tp med
   tp=$(awk '{ if (min == "" || $1 < min) min = $1; if ($2 > max) max = $2 }
             END { printf "%.3f", NR / (max - min + 1) }' <<<"$pairs")
@@ -62,6 +73,12 @@ stats() {
 }
 read -r tp_plain lat_plain < <(stats "$dplain")
 read -r tp_market lat_market < <(stats "$dmarket")
+mkdir -p "$outdir"
+{
+  echo "# each job's wait from eligible to started, $jobs jobs (3/5 local, 2/5 market) on each scheduler"
+  pairs "$dplain" | awk '{ print "cons_tres", $2 - $1 }'
+  pairs "$dmarket" | awk '{ print "gpumarket", $2 - $1 }'
+} >"$outdir/select-latency.dat"
 cycle() { SLURM_CONF=$1/etc/slurm.conf sdiag | awk '/^Main schedule statistics/ { m = 1 } m && /Mean cycle:/ { print $3; exit }'; }
 cy_plain=$(cycle "$dplain"); cy_market=$(cycle "$dmarket")
 echo "bench-select: $jobs jobs (3/5 local, 2/5 market): gpumarket ${tp_market} jobs/s, median ${lat_market} s, mean cycle ${cy_market} us; cons_tres ${tp_plain} jobs/s, median ${lat_plain} s, mean cycle ${cy_plain} us" >&2
@@ -92,3 +109,53 @@ if [ -n "$gate_line" ]; then
 else
   echo "bench-select: slurmctld logged no job_test cost line at reconfigure" >&2
 fi
+
+# The market scenario, on the gpumarket sandbox alone: 4 local jobs hold half
+# the 8 GPUs (supply 4) while 12 one-GPU market jobs arrive, two every 2 s,
+# bidding 1.50 to 4.25 (above the reserve price 1.00, so every one ends):
+# demand passes supply and the price climbs to the highest bid left out;
+# when the local jobs end, supply grows and the price falls back.
+submit_market() { # BID SECONDS
+  SLURM_CONF=$dmarket/etc/slurm.conf sbatch --parsable -p market --gres=gpu:1 --market-bid="$1" \
+    -o /dev/null --wrap "sleep $2" >/dev/null
+}
+for ((i = 0; i < 4; i++)); do
+  SLURM_CONF=$dmarket/etc/slurm.conf sbatch --parsable -p local --gres=gpu:1 -o /dev/null \
+    --wrap 'sleep 20' >/dev/null
+done
+for bid in 1.50 1.75 2.00 2.25 2.50 2.75 3.00 3.25 3.50 3.75 4.00 4.25; do
+  submit_market "$bid" 10
+  case $bid in *.50 | *.00) sleep 2 ;; esac
+done
+deadline=$((SECONDS + 300))
+while [ "$(left "$dmarket")" -gt 0 ]; do
+  [ $SECONDS -ge $deadline ] && { echo "bench-select: the market scenario did not finish in 300 s" >&2; break; }
+  sleep 1
+done
+# slurmctld logs each change of a type's market:
+#   [2026-12-01T23:37:07.975] gpumarket: market h100: price 2.00 supply 4 demand 6
+# The series covers the whole run: the compared stream (every market bid
+# 2.00), then the scenario.
+awk '
+/gpumarket: market [^ ]*: price [^ ]* supply [0-9]+ demand [0-9]+/ {
+  ts = substr($1, 2, length($1) - 2)             # 2026-12-01T23:37:07.975
+  split(substr(ts, 12), hms, ":")
+  t = hms[1] * 3600 + hms[2] * 60 + hms[3]
+  if (t0 == "") t0 = t
+  if (t < t0) t += 86400                         # past midnight
+  for (i = 1; i <= NF; i++) if ($i == "market") type = $(i + 1)
+  sub(/:$/, "", type)
+  for (i = 1; i <= NF; i++) {
+    if ($i == "price") price = $(i + 1)
+    if ($i == "supply") supply = $(i + 1)
+    if ($i == "demand") demand = $(i + 1)
+  }
+  printf "%.3f %s %s %s %s\n", t - t0, type, price, supply, demand
+}' "$dmarket/log/slurmctld.log" >"$outdir/select-market.dat.part"
+{
+  echo "# From slurmctld's log (\"gpumarket: market TYPE: price P supply S demand D\", one line per change): seconds, GPU type, clearing price per GPU-hour, supply (GPUs offered), demand (GPUs asked by pending bids at or above the reserve price)."
+  echo "# The run: first the compared job stream ($jobs jobs; every market job bids 2.00), then a scenario: 4 local jobs hold half the GPUs while 12 market jobs arrive bidding 1.50 to 4.25, then the local jobs end."
+  cat "$outdir/select-market.dat.part"
+} >"$outdir/select-market.dat"
+rm -f "$outdir/select-market.dat.part"
+echo "bench-select: $(grep -vc '^#' "$outdir/select-market.dat") market changes logged; series in $outdir/select-market.dat, waits in $outdir/select-latency.dat" >&2

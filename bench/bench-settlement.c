@@ -150,7 +150,7 @@ static double raw_verify_rate(int threads, double seconds)
 struct app {
     gm_ledger *l;
     gm_key *key;
-    uint64_t next, total;
+    uint64_t first, next, total;
     pthread_mutex_t mu;
     int failures;
 };
@@ -165,18 +165,23 @@ static void *appender(void *arg)
         pthread_mutex_unlock(&a->mu);
         if (job >= a->total)
             return NULL;
-        struct gm_receipt r = sample((int64_t)job + 1);
-        if (gm_ledger_append(a->l, a->key, &r, err, sizeof err) != 0) {
+        struct gm_receipt r = sample((int64_t)(a->first + job) + 1);
+        err[0] = '\0';
+        int rc = gm_ledger_append(a->l, a->key, &r, err, sizeof err);
+        if (rc != 0) {
             pthread_mutex_lock(&a->mu);
             if (!a->failures++)
-                fprintf(stderr, "append failed: %s\n", err);
+                fprintf(stderr, "append failed: %s\n",
+                        rc == 1 ? "the segment already has a receipt (nothing appended)" : err);
             pthread_mutex_unlock(&a->mu);
         }
     }
 }
 
-/* Append n receipts with APPENDERS threads; returns receipts/s (durable). */
-static double fill(const char *dir, gm_key *key, uint64_t n)
+/* Append n receipts (jobs first+1 to first+n: each round its own jobs, as
+ * the ledger keeps one receipt per segment) with APPENDERS threads; returns
+ * receipts/s (durable). */
+static double fill(const char *dir, gm_key *key, uint64_t first, uint64_t n)
 {
     char err[512];
     gm_ledger *l =
@@ -185,7 +190,7 @@ static double fill(const char *dir, gm_key *key, uint64_t n)
         fprintf(stderr, "gpumarket: bench: %s\n", err);
         exit(1);
     }
-    struct app a = { l, key, 0, n, PTHREAD_MUTEX_INITIALIZER, 0 };
+    struct app a = { l, key, first, 0, n, PTHREAD_MUTEX_INITIALIZER, 0 };
     pthread_t tid[APPENDERS];
     double t0 = now();
     for (int i = 0; i < APPENDERS; i++)
@@ -201,9 +206,10 @@ static double fill(const char *dir, gm_key *key, uint64_t n)
     return rate;
 }
 
-/* Append n receipts from one thread in batches of `batch` (the backfill
- * path: one write and one sync per batch); returns receipts/s. */
-static double fill_batches(const char *dir, gm_key *key, uint64_t n, size_t batch)
+/* Append n receipts (jobs first+1 to first+n) from one thread in batches of
+ * `batch` (the backfill path: one write and one sync per batch); returns
+ * receipts/s. */
+static double fill_batches(const char *dir, gm_key *key, uint64_t first, uint64_t n, size_t batch)
 {
     char err[512];
     gm_ledger *l =
@@ -217,7 +223,7 @@ static double fill_batches(const char *dir, gm_key *key, uint64_t n, size_t batc
     for (uint64_t done = 0; done < n;) {
         size_t k = n - done < batch ? (size_t)(n - done) : batch;
         for (size_t i = 0; i < k; i++)
-            rs[i] = sample((int64_t)(done + i) + 1);
+            rs[i] = sample((int64_t)(first + done + i) + 1);
         if (gm_ledger_append_many(l, key, rs, k, NULL, err, sizeof err) != 0) {
             fprintf(stderr, "gpumarket: bench: append_many: %s\n", err);
             exit(1);
@@ -422,10 +428,10 @@ int main(void)
         double v = raw_sign_rate(1.0);
         if (v > raw_sign)
             raw_sign = v;
-        v = fill(dir_small, key, per_round);
+        v = fill(dir_small, key, (uint64_t)round * per_round, per_round);
         if (v > threads_rate)
             threads_rate = v;
-        v = fill_batches(dir_batch, key, per_round, 1000);
+        v = fill_batches(dir_batch, key, (uint64_t)round * per_round, per_round, 1000);
         if (v > batch_rate)
             batch_rate = v;
     }
@@ -440,7 +446,7 @@ int main(void)
          "receipts/s", threads_rate, raw_sign, 0.9);
 
     double t0 = now();
-    double big_rate = fill_batches(dir_big, key, big, 1000);
+    double big_rate = fill_batches(dir_big, key, 0, big, 1000);
     fprintf(stderr, "built a %llu-receipt ledger in %.1f s (%.0f/s, durable, batches of 1000)\n",
             (unsigned long long)big, now() - t0, big_rate);
 

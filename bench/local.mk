@@ -1,2 +1,4 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-EXTRA_DIST += bench/run.sh
+# bench/run.sh runs the benchmarks `make bench` names; bench/report.sh turns
+# their JSON lines into the table and bench/report.md with gnuplot's plots.
+EXTRA_DIST += bench/run.sh bench/report.sh

@@ -143,5 +143,14 @@ bench_bench_cuda_reduce_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS) $(CUDA_CPPFLAGS)
 bench_bench_cuda_reduce_LDADD = mpi-runtime/libgpumarket-mpi-core.la $(MPI_LIBS) $(HWLOC_LIBS) \
 	$(OPENSSL_LIBS) $(CUDA_LIBS) -lstdc++
 BENCHMARKS += bench/bench-cuda-reduce
+else
+# Not built: a stand-in says why, so `make bench` shows the row as skipped
+# instead of leaving it out.
+bench/bench-cuda-reduce: Makefile
+	$(AM_V_GEN)$(MKDIR_P) bench && \
+	printf '#!/bin/sh\necho "bench-cuda-reduce: skipped: not built: %s (configure --with-cuda=DIR)" >&2\n' \
+	  '$(WHY_NO_CUDA)' >$@ && chmod +x $@
+BENCHMARKS += bench/bench-cuda-reduce
+CLEANFILES += bench/bench-cuda-reduce
 endif
 EXTRA_DIST += bench/bench-cuda-reduce.c

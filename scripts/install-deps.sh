@@ -12,6 +12,7 @@ packages=(
   libssl-dev openssl python3 python3-cryptography
   clang clang-format libclang-rt-14-dev
   dpkg-dev procps iproute2 psmisc valgrind
+  gnuplot-nox
 )
 
 if [ "$(id -u)" -ne 0 ]; then

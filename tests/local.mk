@@ -40,6 +40,11 @@ EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
 UNIT_TESTS += tests/crash-report.t
 EXTRA_DIST += tests/crash-report.t
 
+# bench/report.sh on a fixed results file (no sandbox, no live benchmark):
+# the table's verdicts, the Markdown report and its PNG plots.
+UNIT_TESTS += tests/t0014-bench-report.t
+EXTRA_DIST += tests/t0014-bench-report.t
+
 # A 2-rank MPI program that checks its own allreduce result.
 check_PROGRAMS += tests/mpi_allreduce_check
 tests_mpi_allreduce_check_SOURCES = tests/mpi_allreduce_check.c
