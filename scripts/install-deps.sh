@@ -13,6 +13,7 @@ packages=(
   clang clang-format libclang-rt-14-dev
   dpkg-dev procps iproute2 psmisc valgrind
   gnuplot-nox
+  golang-go golang-golang-x-mod-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

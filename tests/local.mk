@@ -33,7 +33,7 @@ INTEGRATION_TESTS += \
 	tests/t3012-market-quote.t \
 	tests/t3013-market-per-node.t \
 	tests/t3014-market-governance.t
-EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/sandbox.sh tests/market.sh tests/peers/tlog_check.go
 
 # crash_report of tests/sandbox.sh, which needs no sandbox: a crashed task
 # of a sandbox test must be explained by its TAP output.

@@ -6,7 +6,8 @@
 # ledger as it was; receipts name the policy; ledger verify checks it all
 # and catches a policy leaf changed on disk; Python's cryptography checks the
 # admins' signatures from the record's canonical bytes and the record's
-# inclusion in the signed checkpoint.
+# inclusion in the signed checkpoint; Go's transparency-log verifier
+# (golang.org/x/mod/sumdb) accepts the checkpoint and the record's inclusion.
 . "$(dirname "$0")/tap/preamble.sh"
 
 D=$TEST_TMPDIR
@@ -256,6 +257,32 @@ test_expect_success PYCRYPTO 'Python checks the policy record is in the signed c
 	print("ok")
 	PY
   test_grep "^ok$" py2.out
+'
+
+# Go's transparency-log code (golang.org/x/mod/sumdb: note and tlog, Debian's
+# golang-go and golang-golang-x-mod-dev, scripts/install-deps.sh).
+gobin=$TEST_TMPDIR/tlog_check
+if command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] &&
+  GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE=$TEST_TMPDIR/gocache GOFLAGS= \
+    go build -o "$gobin" "$top_srcdir/tests/peers/tlog_check.go" >"$TEST_TMPDIR/go.log" 2>&1; then
+  test_set_prereq GOTLOG
+else
+  test_missing_prereq GOTLOG "no Go toolchain with golang.org/x/mod/sumdb (Debian golang-go and golang-golang-x-mod-dev; scripts/install-deps.sh): $(tail -n 1 "$TEST_TMPDIR/go.log" 2>/dev/null)"
+fi
+
+test_expect_success GOTLOG 'Go (x/mod/sumdb note and tlog) accepts the checkpoint and the policy record in it' '
+  gpumarket ledger checkpoint >go-cp &&
+  gpumarket policy show --json >go-show.json &&
+  index=$(sed -n "s/.*\"index\":\([0-9]*\),.*/\1/p" go-show.json) &&
+  gpumarket ledger prove "$index" >go-proof.json &&
+  "$gobin" "$D/cluster.vkey" go-cp go-show.json go-proof.json >go.out 2>&1 &&
+  test_grep "^ok cluster.example/ledger record $index of " go.out &&
+  sed "s/h100:3.00/h100:0.01/" go-show.json >go-edited.json &&
+  test_must_fail "$gobin" "$D/cluster.vkey" go-cp go-edited.json go-proof.json 2>go.err &&
+  test_grep "leaf hash" go.err &&
+  sed "3s/^./A/" go-cp >go-cp-edited &&
+  test_must_fail "$gobin" "$D/cluster.vkey" go-cp-edited go-show.json go-proof.json 2>go.err &&
+  test_grep "checkpoint" go.err
 '
 
 test_expect_success 'a policy leaf changed on disk fails verify, named by index' '
