@@ -289,17 +289,41 @@ static gm_key *load_one_pubkey(const struct gm_cli_args *a, const char *path, co
     return k;
 }
 
+/* The public keys a repeated flag names. */
+static gm_key **load_flag_keys(const struct gm_cli_args *a, const char *const *paths, int n,
+                               const char *flag)
+{
+    gm_key **arr = calloc((size_t)n, sizeof *arr);
+    if (!arr)
+        gm_cli_die("out of memory");
+    for (int i = 0; i < n; i++)
+        arr[i] = load_one_pubkey(a, paths[i], flag);
+    return arr;
+}
+
+/* The n public keys a list key of gpumarket.conf (VerifierKeys,
+ * PolicyAdmins) names; path(conf, i) is the i-th. */
+static gm_key **load_conf_keys(const struct gm_cli_args *a, const struct gm_conf *conf,
+                               const char *key, size_t n,
+                               const char *(*path)(const struct gm_conf *, size_t))
+{
+    gm_key **arr = calloc(n, sizeof *arr);
+    if (!arr)
+        gm_cli_die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char what[GM_CONF_MAX_PATH_LEN + 64];
+        snprintf(what, sizeof what, "%s:%u: %s", gm_conf_name(conf), gm_conf_line(conf, key), key);
+        arr[i] = load_one_pubkey(a, path(conf, i), what);
+    }
+    return arr;
+}
+
 int gm_cli_load_pubkeys(const struct gm_cli_args *a, gm_key ***keys, const char **from)
 {
     *keys = NULL;
     *from = NULL;
     if (a->npubkeys > 0) {
-        gm_key **arr = calloc((size_t)a->npubkeys, sizeof *arr);
-        if (!arr)
-            gm_cli_die("out of memory");
-        for (int i = 0; i < a->npubkeys; i++)
-            arr[i] = load_one_pubkey(a, a->pubkeys[i], "--pubkey");
-        *keys = arr;
+        *keys = load_flag_keys(a, a->pubkeys, a->npubkeys, "--pubkey");
         *from = "--pubkey";
         return a->npubkeys;
     }
@@ -309,16 +333,7 @@ int gm_cli_load_pubkeys(const struct gm_cli_args *a, gm_key ***keys, const char 
     size_t n = conf ? gm_conf_verifier_key_count(conf) : 0;
     if (n == 0)
         return 0;
-    gm_key **arr = calloc(n, sizeof *arr);
-    if (!arr)
-        gm_cli_die("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        char what[GM_CONF_MAX_PATH_LEN + 64];
-        snprintf(what, sizeof what, "%s:%u: VerifierKeys", gm_conf_name(conf),
-                 gm_conf_line(conf, "VerifierKeys"));
-        arr[i] = load_one_pubkey(a, gm_conf_verifier_key(conf, i), what);
-    }
-    *keys = arr;
+    *keys = load_conf_keys(a, conf, "VerifierKeys", n, gm_conf_verifier_key);
     *from = "VerifierKeys";
     return (int)n;
 }
@@ -349,14 +364,9 @@ int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_arg
         if (a->threshold > (uint64_t)a->nadmin_keys)
             gm_cli_usage_error(cmd, "--threshold %" PRIu64 " is more than the %d admins given",
                                a->threshold, a->nadmin_keys);
-        gm_key **arr = calloc((size_t)a->nadmin_keys, sizeof *arr);
-        if (!arr)
-            gm_cli_die("out of memory");
-        for (int i = 0; i < a->nadmin_keys; i++)
-            arr[i] = load_one_pubkey(a, a->admin_keys[i], "--admin-key");
-        *keys = arr;
+        *keys = load_flag_keys(a, a->admin_keys, a->nadmin_keys, "--admin-key");
         *from = "--admin-key";
-        admins->keys = arr;
+        admins->keys = *keys;
         admins->nkeys = (size_t)a->nadmin_keys;
         admins->threshold = (size_t)a->threshold;
         return a->nadmin_keys;
@@ -365,18 +375,9 @@ int gm_cli_load_admins(const struct gm_cli_command *cmd, const struct gm_cli_arg
     size_t n = conf ? gm_conf_policy_admin_count(conf) : 0;
     if (n == 0)
         return 0;
-    gm_key **arr = calloc(n, sizeof *arr);
-    if (!arr)
-        gm_cli_die("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        char what[GM_CONF_MAX_PATH_LEN + 64];
-        snprintf(what, sizeof what, "%s:%u: PolicyAdmins", gm_conf_name(conf),
-                 gm_conf_line(conf, "PolicyAdmins"));
-        arr[i] = load_one_pubkey(a, gm_conf_policy_admin(conf, i), what);
-    }
-    *keys = arr;
+    *keys = load_conf_keys(a, conf, "PolicyAdmins", n, gm_conf_policy_admin);
     *from = "PolicyAdmins";
-    admins->keys = arr;
+    admins->keys = *keys;
     admins->nkeys = n;
     admins->threshold = gm_conf_policy_threshold(conf);
     return (int)n;

@@ -177,6 +177,28 @@ static int mark_recorded(gm_ledger *l, struct pending *batch, size_t count, char
     return 0;
 }
 
+/* Write buf at the ledger's end, all of it; on a failure cut what was
+ * written (leaving no partial record behind; the next open would cut it
+ * anyway) and return -1 with the message. */
+static int write_at_end(gm_ledger *l, const uint8_t *buf, size_t used, char *err, size_t errlen)
+{
+    size_t done = 0;
+    while (done < used) {
+        ssize_t n = pwrite(l->fd, buf + done, used - done, (off_t)(l->end + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            gm_errf(err, errlen, "%s: write failed: %s", l->path,
+                    n < 0 ? strerror(errno) : "no progress");
+            if (ftruncate(l->fd, (off_t)l->end) != 0)
+                l->broken = true;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
 /* Write one batch: number it under the exclusive file lock, sign it on the
  * waiting threads, write it with one pwrite.  The caller syncs it.  Returns
  * 0, or -1 with err when none of it was written. */
@@ -277,23 +299,10 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         gm_settle_frame_record(buf + o, p->signed_buf, p->signed_len, p->leaf);
         o += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
-    size_t done = 0;
-    while (done < used) {
-        ssize_t n = pwrite(l->fd, buf + done, used - done, (off_t)(l->end + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            gm_errf(err, errlen, "%s: write failed: %s", l->path,
-                    n < 0 ? strerror(errno) : "no progress");
-            /* Leave no partial batch behind (the next open would cut it anyway). */
-            if (ftruncate(l->fd, (off_t)l->end) != 0)
-                l->broken = true;
-            free(buf);
-            goto fail_unlock;
-        }
-        done += (size_t)n;
-    }
+    int wrote = write_at_end(l, buf, used, err, errlen);
     free(buf);
+    if (wrote != 0)
+        goto fail_unlock;
     uint64_t off = l->end;
     for (p = batch; p; p = p->next) {
         if (p->recorded)
@@ -327,22 +336,10 @@ int gm_settle_ledger_write_locked(gm_ledger *l, const void *data, size_t len,
     if (!buf)
         return gm_errf(err, errlen, "out of memory");
     gm_settle_frame_record(buf, data, len, leaf);
-    size_t done = 0;
-    while (done < used) {
-        ssize_t n = pwrite(l->fd, buf + done, used - done, (off_t)(l->end + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            gm_errf(err, errlen, "%s: write failed: %s", l->path,
-                    n < 0 ? strerror(errno) : "no progress");
-            if (ftruncate(l->fd, (off_t)l->end) != 0)
-                l->broken = true;
-            free(buf);
-            return -1;
-        }
-        done += (size_t)n;
-    }
+    int wrote = write_at_end(l, buf, used, err, errlen);
     free(buf);
+    if (wrote != 0)
+        return -1;
     if (fdatasync(l->fd) != 0) {
         l->broken = true;
         return gm_errf(err, errlen, "%s: fdatasync failed: %s (the record may not be durable)",

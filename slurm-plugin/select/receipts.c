@@ -159,26 +159,37 @@ static void gm_error_once(char *last, size_t lastlen, const char *msg)
     snprintf(last, lastlen, "%s", msg);
 }
 
-/* Load the keys VerifierKeys pins (one path a line in `paths`) and hand
- * them to the ledger, so that appends go on after a key rotation.  A key
- * that does not load is logged and left out: the ledger then refuses what
- * only that key signed, and says so. */
-static size_t gm_trust_pinned(gm_ledger *ledger, const char *paths, gm_key **keys, char *last,
-                              size_t lastlen)
+/* Load the public keys at `paths` (one a line, at most max) into keys,
+ * logging each that does not load, named by the gpumarket.conf key `what`,
+ * and leaving it out.  Returns how many loaded. */
+static size_t gm_load_keys(const char *paths, const char *what, gm_key **keys, size_t max,
+                           char *last, size_t lastlen)
 {
     size_t n = 0;
     char err[1024], msg[1400];
     char *copy = xstrdup(paths), *save = NULL;
-    for (char *p = copy ? strtok_r(copy, "\n", &save) : NULL; p && n < GM_LEDGER_TRUSTED_MAX;
+    for (char *p = copy ? strtok_r(copy, "\n", &save) : NULL; p && n < max;
          p = strtok_r(NULL, "\n", &save)) {
         if (!(keys[n] = gm_key_load_public(p, err, sizeof err))) {
-            snprintf(msg, sizeof msg, "VerifierKeys in gpumarket.conf: %s: %s", p, err);
+            snprintf(msg, sizeof msg, "%s in gpumarket.conf: %s: %s", what, p, err);
             gm_error_once(last, lastlen, msg);
             continue;
         }
         n++;
     }
     xfree(copy);
+    return n;
+}
+
+/* Load the keys VerifierKeys pins and hand them to the ledger, so that
+ * appends go on after a key rotation.  A key that does not load is logged
+ * and left out: the ledger then refuses what only that key signed, and
+ * says so. */
+static size_t gm_trust_pinned(gm_ledger *ledger, const char *paths, gm_key **keys, char *last,
+                              size_t lastlen)
+{
+    char err[1024], msg[1400];
+    size_t n = gm_load_keys(paths, "VerifierKeys", keys, GM_LEDGER_TRUSTED_MAX, last, lastlen);
     if (n > 0 && gm_ledger_trust_keys(ledger, keys, n, err, sizeof err) != 0) {
         snprintf(msg, sizeof msg, "VerifierKeys in gpumarket.conf: %s", err);
         gm_error_once(last, lastlen, msg);
@@ -200,19 +211,8 @@ static size_t gm_trust_admins(gm_ledger *ledger, const char *paths, unsigned thr
                               gm_key **keys, struct gm_governance_admins *admins, char *last,
                               size_t lastlen)
 {
-    size_t n = 0;
     char err[1024], msg[1400];
-    char *copy = xstrdup(paths), *save = NULL;
-    for (char *p = copy ? strtok_r(copy, "\n", &save) : NULL; p && n < GM_CONF_MAX_POLICY_ADMINS;
-         p = strtok_r(NULL, "\n", &save)) {
-        if (!(keys[n] = gm_key_load_public(p, err, sizeof err))) {
-            snprintf(msg, sizeof msg, "PolicyAdmins in gpumarket.conf: %s: %s", p, err);
-            gm_error_once(last, lastlen, msg);
-            continue;
-        }
-        n++;
-    }
-    xfree(copy);
+    size_t n = gm_load_keys(paths, "PolicyAdmins", keys, GM_CONF_MAX_POLICY_ADMINS, last, lastlen);
     *admins = (struct gm_governance_admins){ keys, n, threshold };
     if (n < threshold) {
         snprintf(msg, sizeof msg,
