@@ -458,9 +458,9 @@ static const struct gm_cli_command propose_command = {
     .path = "policy propose",
     .summary = "write a proposal changing market values",
     .doc = "Write a proposal: the values of the policy in force with the --set changes\n"
-           "(the first policy has only the --set values and must set ReservePrice), its\n"
-           "parent the policy in force.  Every value is checked as gpumarket.conf's.\n"
-           "Prints the proposal's hash, which the admins sign.\n",
+           "(the first policy starts from the market values gpumarket.conf sets and must\n"
+           "have ReservePrice), its parent the policy in force.  Every value is checked\n"
+           "as gpumarket.conf's.  Prints the proposal's hash, which the admins sign.\n",
     .run = run_propose,
     .options = propose_options,
 };
