@@ -1044,7 +1044,7 @@ static void gm_rebuild(int64_t now)
     gm_snap.job_update = last_job_update;
     gm_snap.dirty = gm_dirty;
     memset(&b, 0, sizeof b);
-    if (!market || !market->node_bitmap || gm_ensure_engine(market) != 0)
+    if (!market || !market->node_bitmap || gm_market_closed() || gm_ensure_engine(market) != 0)
         goto out_empty;
     b.market = market;
     b.now = now;
