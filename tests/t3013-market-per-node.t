@@ -9,7 +9,7 @@
 . "$top_srcdir/tests/sandbox.sh"
 . "$top_srcdir/tests/market.sh"
 require_sandbox
-plan 13
+plan 14
 
 sandbox_up --nodes 2 --gpus-per-node 4 --select gpumarket
 ok $? "sandbox with 2 nodes x 4 GPUs and the gpumarket select plugin is up" || { finish; exit; }
@@ -47,6 +47,16 @@ first=$(squeue -h -t RUNNING -p market -o %i | sort | head -n 1)
   [ "$(lease_price "$first")" = 3000000 ]
 ok $? "the lower bid waits below the price the array set ($(job_reason "$one")); task $first locked $(lease_price "$first")"
 scancel "$arr" "$one"
+wait_for 30 running_count_is market 0
+
+# 5 GPUs that may be spread (--gpus): no node holds them, so the plan is 3
+# on one node and 2 on the other, and cons_tres gets no reserved GPU.
+five=$(sbatch --parsable -p market --gpus=5 --market-bid=2.00 -o /dev/null --wrap 'sleep 300')
+wait_for 30 job_in_state "$five" RUNNING
+a1=$(node_gpus_alloc gm1) a2=$(node_gpus_alloc gm2)
+[ "$a1" -le 3 ] && [ "$a2" -le 3 ] && [ $((a1 + a2)) -eq 5 ]
+ok $? "5 GPUs spread run as $a1 + $a2, each node keeping its reserved one"
+scancel "$five"
 wait_for 30 running_count_is market 0
 
 two=$(sbatch --parsable -p market -N 2 --gres=gpu:3 --market-bid=2.00 -o /dev/null --wrap 'sleep 300')
