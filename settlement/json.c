@@ -62,6 +62,15 @@ int gm_json_in_ws(struct gm_json_in *p)
     return 0;
 }
 
+int gm_json_in_literal(struct gm_json_in *p, const char *lit, const char *what)
+{
+    size_t n = strlen(lit);
+    if (p->len - p->pos < n || memcmp(p->s + p->pos, lit, n) != 0)
+        return gm_errf(p->err, p->errlen, "%s expected at byte %zu", what, p->pos);
+    p->pos += n;
+    return 0;
+}
+
 int gm_json_in_expect(struct gm_json_in *p, char c, const char *what)
 {
     if (p->pos >= p->len)

@@ -37,6 +37,9 @@ struct gm_json_in {
 int gm_json_in_ws(struct gm_json_in *p);
 /* The byte c next, or -1 naming `what`. */
 int gm_json_in_expect(struct gm_json_in *p, char c, const char *what);
+/* The exact bytes lit next (a key with its quotes and colon, say), or -1
+ * saying "WHAT expected at byte N". */
+int gm_json_in_literal(struct gm_json_in *p, const char *lit, const char *what);
 /* A string into out (outsize bytes with the NUL), valid UTF-8 without NUL. */
 int gm_json_in_string(struct gm_json_in *p, char *out, size_t outsize, const char *what);
 /* An integer within +-GM_RECEIPT_INT_MAX in canonical form. */

@@ -95,13 +95,8 @@ static int parse_proposal_at(struct gm_json_in *in, gm_governance_proposal *out,
         gm_errf(msg, sizeof msg, "field \"expires\": out of range");
         goto fail;
     }
-    static const char parent_key[] = ",\"parent\":";
-    if (p.len - p.pos < sizeof parent_key - 1 ||
-        memcmp(p.s + p.pos, parent_key, sizeof parent_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"parent\" expected at byte %zu", p.pos);
+    if (gm_json_in_literal(&p, ",\"parent\":", "field \"parent\""))
         goto fail;
-    }
-    p.pos += sizeof parent_key - 1;
     if (gm_json_in_string(&p, out->parent, sizeof out->parent, "field \"parent\""))
         goto fail;
     if (!is_hash_hex(out->parent)) {
@@ -110,13 +105,8 @@ static int parse_proposal_at(struct gm_json_in *in, gm_governance_proposal *out,
                 "replaces, or 64 zeros for the first)");
         goto fail;
     }
-    static const char reason_key[] = ",\"reason\":";
-    if (p.len - p.pos < sizeof reason_key - 1 ||
-        memcmp(p.s + p.pos, reason_key, sizeof reason_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"reason\" expected at byte %zu", p.pos);
+    if (gm_json_in_literal(&p, ",\"reason\":", "field \"reason\""))
         goto fail;
-    }
-    p.pos += sizeof reason_key - 1;
     if (gm_json_in_string(&p, out->reason, sizeof out->reason, "field \"reason\""))
         goto fail;
     size_t bad;
@@ -125,13 +115,8 @@ static int parse_proposal_at(struct gm_json_in *in, gm_governance_proposal *out,
                 "field \"reason\": must be non-empty printable UTF-8 without control characters");
         goto fail;
     }
-    static const char values_key[] = ",\"values\":{";
-    if (p.len - p.pos < sizeof values_key - 1 ||
-        memcmp(p.s + p.pos, values_key, sizeof values_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"values\" (an object) expected at byte %zu", p.pos);
+    if (gm_json_in_literal(&p, ",\"values\":{", "field \"values\" (an object)"))
         goto fail;
-    }
-    p.pos += sizeof values_key - 1;
     if (p.pos < p.len && p.s[p.pos] == '}') {
         gm_errf(msg, sizeof msg, "field \"values\": empty: a policy sets at least ReservePrice");
         goto fail;
@@ -167,14 +152,8 @@ static int parse_proposal_at(struct gm_json_in *in, gm_governance_proposal *out,
             goto fail;
         break;
     }
-    static const char version_key[] = ",\"version\":";
-    if (p.len - p.pos < sizeof version_key - 1 ||
-        memcmp(p.s + p.pos, version_key, sizeof version_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"version\" expected at byte %zu (and nothing else)",
-                p.pos);
+    if (gm_json_in_literal(&p, ",\"version\":", "field \"version\" (the last field)"))
         goto fail;
-    }
-    p.pos += sizeof version_key - 1;
     if (gm_json_in_int(&p, &version, "field \"version\""))
         goto fail;
     if (version != GM_POLICY_VERSION) {
@@ -434,11 +413,7 @@ char *gm_governance_sign(const gm_governance_proposal *p, const gm_key *admin, s
 static int expect_field(struct gm_json_in *in, const char *lead, char *out, size_t outsize,
                         const char *what)
 {
-    size_t n = strlen(lead);
-    if (in->len - in->pos < n || memcmp(in->s + in->pos, lead, n) != 0)
-        return gm_errf(in->err, in->errlen, "%s expected at byte %zu", what, in->pos);
-    in->pos += n;
-    return gm_json_in_string(in, out, outsize, what);
+    return gm_json_in_literal(in, lead, what) || gm_json_in_string(in, out, outsize, what) ? -1 : 0;
 }
 
 static int parse_key_id_sig(struct gm_json_in *in, struct gm_governance_signature *s)
@@ -630,25 +605,15 @@ gm_governance_record *gm_governance_record_parse(const char *buf, size_t len, ch
         gm_errf(msg, sizeof msg, "field \"applied\": out of range");
         goto fail;
     }
-    static const char policy_key[] = ",\"policy\":";
-    if (len - in.pos < sizeof policy_key - 1 ||
-        memcmp(buf + in.pos, policy_key, sizeof policy_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"policy\" expected at byte %zu", in.pos);
+    if (gm_json_in_literal(&in, ",\"policy\":", "field \"policy\""))
         goto fail;
-    }
-    in.pos += sizeof policy_key - 1;
     size_t pstart = in.pos;
     if (parse_proposal_at(&in, p, "field \"policy\"") != 0)
         goto fail;
     if (set_bytes(p, buf + pstart, in.pos - pstart, msg, sizeof msg) != 0)
         goto fail;
-    static const char sigs_key[] = ",\"signatures\":[";
-    if (len - in.pos < sizeof sigs_key - 1 ||
-        memcmp(buf + in.pos, sigs_key, sizeof sigs_key - 1) != 0) {
-        gm_errf(msg, sizeof msg, "field \"signatures\" (an array) expected at byte %zu", in.pos);
+    if (gm_json_in_literal(&in, ",\"signatures\":[", "field \"signatures\" (an array)"))
         goto fail;
-    }
-    in.pos += sizeof sigs_key - 1;
     for (;;) {
         if (r->nsigs == GM_POLICY_SIGNATURES_MAX) {
             gm_errf(msg, sizeof msg, "more than %d signatures", GM_POLICY_SIGNATURES_MAX);
