@@ -452,6 +452,10 @@ int gm_ledger_trust_policy_admins(gm_ledger *ledger, const struct gm_governance_
  * when there are none) and the count in *n.  0 or -1. */
 int gm_ledger_policy_indices(gm_ledger *ledger, uint64_t **indices, size_t *n, char *err,
                              size_t errlen);
+/* The leaf index of the policy in force (the last policy record), without
+ * reading it: 1 with *index set, 0 when the ledger has none, or -1.  As of
+ * the last open, append or refresh. */
+int gm_ledger_policy_last(gm_ledger *ledger, uint64_t *index, char *err, size_t errlen);
 /* The policy in force (the last policy record), decoded: 1 with *record
  * (free with gm_governance_record_destroy) and *index set (may be NULL), 0
  * when the ledger has none, or -1. */

@@ -861,15 +861,24 @@ static int read_record(gm_ledger *l, uint64_t index, gm_governance_record **reco
     return 0;
 }
 
-int gm_ledger_policy_in_force(gm_ledger *l, gm_governance_record **record, uint64_t *index,
-                              char *err, size_t errlen)
+int gm_ledger_policy_last(gm_ledger *l, uint64_t *index, char *err, size_t errlen)
 {
-    *record = NULL;
     if (gm_settle_ledger_scan_policies(l, err, errlen) != 0)
         return -1;
     if (l->npolicies == 0)
         return 0;
-    uint64_t i = l->policies[l->npolicies - 1].index;
+    *index = l->policies[l->npolicies - 1].index;
+    return 1;
+}
+
+int gm_ledger_policy_in_force(gm_ledger *l, gm_governance_record **record, uint64_t *index,
+                              char *err, size_t errlen)
+{
+    uint64_t i;
+    *record = NULL;
+    int r = gm_ledger_policy_last(l, &i, err, errlen);
+    if (r <= 0)
+        return r;
     if (read_record(l, i, record, err, errlen) != 0)
         return -1;
     if (index)

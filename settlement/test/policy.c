@@ -251,7 +251,9 @@ int main(void)
     struct gm_governance_admins three = { admin_keys, 3, 3 };
     refused(l, p1, ab, 2, &three, NOW, "3 are required", "2 signatures under a 3-of-3 rule");
     gm_governance_record *in_force = NULL;
-    ok(gm_ledger_policy_in_force(l, &in_force, NULL, err, sizeof err) == 0 && !in_force,
+    uint64_t last = 99;
+    ok(gm_ledger_policy_in_force(l, &in_force, NULL, err, sizeof err) == 0 && !in_force &&
+           gm_ledger_policy_last(l, &last, err, sizeof err) == 0 && last == 99,
        "after every refusal there is still no policy in force");
 
     struct gm_governance_signature ac[] = { sc, sa };
@@ -265,6 +267,8 @@ int main(void)
            gm_governance_record_applied(in_force) == NOW &&
            gm_governance_record_signature_count(in_force) == 2,
        "it is the policy in force: its hash, applied time, two signatures");
+    ok(gm_ledger_policy_last(l, &last, err, sizeof err) == 1 && last == 1,
+       "its leaf index without reading it: %llu", (unsigned long long)last);
     size_t signers[2];
     ok(gm_governance_record_check(in_force, &admins, signers, err, sizeof err) == 0 &&
            signers[0] + signers[1] == 2 && signers[0] != signers[1],

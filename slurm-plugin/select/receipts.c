@@ -242,13 +242,14 @@ static int gm_watch_policy(gm_ledger *ledger, const struct gm_governance_admins 
 
     if (gm_ledger_refresh(ledger, err, sizeof err) != 0)
         goto fail;
-    int r = gm_ledger_policy_in_force(ledger, &rec, &index, err, sizeof err);
+    /* Read and check the record only when it is new to this writer. */
+    int r = gm_ledger_policy_last(ledger, &index, err, sizeof err);
     if (r < 0)
         goto fail;
-    if (r == 0 || (*seen && *seen_index == index)) {
-        gm_governance_record_destroy(rec);
+    if (r == 0 || (*seen && *seen_index == index))
         return 0;
-    }
+    if (gm_ledger_policy_in_force(ledger, &rec, &index, err, sizeof err) != 1)
+        goto fail;
     if (admins->nkeys < admins->threshold ||
         gm_governance_record_check(rec, admins, NULL, err, sizeof err) != 0) {
         snprintf(msg, sizeof msg,

@@ -225,7 +225,6 @@ static void gm_make_effective(const char *why)
     gm_conf_destroy(gm_conf);
     gm_conf = eff;
     gm_conf_gen++;
-    gm_receipts_configure(gm_conf);
     gm_dirty++;
 }
 
@@ -302,6 +301,9 @@ static void gm_load_conf(const char *why)
     }
     gm_conf_destroy(gm_file_conf);
     gm_file_conf = conf;
+    /* The writer takes only the file's paths and keys, no market value: a
+     * policy coming in force does not make it load them again. */
+    gm_receipts_configure(gm_file_conf);
     gm_make_effective(why);
     if (gm_market_closed())
         info("gpumarket: %s (%s): governance is on (PolicyThreshold=%u): market jobs wait until "
