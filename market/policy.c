@@ -653,26 +653,6 @@ static int place_per_node(struct placer *p, struct gm_policy_result *r,
     return 0;
 }
 
-static int cmp_u32_desc(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* How many of the capacities (sorted high to low) are at least `want`. */
-static size_t nodes_with_cap(const uint32_t *caps, size_t n, uint32_t want)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (caps[mid] >= want)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Uniform-price clearing per type over the bids sorted high to low; fills
  * verdicts, the admitted list, their placements and the markets.  A bid is
  * admitted when the type's supply holds it and, for a job that takes a
@@ -717,21 +697,20 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
 
     /* What the market could offer were every GPU idle: each market node's
-     * GPUs less the reserve (over all types: an upper bound), largest
-     * first.  A bid beyond it would wait forever at the head of its type. */
-    uint32_t *caps = alloc_array(s->node_count, sizeof *caps);
-    size_t ncaps = 0;
+     * GPUs less the reserve (over all types: an upper bound).  A bid beyond
+     * it would wait forever at the head of its type.  with_cap[c]: how many
+     * nodes could offer c or more (check_snapshot bounds c). */
+    uint32_t with_cap[GM_POLICY_MAX_NODE_GPUS + 2] = { 0 };
     uint64_t cap_total = 0;
-    if (!caps)
-        return gm_errf(err, errlen, "policy: out of memory");
     for (size_t i = 0; i < s->node_count; i++) {
         const struct gm_policy_node *nd = &s->nodes[i];
         if (nd->in_market_partition && nd->gpus_total > e->reserve_gpus_per_node) {
-            caps[ncaps] = nd->gpus_total - e->reserve_gpus_per_node;
-            cap_total += caps[ncaps++];
+            with_cap[nd->gpus_total - e->reserve_gpus_per_node]++;
+            cap_total += nd->gpus_total - e->reserve_gpus_per_node;
         }
     }
-    qsort(caps, ncaps, sizeof *caps, cmp_u32_desc);
+    for (size_t c = GM_POLICY_MAX_NODE_GPUS; c-- > 0;)
+        with_cap[c] += with_cap[c + 1];
 
     size_t sorted = 0;
     for (size_t i = 0; i < n; i++) {
@@ -749,9 +728,8 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
             v->status = GM_POLICY_TYPE_NOT_OFFERED;
         } else if (b->bid > e->max_bid) {
             v->status = GM_POLICY_ABOVE_MAX_BID;
-        } else if (v->gpus_per_node
-                       ? nodes_with_cap(caps, ncaps, v->gpus_per_node) < v->gpus / v->gpus_per_node
-                       : v->gpus > cap_total) {
+        } else if (v->gpus_per_node ? with_cap[v->gpus_per_node] < v->gpus / v->gpus_per_node
+                                    : v->gpus > cap_total) {
             v->status = GM_POLICY_NEVER_FITS;
         } else {
             v->bid = b->bid ? b->bid : e->reserve[b->type];
@@ -759,7 +737,6 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
                 (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
         }
     }
-    free(caps);
     sort_bid_items(items, keys, sorted);
 
     for (size_t t = 0; t < e->type_count; t++) {

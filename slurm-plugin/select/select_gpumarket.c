@@ -1390,30 +1390,27 @@ static int gm_hide_unoffered(struct gm_hidden *h, const struct gm_policy_verdict
 {
     size_t n;
     const char *type = gm_policy_type_name(gm_engine, v->type);
-    uint32_t *allow = calloc((size_t)node_record_count + 1, sizeof *allow);
-
-    if (!allow)
-        return -1;
-    if (required) {
-        const struct gm_policy_offer *of = gm_policy_result_offers(gm_snap.result, &n);
-        for (size_t i = 0; i < n; i++)
-            if (of[i].type == v->type && of[i].node < gm_snap.node_count &&
-                gm_snap.node_index[of[i].node] < (uint32_t)node_record_count)
-                allow[gm_snap.node_index[of[i].node]] += of[i].count;
-    } else {
-        const struct gm_policy_placement *pl = gm_policy_result_placements(gm_snap.result, &n);
-        for (uint32_t k = 0; k < v->placement_count && v->placement_first + k < n; k++) {
-            uint32_t sn = pl[v->placement_first + k].node;
-            if (sn < gm_snap.node_count && gm_snap.node_index[sn] < (uint32_t)node_record_count)
-                allow[gm_snap.node_index[sn]] += pl[v->placement_first + k].gpus;
-        }
-    }
-    node_record_t *node_ptr;
+    const struct gm_policy_offer *of = gm_policy_result_offers(gm_snap.result, &n);
+    const struct gm_policy_placement *pl = NULL;
     int rc = 0;
-    for (int i = 0; rc == 0 && (node_ptr = next_node(&i)); i++)
-        if (node_ptr->index < bit_size(node_bitmap) && bit_test(node_bitmap, node_ptr->index))
-            rc = gm_hide_node(h, node_ptr, type, allow[node_ptr->index], now);
-    free(allow);
+
+    /* node_bitmap holds only nodes of this list (gm_narrow and
+     * gm_narrow_required cut it so), each named once: a job's placements
+     * are on distinct nodes, and a node has one offer per type. */
+    if (!required) {
+        pl = gm_policy_result_placements(gm_snap.result, &n);
+        n = v->placement_first + v->placement_count <= n ? v->placement_count : 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint32_t sn = required ? of[i].node : pl[v->placement_first + i].node;
+        uint32_t allow = required ? of[i].count : pl[v->placement_first + i].gpus;
+        if ((required && of[i].type != v->type) || sn >= gm_snap.node_count)
+            continue;
+        uint32_t idx = gm_snap.node_index[sn];
+        if (idx < (uint32_t)bit_size(node_bitmap) && bit_test(node_bitmap, idx) &&
+            node_record_table_ptr[idx])
+            rc = gm_hide_node(h, node_record_table_ptr[idx], type, allow, now);
+    }
     if (rc != 0)
         gm_hidden_restore(h);
     return rc;
