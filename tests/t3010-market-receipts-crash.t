@@ -79,7 +79,8 @@ while [ $((SECONDS - t0)) -lt 600 ]; do
 done
 drained() { sleep 1; tend; [ "$(active)" -eq 0 ]; }
 wait_for 300 drained
-ok $? "the stream drained in $((SECONDS - t0)) s: $crashes kill -9s, $reconfigs reconfigures, $locals local jobs"
+ok $? "the stream drained in $((SECONDS - t0)) s: $crashes kill -9s, $reconfigs reconfigures, $locals local jobs" ||
+  squeue -h -p market -t PENDING,RUNNING,COMPLETING -o '%i %T %M %R' 2>&1 | head -n 20 | sed 's/^/# not drained: /'
 [ "$crashes" -ge 3 ]
 ok $? "slurmctld was killed at least 3 times ($crashes)"
 [ "$unverified" -eq 0 ] && [ "$verified" -gt 0 ]
