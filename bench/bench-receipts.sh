@@ -11,17 +11,19 @@
 #      slurmctld's job rate more than the writer.  Also the latency from a
 #      job's end to its receipt being in the ledger (median and max; job ends
 #      have 1 s resolution, the ledger is polled every 0.2 s).
-#  (b) Scheduling throughput (jobs started per second, computed from
-#      EligibleTime and StartTime as bench-select.sh does) with receipts on
-#      against Receipts=no, the same stream on two sandboxes at the same time.
+#  (b) Scheduling throughput (jobs started per second: each job's batch
+#      script writes the time it starts, against the time of the release, as
+#      bench-select.sh does) with receipts on against Receipts=no, the same
+#      stream on two sandboxes at the same time, in paired rounds.
 #      Target: the stream takes at most 5% longer with receipts on (ratio
 #      on/off >= 1/1.05).  Both slurmctlds are restarted the same way (the
 #      setting is read at start), and (b) runs first, then (a) on the
 #      receipts sandbox alone.
 # Prints JSON lines (see design.md, Benchmarks); commentary goes to stderr.
 set -u
+. "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_RECEIPTS_JOBS:-100}
-rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-3}
+rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-5}
 builddir=${top_builddir:-.}
 sandbox=$builddir/sandbox/gpumarket-sandbox
 cli=$builddir/cli/gpumarket
@@ -75,12 +77,14 @@ grep -q 'receipts are off' "$doff/log/slurmctld.log" ||
   { say "slurmctld of $doff did not turn receipts off"; exit 1; }
 
 now() { date +%s.%N; }
-# submit DIR: N held 1-GPU market jobs that end at once; prints their ids.
+# submit DIR [STAMPS]: N held 1-GPU market jobs that end at once, each
+# writing the time it starts to STAMPS; prints their ids.
 submit() {
-  local i
+  local i cmd=true
+  [ -n "${2:-}" ] && cmd="date +%s.%N >>$2"
   for ((i = 0; i < jobs; i++)); do
     SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p market --gres=gpu:1 --market-bid=2.00 \
-      -o /dev/null --wrap true
+      -o /dev/null --wrap "$cmd"
   done
 }
 release() { # release DIR IDS
@@ -101,43 +105,35 @@ times() {
 }
 
 # ---- (b) the same stream on both sandboxes at once: receipts on and
-# Receipts=no; ROUNDS rounds (the two slurmctlds share the CPUs, so one
-# round is noisy): ours and baseline are the medians, ratio the median of
-# the per-round ratios, range their extremes.
-# throughput DIR IDS: "JOBS/S SPAN" with SPAN = last start - first eligible
-# + 1 (seconds), as bench-select.sh computes it.
-throughput() {
-  paste <(times "$1" "$2" EligibleTime) <(times "$1" "$2" StartTime) |
-    awk '{ if (min == "" || $1 < min) min = $1; if ($2 > max) max = $2 }
-         END { printf "%.3f %d\n", NR / (max - min + 1), max - min + 1 }'
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# Receipts=no, in ROUNDS paired rounds (the two slurmctlds share the CPUs,
+# so one round is noisy): ours and baseline are the medians, the ratio the
+# median of the per-round ratios, the spread their quartiles.
 : >"$tmp/rounds"
 for ((r = 1; r <= rounds; r++)); do
-  ids_on=$(submit "$won" | tr '\n' ' ')
-  ids_off=$(submit "$doff" | tr '\n' ' ')
-  # Released at once, the first of the two alternating between rounds.
+  son=$tmp/on$r.starts soff=$tmp/off$r.starts
+  : >"$son"; : >"$soff"
+  ids_on=$(submit "$won" "$son" | tr '\n' ' ')
+  ids_off=$(submit "$doff" "$soff" | tr '\n' ' ')
+  # Released one after the other, the first alternating between rounds.
   if ((r % 2)); then
-    release "$won" "$ids_on" & release "$doff" "$ids_off"
+    ron=$(now); release "$won" "$ids_on"; roff=$(now); release "$doff" "$ids_off"
   else
-    release "$doff" "$ids_off" & release "$won" "$ids_on"
+    roff=$(now); release "$doff" "$ids_off"; ron=$(now); release "$won" "$ids_on"
   fi
-  wait
   deadline=$((SECONDS + 600))
   while [ "$(left "$won")" -gt 0 ] || [ "$(left "$doff")" -gt 0 ]; do
     [ $SECONDS -ge $deadline ] && { say "(b): round $r did not finish in 600 s"; exit 1; }
-    sleep 1
+    sleep 0.5
   done
-  read -r tp_on span_on < <(throughput "$won" "$ids_on")
-  read -r tp_off span_off < <(throughput "$doff" "$ids_off")
-  echo "$tp_on $tp_off $span_on $span_off" >>"$tmp/rounds"
-  say "(b) round $r, $jobs jobs on each at once: receipts on $tp_on jobs/s (${span_on} s), Receipts=no $tp_off jobs/s (${span_off} s)"
+  if [ "$(wc -l <"$son")" -ne "$jobs" ] || [ "$(wc -l <"$soff")" -ne "$jobs" ]; then
+    say "(b): round $r: $(wc -l <"$son") of $jobs jobs started with receipts on, $(wc -l <"$soff") with Receipts=no"
+    exit 1
+  fi
+  read -r tp_on _ < <(stamp_stats "$son" "$ron")
+  read -r tp_off _ < <(stamp_stats "$soff" "$roff")
+  echo "$tp_on $tp_off" >>"$tmp/rounds"
+  say "(b) round $r, $jobs jobs on each: receipts on $tp_on jobs/s, Receipts=no $tp_off jobs/s"
 done
-tp_on=$(cut -d' ' -f1 "$tmp/rounds" | median)
-tp_off=$(cut -d' ' -f2 "$tmp/rounds" | median)
-awk '{ printf "%.3f\n", $1 / $2 }' "$tmp/rounds" >"$tmp/ratios"
-ratio_b=$(median <"$tmp/ratios")
-ratio_min=$(sort -n "$tmp/ratios" | head -n 1) ratio_max=$(sort -n "$tmp/ratios" | tail -n 1)
 deadline=$((SECONDS + 60))
 until [ "$(receipts "$won")" -ge $((rounds * jobs)) ]; do
   [ $SECONDS -ge $deadline ] && { say "(b): only $(receipts "$won") of $((rounds * jobs)) receipts of the stream"; break; }
@@ -194,5 +190,5 @@ awk -v o="$ours_a" -v b="$base_a" -v n="$jobs" 'BEGIN {
   printf "{\"name\": \"receipts_from_slurmctld_per_second\", \"unit\": \"receipts/s\", \"ours\": %.2f, \"baseline\": %.2f, \"ratio\": %.4f, \"target\": null, \"higher_is_better\": true, \"jobs\": %d, \"note\": \"ours: %d 1-GPU market jobs released at once on 2 nodes x 4 GPUs, receipts / (last receipt on disk - first job end); baseline: gpumarket ledger append of %d receipts in one pipe. Bound by the rate slurmctld starts and ends jobs, not by the writer, so the ratio is far below 1; no target\"}\n", o, b, o / b, n, n, n }'
 awk -v o="$lat_med" -v m="$lat_max" 'BEGIN {
   printf "{\"name\": \"receipt_latency_job_end_to_ledger_median\", \"unit\": \"s\", \"ours\": %s, \"baseline\": null, \"ratio\": null, \"target\": null, \"higher_is_better\": false, \"max\": %s, \"note\": \"from the receipt end (slurmctld end_time, whole seconds, so up to 1 s early or late) to the end of the first 0.2 s poll of the ledger that holds the receipt\"}\n", o, m }'
-awk -v o="$tp_on" -v b="$tp_off" -v r="$ratio_b" -v lo="$ratio_min" -v hi="$ratio_max" -v k="$rounds" -v n="$jobs" 'BEGIN {
-  printf "{\"name\": \"receipts_sched_jobs_started_per_second\", \"unit\": \"jobs/s\", \"ours\": %.3f, \"baseline\": %.3f, \"ratio\": %.3f, \"target\": 0.952, \"higher_is_better\": true, \"rounds\": %d, \"range\": [%.3f, %.3f], \"jobs\": %d, \"note\": \"ours: receipts on, baseline: Receipts=no, the same stream on two sandboxes at once (medians of the rounds; ratio: median of the per-round ratios); target 1/1.05: the stream takes at most 5%% longer with receipts\"}\n", o, b, r, k, lo, hi, n }'
+paired_row "$tmp/rounds" receipts_sched_jobs_started_per_second jobs/s 1 2 0.952 true \
+  "\"jobs\": $jobs, \"note\": \"ours: receipts on, baseline: Receipts=no, the same stream on two sandboxes at once; target 1/1.05: the stream takes at most 5% longer with receipts\""

@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Benchmark: median latency of `srun true` with spank_gpumarket.so loaded
-# against the same sandbox with an empty plugstack.conf, runs interleaved so
-# both see the same machine load.  Prints one JSON line.
+# Benchmark: latency of `srun true` with spank_gpumarket.so loaded against
+# the same sandbox with an empty plugstack.conf, in paired runs (one of each,
+# the order alternating) so both see the same machine load.  Prints one JSON
+# line: the medians, and the median and quartiles of the per-pair ratios.
 set -u
-runs=${GPUMARKET_BENCH_SPANK_RUNS:-25}
+. "$(dirname "$0")/paired.sh"
+runs=${GPUMARKET_BENCH_SPANK_RUNS:-31}
 sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench-spank: skipped: the sandbox cluster needs root" >&2
@@ -28,13 +30,18 @@ time_us() { # time_us SRUN-ARGS...: one `srun ... true`, in microseconds
   t1=$(date +%s%N)
   echo $(((t1 - t0) / 1000))
 }
-: >"$dir/with"; : >"$dir/without"
+: >"$dir/pairs"
 for ((i = 0; i < runs; i++)); do
-  cp "$dir/plugstack.with" "$conf"; time_us -p market --market-bid=2.40 >>"$dir/with"
-  cp "$dir/plugstack.without" "$conf"; time_us -p market >>"$dir/without"
+  if ((i % 2)); then
+    cp "$dir/plugstack.without" "$conf"; wo=$(time_us -p market)
+    cp "$dir/plugstack.with" "$conf"; w=$(time_us -p market --market-bid=2.40)
+  else
+    cp "$dir/plugstack.with" "$conf"; w=$(time_us -p market --market-bid=2.40)
+    cp "$dir/plugstack.without" "$conf"; wo=$(time_us -p market)
+  fi
+  echo "$w $wo" >>"$dir/pairs"
 done
-median() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-with=$(median "$dir/with"); without=$(median "$dir/without")
-echo "bench-spank: $runs runs each, median srun true: with plugin ${with} us, without ${without} us" >&2
-awk -v w="$with" -v wo="$without" 'BEGIN {
-  printf "{\"name\": \"srun_true_latency_spank\", \"unit\": \"ms\", \"ours\": %.2f, \"baseline\": %.2f, \"ratio\": %.3f, \"target\": 1.05, \"higher_is_better\": false}\n", w / 1000, wo / 1000, w / wo }'
+echo "bench-spank: $runs pairs of srun true, with and without the plugin" >&2
+# Latencies in ms, for the row.
+awk '{ printf "%.3f %.3f\n", $1 / 1000, $2 / 1000 }' "$dir/pairs" >"$dir/pairs.ms"
+paired_row "$dir/pairs.ms" srun_true_latency_spank ms 1 2 1.05 false

@@ -15,8 +15,8 @@
  *
  * Records are appended with one write(2) each under the journal's mutex, so
  * a killed process loses nothing it returned from; gm_segments_settle
- * fdatasyncs before it signs, so a receipt never precedes its record on
- * disk.  A torn last line (power loss) is cut at open; a bad line followed
+ * fdatasyncs (without holding the mutex) before it signs, so a receipt never
+ * precedes its record on disk.  A torn last line (power loss) is cut at open; a bad line followed
  * by good ones is counted as damage and skipped. */
 #include "common/io.h"
 #include "common/text.h"
@@ -785,9 +785,17 @@ int gm_segments_settle(gm_segments *s, gm_ledger *ledger, const gm_key *key, siz
         free(recorded);
         return gm_errf(err, errlen, "%s: the journal is behind memory; compact it first", s->path);
     }
-    int synced = n == 0 || fdatasync(s->fd) == 0;
-    int sync_errno = errno;
+    /* The sync runs without the mutex: gm_segments_begin and _end are
+     * called by slurmctld's scheduler with its job lock held and must not
+     * wait for a disk.  A duplicate of the descriptor keeps the file that
+     * holds these records open if gm_segments_compact replaces it meanwhile
+     * (it syncs the file it writes itself). */
+    int fd = n == 0 ? -1 : dup(s->fd);
     pthread_mutex_unlock(&s->mu);
+    int synced = n == 0 || (fd >= 0 && fdatasync(fd) == 0);
+    int sync_errno = errno;
+    if (fd >= 0)
+        close(fd);
 
     int rc = 0;
     if (!synced) {

@@ -3,25 +3,53 @@
  * between.  Replay after reopen, a second begin or end, a torn tail and a
  * damaged record, a crash between the ledger append and the "done" record,
  * a journal or ledger that cannot be written (RLIMIT_FSIZE stands in for a
- * full disk), compaction, and a writer killed with SIGKILL at random
- * moments while segments stream through it. */
+ * full disk), compaction, a settle whose disk sync stalls while slurmctld's
+ * scheduler begins and ends segments, and a writer killed with SIGKILL at
+ * random moments while segments stream through it. */
 #include "config.h"
 
 #include "settlement/gpumarket-settlement.h"
 #include "tests/tap/tap.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static char tmpdir[] = "/tmp/gm-segments-test.XXXXXX";
+
+/* fdatasync, as the library calls it: when `stall_sync` is armed, the sync
+ * waits until the test says go (or 10 s pass, then `stall_timed_out`), as a
+ * disk under load would.  Anything that waits on the journal's mutex
+ * meanwhile waits for this. */
+static pthread_mutex_t stall_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stall_cv = PTHREAD_COND_INITIALIZER;
+static int stall_sync, stall_in_sync, stall_go, stall_timed_out;
+
+int fdatasync(int fd)
+{
+    pthread_mutex_lock(&stall_mu);
+    if (stall_sync) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        stall_in_sync = 1;
+        pthread_cond_broadcast(&stall_cv);
+        while (!stall_go && !stall_timed_out)
+            if (pthread_cond_timedwait(&stall_cv, &stall_mu, &until) == ETIMEDOUT)
+                stall_timed_out = 1;
+    }
+    pthread_mutex_unlock(&stall_mu);
+    return (int)syscall(SYS_fdatasync, fd);
+}
 static gm_key *key;
 
 #define ORIGIN "test.example/segments"
@@ -532,6 +560,71 @@ static void killed(const char *dir, unsigned seed)
     gm_ledger_close(l);
 }
 
+struct settle_args {
+    gm_segments *s;
+    gm_ledger *l;
+    int rc;
+    char err[512];
+};
+
+static void *settle_thread(void *arg)
+{
+    struct settle_args *a = arg;
+    a->rc = gm_segments_settle(a->s, a->l, key, 64, 90100, a->err, sizeof a->err);
+    return NULL;
+}
+
+/* The receipt writer's sync does not hold the mutex that slurmctld's
+ * scheduler takes in job_begin and job_fini (gm_segments_begin and _end): a
+ * segment begins and ends while the sync stands still, and only then is the
+ * sync let go. */
+static void sync_unlocked(const char *dir)
+{
+    char jpath[600], ldir[600], err[512];
+    snprintf(jpath, sizeof jpath, "%s/stall-journal", dir);
+    snprintf(ldir, sizeof ldir, "%s/stall-ledger", dir);
+    gm_segments *s = open_journal(jpath);
+    gm_ledger *l = open_ledger(ldir);
+    struct gm_receipt r = opening(900, 90000, 1);
+    struct gm_segment_end e = ending(90060, GM_END_COMPLETED);
+    gm_segments_begin(s, 900, &r, 90000, err, sizeof err);
+    gm_segments_end(s, 900, 90000, &e, err, sizeof err);
+
+    struct settle_args a = { .s = s, .l = l, .rc = -2 };
+    pthread_t t;
+    pthread_mutex_lock(&stall_mu);
+    stall_sync = 1;
+    stall_in_sync = stall_go = stall_timed_out = 0;
+    pthread_mutex_unlock(&stall_mu);
+    if (pthread_create(&t, NULL, settle_thread, &a) != 0)
+        bail_out("pthread_create");
+    pthread_mutex_lock(&stall_mu);
+    while (!stall_in_sync)
+        pthread_cond_wait(&stall_cv, &stall_mu);
+    pthread_mutex_unlock(&stall_mu);
+
+    struct gm_receipt r2 = opening(901, 90050, 1);
+    struct gm_segment_end e2 = ending(90070, GM_END_COMPLETED);
+    int begun = gm_segments_begin(s, 901, &r2, 90050, err, sizeof err);
+    int ended = gm_segments_end(s, 901, 90050, &e2, err, sizeof err);
+    pthread_mutex_lock(&stall_mu);
+    int waited = stall_timed_out;
+    stall_go = 1;
+    stall_sync = 0;
+    pthread_cond_broadcast(&stall_cv);
+    pthread_mutex_unlock(&stall_mu);
+    pthread_join(t, NULL);
+    ok(!waited && begun == 0 && ended >= 0,
+       "a segment begins and ends while the settle's disk sync stands still (%s)",
+       waited ? "they waited until the sync gave up: the sync held the journal's mutex"
+              : "they did not wait for it");
+    is_int(a.rc, 1, "the stalled settle then writes its one receipt (%s)", a.err);
+    is_int(gm_segments_settle(s, l, key, 64, 90200, err, sizeof err), 1,
+           "and the segment ended meanwhile is receipted next");
+    gm_ledger_close(l);
+    gm_segments_close(s);
+}
+
 int main(void)
 {
     char err[512];
@@ -546,6 +639,7 @@ int main(void)
     crash_after_append(tmpdir);
     damage(tmpdir);
     full_disk(tmpdir);
+    sync_unlocked(tmpdir);
     unsigned seed = (unsigned)time(NULL);
     diag("kill test seed %u", seed);
     killed(tmpdir, seed);

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# Paired rounds for the benchmarks that drive sandboxes (sourced by
+# bench-select.sh, bench-receipts.sh and bench-spank.sh): each round
+# measures ours and the baseline under the same load; a row gives the
+# medians of both, the median of the per-round ratios and its quartiles.
+
+# paired_row FILE NAME UNIT OURS_COL BASE_COL TARGET HIGHER [EXTRA]: one JSON
+# line from FILE's whitespace-separated columns (one line per round).
+# TARGET is a number or null; EXTRA is more JSON members, without the
+# leading comma ("\"jobs\": 60").
+paired_row() {
+  awk -v name="$2" -v unit="$3" -v o="$4" -v b="$5" -v t="$6" -v hi="$7" -v extra="${8:-}" '
+    function sort(a, k,   i, j, x) {
+      for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+    }
+    function q(a, k, f,   p, i) { p = f * (k - 1) + 1; i = int(p); return (i >= k) ? a[k] : a[i] + (p - i) * (a[i + 1] - a[i]) }
+    $b > 0 { n++; ov[n] = $o; bv[n] = $b; rv[n] = $o / $b }
+    END {
+      if (n == 0) exit 1
+      sort(ov, n); sort(bv, n); sort(rv, n)
+      printf "{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.3f, \"baseline\": %.3f, \"ratio\": %.3f, \"target\": %s, \"higher_is_better\": %s, \"rounds\": %d, \"spread\": [%.3f, %.3f]%s}\n",
+        name, unit, q(ov, n, 0.5), q(bv, n, 0.5), q(rv, n, 0.5), t, hi, n, q(rv, n, 0.25), q(rv, n, 0.75),
+        (extra == "") ? "" : ", " extra
+    }' "$1"
+}
+
+# stamp_stats STAMPS RELEASED: "JOBS_PER_S MEDIAN_WAIT" from a file of start
+# times (date +%s.%N, one per job, written by each job's batch script) and
+# the time the jobs were released; the waits go to STAMPS.waits.  Slurm's
+# StartTime has whole seconds, too coarse for the differences measured.
+stamp_stats() {
+  awk -v r="$2" '{ w = $1 - r; print w > (FILENAME ".waits"); if (w > max) max = w }
+                 END { printf "%.4f ", (max > 0) ? NR / max : 0 }' "$1"
+  sort -n "$1.waits" | awk '{ a[NR] = $1 } END { printf "%.4f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
