@@ -1020,6 +1020,9 @@ static uint64_t gm_cost_round_gate, gm_cost_round_ct;
 static unsigned gm_cost_round_calls;
 static float gm_cost_ratio[GM_COST_ROUNDS];
 static size_t gm_cost_ratio_count;
+/* A rebuild's wall time beyond its CPU time (the thread was descheduled),
+ * taken out of the job_test call it happened in. */
+static __thread uint64_t gm_cost_rebuild_idle;
 
 static uint64_t gm_now_ns(void)
 {
@@ -1058,10 +1061,6 @@ static uint64_t gm_cpu_ns(void)
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
-
-/* A rebuild's wall time beyond its CPU time (the thread was descheduled),
- * taken out of the job_test call it happened in. */
-static __thread uint64_t gm_cost_rebuild_idle;
 
 static void gm_cost_rebuilt(uint64_t wall_ns, uint64_t cpu_ns)
 {
