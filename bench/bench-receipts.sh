@@ -21,6 +21,7 @@
 #      receipts sandbox alone.
 # Prints JSON lines (see design.md, Benchmarks); commentary goes to stderr.
 set -u
+# shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_RECEIPTS_JOBS:-100}
 rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-5}

@@ -12,6 +12,7 @@
 #   select-market.dat   the market each time slurmctld recomputed it, from its
 #                       log: SECONDS TYPE PRICE SUPPLY DEMAND
 set -u
+# shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_SELECT_JOBS:-60}
 outdir=${GPUMARKET_BENCH_DIR:-bench}

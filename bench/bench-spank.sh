@@ -5,6 +5,7 @@
 # the order alternating) so both see the same machine load.  Prints one JSON
 # line: the medians, and the median and quartiles of the per-pair ratios.
 set -u
+# shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 runs=${GPUMARKET_BENCH_SPANK_RUNS:-31}
 sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox

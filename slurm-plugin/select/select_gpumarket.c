@@ -1922,10 +1922,7 @@ extern int select_p_job_begin(job_record_t *job_ptr)
         gm_money_format(l.price, p, sizeof p);
         info("gpumarket: %pJ: lease %s x%" PRIu32 " at %s/GPU-hour, time limit %" PRId64 " min",
              job_ptr, l.type, l.gpus, p, l.limit_min);
-        /* The snapshot stays: the job began on GPUs its plan gave it (the
-         * others were hidden), which no other admitted job's plan holds,
-         * and with its bid and those GPUs gone together the clearing of the
-         * rest is the same.  The next scheduling pass rebuilds it. */
+        gm_dirty++;
     }
     pthread_mutex_unlock(&gm_lock);
     return rc;
