@@ -118,7 +118,8 @@ bench_bench_allreduce_mpi_LDADD = mpi-runtime/libgpumarket-mpi.la $(MPI_LIBS)
 bench/bench-allreduce: $(top_srcdir)/bench/bench-allreduce.sh Makefile
 	$(AM_V_GEN)$(MKDIR_P) bench && sed 's|[@]MPIRUN[@]|$(MPIRUN)|g' $(top_srcdir)/bench/bench-allreduce.sh >$@ && chmod +x $@
 bench/bench-train: $(top_srcdir)/bench/bench-train.sh Makefile
-	$(AM_V_GEN)$(MKDIR_P) bench && sed 's|[@]MPIRUN[@]|$(MPIRUN)|g' $(top_srcdir)/bench/bench-train.sh >$@ && chmod +x $@
+	$(AM_V_GEN)$(MKDIR_P) bench && sed -e 's|[@]MPIRUN[@]|$(MPIRUN)|g' -e 's|[@]srcbench[@]|$(abs_top_srcdir)/bench|g' \
+	  $(top_srcdir)/bench/bench-train.sh >$@ && chmod +x $@
 BENCHMARKS += bench/bench-allreduce bench/bench-train
 CLEANFILES += bench/bench-allreduce bench/bench-train
 EXTRA_DIST += bench/bench-allreduce.sh bench/bench-train.sh
