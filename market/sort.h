@@ -52,7 +52,9 @@
     }
 
 /* Radix sorts, stable, by a 64-bit unsigned key KEY(x) of elements of type
- * T; tmp holds n elements.  Only the bits the keys differ in count: the key
+ * T; tmp holds n elements.  FINISH(range, scratch, m) then runs on each
+ * sorted range (the whole array, or each bucket below) whose keys no other
+ * range shares, with as much scratch.  Only the bits the keys differ in count: the key
  * less the smallest key, a byte a pass, skipping bytes equal in every key.
  * Arrays beyond GM_RADIX_MSD_MIN elements no longer fit the CPU's L2 cache
  * (1 MB and less), and a pass over them costs a trip to L3 or memory per
@@ -64,7 +66,7 @@
 #define GM_RADIX_MSD_MIN 65536
 #endif
 
-#define GM_DEFINE_RADIX_SORT(NAME, T, KEY)                                     \
+#define GM_DEFINE_RADIX_SORT(NAME, T, KEY, FINISH)                             \
     /* LSD passes over a[0..n) on the bytes of KEY(x) set in `diff` (the     \
      * bytes the keys differ in); the result is in a. */ \
     static void NAME##_lsd(T *a, T *tmp, size_t n, uint64_t diff)              \
@@ -98,11 +100,14 @@
             high = k > high ? k : high;                                        \
             diff |= k ^ k0;                                                    \
         }                                                                      \
-        if (diff == 0)                                                         \
+        if (diff == 0) {                                                       \
+            FINISH(a, tmp, n);                                                 \
             return;                                                            \
+        }                                                                      \
         unsigned bits = 64 - (unsigned)__builtin_clzll(high - low);            \
         if (n < GM_RADIX_MSD_MIN || bits <= 8) {                               \
             NAME##_lsd(a, tmp, n, diff);                                       \
+            FINISH(a, tmp, n);                                                 \
             return;                                                            \
         }                                                                      \
         unsigned shift = bits - 8;                                             \
@@ -133,13 +138,15 @@
                 }                                                              \
             }                                                                  \
             memcpy(a + lo, bucket, m * sizeof *a);                             \
+            FINISH(a + lo, bucket, m);                                         \
         }                                                                      \
     }
 
 /* Sort a[0..n) by the upper 32 bits (stable: equal keys keep their order);
  * tmp holds n elements. */
-#define GM_HI32_KEY(x) (*(x) >> 32)
-GM_DEFINE_RADIX_SORT(gm_radix_sort_hi32, uint64_t, GM_HI32_KEY)
+#define GM_HI32_KEY(x)          (*(x) >> 32)
+#define GM_NO_FINISH(a, tmp, n) ((void)0)
+GM_DEFINE_RADIX_SORT(gm_radix_sort_hi32, uint64_t, GM_HI32_KEY, GM_NO_FINISH)
 
 /* An element sorted by the 128-bit key (k1, k2), both compared unsigned. */
 struct gm_key_item {
@@ -151,15 +158,10 @@ struct gm_key_item {
 #define GM_KEY2_LESS(ctx, x, y) ((x)->k2 < (y)->k2)
 GM_DEFINE_MERGE_SORT(gm_sort_by_key2, struct gm_key_item, GM_KEY2_LESS)
 
-/* Sort a[0..n) by (k1, k2): a radix sort on k1 (above), then each run of
- * equal k1 sorted by k2 (runs are short in practice; a long one costs a
- * merge sort).  tmp holds n elements. */
-#define GM_K1_KEY(x) ((x)->k1)
-GM_DEFINE_RADIX_SORT(gm_radix_sort_k1, struct gm_key_item, GM_K1_KEY)
-
-static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
+/* Sort each run of equal k1 in a[0..n) by k2 (runs are short in practice;
+ * a long one costs a merge sort); tmp holds n elements. */
+static inline void gm_sort_runs_by_key2(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
 {
-    gm_radix_sort_k1(a, tmp, n);
     for (size_t lo = 0; lo < n;) {
         size_t hi = lo + 1;
         while (hi < n && a[hi].k1 == a[lo].k1)
@@ -169,5 +171,11 @@ static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item 
         lo = hi;
     }
 }
+
+/* Sort a[0..n) by (k1, k2): a radix sort on k1 (above), each run of equal
+ * k1 then sorted by k2 while its bucket is still in the cache.  tmp holds
+ * n elements. */
+#define GM_K1_KEY(x) ((x)->k1)
+GM_DEFINE_RADIX_SORT(gm_radix_sort_keys, struct gm_key_item, GM_K1_KEY, gm_sort_runs_by_key2)
 
 #endif
