@@ -202,10 +202,12 @@ GM_DEFINE_MERGE_SORT(sort_bids, struct bid_item, BID_LESS)
  * first..last), in BID_LESS order, into keys[0..n).index; keys has room for
  * 2n, items for 2n.  When every bid is below 2^56 and the submit times span
  * less than 2^32 seconds (always, in practice), the order is the order of
- * the 128-bit key (type above the bids' range | bid_high - bid, submit -
- * first | job id) and a radix sort does it in a few linear passes, one per
- * byte of the range the bids span; otherwise the merge sort compares the
- * fields.  Both give the same order. */
+ * the 128-bit key (k1: type above the bids' range | bid_high - bid, k2:
+ * submit - first | job id): a radix sort on k1 takes a few linear passes,
+ * one per byte of the range the bids span, and leaves each run of equal k1
+ * for the caller to sort by k2 when it gets there (gm_sort_run_by_key2);
+ * otherwise the merge sort compares the fields, and each k1 is distinct.
+ * Both give the same order. */
 static void sort_bid_order(const struct gm_policy_snapshot *s, const struct gm_policy_result *r,
                            struct gm_key_item *keys, struct bid_item *items, size_t n,
                            int64_t bid_low, int64_t bid_high, int64_t first, int64_t last)
@@ -223,7 +225,7 @@ static void sort_bid_order(const struct gm_policy_snapshot *s, const struct gm_p
         }
         sort_bids(items, items + n, n, NULL);
         for (size_t k = 0; k < n; k++)
-            keys[k].index = items[k].index;
+            keys[k] = (struct gm_key_item){ k, 0, items[k].index };
         return;
     }
     unsigned width = 0;
@@ -237,7 +239,7 @@ static void sort_bid_order(const struct gm_policy_snapshot *s, const struct gm_p
                 ((uint64_t)s->bids[i].submit_time - (uint64_t)first) << 32 | v->job_id, (uint32_t)i
             };
     }
-    gm_radix_sort_keys(keys, keys + n, n);
+    gm_radix_sort_k1(keys, keys + n, n);
 }
 
 struct node_item {
@@ -789,7 +791,13 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
         uint64_t remaining = m->supply;
         int blocked = 0;
         placer_load(&pl, s, r, (uint32_t)t);
+        /* Bids of equal type and bid are put in (submit, job id) order run
+         * by run as the walk reaches them: past the first bid left out the
+         * order makes no difference, and most runs are never reached. */
+        size_t run_end = i;
         for (size_t k = i; k < end && !blocked; k++) {
+            if (k == run_end)
+                run_end = k + gm_sort_run_by_key2(keys + k, keys + sorted, end - k);
             uint32_t index = keys[k].index;
             /* The bids are visited in price order, scattered over the
              * snapshot's arrays: fetch a few ahead (beyond the L2 cache each

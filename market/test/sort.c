@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The policy engine's radix sorts (market/sort.h) against qsort, on sizes
- * either side of GM_RADIX_MSD_MIN (one pass on the top byte, then each
- * bucket) and on keys that are all equal, few and repeated, or spread wide
- * across the 64 bits. */
+ * from 0 to 200,000 (beyond the L2 cache) and on keys that are all equal,
+ * few and repeated, or spread wide across the 64 bits. */
 #include "config.h"
 
-#include "common/rng.h"
 #include "market/sort.h"
+
+#include "common/rng.h"
 #include "tests/tap/tap.h"
 
 #include <stdlib.h>
@@ -55,8 +55,7 @@ static int u64_cmp(const void *a, const void *b)
 
 int main(void)
 {
-    static const size_t sizes[] = { 0, 1, 2, 33, 1000, GM_RADIX_MSD_MIN - 1, GM_RADIX_MSD_MIN,
-                                    200000 };
+    static const size_t sizes[] = { 0, 1, 2, 33, 1000, 65536, 200000 };
     size_t most = 200000;
     struct gm_key_item *keys = malloc(2 * most * sizeof *keys);
     struct gm_key_item *want = malloc(most * sizeof *want);
