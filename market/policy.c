@@ -826,7 +826,7 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
                                        v->job_id, v->type);
                 }
                 if (placed != 0) {
-                    /* The highest bid left out (the reserve is below it). */
+                    /* The highest bid left out (at or above the reserve). */
                     blocked = 1;
                     m->price = v->bid;
                     break;
