@@ -13,7 +13,7 @@ market_libgpumarket_market_la_SOURCES = \
 
 MARKET_TEST_LDADD = market/libgpumarket-market.la common/libgpumarket-common.la tests/tap/libtap.la
 check_PROGRAMS += market/test/policy.t market/test/properties.t market/test/billing.t \
-	market/test/flags.t market/test/job.t market/test/energy.t
+	market/test/flags.t market/test/job.t market/test/energy.t market/test/sort.t
 market_test_policy_t_SOURCES = market/test/policy.c
 market_test_policy_t_LDADD = $(MARKET_TEST_LDADD)
 market_test_properties_t_SOURCES = market/test/properties.c
@@ -26,8 +26,10 @@ market_test_job_t_SOURCES = market/test/job.c
 market_test_job_t_LDADD = $(MARKET_TEST_LDADD)
 market_test_energy_t_SOURCES = market/test/energy.c
 market_test_energy_t_LDADD = $(MARKET_TEST_LDADD)
+market_test_sort_t_SOURCES = market/test/sort.c
+market_test_sort_t_LDADD = $(MARKET_TEST_LDADD)
 UNIT_TESTS += market/test/policy.t market/test/properties.t market/test/billing.t \
-	market/test/flags.t market/test/job.t market/test/energy.t
+	market/test/flags.t market/test/job.t market/test/energy.t market/test/sort.t
 
 # Benchmark: a full market decision at 1,000 to 100,000 GPUs.
 noinst_PROGRAMS += bench/bench-policy

@@ -197,39 +197,49 @@ struct bid_item {
                                   : (x)->job_id < (y)->job_id)
 GM_DEFINE_MERGE_SORT(sort_bids, struct bid_item, BID_LESS)
 
-/* Sort the bids in BID_LESS order.  When every bid is below 2^56 and the
- * submit times span less than 2^32 seconds (always, in practice), the order
- * is the order of the 128-bit key (type, 2^56 - 1 - bid | submit - earliest,
- * job id) and a radix sort does it in a few linear passes; otherwise the
- * merge sort compares the fields.  Both give the same order. */
-static void sort_bid_items(struct bid_item *items, struct gm_key_item *keys, size_t n)
+/* The order of the bids to clear (the verdicts marked WAITING_SUPPLY, n of
+ * them, whose effective bids span bid_low..bid_high and submit times
+ * first..last), in BID_LESS order, into keys[0..n).index; keys has room for
+ * 2n, items for 2n.  When every bid is below 2^56 and the submit times span
+ * less than 2^32 seconds (always, in practice), the order is the order of
+ * the 128-bit key (k1: type above the bids' range | bid_high - bid, k2:
+ * submit - first | job id): a radix sort on k1 takes a few linear passes,
+ * one per byte of the range the bids span, and leaves each run of equal k1
+ * for the caller to sort by k2 when it gets there (gm_sort_run_by_key2);
+ * otherwise the merge sort compares the fields, and each k1 is distinct.
+ * Both give the same order. */
+static void sort_bid_order(const struct gm_policy_snapshot *s, const struct gm_policy_result *r,
+                           struct gm_key_item *keys, struct bid_item *items, size_t n,
+                           int64_t bid_low, int64_t bid_high, int64_t first, int64_t last)
 {
     const uint64_t bid_limit = (UINT64_C(1) << 56) - 1;
-    int packable = 1;
-    int64_t first = n ? items[0].submit : 0, last = first;
-    for (size_t i = 0; i < n; i++) {
-        if ((uint64_t)items[i].bid > bid_limit)
-            packable = 0;
-        if (items[i].submit < first)
-            first = items[i].submit;
-        if (items[i].submit > last)
-            last = items[i].submit;
-    }
+    if (n == 0)
+        return;
     /* Unsigned subtraction gives the exact span even across int64's range. */
-    if (!packable || (uint64_t)last - (uint64_t)first > UINT32_MAX) {
+    if ((uint64_t)bid_high > bid_limit || (uint64_t)last - (uint64_t)first > UINT32_MAX) {
+        for (size_t i = 0, k = 0; k < n; i++) {
+            const struct gm_policy_verdict *v = &r->verdicts[i];
+            if (v->status == GM_POLICY_WAITING_SUPPLY)
+                items[k++] = (struct bid_item){ v->bid, s->bids[i].submit_time, v->job_id, v->type,
+                                                (uint32_t)i };
+        }
         sort_bids(items, items + n, n, NULL);
+        for (size_t k = 0; k < n; k++)
+            keys[k] = (struct gm_key_item){ k, 0, items[k].index };
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        keys[i] = (struct gm_key_item){
-            (uint64_t)items[i].type << 56 | (bid_limit - (uint64_t)items[i].bid),
-            ((uint64_t)items[i].submit - (uint64_t)first) << 32 | items[i].job_id, (uint32_t)i
-        };
-    gm_radix_sort_keys(keys, keys + n, n);
-    struct bid_item *sorted = items + n;
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = items[keys[i].index];
-    memcpy(items, sorted, n * sizeof *items);
+    unsigned width = 0;
+    while (((uint64_t)(bid_high - bid_low) >> width) != 0)
+        width++;
+    for (size_t i = 0, k = 0; k < n; i++) {
+        const struct gm_policy_verdict *v = &r->verdicts[i];
+        if (v->status == GM_POLICY_WAITING_SUPPLY)
+            keys[k++] = (struct gm_key_item){
+                (uint64_t)v->type << width | (uint64_t)(bid_high - v->bid),
+                ((uint64_t)s->bids[i].submit_time - (uint64_t)first) << 32 | v->job_id, (uint32_t)i
+            };
+    }
+    gm_radix_sort_k1(keys, keys + n, n);
 }
 
 struct node_item {
@@ -653,6 +663,9 @@ static int place_per_node(struct placer *p, struct gm_policy_result *r,
     return 0;
 }
 
+/* How many bids ahead the clearing walk prefetches. */
+#define GM_WALK_AHEAD 8
+
 /* Uniform-price clearing per type over the bids sorted high to low; fills
  * verdicts, the admitted list, their placements and the markets.  A bid is
  * admitted when the type's supply holds it and, for a job that takes a
@@ -689,12 +702,13 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     for (size_t i = 0; i < n; i++)
         r->by_job[i] = (uint32_t)ids[i];
 
-    /* ids is done with; the scratch area now holds the bids to sort (2n,
-     * half of it merge scratch) and their radix keys (2n). */
-    struct bid_item *items = scratch(e, 2 * n, sizeof *items + sizeof(struct gm_key_item));
-    if (!items)
+    /* ids is done with; the scratch area now holds the order of the bids to
+     * clear, as radix keys (2n, half of it radix scratch), and, when the keys
+     * cannot hold the order, the bids for the merge sort (2n). */
+    struct gm_key_item *keys = scratch(e, 2 * n, sizeof *keys + sizeof(struct bid_item));
+    if (!keys)
         return gm_errf(err, errlen, "policy: out of memory");
-    struct gm_key_item *keys = (struct gm_key_item *)(items + 2 * n);
+    struct bid_item *items = (struct bid_item *)(keys + 2 * n);
 
     /* What the market could offer were every GPU idle: each market node's
      * GPUs less the reserve (over all types: an upper bound).  A bid beyond
@@ -712,7 +726,23 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
     for (size_t c = GM_POLICY_MAX_NODE_GPUS; c-- > 0;)
         with_cap[c] += with_cap[c + 1];
 
-    size_t sorted = 0;
+    for (size_t t = 0; t < e->type_count; t++) {
+        struct gm_policy_market *m = &r->markets[t];
+        *m = (struct gm_policy_market){ .type = (uint32_t)t, .offered = e->offered[t] };
+        if (m->offered) {
+            m->reserve_price = m->price = e->reserve[t];
+            m->supply = supply[t];
+        }
+    }
+    r->market_count = e->type_count;
+
+    /* One pass in the snapshot's order: the verdicts, the demand (every bid
+     * at or above the reserve price counts, admitted or not, so it does not
+     * depend on the order) and what the sort keys need.  A bid to clear is
+     * marked WAITING_SUPPLY until the walk below admits it or the last pass
+     * settles it against its type's price. */
+    size_t sorted = 0, per_type[GM_POLICY_MAX_TYPES] = { 0 };
+    int64_t bid_low = INT64_MAX, bid_high = 0, first = 0, last = 0;
     for (size_t i = 0; i < n; i++) {
         const struct gm_policy_bid *b = &s->bids[i];
         struct gm_policy_verdict *v = &r->verdicts[i];
@@ -732,51 +762,60 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
                                     : v->gpus > cap_total) {
             v->status = GM_POLICY_NEVER_FITS;
         } else {
+            v->status = GM_POLICY_WAITING_SUPPLY;
             v->bid = b->bid ? b->bid : e->reserve[b->type];
-            items[sorted++] =
-                (struct bid_item){ v->bid, b->submit_time, b->job_id, b->type, (uint32_t)i };
+            if (v->bid >= r->markets[b->type].reserve_price)
+                r->markets[b->type].demand += (uint64_t)v->gpus * (b->tasks > 1 ? b->tasks : 1);
+            if (sorted++ == 0)
+                first = last = b->submit_time;
+            bid_low = v->bid < bid_low ? v->bid : bid_low;
+            bid_high = v->bid > bid_high ? v->bid : bid_high;
+            first = b->submit_time < first ? b->submit_time : first;
+            last = b->submit_time > last ? b->submit_time : last;
+            per_type[b->type]++;
         }
     }
-    sort_bid_items(items, keys, sorted);
+    sort_bid_order(s, r, keys, items, sorted, bid_low, bid_high, first, last);
 
-    for (size_t t = 0; t < e->type_count; t++) {
-        struct gm_policy_market *m = &r->markets[t];
-        *m = (struct gm_policy_market){ .type = (uint32_t)t, .offered = e->offered[t] };
-        if (m->offered) {
-            m->reserve_price = m->price = e->reserve[t];
-            m->supply = supply[t];
-        }
-    }
-    r->market_count = e->type_count;
-
+    /* Per type, over its bids high to low, admit while the supply holds
+     * them.  The price is the reserve unless a bid at or above it is left
+     * out; admission stops at the first bid that does not fit, so every
+     * admitted bid is at or above the highest bid left out, and no later bid
+     * of the type changes anything the last pass does not settle. */
     size_t admitted = 0;
-    for (size_t i = 0; i < sorted;) {
-        uint32_t t = items[i].type;
+    for (size_t t = 0, i = 0; t < e->type_count; i += per_type[t], t++) {
         struct gm_policy_market *m = &r->markets[t];
+        size_t end = i + per_type[t];
+        if (i == end || r->verdicts[keys[i].index].bid < m->reserve_price)
+            continue;
         uint64_t remaining = m->supply;
         int blocked = 0;
-        size_t end = i;
-        while (end < sorted && items[end].type == t)
-            end++;
-        placer_load(&pl, s, r, t);
-        /* The price is the reserve unless a bid at or above it is left out;
-         * admission stops at the first bid that does not fit, so every
-         * admitted bid is at or above the highest bid left out. */
-        for (size_t k = i; k < end; k++) {
-            const struct bid_item *it = &items[k];
-            struct gm_policy_verdict *v = &r->verdicts[it->index];
-            uint32_t tasks = s->bids[it->index].tasks > 1 ? s->bids[it->index].tasks : 1;
-            if (it->bid < m->reserve_price) {
-                v->status = GM_POLICY_BELOW_PRICE;
-                continue;
+        placer_load(&pl, s, r, (uint32_t)t);
+        /* Bids of equal type and bid are put in (submit, job id) order run
+         * by run as the walk reaches them: past the first bid left out the
+         * order makes no difference, and most runs are never reached. */
+        size_t run_end = i;
+        for (size_t k = i; k < end && !blocked; k++) {
+            if (k == run_end)
+                run_end = k + gm_sort_run_by_key2(keys + k, keys + sorted, end - k);
+            uint32_t index = keys[k].index;
+            /* The bids are visited in price order, scattered over the
+             * snapshot's arrays: fetch a few ahead (beyond the L2 cache each
+             * visit would wait for memory). */
+            if (k + GM_WALK_AHEAD < end) {
+                __builtin_prefetch(&r->verdicts[keys[k + GM_WALK_AHEAD].index], 1);
+                __builtin_prefetch(&s->bids[keys[k + GM_WALK_AHEAD].index], 0);
             }
-            m->demand += (uint64_t)v->gpus * tasks;
+            struct gm_policy_verdict *v = &r->verdicts[index];
+            uint32_t tasks = s->bids[index].tasks > 1 ? s->bids[index].tasks : 1;
+            if (v->bid < m->reserve_price)
+                break; /* and so is every later one */
             /* A job array's pending tasks are bids one after another; the
              * verdict is its first task's, the next tasks hold supply. */
             for (uint32_t task = 0; task < tasks; task++) {
-                size_t first = r->placement_count;
+                size_t first_placement = r->placement_count;
                 int placed = 1;
-                if (!blocked && v->gpus <= remaining) {
+                if (v->gpus <= remaining) {
                     placed = v->gpus_per_node ? place_per_node(&pl, r, v) : place_spread(&pl, r, v);
                     if (placed == -1)
                         return gm_errf(err, errlen, "policy: out of memory");
@@ -786,35 +825,32 @@ static int clear_market(struct gm_policy *e, const struct gm_policy_snapshot *s,
                                        "supply of type %u",
                                        v->job_id, v->type);
                 }
-                if (placed == 0) {
-                    remaining -= v->gpus;
-                    m->admitted_gpus += v->gpus;
-                    m->admitted_jobs++;
-                    if (task == 0) {
-                        v->status = GM_POLICY_ADMITTED;
-                        v->placement_first = (uint32_t)first;
-                        v->placement_count = (uint32_t)(r->placement_count - first);
-                        r->admitted[admitted++] = it->index;
-                    }
-                    continue;
-                }
-                if (!blocked) {
+                if (placed != 0) {
+                    /* The highest bid left out (at or above the reserve). */
                     blocked = 1;
-                    if (it->bid > m->price)
-                        m->price = it->bid;
+                    m->price = v->bid;
+                    break;
                 }
-                if (task == 0)
-                    v->status =
-                        it->bid >= m->price ? GM_POLICY_WAITING_SUPPLY : GM_POLICY_BELOW_PRICE;
-                break;
+                remaining -= v->gpus;
+                m->admitted_gpus += v->gpus;
+                m->admitted_jobs++;
+                if (task == 0) {
+                    v->status = GM_POLICY_ADMITTED;
+                    v->placement_first = (uint32_t)first_placement;
+                    v->placement_count = (uint32_t)(r->placement_count - first_placement);
+                    r->admitted[admitted++] = index;
+                }
             }
         }
-        i = end;
     }
     r->admitted_count = admitted;
+    /* In the snapshot's order again: each bid left waiting is below its
+     * type's price or waits for supply at it. */
     for (size_t i = 0; i < n; i++) {
         struct gm_policy_verdict *v = &r->verdicts[i];
         v->price = r->markets[v->type].price;
+        if (v->status == GM_POLICY_WAITING_SUPPLY && v->bid < v->price)
+            v->status = GM_POLICY_BELOW_PRICE;
     }
     return 0;
 }

@@ -89,11 +89,10 @@ struct gm_key_item {
 #define GM_KEY2_LESS(ctx, x, y) ((x)->k2 < (y)->k2)
 GM_DEFINE_MERGE_SORT(gm_sort_by_key2, struct gm_key_item, GM_KEY2_LESS)
 
-/* Sort a[0..n) by (k1, k2): an LSD radix sort on k1, 8 bits a pass, skipping
- * the bytes equal in every key (so real inputs take a few passes), then each
- * run of equal k1 sorted by k2 (runs are short in practice; a long one costs
- * a merge sort).  tmp holds n elements. */
-static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
+/* Sort a[0..n) by k1 (stable): an LSD radix sort, 8 bits a pass, skipping
+ * the bytes equal in every key (so real inputs take a few passes).  tmp
+ * holds n elements. */
+static inline void gm_radix_sort_k1(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
 {
     if (n < 2)
         return;
@@ -117,14 +116,28 @@ static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item 
     }
     if (src != a)
         memcpy(a, src, n * sizeof *a);
-    for (size_t lo = 0; lo < n;) {
-        size_t hi = lo + 1;
-        while (hi < n && a[hi].k1 == a[lo].k1)
-            hi++;
-        if (hi - lo > 1)
-            gm_sort_by_key2(a + lo, tmp, hi - lo, NULL);
-        lo = hi;
-    }
+}
+
+/* Sort the run of equal k1 that starts at a[0] (of a[0..n)) by k2, and
+ * return its length: runs are short in practice; a long one costs a merge
+ * sort.  tmp holds the run. */
+static inline size_t gm_sort_run_by_key2(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
+{
+    size_t len = 1;
+    while (len < n && a[len].k1 == a[0].k1)
+        len++;
+    if (len > 1)
+        gm_sort_by_key2(a, tmp, len, NULL);
+    return len;
+}
+
+/* Sort a[0..n) by (k1, k2): gm_radix_sort_k1, then each run of equal k1
+ * by k2.  tmp holds n elements. */
+static inline void gm_radix_sort_keys(struct gm_key_item *a, struct gm_key_item *tmp, size_t n)
+{
+    gm_radix_sort_k1(a, tmp, n);
+    for (size_t lo = 0; lo < n;)
+        lo += gm_sort_run_by_key2(a + lo, tmp, n - lo);
 }
 
 #endif
