@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ struct pending {
     struct gm_receipt *r;
     const gm_key *key;
     int rc;
-    bool done;
+    bool done;        /* the owner's entry: set (atomically) once the group is finished */
     char *signed_buf; /* the signed receipt, malloc'd by its signer */
     size_t signed_len;
     uint8_t leaf[GM_HASH_LEN];
@@ -38,7 +39,13 @@ struct pending {
     struct pending *same_as; /* ... given earlier in this batch */
     size_t order;            /* place in the batch */
     char err[256];
-    pthread_cond_t cv; /* each waiter sleeps on its own: no thundering herd */
+    /* The entry of the appending thread this entry belongs to (the last of
+     * its group), which alone waits: on its own semaphore (no thundering
+     * herd), posted when its group is finished or when it should lead.  A
+     * semaphore can be posted without holding the ledger mutex, so finished
+     * appenders return without taking the mutex again. */
+    struct pending *owner;
+    sem_t wake;
     struct pending *next;
 };
 
@@ -46,6 +53,7 @@ void gm_settle_append_queue_init(gm_ledger *l)
 {
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->helper_cv, NULL);
+    pthread_cond_init(&l->sign_cv, NULL);
 }
 
 void gm_settle_append_queue_destroy(gm_ledger *l)
@@ -61,7 +69,11 @@ void gm_settle_append_queue_destroy(gm_ledger *l)
     free(l->helpers);
     l->helpers = NULL;
     l->nhelpers = 0;
+    free(l->wbuf);
+    l->wbuf = NULL;
+    l->wbuf_cap = 0;
     pthread_cond_destroy(&l->helper_cv);
+    pthread_cond_destroy(&l->sign_cv);
     pthread_mutex_destroy(&l->mu);
 }
 
@@ -82,10 +94,12 @@ static void sign_entries(gm_ledger *l, struct signwork *w)
         }
         if (p->signed_buf)
             gm_merkle_leaf_hash(p->signed_buf, p->signed_len, p->leaf);
-        pthread_mutex_lock(&l->mu);
-        if (--l->sign_remaining == 0 && l->leader)
-            pthread_cond_signal(&l->leader->cv);
-        pthread_mutex_unlock(&l->mu);
+        /* Only the last signer takes the mutex, to wake the leader. */
+        if (__atomic_sub_fetch(&l->sign_remaining, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&l->mu);
+            pthread_cond_signal(&l->sign_cv);
+            pthread_mutex_unlock(&l->mu);
+        }
     }
 }
 
@@ -202,8 +216,7 @@ static int write_at_end(gm_ledger *l, const uint8_t *buf, size_t used, char *err
 /* Write one batch: number it under the exclusive file lock, sign it on the
  * waiting threads, write it with one pwrite.  The caller syncs it.  Returns
  * 0, or -1 with err when none of it was written. */
-static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch, char *err,
-                        size_t errlen)
+static int commit_batch(gm_ledger *l, struct pending *batch, char *err, size_t errlen)
 {
     struct pending *p;
     size_t count = 0;
@@ -249,8 +262,7 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     size_t k = 0;
     pthread_mutex_lock(&l->mu);
     l->signing = w;
-    l->sign_remaining = count;
-    l->leader = me;
+    __atomic_store_n(&l->sign_remaining, count, __ATOMIC_RELEASE);
     for (p = batch; p; p = p->next) {
         if (p->recorded)
             continue;
@@ -268,9 +280,8 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
     pthread_mutex_unlock(&l->mu);
     sign_entries(l, w);
     pthread_mutex_lock(&l->mu);
-    while (l->sign_remaining > 0)
-        pthread_cond_wait(&me->cv, &l->mu);
-    l->leader = NULL;
+    while (__atomic_load_n(&l->sign_remaining, __ATOMIC_ACQUIRE) > 0)
+        pthread_cond_wait(&l->sign_cv, &l->mu);
     /* Unpublish before dropping our reference, so no late helper finds it freed. */
     l->signing = NULL;
     signwork_unref(w);
@@ -287,11 +298,21 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         }
         used += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
-    uint8_t *buf = malloc(used);
-    if (!buf) {
-        gm_errf(err, errlen, "out of memory");
-        goto fail_unlock;
+    /* The batch's bytes go to a buffer kept across batches (only the
+     * leader, one at a time, uses it): a fresh one this size would be
+     * mapped, faulted in and unmapped again for every batch. */
+    if (used > l->wbuf_cap) {
+        size_t cap = used > 2 * l->wbuf_cap ? used : 2 * l->wbuf_cap;
+        uint8_t *nb = malloc(cap);
+        if (!nb) {
+            gm_errf(err, errlen, "out of memory");
+            goto fail_unlock;
+        }
+        free(l->wbuf);
+        l->wbuf = nb;
+        l->wbuf_cap = cap;
     }
+    uint8_t *buf = l->wbuf;
     size_t o = 0;
     for (p = batch; p; p = p->next) {
         if (p->recorded)
@@ -299,9 +320,7 @@ static int commit_batch(gm_ledger *l, struct pending *me, struct pending *batch,
         gm_settle_frame_record(buf + o, p->signed_buf, p->signed_len, p->leaf);
         o += GM_SETTLE_REC_OVERHEAD + p->signed_len;
     }
-    int wrote = write_at_end(l, buf, used, err, errlen);
-    free(buf);
-    if (wrote != 0)
+    if (write_at_end(l, buf, used, err, errlen) != 0)
         goto fail_unlock;
     uint64_t off = l->end;
     for (p = batch; p; p = p->next) {
@@ -360,12 +379,16 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, unsig
 {
     struct pending *me = &entries[n - 1];
     for (size_t i = 0; i < n; i++) {
-        pthread_cond_init(&entries[i].cv, NULL);
+        entries[i].owner = me;
+        entries[i].done = false;
         entries[i].next = i + 1 < n ? &entries[i + 1] : NULL;
     }
+    if (sem_init(&me->wake, 0, 0) != 0)
+        return gm_errf(err, errlen, "cannot make a semaphore: %s", strerror(errno));
     pthread_mutex_lock(&l->mu);
     int rc = 0;
     if (l->broken) {
+        pthread_mutex_unlock(&l->mu);
         rc = gm_errf(err, errlen, "%s: an earlier append failed; reopen the ledger", l->path);
         goto out;
     }
@@ -376,47 +399,64 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, unsig
     else
         l->head = &entries[0];
     l->tail = me;
-    while (!me->done) {
-        if (!l->busy) {
-            /* Lead: take everything queued, our own entries included. */
-            struct pending *batch = l->head;
-            l->head = l->tail = NULL;
-            l->busy = true;
+    /* The mutex is held at the top of the loop; it is released when done. */
+    for (;;) {
+        /* Wait while another leads, or while an earlier leader that took our
+         * entries syncs them (nothing queued). */
+        if (l->busy || !l->head) {
             pthread_mutex_unlock(&l->mu);
-            char berr[256] = "";
-            int brc = commit_batch(l, me, batch, berr, sizeof berr);
-            /* Let the next leader number and sign its batch while we sync:
-             * the sync below also covers anything written before it. */
+            while (sem_wait(&me->wake) != 0 && errno == EINTR)
+                ;
+            if (__atomic_load_n(&me->done, __ATOMIC_ACQUIRE))
+                break;
             pthread_mutex_lock(&l->mu);
-            l->busy = false;
-            if (l->head)
-                pthread_cond_signal(&l->head->cv);
-            pthread_mutex_unlock(&l->mu);
-            /* One sync for the whole batch: this is the group commit. */
-            bool sync_failed = false;
-            if (brc == 0 && fdatasync(l->fd) != 0) {
-                brc = -1;
-                sync_failed = true;
-                snprintf(berr, sizeof berr,
-                         "%s: fdatasync failed: %s (the receipts may not be durable)", l->path,
-                         strerror(errno));
-            }
-            pthread_mutex_lock(&l->mu);
-            if (sync_failed)
-                l->broken = true;
-            for (struct pending *p = batch, *next; p; p = next) {
-                next = p->next;
-                p->rc = brc;
-                if (brc)
-                    snprintf(p->err, sizeof p->err, "%s", berr);
-                free(p->signed_buf);
-                p->signed_buf = NULL;
-                p->done = true;
-                pthread_cond_signal(&p->cv);
-            }
-        } else {
-            pthread_cond_wait(&me->cv, &l->mu);
+            continue;
         }
+        /* Lead: take everything queued, our own entries included unless an
+         * earlier leader took them (then we lead others' and wait on). */
+        struct pending *batch = l->head;
+        l->head = l->tail = NULL;
+        l->busy = true;
+        pthread_mutex_unlock(&l->mu);
+        char berr[256] = "";
+        int brc = commit_batch(l, batch, berr, sizeof berr);
+        /* Let the next leader number and sign its batch while we sync:
+         * the sync below also covers anything written before it. */
+        pthread_mutex_lock(&l->mu);
+        l->busy = false;
+        if (l->head)
+            sem_post(&l->head->owner->wake);
+        pthread_mutex_unlock(&l->mu);
+        /* One sync for the whole batch: this is the group commit. */
+        if (brc == 0 && fdatasync(l->fd) != 0) {
+            brc = -1;
+            snprintf(berr, sizeof berr,
+                     "%s: fdatasync failed: %s (the receipts may not be durable)", l->path,
+                     strerror(errno));
+            pthread_mutex_lock(&l->mu);
+            l->broken = true;
+            pthread_mutex_unlock(&l->mu);
+        }
+        /* Hand each appender its result without the mutex: a group's entries
+         * come before its owner's, and once the owner is told it is done it
+         * may return and free them, so nothing of a group is touched after
+         * that (the post only wakes the owner's thread). */
+        for (struct pending *p = batch, *next; p; p = next) {
+            next = p->next;
+            p->rc = brc;
+            if (brc)
+                snprintf(p->err, sizeof p->err, "%s", berr);
+            free(p->signed_buf);
+            p->signed_buf = NULL;
+            if (p->owner == p) {
+                __atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+                if (p != me)
+                    sem_post(&p->wake);
+            }
+        }
+        if (__atomic_load_n(&me->done, __ATOMIC_ACQUIRE))
+            break;
+        pthread_mutex_lock(&l->mu);
     }
     for (size_t i = 0; i < n; i++)
         if (entries[i].rc != 0) {
@@ -427,9 +467,7 @@ static int append_entries(gm_ledger *l, struct pending *entries, size_t n, unsig
         for (size_t i = 0; i < n; i++)
             recorded[i] = entries[i].recorded;
 out:
-    pthread_mutex_unlock(&l->mu);
-    for (size_t i = 0; i < n; i++)
-        pthread_cond_destroy(&entries[i].cv);
+    sem_destroy(&me->wake);
     return rc;
 }
 

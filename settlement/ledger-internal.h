@@ -100,14 +100,16 @@ struct gm_ledger {
     struct pending *head, *tail;
     bool busy;                /* a leader is committing */
     struct signwork *signing; /* the batch being signed */
-    size_t sign_remaining;
-    struct pending *leader; /* woken when sign_remaining reaches 0 */
+    size_t sign_remaining;    /* atomic: entries of the batch left to sign */
+    pthread_cond_t sign_cv;   /* the leader waits on it for sign_remaining 0 */
     /* Signing helpers: CPUs - 1 threads, started at the first append, that
      * sign each batch beside its leader (a lone appender uses every core). */
     int nhelpers;
     pthread_t *helpers;
     pthread_cond_t helper_cv;
     uint64_t sign_generation;
+    uint8_t *wbuf; /* the leader's write buffer, kept across batches */
+    size_t wbuf_cap;
     bool stopping;
     bool broken;
 };

@@ -8,7 +8,6 @@
 #include "settlement/ledger-internal.h"
 #include "settlement/util.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +26,7 @@ void gm_settle_segment_digest(const struct gm_receipt *r, uint8_t out[16])
                      (long long)r->job_id, 0, r->has_array_task ? (long long)r->array_task : -1LL,
                      0, (long long)r->segment, 0, (long long)r->start);
     uint8_t h[32];
-    unsigned hl = 0;
-    EVP_Digest(id, (size_t)n, h, &hl, EVP_sha256(), NULL);
+    gm_settle_sha256(id, (size_t)n, h);
     memcpy(out, h, 16);
     if (!memcmp(out, (uint8_t[16]){ 0 }, 16))
         out[0] = 1; /* never the empty marker */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "settlement/gpumarket-settlement.h"
+#include "settlement/util.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -38,7 +39,7 @@ void gm_merkle_leaf_hash(const void *data, size_t len, uint8_t out[GM_HASH_LEN])
     }
     buf[0] = 0x00;
     memcpy(buf + 1, data, len);
-    SHA256(buf, len + 1, out);
+    gm_settle_sha256(buf, len + 1, out);
     if (buf != small)
         free(buf);
 }
@@ -50,7 +51,7 @@ void gm_merkle_node_hash(const uint8_t left[GM_HASH_LEN], const uint8_t right[GM
     buf[0] = 0x01;
     memcpy(buf + 1, left, GM_HASH_LEN);
     memcpy(buf + 1 + GM_HASH_LEN, right, GM_HASH_LEN);
-    SHA256(buf, sizeof buf, out);
+    gm_settle_sha256(buf, sizeof buf, out);
 }
 
 gm_merkle *gm_merkle_new(void)

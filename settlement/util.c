@@ -5,7 +5,25 @@
 
 #include "settlement/util.h"
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void gm_settle_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || !EVP_Digest(data, len, out, NULL, sha256_md, NULL))
+        SHA256(data, len, out); /* not fetched (or failed): the slow way */
+}
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -19,6 +19,11 @@
 void gm_settle_base64_encode(const uint8_t *in, size_t n, char *out);
 long gm_settle_base64_decode(const char *in, size_t n, uint8_t *out, size_t outmax);
 
+/* SHA-256 of len bytes into out (32 bytes).  The algorithm is fetched from
+ * OpenSSL once per process: SHA256() and EVP_sha256() look it up by name on
+ * every call (OpenSSL 3), which costs as much as hashing a short record. */
+void gm_settle_sha256(const void *data, size_t len, uint8_t out[32]);
+
 uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
