@@ -59,7 +59,7 @@ int gm_settle_key_id_for_name(const gm_key *key, const char *name, size_t namele
     in[namelen] = 0x0a;
     in[namelen + 1] = 0x01;
     memcpy(in + namelen + 2, key->pub, 32);
-    SHA256(in, namelen + 2 + 32, h);
+    gm_settle_sha256(in, namelen + 2 + 32, h);
     memcpy(id, h, 4);
     return 0;
 }

@@ -187,7 +187,7 @@ static int set_bytes(gm_governance_proposal *p, const char *s, size_t len, char 
     p->bytes[len] = '\0';
     p->len = len;
     unsigned hl = 0;
-    if (!EVP_Digest(p->bytes, len, p->raw_hash, &hl, EVP_sha256(), NULL))
+    if (!EVP_Digest(p->bytes, len, p->raw_hash, &hl, gm_settle_sha256_md(), NULL))
         return gm_errf(err, errlen, "SHA-256 failed");
     gm_hex_encode(p->raw_hash, GM_HASH_LEN, p->hash);
     return 0;

@@ -18,11 +18,16 @@ static void sha256_fetch(void)
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void gm_settle_sha256(const void *data, size_t len, uint8_t out[32])
+const EVP_MD *gm_settle_sha256_md(void)
 {
     pthread_once(&sha256_once, sha256_fetch);
-    if (!sha256_md || !EVP_Digest(data, len, out, NULL, sha256_md, NULL))
-        SHA256(data, len, out); /* not fetched (or failed): the slow way */
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
+void gm_settle_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    if (!EVP_Digest(data, len, out, NULL, gm_settle_sha256_md(), NULL))
+        SHA256(data, len, out); /* failed: the slow way */
 }
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -34,7 +34,7 @@
 static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[GM_HASH_LEN])
 {
     if (n == 0) {
-        SHA256((const uint8_t *)"", 0, out);
+        gm_settle_sha256("", 0, out);
         return;
     }
     if (n == 1) {
