@@ -7,27 +7,24 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <string.h>
 
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
+/* SHA256() and EVP_sha256() look SHA-256 up in OpenSSL's method store on
+ * every call (OpenSSL 3), about as costly as hashing a short record.  A
+ * method fetched once and kept would be faster, but this library is loaded
+ * into slurmctld by the select plugin, which Slurm unloads (dlclose) at
+ * shutdown: the kept method becomes a leak there (valgrind, t3006), and
+ * freeing it from a destructor can run after OpenSSL's own exit-time
+ * cleanup in a program that exits without unloading.  One place to change
+ * it, with a release call from the plugin's fini, is here. */
 const EVP_MD *gm_settle_sha256_md(void)
 {
-    pthread_once(&sha256_once, sha256_fetch);
-    return sha256_md ? sha256_md : EVP_sha256();
+    return EVP_sha256();
 }
 
 void gm_settle_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    if (!EVP_Digest(data, len, out, NULL, gm_settle_sha256_md(), NULL))
-        SHA256(data, len, out); /* failed: the slow way */
+    SHA256(data, len, out);
 }
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

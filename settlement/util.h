@@ -19,15 +19,10 @@
 void gm_settle_base64_encode(const uint8_t *in, size_t n, char *out);
 long gm_settle_base64_decode(const char *in, size_t n, uint8_t *out, size_t outmax);
 
-/* SHA-256 of len bytes into out (32 bytes).  The algorithm is fetched from
- * OpenSSL once per process: SHA256() and EVP_sha256() look it up by name on
- * every call (OpenSSL 3), which costs as much as hashing a short record. */
+/* SHA-256 of len bytes into out (32 bytes), and the EVP_MD for streaming:
+ * every SHA-256 of the library goes through these two (see util.c for why
+ * the method is not fetched once and kept). */
 void gm_settle_sha256(const void *data, size_t len, uint8_t out[32]);
-/* The SHA-256 that gm_settle_sha256 uses, fetched once.  Every SHA-256 of
- * the library goes through it: OpenSSL 3.0 can lose (leak) the method one
- * of two threads builds when both fetch SHA-256 for the first time at once
- * (seen under valgrind in slurmctld: SHA256() in the receipt writer racing
- * the first fetch elsewhere). */
 const struct evp_md_st *gm_settle_sha256_md(void);
 
 uint32_t gm_settle_crc32c(uint32_t crc, const void *buf, size_t len);
