@@ -68,8 +68,10 @@ static struct gm_receipt sample(int64_t job)
 /* ------------------------------------------------------------ raw OpenSSL */
 
 static EVP_PKEY *raw_key;
-/* SHA-256 fetched once, as the library does: SHA256() looks it up by name on
- * every call (OpenSSL 3), which would slow the baseline, not the hashing. */
+/* SHA-256 fetched once: SHA256() looks it up by name on every call (OpenSSL
+ * 3), which costs about as much as hashing a short record.  The baseline is
+ * raw hashing without that lookup; the library still pays it (see
+ * settlement/util.c for why it does not keep a fetched method). */
 static EVP_MD *raw_sha256;
 static char *msg;
 static size_t msglen;
