@@ -214,14 +214,20 @@ static void run_paired(struct gm_policy *e, const struct gm_policy_snapshot *s, 
     free(tmp);
 }
 
+/* A target as JSON: a negative one is null (no stated goal). */
+static void target_text(char *t, size_t size, double target)
+{
+    if (target < 0)
+        snprintf(t, size, "null");
+    else
+        snprintf(t, size, "%.3f", target);
+}
+
 static void emit_ratio(const char *name, const char *unit, double ours, double base,
                        const double *ratios, double target, const char *extra)
 {
     char t[32];
-    if (target < 0)
-        snprintf(t, sizeof t, "null");
-    else
-        snprintf(t, sizeof t, "%.3f", target);
+    target_text(t, sizeof t, target);
     printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.3f, \"baseline\": %.3f, "
            "\"ratio\": %.3f, \"target\": %s, \"higher_is_better\": false, \"rounds\": %d, "
            "\"spread\": [%.3f, %.3f], \"range\": [%.3f, %.3f], \"correct\": true%s}\n",
@@ -235,10 +241,7 @@ static void emit_rounds(const char *name, const char *unit, const double *values
                         const char *no_baseline)
 {
     char t[32];
-    if (target < 0)
-        snprintf(t, sizeof t, "null");
-    else
-        snprintf(t, sizeof t, "%.3f", target);
+    target_text(t, sizeof t, target);
     printf("{\"name\": \"%s\", \"unit\": \"%s\", \"ours\": %.3f, \"baseline\": null, "
            "\"ratio\": null, \"target\": %s, \"higher_is_better\": false, \"rounds\": %d, "
            "\"spread\": [%.3f, %.3f], \"range\": [%.3f, %.3f], \"correct\": true, "
