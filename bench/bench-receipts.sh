@@ -24,7 +24,7 @@ set -u
 # shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_RECEIPTS_JOBS:-100}
-rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-5}
+rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-7}
 builddir=${top_builddir:-.}
 sandbox=$builddir/sandbox/gpumarket-sandbox
 cli=$builddir/cli/gpumarket
@@ -78,13 +78,15 @@ grep -q 'receipts are off' "$doff/log/slurmctld.log" ||
   { say "slurmctld of $doff did not turn receipts off"; exit 1; }
 
 now() { date +%s.%N; }
-# submit DIR [STAMPS]: N held 1-GPU market jobs that end at once, each
-# writing the time it starts to STAMPS; prints their ids.
+# submit DIR [STAMPS]: N 1-GPU market jobs that end at once, each writing the
+# time it starts to STAMPS (then not held: hold_gpus holds the GPUs); with
+# no STAMPS, held.  Prints their ids.
 submit() {
-  local i cmd=true
-  [ -n "${2:-}" ] && cmd="date +%s.%N >>$2"
+  local i cmd=true hold=-H
+  [ -n "${2:-}" ] && cmd="date +%s.%N >>$2" hold=
   for ((i = 0; i < jobs; i++)); do
-    SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p market --gres=gpu:1 --market-bid=2.00 \
+    # shellcheck disable=SC2086
+    SLURM_CONF=$1/etc/slurm.conf sbatch --parsable $hold -p market --gres=gpu:1 --market-bid=2.00 \
       -o /dev/null --wrap "$cmd"
   done
 }
@@ -113,13 +115,16 @@ times() {
 for ((r = 1; r <= rounds; r++)); do
   son=$tmp/on$r.starts soff=$tmp/off$r.starts
   : >"$son"; : >"$soff"
-  ids_on=$(submit "$won" "$son" | tr '\n' ' ')
-  ids_off=$(submit "$doff" "$soff" | tr '\n' ' ')
-  # Released one after the other, the first alternating between rounds.
+  # Every GPU held while the stream is submitted, then freed on both (in
+  # turn, the first alternating between rounds): see hold_gpus in paired.sh.
+  hon=$(hold_gpus "$won") && hoff=$(hold_gpus "$doff") || exit 1
+  submit "$won" "$son" >/dev/null
+  submit "$doff" "$soff" >/dev/null
+  sleep 3
   if ((r % 2)); then
-    ron=$(now); release "$won" "$ids_on"; roff=$(now); release "$doff" "$ids_off"
+    ron=$(free_gpus "$won" "$hon"); roff=$(free_gpus "$doff" "$hoff")
   else
-    roff=$(now); release "$doff" "$ids_off"; ron=$(now); release "$won" "$ids_on"
+    roff=$(free_gpus "$doff" "$hoff"); ron=$(free_gpus "$won" "$hon")
   fi
   deadline=$((SECONDS + 600))
   while [ "$(left "$won")" -gt 0 ] || [ "$(left "$doff")" -gt 0 ]; do

@@ -29,26 +29,28 @@ trap '"$sandbox" down --dir "$dplain" >/dev/null 2>&1; "$sandbox" down --dir "$d
 "$sandbox" up --nodes 2 --gpus-per-node 4 --select gpumarket --dir "$dmarket" >/dev/null 2>&1 || {
   echo "bench-select: the gpumarket select plugin is not built or its sandbox did not start" >&2; exit 1; }
 
-# The compared stream, in rounds: each round submits the same held stream
-# to both sandboxes, releases both (in turn, the order alternating by round)
-# and waits until both have run every job.  Each job's batch script writes
+# The compared stream, in rounds: each round holds every GPU of both
+# sandboxes with one job, submits the same stream to both, releases both by
+# cancelling the holding jobs (in turn, the order alternating by round;
+# hold_gpus in paired.sh says why not `scontrol release`) and waits until
+# both have run every job.  Each job's batch script writes
 # the time it started (date +%s.%N: Slurm's StartTime has whole seconds,
 # coarser than the differences measured); eligible is the moment of the
-# release.  Per round and scheduler: jobs started per second (jobs over the
+# release, when the stream's jobs have waited 3 s (slurmctld has seen them).  Per round and scheduler: jobs started per second (jobs over the
 # last start after the release), the median wait from release to start,
 # slurmctld's main-scheduler mean cycle (sdiag, reset at the round's start)
 # and slurmctld's CPU time per job (utime + stime from /proc).  Each row is
 # the median of the per-round ratios, with the quartiles as its spread.
-rounds=${GPUMARKET_BENCH_SELECT_ROUNDS:-5}
-# submit DIR STAMPS: the stream, held; prints the job ids.
+rounds=${GPUMARKET_BENCH_SELECT_ROUNDS:-7}
+# submit DIR STAMPS: the stream (pending: hold_gpus holds every GPU).
 submit() {
   local i
   for ((i = 0; i < jobs; i++)); do
     if ((i % 5 < 3)); then
-      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p local --gres=gpu:1 -o /dev/null \
+      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p local --gres=gpu:1 -o /dev/null \
         --wrap "date +%s.%N >>$2; sleep 1"
     else
-      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -H -p market --gres=gpu:1 --market-bid=2.00 \
+      SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p market --gres=gpu:1 --market-bid=2.00 \
         -o /dev/null --wrap "date +%s.%N >>$2; sleep 1"
     fi
   done
@@ -62,19 +64,16 @@ cpu_ticks=0 hz=$(getconf CLK_TCK)
 for ((r = 1; r <= rounds; r++)); do
   sp=$dplain/tmp/round$r.starts sm=$dmarket/tmp/round$r.starts
   : >"$sp"; : >"$sm"
-  ids_plain=$(submit "$dplain" "$sp" | tr '\n' ' ')
-  ids_market=$(submit "$dmarket" "$sm" | tr '\n' ' ')
+  hp=$(hold_gpus "$dplain") && hm=$(hold_gpus "$dmarket") || exit 1
+  submit "$dplain" "$sp" >/dev/null
+  submit "$dmarket" "$sm" >/dev/null
+  sleep 3
   for d in "$dplain" "$dmarket"; do SLURM_CONF=$d/etc/slurm.conf sdiag --reset >/dev/null; done
   c0p=$(cpu "$dplain") c0m=$(cpu "$dmarket")
-  release() { # DIR IDS: prints the release time
-    date +%s.%N
-    # shellcheck disable=SC2086
-    SLURM_CONF=$1/etc/slurm.conf scontrol release $2
-  }
   if ((r % 2)); then
-    rp=$(release "$dplain" "$ids_plain"); relm=$(release "$dmarket" "$ids_market")
+    rp=$(free_gpus "$dplain" "$hp"); relm=$(free_gpus "$dmarket" "$hm")
   else
-    relm=$(release "$dmarket" "$ids_market"); rp=$(release "$dplain" "$ids_plain")
+    relm=$(free_gpus "$dmarket" "$hm"); rp=$(free_gpus "$dplain" "$hp")
   fi
   deadline=$((SECONDS + 600))
   while [ "$(left "$dplain")" -gt 0 ] || [ "$(left "$dmarket")" -gt 0 ]; do

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# shellcheck shell=bash
+# shellcheck shell=sh
 # Paired rounds for the benchmarks that drive sandboxes (sourced by
 # bench-select.sh, bench-receipts.sh and bench-spank.sh): each round
 # measures ours and the baseline under the same load; a row gives the
@@ -23,6 +23,36 @@ paired_row() {
         name, unit, q(ov, n, 0.5), q(bv, n, 0.5), q(rv, n, 0.5), t, hi, n, q(rv, n, 0.25), q(rv, n, 0.75),
         (extra == "") ? "" : ", " extra
     }' "$1"
+}
+
+# hold_gpus DIR: a job on the local partition that holds every GPU of the
+# sandbox in DIR (2 nodes), once it runs; prints its id.  The compared
+# streams are submitted while it runs and released by cancelling it: its
+# end (the epilog complete of each node) makes slurmctld schedule at once.
+# `scontrol release` of held jobs would leave the first start to
+# slurmctld's periodic pass (sched_interval, whole seconds), whose phase
+# against the release is 0 to 2 s, unrelated to either scheduler, and
+# would be most of a round's difference.
+hold_gpus() {
+  hold_id=$(SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p local -N2 --gres=gpu:4 -o /dev/null \
+    --wrap 'sleep 900') || return 1
+  hold_wait=0
+  while [ $hold_wait -lt 150 ]; do
+    if [ "$(SLURM_CONF=$1/etc/slurm.conf squeue -h -j "$hold_id" -o %T)" = RUNNING ]; then
+      echo "$hold_id"
+      return 0
+    fi
+    sleep 0.2
+    hold_wait=$((hold_wait + 1))
+  done
+  echo "bench: the job holding the GPUs of $1 did not start" >&2
+  return 1
+}
+
+# free_gpus DIR ID: prints the time, then cancels the job hold_gpus started.
+free_gpus() {
+  date +%s.%N
+  SLURM_CONF=$1/etc/slurm.conf scancel "$2"
 }
 
 # stamp_stats STAMPS RELEASED: "JOBS_PER_S MEDIAN_WAIT" from a file of start
