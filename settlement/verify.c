@@ -11,7 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,8 +30,59 @@
 
 #define ZERO_PARENT "0000000000000000000000000000000000000000000000000000000000000000"
 
+/* SHA-256 for one verification run: the method fetched once per run (and
+ * freed at its end, so nothing outlives the call), and one reusable digest
+ * context per thread.  SHA256() and EVP_sha256() look the method up in
+ * OpenSSL's store on every call (OpenSSL 3), and EVP_Digest allocates a
+ * context per call: for a record of a few hundred bytes that costs about as
+ * much as the hashing.  Without a context (no memory) the library's own
+ * leaf and node hashes are used. */
+struct hasher {
+    const EVP_MD *md;
+    EVP_MD_CTX *ctx;
+};
+
+static void hasher_open(struct hasher *h, const EVP_MD *md)
+{
+    h->md = md;
+    h->ctx = md ? EVP_MD_CTX_new() : NULL;
+}
+
+static void hasher_close(struct hasher *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    h->ctx = NULL;
+}
+
+/* SHA-256(prefix || a || b) into out; 0 or -1. */
+static int hash3(struct hasher *h, uint8_t prefix, const void *a, size_t alen, const void *b,
+                 size_t blen, uint8_t out[GM_HASH_LEN])
+{
+    return h->ctx && EVP_DigestInit_ex(h->ctx, h->md, NULL) == 1 &&
+                   EVP_DigestUpdate(h->ctx, &prefix, 1) == 1 &&
+                   EVP_DigestUpdate(h->ctx, a, alen) == 1 &&
+                   (blen == 0 || EVP_DigestUpdate(h->ctx, b, blen) == 1) &&
+                   EVP_DigestFinal_ex(h->ctx, out, NULL) == 1
+               ? 0
+               : -1;
+}
+
+static void leaf_hash(struct hasher *h, const void *data, size_t len, uint8_t out[GM_HASH_LEN])
+{
+    if (hash3(h, 0x00, data, len, NULL, 0, out) != 0)
+        gm_merkle_leaf_hash(data, len, out);
+}
+
+static void node_hash(struct hasher *h, const uint8_t l[GM_HASH_LEN], const uint8_t r[GM_HASH_LEN],
+                      uint8_t out[GM_HASH_LEN])
+{
+    if (hash3(h, 0x01, l, GM_HASH_LEN, r, GM_HASH_LEN, out) != 0)
+        gm_merkle_node_hash(l, r, out);
+}
+
 /* MTH over already-hashed nodes h[0..n): the RFC recursion, base case the node. */
-static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[GM_HASH_LEN])
+static void mth_nodes(struct hasher *hs, const uint8_t (*h)[GM_HASH_LEN], uint64_t n,
+                      uint8_t out[GM_HASH_LEN])
 {
     if (n == 0) {
         gm_settle_sha256("", 0, out);
@@ -45,9 +96,9 @@ static void mth_nodes(const uint8_t (*h)[GM_HASH_LEN], uint64_t n, uint8_t out[G
     while (k * 2 < n)
         k *= 2;
     uint8_t l[GM_HASH_LEN], r[GM_HASH_LEN];
-    mth_nodes(h, k, l);
-    mth_nodes(h + k, n - k, r);
-    gm_merkle_node_hash(l, r, out);
+    mth_nodes(hs, h, k, l);
+    mth_nodes(hs, h + k, n - k, r);
+    node_hash(hs, l, r, out);
 }
 
 /* A policy record found by the sequential pass: what receipts after it are
@@ -74,6 +125,8 @@ struct job {
     uint8_t *is_policy;      /* 1 for a policy record */
     const struct policy_entry *policies;
     size_t npolicies;
+    const EVP_MD *md; /* SHA-256, fetched once for the run */
+    struct hasher h;  /* the thread's own context */
     int64_t bad;
     char msg[300];
 };
@@ -142,7 +195,7 @@ static int check_one(struct job *j, uint64_t i)
     const uint8_t *rec = j->map + j->offsets[i];
     uint32_t dlen = gm_settle_get_be32(rec + 4);
     const uint8_t *data = rec + GM_SETTLE_REC_HDR;
-    gm_merkle_leaf_hash(data, dlen, j->leaves[i]);
+    leaf_hash(&j->h, data, dlen, j->leaves[i]);
     if (memcmp(j->leaves[i], data + dlen, GM_HASH_LEN) != 0) {
         snprintf(j->msg, sizeof j->msg,
                  "record %llu: data does not match its leaf hash (the record was altered)",
@@ -171,13 +224,12 @@ static int check_one(struct job *j, uint64_t i)
 /* Claim chunks in order until none is left.  Every chunk before a bad
  * record's is claimed before it and checked to the end (or to its own first
  * bad record), so the lowest bad index over all threads is the first. */
-static void *worker(void *arg)
+static void work(struct job *j)
 {
-    struct job *j = arg;
     for (;;) {
         uint64_t c = __atomic_fetch_add(j->next_chunk, 1, __ATOMIC_RELAXED);
         if (c >= j->nchunks || c > __atomic_load_n(j->stop_chunk, __ATOMIC_RELAXED))
-            return NULL;
+            return;
         uint64_t lo = c * CHUNK, hi = lo + CHUNK < j->nrec ? lo + CHUNK : j->nrec;
         for (uint64_t i = lo; i < hi; i++)
             if (check_one(j, i)) {
@@ -186,10 +238,19 @@ static void *worker(void *arg)
                 while (c < stop && !__atomic_compare_exchange_n(j->stop_chunk, &stop, c, true,
                                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
                     ;
-                return NULL;
+                return;
             }
-        mth_nodes((const uint8_t(*)[GM_HASH_LEN])j->leaves + lo, hi - lo, j->chunk_roots[c]);
+        mth_nodes(&j->h, (const uint8_t(*)[GM_HASH_LEN])j->leaves + lo, hi - lo, j->chunk_roots[c]);
     }
+}
+
+static void *worker(void *arg)
+{
+    struct job *j = arg;
+    hasher_open(&j->h, j->md);
+    work(j);
+    hasher_close(&j->h);
+    return NULL;
 }
 
 static int compare_by_segment(const void *a, const void *b, void *arg)
@@ -227,8 +288,8 @@ static int64_t first_duplicate(const uint8_t (*segments)[16], const uint8_t *is_
 }
 
 /* Root of the first `size` leaves from the chunk roots (and the partial chunk). */
-static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HASH_LEN],
-                   uint64_t size, uint8_t out[GM_HASH_LEN])
+static int root_at(struct hasher *h, uint8_t (*leaves)[GM_HASH_LEN],
+                   uint8_t (*chunk_roots)[GM_HASH_LEN], uint64_t size, uint8_t out[GM_HASH_LEN])
 {
     uint64_t full = size / CHUNK, rem = size % CHUNK;
     uint8_t(*tmp)[GM_HASH_LEN] = malloc((full + 1) * GM_HASH_LEN);
@@ -236,8 +297,8 @@ static int root_at(uint8_t (*leaves)[GM_HASH_LEN], uint8_t (*chunk_roots)[GM_HAS
         return -1;
     memcpy(tmp, chunk_roots, full * GM_HASH_LEN);
     if (rem)
-        mth_nodes((const uint8_t(*)[GM_HASH_LEN])leaves + full * CHUNK, rem, tmp[full]);
-    mth_nodes((const uint8_t(*)[GM_HASH_LEN])tmp, full + (rem ? 1 : 0), out);
+        mth_nodes(h, (const uint8_t(*)[GM_HASH_LEN])leaves + full * CHUNK, rem, tmp[full]);
+    mth_nodes(h, (const uint8_t(*)[GM_HASH_LEN])tmp, full + (rem ? 1 : 0), out);
     free(tmp);
     return 0;
 }
@@ -306,6 +367,186 @@ static int check_policies(const uint8_t *map, const uint64_t *offsets, const uin
     return 0;
 }
 
+/* ------------------------------------------------------------ framing
+ *
+ * The record boundaries, found on every core speculatively: the file after
+ * its header is cut into one byte range per thread; each thread finds the
+ * first record header in its range (magic and header checksum right, length
+ * in range and inside the file) and walks records from there as the
+ * sequential walk would, taking every record that starts inside its range.
+ * A range's result is the sequential walk's exactly when it started where
+ * the walk from the previous ranges ends (the first record start at or
+ * after the range's first byte), since the walk from a given record start
+ * is deterministic.  So the ranges are joined in order, each accepted only
+ * if its start is that boundary, else walked again from the true boundary
+ * (a header lookalike inside a record's data, or damage); the walk stops at
+ * the first record that does not parse, at the same record as one
+ * sequential pass from the start. */
+
+/* Ranges shorter than this are not worth a thread. */
+#define FRAME_RANGE_MIN 4096
+
+struct frame_range {
+    uint64_t lo, hi; /* the bytes [lo, hi): records starting there are ours */
+    uint64_t start;  /* where the walk began (UINT64_MAX: no header found) */
+    uint64_t end;    /* the first record start at or after hi, or the stop */
+    int stopped;     /* a record that does not parse (or a torn tail) at end */
+    int nomem;
+    uint64_t *off, n, cap;
+    uint8_t *pol;
+    size_t npolicy;
+    const uint8_t *map;
+    size_t size;
+};
+
+/* A record header at p (its checksum right, its length in range, the
+ * record inside the file): where a speculative walk may begin. */
+static bool header_at(const uint8_t *map, size_t size, uint64_t p)
+{
+    if (p + GM_SETTLE_REC_HDR > size || gm_settle_get_be32(map + p) != GM_SETTLE_REC_MAGIC)
+        return false;
+    uint32_t dlen = gm_settle_get_be32(map + p + 4);
+    return dlen > 0 && dlen <= GM_LEDGER_RECORD_MAX && p + GM_SETTLE_REC_OVERHEAD + dlen <= size &&
+           gm_settle_get_be32(map + p + 8) == gm_settle_crc32c(0, map + p, 8);
+}
+
+/* Walk the records starting at r->start that begin before r->hi. */
+static void frame_walk(struct frame_range *r)
+{
+    r->n = 0;
+    r->npolicy = 0;
+    r->stopped = 0;
+    uint64_t off = r->start;
+    while (off < r->hi) {
+        long n = gm_settle_parse_record(r->map + off, r->size - off, NULL, NULL, 0, NULL, 0);
+        if (n <= 0) {
+            r->stopped = 1;
+            break;
+        }
+        if (r->n == r->cap) {
+            uint64_t cap = r->cap ? r->cap * 2 : 1024;
+            uint64_t *no = realloc(r->off, cap * sizeof *no);
+            if (no)
+                r->off = no;
+            uint8_t *np = no ? realloc(r->pol, cap) : NULL;
+            if (np)
+                r->pol = np;
+            if (!no || !np) {
+                r->nomem = 1;
+                break;
+            }
+            r->cap = cap;
+        }
+        uint8_t pol = (uint8_t)gm_governance_is_record(r->map + off + GM_SETTLE_REC_HDR,
+                                                       gm_settle_get_be32(r->map + off + 4));
+        r->pol[r->n] = pol;
+        r->npolicy += pol;
+        r->off[r->n++] = off;
+        off += (uint64_t)n;
+    }
+    r->end = off;
+}
+
+/* A thread's range: resynchronise on the first header, then walk. */
+static void *frame_speculate(void *arg)
+{
+    struct frame_range *r = arg;
+    r->start = UINT64_MAX;
+    for (uint64_t p = r->lo; p < r->hi; p++)
+        if (r->map[p] == (uint8_t)(GM_SETTLE_REC_MAGIC >> 24) && header_at(r->map, r->size, p)) {
+            r->start = p;
+            break;
+        }
+    if (r->start != UINT64_MAX)
+        frame_walk(r);
+    return NULL;
+}
+
+/* Every record start of map[from, size) as one sequential walk finds them,
+ * into *whole (off, pol, n, npolicy; stopped and end: the first record that
+ * does not parse).  0, or -1 on no memory. */
+static int frame_all(const uint8_t *map, size_t size, uint64_t from, int threads,
+                     struct frame_range *whole)
+{
+    uint64_t bytes = size > from ? size - from : 0;
+    uint64_t nr = (uint64_t)(threads > 0 ? threads : 1);
+    if (nr > bytes / FRAME_RANGE_MIN)
+        nr = bytes / FRAME_RANGE_MIN ? bytes / FRAME_RANGE_MIN : 1;
+    struct frame_range *r = calloc(nr, sizeof *r);
+    pthread_t *tids = calloc(nr, sizeof *tids);
+    int rc = -1;
+    if (!r || !tids)
+        goto done;
+    for (uint64_t k = 0; k < nr; k++) {
+        r[k].lo = from + bytes * k / nr;
+        r[k].hi = from + bytes * (k + 1) / nr;
+        r[k].map = map;
+        r[k].size = size;
+    }
+    /* Range 0 starts on a record boundary: no resynchronisation. */
+    for (uint64_t k = 1; k < nr; k++)
+        if (pthread_create(&tids[k], NULL, frame_speculate, &r[k]) != 0) {
+            tids[k] = pthread_self(); /* not started: walked from the boundary below */
+            r[k].start = UINT64_MAX;
+        }
+    r[0].start = from;
+    frame_walk(&r[0]);
+    for (uint64_t k = 1; k < nr; k++)
+        if (!pthread_equal(tids[k], pthread_self()))
+            pthread_join(tids[k], NULL);
+
+    /* Join the ranges in order from the true boundary. */
+    uint64_t cur = from, total = 0;
+    uint64_t last = 0; /* ranges [0, last) are part of the walk */
+    for (uint64_t k = 0; k < nr; k++) {
+        if (cur >= r[k].hi) { /* a record spans the whole range */
+            r[k].n = 0;
+            last = k + 1;
+            continue;
+        }
+        if (r[k].nomem || r[k].start != cur) {
+            r[k].nomem = 0;
+            r[k].start = cur;
+            frame_walk(&r[k]);
+        }
+        if (r[k].nomem)
+            goto done;
+        total += r[k].n;
+        cur = r[k].end;
+        last = k + 1;
+        if (r[k].stopped)
+            break;
+    }
+    whole->end = cur;
+    whole->stopped = last > 0 && r[last - 1].stopped;
+    whole->off = malloc((total ? total : 1) * sizeof *whole->off);
+    whole->pol = malloc(total ? total : 1);
+    if (!whole->off || !whole->pol) {
+        free(whole->off);
+        free(whole->pol);
+        whole->off = NULL;
+        whole->pol = NULL;
+        goto done;
+    }
+    whole->n = 0;
+    whole->npolicy = 0;
+    for (uint64_t k = 0; k < last; k++) {
+        memcpy(whole->off + whole->n, r[k].off, r[k].n * sizeof *r[k].off);
+        memcpy(whole->pol + whole->n, r[k].pol, r[k].n);
+        whole->n += r[k].n;
+        whole->npolicy += r[k].npolicy;
+    }
+    rc = 0;
+done:
+    for (uint64_t k = 0; r && k < nr; k++) {
+        free(r[k].off);
+        free(r[k].pol);
+    }
+    free(r);
+    free(tids);
+    return rc;
+}
+
 int gm_ledger_verify(const char *dir, gm_key *const *keys, size_t nkeys, int flags, int threads,
                      struct gm_ledger_verify_result *res, char *err, size_t errlen)
 {
@@ -345,7 +586,7 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     int rc = -1;
     uint8_t *map = MAP_FAILED;
     size_t size = 0;
-    uint64_t *offsets = NULL, nrec = 0, cap = 0;
+    uint64_t *offsets = NULL, nrec = 0;
     uint8_t(*leaves)[GM_HASH_LEN] = NULL, (*chunk_roots)[GM_HASH_LEN] = NULL;
     uint8_t(*segments)[16] = NULL;
     uint8_t *is_policy = NULL;
@@ -353,6 +594,9 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     struct policy_entry *policies = NULL;
     struct job *jobs = NULL;
     pthread_t *tids = NULL;
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL); /* NULL: the slow way */
+    struct hasher mainh;
+    hasher_open(&mainh, md);
     long hl = gm_settle_read_ledger_header(fd, path, origin, err, errlen);
     if (hl < 0)
         goto out;
@@ -371,50 +615,41 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     }
     madvise(map, size, MADV_SEQUENTIAL);
 
-    /* Framing, sequentially: it is cheap and finds the record boundaries. */
+    /* Framing: the record boundaries, in parallel (see frame_all). */
     int64_t frame_bad = -1;
     char frame_msg[300] = "";
-    uint64_t off = (uint64_t)hl;
-    while (off < size) {
+    if (threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu > 0 ? (int)ncpu : 1;
+    }
+    struct frame_range whole = { 0 };
+    if (frame_all(map, size, (uint64_t)hl, threads, &whole) != 0) {
+        gm_errf(err, errlen, "out of memory");
+        goto out;
+    }
+    offsets = whole.off;
+    is_policy = whole.pol;
+    nrec = whole.n;
+    npolicy_records = whole.npolicy;
+    if (whole.stopped) {
+        /* The first record that does not parse, found by walking from the
+         * start: damage, or an unfinished append at the end. */
+        uint64_t off = whole.end;
         char msg[200];
         long n = gm_settle_parse_record(map + off, size - off, NULL, NULL, 0, msg, sizeof msg);
         if (n < 0) {
             frame_bad = (int64_t)nrec;
             snprintf(frame_msg, sizeof frame_msg, "record %llu (byte %llu): %s",
                      (unsigned long long)nrec, (unsigned long long)off, msg);
-            break;
-        }
-        if (n == 0) {
-            if (!gm_settle_tail_is_torn(map + off, size - off, msg, sizeof msg)) {
-                frame_bad = (int64_t)nrec;
-                snprintf(frame_msg, sizeof frame_msg,
-                         "bytes %llu to the end (after record %llu) are damage, not an "
-                         "unfinished append: %s",
-                         (unsigned long long)off, (unsigned long long)nrec, msg);
-                break;
-            }
+        } else if (!gm_settle_tail_is_torn(map + off, size - off, msg, sizeof msg)) {
+            frame_bad = (int64_t)nrec;
+            snprintf(frame_msg, sizeof frame_msg,
+                     "bytes %llu to the end (after record %llu) are damage, not an "
+                     "unfinished append: %s",
+                     (unsigned long long)off, (unsigned long long)nrec, msg);
+        } else {
             res->torn_bytes = size - off;
-            break;
         }
-        if (nrec == cap) {
-            cap = cap ? cap * 2 : 4096;
-            uint64_t *no = realloc(offsets, cap * sizeof *offsets);
-            uint8_t *np = realloc(is_policy, cap);
-            if (np)
-                is_policy = np;
-            if (!no || !np) {
-                free(no ? no : offsets);
-                offsets = NULL;
-                gm_errf(err, errlen, "out of memory");
-                goto out;
-            }
-            offsets = no;
-        }
-        is_policy[nrec] = (uint8_t)gm_governance_is_record(map + off + GM_SETTLE_REC_HDR,
-                                                           gm_settle_get_be32(map + off + 4));
-        npolicy_records += is_policy[nrec];
-        offsets[nrec++] = off;
-        off += (uint64_t)n;
     }
     flock(fd, LOCK_UN);
     locked = false;
@@ -442,10 +677,6 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     leaves = malloc((nrec ? nrec : 1) * GM_HASH_LEN);
     segments = malloc((nrec ? nrec : 1) * 16);
     chunk_roots = malloc((nchunks ? nchunks : 1) * GM_HASH_LEN);
-    if (threads <= 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu > 0 ? (int)ncpu : 1;
-    }
     if ((uint64_t)threads > nchunks)
         threads = nchunks ? (int)nchunks : 1;
     jobs = calloc((size_t)threads, sizeof *jobs);
@@ -472,6 +703,8 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
                            is_policy,
                            policies,
                            nvalid_policies,
+                           md,
+                           { NULL, NULL },
                            -1,
                            "" };
         if (t > 0 && pthread_create(&tids[t], NULL, worker, j) != 0) {
@@ -519,7 +752,7 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
         }
     }
     res->size = nrec;
-    if (root_at(leaves, chunk_roots, nrec, res->root)) {
+    if (root_at(&mainh, leaves, chunk_roots, nrec, res->root)) {
         gm_errf(err, errlen, "out of memory");
         goto out;
     }
@@ -549,7 +782,7 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
             goto out;
         }
         uint8_t r[GM_HASH_LEN];
-        if (root_at(leaves, chunk_roots, cp.size, r)) {
+        if (root_at(&mainh, leaves, chunk_roots, cp.size, r)) {
             gm_errf(err, errlen, "out of memory");
             goto out;
         }
@@ -566,6 +799,8 @@ int gm_ledger_verify_governed(const char *dir, gm_key *const *keys, size_t nkeys
     }
     rc = 0;
 out:
+    hasher_close(&mainh);
+    EVP_MD_free(md);
     free(cptext);
     free(jobs);
     free(tids);

@@ -99,6 +99,209 @@ static void spit(const char *path, const char *b, size_t len)
         bail_out("write %s", path);
 }
 
+/* ------------------------------------------------ crafted ledgers for framing
+ * The file format written by hand (a header "GMLEDGER" | u32 version | u32
+ * origin length | origin | u32 CRC32C, then records u32 magic "GMRC" | u32
+ * length | u32 CRC32C of the 8 bytes before | data | leaf hash), so that the
+ * data can hold anything, a record header lookalike included.  Hash-only
+ * verification reads no receipt, so any data verifies. */
+struct crafted {
+    uint8_t *b;
+    size_t len, cap;
+    uint64_t n;
+    size_t off[512]; /* where each record starts */
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void craft_bytes(struct crafted *c, const void *p, size_t n)
+{
+    if (c->len + n > c->cap) {
+        c->cap = (c->len + n) * 2;
+        c->b = realloc(c->b, c->cap);
+        if (!c->b)
+            bail_out("no memory");
+    }
+    memcpy(c->b + c->len, p, n);
+    c->len += n;
+}
+
+static void craft_start(struct crafted *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *origin = "test.example/crafted";
+    uint8_t h[16];
+    memcpy(h, "GMLEDGER", 8);
+    put32(h + 8, 1);
+    put32(h + 12, (uint32_t)strlen(origin));
+    craft_bytes(c, h, 16);
+    craft_bytes(c, origin, strlen(origin));
+    uint8_t crc[4];
+    put32(crc, crc32c_ref(c->b, c->len));
+    craft_bytes(c, crc, 4);
+}
+
+/* A record header for `dlen` bytes of data, checksum right. */
+static void craft_header(uint8_t h[12], uint32_t dlen)
+{
+    put32(h, 0x474d5243u);
+    put32(h + 4, dlen);
+    put32(h + 8, crc32c_ref(h, 8));
+}
+
+static void craft_record(struct crafted *c, const uint8_t *data, uint32_t dlen)
+{
+    uint8_t h[12], leaf[GM_HASH_LEN];
+    craft_header(h, dlen);
+    if (c->n < sizeof c->off / sizeof c->off[0])
+        c->off[c->n] = c->len;
+    c->n++;
+    craft_bytes(c, h, 12);
+    craft_bytes(c, data, dlen);
+    gm_merkle_leaf_hash(data, dlen, leaf);
+    craft_bytes(c, leaf, GM_HASH_LEN);
+}
+
+/* Data of `dlen` bytes for record i; with lookalikes, a whole record header
+ * (checksum right, a length that stays inside the file) every 64 bytes. */
+static void craft_data(uint8_t *d, uint32_t dlen, uint64_t i, int lookalikes)
+{
+    for (uint32_t k = 0; k < dlen; k++)
+        d[k] = (uint8_t)('a' + (i + k) % 26);
+    for (uint32_t k = 1; lookalikes && k + 12 <= dlen; k += 64)
+        craft_header(d + k, 40);
+}
+
+/* Hash-only verification of the crafted ledger on `threads` threads; the
+ * result and message. */
+struct vres {
+    int rc;
+    struct gm_ledger_verify_result r;
+    char err[512];
+};
+
+static struct vres verify_crafted(const char *dir, const struct crafted *c, int threads)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/ledger", dir);
+    spit(p, (const char *)c->b, c->len);
+    struct vres v;
+    memset(&v, 0, sizeof v);
+    v.rc = gm_ledger_verify(dir, NULL, 0, GM_VERIFY_HASH_ONLY, threads, &v.r, v.err, sizeof v.err);
+    return v;
+}
+
+/* The parallel framing finds what one sequential pass finds: the same
+ * records, tree head, first bad record and message, torn tail. */
+static int same_as_serial(const char *dir, const struct crafted *c, int threads, struct vres *got)
+{
+    struct vres one = verify_crafted(dir, c, 1);
+    *got = verify_crafted(dir, c, threads);
+    int same = one.rc == got->rc && one.r.size == got->r.size &&
+               one.r.bad_index == got->r.bad_index && one.r.torn_bytes == got->r.torn_bytes &&
+               memcmp(one.r.root, got->r.root, GM_HASH_LEN) == 0 && !strcmp(one.err, got->err);
+    if (!same)
+        diag("1 thread: rc %d size %llu bad %lld torn %llu: %s; %d threads: rc %d size %llu bad "
+             "%lld torn %llu: %s",
+             one.rc, (unsigned long long)one.r.size, (long long)one.r.bad_index,
+             (unsigned long long)one.r.torn_bytes, one.err, threads, got->rc,
+             (unsigned long long)got->r.size, (long long)got->r.bad_index,
+             (unsigned long long)got->r.torn_bytes, got->err);
+    return same;
+}
+
+static void test_parallel_framing(void)
+{
+    char dir[600];
+    path_in(dir, sizeof dir, tmpdir, "F");
+    if (mkdir(dir, 0700) != 0)
+        bail_out("mkdir %s", dir);
+    struct crafted c;
+    struct vres v;
+    uint8_t d[9000];
+
+    /* Empty: a header and no record. */
+    craft_start(&c);
+    ok(same_as_serial(dir, &c, 4, &v) && v.rc == 0 && v.r.size == 0,
+       "an empty ledger verifies on 4 threads as on 1 (%s)", v.err);
+    /* Fewer records than threads, records longer than a range: most ranges
+     * hold no record start (but header lookalikes, in the second case). */
+    for (int look = 0; look < 2; look++) {
+        free(c.b);
+        craft_start(&c);
+        for (uint64_t i = 0; i < 3; i++) {
+            craft_data(d, 9000, i, look);
+            craft_record(&c, d, 9000);
+        }
+        ok(same_as_serial(dir, &c, 8, &v) && v.rc == 0 && v.r.size == 3,
+           "3 records of 9000 bytes%s on 8 threads: as on 1 (%s)",
+           look ? " with header lookalikes" : "", v.err);
+    }
+    free(c.b);
+    craft_start(&c);
+    craft_data(d, 10, 0, 0);
+    craft_record(&c, d, 10);
+    ok(same_as_serial(dir, &c, 8, &v) && v.rc == 0 && v.r.size == 1,
+       "1 record on 8 threads: as on 1 (%s)", v.err);
+    free(c.b);
+
+    /* Record header lookalikes inside the data, every 64 bytes: each
+     * speculative range lands on one first, and is walked again from the
+     * true boundary. */
+    craft_start(&c);
+    for (uint64_t i = 0; i < 200; i++) { /* the first shorter: no range starts on a record */
+        craft_data(d, i ? 700 : 333, i, 1);
+        craft_record(&c, d, i ? 700 : 333);
+    }
+    for (int t = 2; t <= 8; t *= 2)
+        ok(same_as_serial(dir, &c, t, &v) && v.rc == 0 && v.r.size == 200,
+           "header lookalikes in every record's data: 200 records on %d threads, as on 1 (%s)", t,
+           v.err);
+
+    /* A damaged header in the middle of range 2 of 4, and at the first
+     * record start of range 2: reported with its global index and offset. */
+    size_t lo2 = c.off[0] + (c.len - c.off[0]) * 2 / 4, hi2 = c.off[0] + (c.len - c.off[0]) * 3 / 4;
+    uint64_t first2 = 0, mid2 = 0;
+    while (c.off[first2] < lo2)
+        first2++;
+    mid2 = first2;
+    while (c.off[mid2] < (lo2 + hi2) / 2)
+        mid2++;
+    uint64_t which[2] = { mid2, first2 };
+    for (int w = 0; w < 2; w++) {
+        uint64_t m = which[w];
+        c.b[c.off[m] + 9] ^= 0x40; /* the header checksum */
+        char want[200];
+        snprintf(want, sizeof want, "record %llu (byte %llu): record header damaged",
+                 (unsigned long long)m, (unsigned long long)c.off[m]);
+        ok(same_as_serial(dir, &c, 4, &v) && v.rc == -1 && v.r.bad_index == (int64_t)m &&
+               strstr(v.err, want),
+           "a damaged header %s range 2 of 4 is record %llu on 4 threads: %s",
+           w ? "first in" : "in the middle of", (unsigned long long)m, v.err);
+        c.b[c.off[m] + 9] ^= 0x40;
+    }
+    /* Data altered in range 3: the hashing pass names it. */
+    c.b[c.off[mid2 + 40] + 12 + 300] ^= 1;
+    ok(same_as_serial(dir, &c, 4, &v) && v.rc == -1 && v.r.bad_index == (int64_t)(mid2 + 40),
+       "altered data in range 3 of 4 is record %llu: %s", (unsigned long long)(mid2 + 40), v.err);
+    c.b[c.off[mid2 + 40] + 12 + 300] ^= 1;
+    /* A torn last record. */
+    size_t full = c.len;
+    craft_data(d, 700, 200, 1);
+    craft_record(&c, d, 700);
+    c.len = full + 300;
+    c.n--;
+    ok(same_as_serial(dir, &c, 4, &v) && v.rc == 0 && v.r.size == 200 && v.r.torn_bytes == 300,
+       "a torn last record on 4 threads: 200 records and 300 torn bytes, as on 1 (%s)", v.err);
+    free(c.b);
+}
+
 int main(void)
 {
     plan(TAP_NO_PLAN);
@@ -406,6 +609,7 @@ int main(void)
                NULL &&
            strstr(err, "origin"),
        "opening with another origin is refused: %s", err);
+    test_parallel_framing();
     free(small);
     free(full);
     gm_key_free(stranger);
