@@ -15,7 +15,9 @@
  *   message, and the engine's market state is then unchanged: the next
  *   decision on a consistent snapshot has the same price history as that
  *   of a twin engine that never saw the refused one;
- * - a decision keeps the header's contract (gm_policy_check_decision);
+ * - a decision keeps the header's contract (gm_policy_check_decision) and,
+ *   without array tasks or gpus_per_node, clears as the naive reference
+ *   does (gm_policy_check_reference);
  * - the same snapshot with its idle, bid and lease arrays shuffled, decided
  *   by a fresh engine, gives the same decision (gm_policy_check_same). */
 #include "config.h"
@@ -68,9 +70,9 @@ static uint32_t count(struct reader *r, uint32_t small)
     uint8_t b = u8(r);
     if (b < 240)
         return small ? b % small : 0;
-    static const uint32_t edges[] = { 0,          1,          2,          1023,
-                                      1024,       1025,       UINT32_MAX, UINT32_MAX - 1,
-                                      UINT32_MAX / 2 + 1, 65536, 3,         7 };
+    static const uint32_t edges[] = {
+        0, 1, 2, 1023, 1024, 1025, UINT32_MAX, UINT32_MAX - 1, UINT32_MAX / 2 + 1, 65536, 3, 7
+    };
     if (b - 240u < sizeof edges / sizeof edges[0])
         return edges[b - 240];
     return raw32(r);
@@ -82,9 +84,16 @@ static int64_t money(struct reader *r)
     uint8_t b = u8(r);
     if (b < 240)
         return (int64_t)(b % 24) * 500000;
-    static const int64_t edges[] = { 0,         1,         -1,        INT64_MAX, INT64_MIN,
-                                     INT64_MAX - 1, (int64_t)1 << 56, ((int64_t)1 << 56) - 1,
-                                     10000000, 10000001 };
+    static const int64_t edges[] = { 0,
+                                     1,
+                                     -1,
+                                     INT64_MAX,
+                                     INT64_MIN,
+                                     INT64_MAX - 1,
+                                     (int64_t)1 << 56,
+                                     ((int64_t)1 << 56) - 1,
+                                     10000000,
+                                     10000001 };
     if (b - 240u < sizeof edges / sizeof edges[0])
         return edges[b - 240];
     return (int64_t)raw64(r);
@@ -159,8 +168,8 @@ static void decode(struct reader *r, struct world *w)
     }
     w->idle_count = u8(r) % (MAX_IDLE + 1);
     for (size_t i = 0; i < w->idle_count; i++)
-        w->idle[i] = (struct gm_policy_idle){ count(r, MAX_NODES), count(r, MAX_TYPES),
-                                              count(r, 9), when(r) };
+        w->idle[i] = (struct gm_policy_idle){ count(r, MAX_NODES), count(r, MAX_TYPES), count(r, 9),
+                                              when(r) };
     w->bid_count = u8(r) % (MAX_BIDS + 1);
     for (size_t i = 0; i < w->bid_count; i++) {
         struct gm_policy_bid *b = &w->bids[i];
@@ -257,7 +266,8 @@ static struct gm_policy_result *decide_ok(struct gm_policy *e, const struct worl
     char err[512], why[512];
     if (gm_policy_decide(e, s, &r, err, sizeof err) != 0)
         fail(what, err[0] ? err : "a consistent snapshot refused, with no message");
-    if (gm_policy_check_decision(&w->params, s, r, why, sizeof why) != 0)
+    if (gm_policy_check_decision(&w->params, s, r, why, sizeof why) != 0 ||
+        gm_policy_check_reference(&w->params, s, r, why, sizeof why) != 0)
         fail(what, why);
     return r;
 }
@@ -282,12 +292,12 @@ static void shuffle(struct world *w, uint64_t seed)
 {
     uint64_t x = seed | 1;
 #define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
-#define SHUFFLE(arr, n)                        \
-    for (size_t i = (n); i > 1; i--) {         \
-        size_t j = (size_t)(NEXT() % i);       \
-        __typeof__(arr[0]) tmp = arr[i - 1];   \
-        arr[i - 1] = arr[j];                   \
-        arr[j] = tmp;                          \
+#define SHUFFLE(arr, n)                      \
+    for (size_t i = (n); i > 1; i--) {       \
+        size_t j = (size_t)(NEXT() % i);     \
+        __typeof__(arr[0]) tmp = arr[i - 1]; \
+        arr[i - 1] = arr[j];                 \
+        arr[j] = tmp;                        \
     }
     SHUFFLE(w->idle, w->idle_count);
     SHUFFLE(w->bids, w->bid_count);
@@ -334,7 +344,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         if (!consistent)
             fail("validation", why); /* decided on an inconsistent snapshot */
-        if (gm_policy_check_decision(&raw.params, &rs, r, why, sizeof why) != 0)
+        if (gm_policy_check_decision(&raw.params, &rs, r, why, sizeof why) != 0 ||
+            gm_policy_check_reference(&raw.params, &rs, r, why, sizeof why) != 0)
             fail("raw snapshot", why);
         gm_policy_result_destroy(decide_ok(b, &raw, &rs, "raw snapshot (twin)"));
 
@@ -347,7 +358,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("gm_policy_create (fresh)", err);
         struct gm_policy_result *r2 = decide_ok(c, &shuffled, &ss, "shuffled snapshot");
         if (gm_policy_check_same(&rs, r, &ss, r2, why, sizeof why) != 0)
-            fail("determinism", why);
+            fail("shuffled snapshot", why);
         gm_policy_result_destroy(r2);
         gm_policy_destroy(c);
         gm_policy_result_destroy(r);

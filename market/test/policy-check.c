@@ -12,15 +12,15 @@
 #include <string.h>
 
 /* Fail with a message naming the property. */
-#define FAIL(...)                                   \
-    do {                                            \
-        snprintf(why, whylen, __VA_ARGS__);         \
-        rc = -1;                                    \
-        goto done;                                  \
+#define FAIL(...)                           \
+    do {                                    \
+        snprintf(why, whylen, __VA_ARGS__); \
+        rc = -1;                            \
+        goto done;                          \
     } while (0)
-#define REQUIRE(cond, ...)   \
-    do {                     \
-        if (!(cond))         \
+#define REQUIRE(cond, ...)     \
+    do {                       \
+        if (!(cond))           \
             FAIL(__VA_ARGS__); \
     } while (0)
 
@@ -139,8 +139,8 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         }
         for (size_t t = 0; t < nt; t++) {
             REQUIRE(offered[n * nt + t] <= eligible[n * nt + t],
-                    "offers: node %zu type %zu: %llu offered, only %llu idle for the dwell time",
-                    n, t, (unsigned long long)offered[n * nt + t],
+                    "offers: node %zu type %zu: %llu offered, only %llu idle for the dwell time", n,
+                    t, (unsigned long long)offered[n * nt + t],
                     (unsigned long long)eligible[n * nt + t]);
             total += offered[n * nt + t];
         }
@@ -149,9 +149,9 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         REQUIRE(total == want,
                 "offers: node %zu offers %llu GPUs, %llu expected (idle %llu, eligible %llu, "
                 "reserve %u, partition %u, available %u)",
-                n, (unsigned long long)total, (unsigned long long)want,
-                (unsigned long long)idle, (unsigned long long)can, p->reserve_gpus_per_node,
-                nd->in_market_partition, nd->available);
+                n, (unsigned long long)total, (unsigned long long)want, (unsigned long long)idle,
+                (unsigned long long)can, p->reserve_gpus_per_node, nd->in_market_partition,
+                nd->available);
     }
 
     /* Markets. */
@@ -165,10 +165,11 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
                     "markets: type %zu is not offered but has a market", t);
             continue;
         }
-        REQUIRE(m[t].reserve_price == p->types[t].reserve_price,
-                "markets: type %zu reserve price", t);
-        REQUIRE(m[t].price >= m[t].reserve_price, "price: type %zu clears at %lld below reserve %lld",
-                t, (long long)m[t].price, (long long)m[t].reserve_price);
+        REQUIRE(m[t].reserve_price == p->types[t].reserve_price, "markets: type %zu reserve price",
+                t);
+        REQUIRE(m[t].price >= m[t].reserve_price,
+                "price: type %zu clears at %lld below reserve %lld", t, (long long)m[t].price,
+                (long long)m[t].reserve_price);
         REQUIRE(m[t].supply == supply[t], "supply: type %zu supply %llu, offers sum to %llu", t,
                 (unsigned long long)m[t].supply, (unsigned long long)supply[t]);
         REQUIRE(m[t].admitted_gpus <= m[t].supply,
@@ -191,8 +192,8 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
                     (x->gpus_per_node == b->gpus_per_node && x->gpus % x->gpus_per_node == 0),
                 "verdicts: job %u gpus_per_node %u from %u", x->job_id, x->gpus_per_node,
                 b->gpus_per_node);
-        REQUIRE(x->price == m[t].price, "price: job %u has %lld, type %u clears at %lld",
-                x->job_id, (long long)x->price, t, (long long)m[t].price);
+        REQUIRE(x->price == m[t].price, "price: job %u has %lld, type %u clears at %lld", x->job_id,
+                (long long)x->price, t, (long long)m[t].price);
         REQUIRE((x->status == GM_POLICY_TYPE_NOT_OFFERED) == !p->types[t].offered,
                 "verdicts: job %u status %d, type %u offered %d", x->job_id, x->status, t,
                 p->types[t].offered);
@@ -225,10 +226,10 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         admitted_jobs[t]++;
         REQUIRE(x->price >= m[t].reserve_price, "price: job %u admitted at %lld below reserve %lld",
                 x->job_id, (long long)x->price, (long long)m[t].reserve_price);
-        REQUIRE(x->price <= x->bid, "price: job %u admitted at %lld above its bid %lld",
-                x->job_id, (long long)x->price, (long long)x->bid);
-        REQUIRE(b->bid <= p->max_bid, "price: job %u bids %lld above MaxBid, admitted",
-                x->job_id, (long long)b->bid);
+        REQUIRE(x->price <= x->bid, "price: job %u admitted at %lld above its bid %lld", x->job_id,
+                (long long)x->price, (long long)x->bid);
+        REQUIRE(b->bid <= p->max_bid, "price: job %u bids %lld above MaxBid, admitted", x->job_id,
+                (long long)b->bid);
         REQUIRE(x->placement_count > 0 && (size_t)x->placement_first + x->placement_count <= np,
                 "placements: job %u range %u+%u of %zu", x->job_id, x->placement_first,
                 x->placement_count, np);
@@ -237,8 +238,8 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         uint64_t own = 0, all = 0;
         for (uint32_t k = 0; k < x->placement_count; k++) {
             const struct gm_policy_placement *q = &pl[x->placement_first + k];
-            REQUIRE(q->job_id == x->job_id, "placements: job %u's range holds job %u",
-                    x->job_id, q->job_id);
+            REQUIRE(q->job_id == x->job_id, "placements: job %u's range holds job %u", x->job_id,
+                    q->job_id);
             own += q->gpus;
             for (uint32_t k2 = 0; x->gpus_per_node && k2 < k; k2++)
                 REQUIRE(pl[x->placement_first + k2].node != q->node,
@@ -284,11 +285,11 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         const struct gm_policy_verdict *x = gm_policy_result_find(r, pl[k].job_id);
         REQUIRE(x && x->status == GM_POLICY_ADMITTED,
                 "placements: placement %zu of job %u, not admitted", k, pl[k].job_id);
-        REQUIRE(pl[k].node < nn && pl[k].gpus > 0, "placements: placement %zu node %u, %u GPUs",
-                k, pl[k].node, pl[k].gpus);
+        REQUIRE(pl[k].node < nn && pl[k].gpus > 0, "placements: placement %zu node %u, %u GPUs", k,
+                pl[k].node, pl[k].gpus);
         REQUIRE(!x->gpus_per_node || pl[k].gpus == x->gpus_per_node,
-                "placements: job %u takes %u on node %u, gpus_per_node %u", x->job_id,
-                pl[k].gpus, pl[k].node, x->gpus_per_node);
+                "placements: job %u takes %u on node %u, gpus_per_node %u", x->job_id, pl[k].gpus,
+                pl[k].node, x->gpus_per_node);
         placed[(size_t)pl[k].node * nt + x->type] += pl[k].gpus;
         node_placed[pl[k].node] += pl[k].gpus;
         type_placed[x->type] += pl[k].gpus;
@@ -316,8 +317,8 @@ int gm_policy_check_decision(const struct gm_policy_params *p, const struct gm_p
         uint32_t q = local[i - 1];
         uint64_t a = s->nodes[q].gpus_used_market + node_placed[q];
         uint64_t b = s->nodes[n].gpus_used_market + node_placed[n];
-        REQUIRE(a < b || (a == b && q < n), "local order: node %u (%llu) before node %u (%llu)",
-                q, (unsigned long long)a, n, (unsigned long long)b);
+        REQUIRE(a < b || (a == b && q < n), "local order: node %u (%llu) before node %u (%llu)", q,
+                (unsigned long long)a, n, (unsigned long long)b);
     }
 
     /* Preemption order: every lease once, in gm_policy_preempt_order's order. */
@@ -339,17 +340,102 @@ done:
     return rc;
 }
 
+struct ref_bid {
+    int64_t bid;
+    int64_t submit;
+    uint32_t job;
+    size_t index;
+};
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const struct ref_bid *x = a, *y = b;
+    if (x->bid != y->bid)
+        return x->bid > y->bid ? -1 : 1;
+    if (x->submit != y->submit)
+        return x->submit < y->submit ? -1 : 1;
+    return x->job < y->job ? -1 : x->job > y->job;
+}
+
+int gm_policy_check_reference(const struct gm_policy_params *p, const struct gm_policy_snapshot *s,
+                              const struct gm_policy_result *r, char *why, size_t whylen)
+{
+    int rc = 0;
+    size_t no, nm, nv;
+    const struct gm_policy_offer *o = gm_policy_result_offers(r, &no);
+    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
+    const struct gm_policy_verdict *v = gm_policy_result_verdicts(r, &nv);
+    struct ref_bid *list = calloc(s->bid_count + 1, sizeof *list);
+    enum gm_policy_status *status = calloc(s->bid_count + 1, sizeof *status);
+    uint64_t supply[GM_POLICY_MAX_TYPES] = { 0 };
+    REQUIRE(list && status, "checker: out of memory");
+    REQUIRE(nm == p->type_count && nv == s->bid_count, "reference: %zu markets, %zu verdicts", nm,
+            nv);
+    for (size_t i = 0; i < s->bid_count; i++)
+        if (s->bids[i].tasks > 1 ||
+            (s->bids[i].gpus_per_node && s->bids[i].gpus % s->bids[i].gpus_per_node == 0 &&
+             s->bids[i].gpus_per_node <= GM_POLICY_MAX_NODE_GPUS))
+            goto done; /* beyond the reference */
+    for (size_t i = 0; i < no; i++)
+        supply[o[i].type] += o[i].count;
+    /* What the market partition's nodes hold beyond the reserve. */
+    uint64_t capacity = 0;
+    for (size_t n = 0; n < s->node_count; n++)
+        if (s->nodes[n].in_market_partition && s->nodes[n].gpus_total > p->reserve_gpus_per_node)
+            capacity += s->nodes[n].gpus_total - p->reserve_gpus_per_node;
+    for (uint32_t t = 0; t < p->type_count; t++) {
+        size_t n = 0;
+        int64_t reserve = p->types[t].reserve_price;
+        int64_t price = p->types[t].offered ? reserve : 0;
+        for (size_t b = 0; b < s->bid_count; b++) {
+            const struct gm_policy_bid *bd = &s->bids[b];
+            if (bd->type != t)
+                continue;
+            if (!p->types[t].offered)
+                status[b] = GM_POLICY_TYPE_NOT_OFFERED;
+            else if (bd->bid > p->max_bid)
+                status[b] = GM_POLICY_ABOVE_MAX_BID;
+            else if (bd->gpus > capacity)
+                status[b] = GM_POLICY_NEVER_FITS;
+            else
+                list[n++] =
+                    (struct ref_bid){ bd->bid ? bd->bid : reserve, bd->submit_time, bd->job_id, b };
+        }
+        qsort(list, n, sizeof list[0], ref_cmp);
+        uint64_t used = 0;
+        size_t k = 0;
+        while (k < n && list[k].bid >= reserve && used + s->bids[list[k].index].gpus <= supply[t])
+            used += s->bids[list[k++].index].gpus;
+        if (k < n && list[k].bid > price)
+            price = list[k].bid;
+        for (size_t i = 0; i < n; i++)
+            status[list[i].index] = i < k ? GM_POLICY_ADMITTED
+                                    : (list[i].bid >= price && list[i].bid >= reserve)
+                                        ? GM_POLICY_WAITING_SUPPLY
+                                        : GM_POLICY_BELOW_PRICE;
+        REQUIRE(m[t].price == price, "reference: type %u clears at %lld, reference %lld", t,
+                (long long)m[t].price, (long long)price);
+    }
+    for (size_t b = 0; b < nv; b++)
+        REQUIRE(v[b].status == status[b], "reference: job %u status %d, reference %d", v[b].job_id,
+                v[b].status, status[b]);
+done:
+    free(list);
+    free(status);
+    return rc;
+}
+
 int gm_policy_check_same(const struct gm_policy_snapshot *s1, const struct gm_policy_result *r1,
                          const struct gm_policy_snapshot *s2, const struct gm_policy_result *r2,
                          char *why, size_t whylen)
 {
     int rc = 0;
     size_t a, b;
-#define SAME_ARRAY(getter, what)                                                  \
-    do {                                                                          \
-        const void *x1 = getter(r1, &a), *x2 = getter(r2, &b);                    \
+#define SAME_ARRAY(getter, what)                                                       \
+    do {                                                                               \
+        const void *x1 = getter(r1, &a), *x2 = getter(r2, &b);                         \
         REQUIRE(a == b && (a == 0 || memcmp(x1, x2, a * sizeof *getter(r1, &a)) == 0), \
-                "determinism: %s differ after a shuffle", what);                  \
+                "determinism: %s differ after a shuffle", what);                       \
     } while (0)
     SAME_ARRAY(gm_policy_result_offers, "offers");
     SAME_ARRAY(gm_policy_result_markets, "markets");

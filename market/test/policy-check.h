@@ -32,6 +32,16 @@ int gm_policy_check_decision(const struct gm_policy_params *params,
                              const struct gm_policy_snapshot *snapshot,
                              const struct gm_policy_result *result, char *why, size_t whylen);
 
+/* Whether `result` clears as a naive uniform-price reference does: per
+ * type, the longest prefix of the bids (high to low) at or above the
+ * reserve that the supply holds is admitted, the price is the reserve or
+ * the highest bid left out.  Only for snapshots without array tasks or
+ * gpus_per_node (returns 0 for others); `snapshot` must be consistent and
+ * `result` have passed gm_policy_check_decision. */
+int gm_policy_check_reference(const struct gm_policy_params *params,
+                              const struct gm_policy_snapshot *snapshot,
+                              const struct gm_policy_result *result, char *why, size_t whylen);
+
 /* Whether two decisions on the same snapshot (up to the order of its idle,
  * bid and lease arrays) are the same: offers, markets, placements, local
  * order, each job's verdict and the preemption order by job id. */

@@ -146,82 +146,12 @@ static int snapshot_no;
         }                                                    \
     } while (0)
 
-/* ------------------------------------------------------ naive reference */
-
-struct ref_bid {
-    int64_t bid;
-    int64_t submit;
-    uint32_t job;
-    size_t index;
-};
-
-static int ref_cmp(const void *a, const void *b)
-{
-    const struct ref_bid *x = a, *y = b;
-    if (x->bid != y->bid)
-        return x->bid > y->bid ? -1 : 1;
-    if (x->submit != y->submit)
-        return x->submit < y->submit ? -1 : 1;
-    return x->job < y->job ? -1 : x->job > y->job;
-}
-
-/* Uniform price by the book, one type at a time: the admitted set is the
- * longest prefix of bids (high to low) at or above reserve that fits. */
-static void reference_clearing(const struct world *w, const uint64_t *supply, int64_t *price,
-                               enum gm_policy_status *status)
-{
-    /* What the market partition's nodes hold beyond the reserve. */
-    uint64_t capacity = 0;
-    for (size_t n = 0; n < w->node_count; n++)
-        if (w->nodes[n].in_market_partition &&
-            w->nodes[n].gpus_total > w->params.reserve_gpus_per_node)
-            capacity += w->nodes[n].gpus_total - w->params.reserve_gpus_per_node;
-    for (uint32_t t = 0; t < TYPES; t++) {
-        struct ref_bid list[100];
-        size_t n = 0;
-        int64_t reserve = w->types[t].reserve_price;
-        price[t] = w->types[t].offered ? reserve : 0;
-        for (size_t b = 0; b < w->bid_count; b++) {
-            const struct gm_policy_bid *bd = &w->bids[b];
-            if (bd->type != t)
-                continue;
-            if (!w->types[t].offered) {
-                status[b] = GM_POLICY_TYPE_NOT_OFFERED;
-                continue;
-            }
-            if (bd->bid > w->params.max_bid) {
-                status[b] = GM_POLICY_ABOVE_MAX_BID;
-                continue;
-            }
-            if (bd->gpus > capacity) {
-                status[b] = GM_POLICY_NEVER_FITS;
-                continue;
-            }
-            list[n++] =
-                (struct ref_bid){ bd->bid ? bd->bid : reserve, bd->submit_time, bd->job_id, b };
-        }
-        qsort(list, n, sizeof list[0], ref_cmp);
-        uint64_t used = 0;
-        size_t k = 0;
-        while (k < n && list[k].bid >= reserve && used + w->bids[list[k].index].gpus <= supply[t])
-            used += w->bids[list[k++].index].gpus;
-        if (k < n && list[k].bid > price[t])
-            price[t] = list[k].bid;
-        for (size_t i = 0; i < n; i++)
-            status[list[i].index] = i < k ? GM_POLICY_ADMITTED
-                                    : (list[i].bid >= price[t] && list[i].bid >= reserve)
-                                        ? GM_POLICY_WAITING_SUPPLY
-                                        : GM_POLICY_BELOW_PRICE;
-    }
-}
-
 /* ------------------------------------------------------------- properties */
 
 static void check_one(const struct world *w, struct gm_policy_result *r)
 {
-    size_t no, nm, nv, np, na;
+    size_t no, nv, np, na;
     const struct gm_policy_offer *offers = gm_policy_result_offers(r, &no);
-    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
     const struct gm_policy_verdict *v = gm_policy_result_verdicts(r, &nv);
     const struct gm_policy_placement *pl = gm_policy_result_placements(r, &np);
     char why[512];
@@ -231,25 +161,14 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
     if (contract != 0)
         return; /* the checks below assume what it checked */
 
-    uint64_t supply[TYPES] = { 0 };
     static uint32_t offered[64][TYPES];
     memset(offered, 0, sizeof offered);
-    for (size_t i = 0; i < no; i++) {
+    for (size_t i = 0; i < no; i++)
         offered[offers[i].node][offers[i].type] += offers[i].count;
-        supply[offers[i].type] += offers[i].count;
-    }
 
-    /* Markets and verdicts against the reference. */
-    int64_t ref_price[TYPES];
-    enum gm_policy_status ref_status[100];
-    reference_clearing(w, supply, ref_price, ref_status);
-    CHECK(P_REFERENCE, nm == TYPES, "one market per type");
-    for (uint32_t t = 0; t < TYPES; t++)
-        CHECK(P_REFERENCE, m[t].price == ref_price[t], "type %u price %lld, reference %lld", t,
-              (long long)m[t].price, (long long)ref_price[t]);
-    for (size_t b = 0; b < nv; b++)
-        CHECK(P_REFERENCE, v[b].status == ref_status[b], "job %u status %d, reference %d",
-              v[b].job_id, v[b].status, ref_status[b]);
+    /* Markets and verdicts against the naive reference. */
+    CHECK(P_REFERENCE, gm_policy_check_reference(&w->params, &snap, r, why, sizeof why) == 0, "%s",
+          why);
 
     /* Replay the placements in admission order: a job is split only when no
      * node holds it whole, and a whole job goes to the best fit (market
