@@ -336,7 +336,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gm_policy_result_destroy(ra);
     gm_policy_result_destroy(rb);
 
-    /* Then the raw snapshot, refused exactly when inconsistent. */
+    /* Then the raw snapshot, refused exactly when inconsistent: now and
+     * then with a count whose array is missing. */
+    if ((flags & 0x30) == 0x30) {
+        switch (seed % 4) {
+        case 0:
+            rs.nodes = NULL;
+            break;
+        case 1:
+            rs.idle = NULL;
+            break;
+        case 2:
+            rs.bids = NULL;
+            break;
+        default:
+            rs.leases = NULL;
+        }
+    }
     int consistent = gm_policy_check_snapshot(&raw.params, &rs, why, sizeof why) == 0;
     struct gm_policy_result *r = NULL;
     err[0] = '\0';

@@ -28,7 +28,11 @@ int gm_policy_check_snapshot(const struct gm_policy_params *p, const struct gm_p
                              char *why, size_t whylen)
 {
     int rc = 0;
-    uint64_t *idle = calloc(s->node_count ? s->node_count : 1, sizeof *idle);
+    uint64_t *idle = NULL;
+    REQUIRE((s->nodes || !s->node_count) && (s->idle || !s->idle_count) &&
+                (s->bids || !s->bid_count) && (s->leases || !s->lease_count),
+            "a count without its array");
+    idle = calloc(s->node_count ? s->node_count : 1, sizeof *idle);
     REQUIRE(idle, "checker: out of memory");
     for (size_t i = 0; i < s->idle_count; i++) {
         const struct gm_policy_idle *d = &s->idle[i];
