@@ -272,6 +272,28 @@ static struct gm_policy_result *decide_ok(struct gm_policy *e, const struct worl
     return r;
 }
 
+/* The history of a decision: records in type order, each of an offered
+ * type, stamped now, with its market's price, supply and demand; on an
+ * engine's first decision one per offered type. */
+static void check_history(const struct world *w, const struct gm_policy_snapshot *s,
+                          const struct gm_policy_result *r, int first, const char *what)
+{
+    size_t nh, nm, offered = 0;
+    const struct gm_policy_price_record *h = gm_policy_result_history(r, &nh);
+    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
+    for (size_t t = 0; t < w->params.type_count; t++)
+        offered += w->types[t].offered != 0;
+    if (first && nh != offered)
+        fail(what, "history: a first decision records other than every offered type");
+    for (size_t i = 0; i < nh; i++) {
+        if ((i > 0 && h[i - 1].type >= h[i].type) || h[i].type >= nm || !m[h[i].type].offered)
+            fail(what, "history: records not in type order, or of a type not offered");
+        if (h[i].time != s->now || h[i].price != m[h[i].type].price ||
+            h[i].supply != m[h[i].type].supply || h[i].demand != m[h[i].type].demand)
+            fail(what, "history: a record differs from its market");
+    }
+}
+
 /* The price history of a decision, as a comparable list. */
 static int same_history(const struct gm_policy_result *a, const struct gm_policy_result *b)
 {
@@ -331,6 +353,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gm_policy_snapshot fs = snapshot_of(&fixed), rs = snapshot_of(&raw);
     struct gm_policy_result *ra = decide_ok(a, &fixed, &fs, "repaired snapshot");
     struct gm_policy_result *rb = decide_ok(b, &fixed, &fs, "repaired snapshot (twin)");
+    check_history(&fixed, &fs, ra, 1, "repaired snapshot");
     if (!same_history(ra, rb))
         fail("determinism", "two engines made alike record different histories");
     gm_policy_result_destroy(ra);
@@ -363,6 +386,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gm_policy_check_decision(&raw.params, &rs, r, why, sizeof why) != 0 ||
             gm_policy_check_reference(&raw.params, &rs, r, why, sizeof why) != 0)
             fail("raw snapshot", why);
+        check_history(&raw, &rs, r, 0, "raw snapshot");
         gm_policy_result_destroy(decide_ok(b, &raw, &rs, "raw snapshot (twin)"));
 
         /* The same snapshot shuffled, on a fresh engine, decides alike. */
@@ -393,6 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fs = snapshot_of(&fixed);
     ra = decide_ok(a, &fixed, &fs, "repaired snapshot after the raw one");
     rb = decide_ok(b, &fixed, &fs, "repaired snapshot after the raw one (twin)");
+    check_history(&fixed, &fs, ra, 0, "repaired snapshot after the raw one");
     if (!same_history(ra, rb))
         fail("state", "a decision changed the engine's market state differently from its twin's "
                       "(a refused snapshot moved it?)");
