@@ -309,25 +309,6 @@ static int same_history(const struct gm_policy_result *a, const struct gm_policy
     return 1;
 }
 
-/* A seeded shuffle (the fuzzer's bytes pick the seed) of the three arrays. */
-static void shuffle(struct world *w, uint64_t seed)
-{
-    uint64_t x = seed | 1;
-#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
-#define SHUFFLE(arr, n)                      \
-    for (size_t i = (n); i > 1; i--) {       \
-        size_t j = (size_t)(NEXT() % i);     \
-        __typeof__(arr[0]) tmp = arr[i - 1]; \
-        arr[i - 1] = arr[j];                 \
-        arr[j] = tmp;                        \
-    }
-    SHUFFLE(w->idle, w->idle_count);
-    SHUFFLE(w->bids, w->bid_count);
-    SHUFFLE(w->leases, w->lease_count);
-#undef SHUFFLE
-#undef NEXT
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct reader rd = { data, size };
@@ -392,7 +373,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The same snapshot shuffled, on a fresh engine, decides alike. */
         shuffled = raw;
         shuffled.params.types = shuffled.types;
-        shuffle(&shuffled, seed);
+        gm_policy_check_shuffle(shuffled.idle, shuffled.idle_count, shuffled.bids,
+                                shuffled.bid_count, shuffled.leases, shuffled.lease_count, seed);
         struct gm_policy_snapshot ss = snapshot_of(&shuffled);
         if (gm_policy_create(&raw.params, &c, err, sizeof err) != 0)
             fail("gm_policy_create (fresh)", err);

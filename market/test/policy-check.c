@@ -6,6 +6,8 @@
 
 #include "market/test/policy-check.h"
 
+#include "common/rng.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,4 +474,22 @@ int gm_policy_check_same(const struct gm_policy_snapshot *s1, const struct gm_po
                 "determinism: preemption order differs after a shuffle (%zu)", i);
 done:
     return rc;
+}
+
+void gm_policy_check_shuffle(struct gm_policy_idle *idle, size_t idle_count,
+                             struct gm_policy_bid *bids, size_t bid_count,
+                             struct gm_policy_lease *leases, size_t lease_count, uint64_t seed)
+{
+    uint64_t state = seed | 1;
+#define SHUFFLE(arr, n)                               \
+    for (size_t i = (n); i > 1; i--) {                \
+        size_t j = (size_t)(gm_rng_next(&state) % i); \
+        __typeof__(arr[0]) tmp = arr[i - 1];          \
+        arr[i - 1] = arr[j];                          \
+        arr[j] = tmp;                                 \
+    }
+    SHUFFLE(idle, idle_count);
+    SHUFFLE(bids, bid_count);
+    SHUFFLE(leases, lease_count);
+#undef SHUFFLE
 }

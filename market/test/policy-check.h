@@ -49,4 +49,10 @@ int gm_policy_check_same(const struct gm_policy_snapshot *s1, const struct gm_po
                          const struct gm_policy_snapshot *s2, const struct gm_policy_result *r2,
                          char *why, size_t whylen);
 
+/* Shuffle a snapshot's idle, bid and lease arrays in place, pseudo-randomly
+ * from `seed` (Fisher-Yates): the same snapshot as far as the contract goes. */
+void gm_policy_check_shuffle(struct gm_policy_idle *idle, size_t idle_count,
+                             struct gm_policy_bid *bids, size_t bid_count,
+                             struct gm_policy_lease *leases, size_t lease_count, uint64_t seed);
+
 #endif

@@ -215,16 +215,8 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
         bail_out("out of memory");
     *s = *w;
     s->params.types = s->types;
-#define SHUFFLE(arr, n)                      \
-    for (size_t i = (n); i > 1; i--) {       \
-        size_t j = below((uint32_t)i);       \
-        __typeof__(arr[0]) tmp = arr[i - 1]; \
-        arr[i - 1] = arr[j];                 \
-        arr[j] = tmp;                        \
-    }
-    SHUFFLE(s->idle, s->idle_count);
-    SHUFFLE(s->bids, s->bid_count);
-    SHUFFLE(s->leases, s->lease_count);
+    gm_policy_check_shuffle(s->idle, s->idle_count, s->bids, s->bid_count, s->leases,
+                            s->lease_count, rng());
     struct gm_policy *e;
     struct gm_policy_result *r2;
     char err[256];
