@@ -16,7 +16,8 @@ check_PROGRAMS += market/test/policy.t market/test/properties.t market/test/bill
 	market/test/flags.t market/test/job.t market/test/energy.t market/test/sort.t
 market_test_policy_t_SOURCES = market/test/policy.c
 market_test_policy_t_LDADD = $(MARKET_TEST_LDADD)
-market_test_properties_t_SOURCES = market/test/properties.c
+market_test_properties_t_SOURCES = market/test/properties.c market/test/policy-check.c \
+	market/test/policy-check.h
 market_test_properties_t_LDADD = $(MARKET_TEST_LDADD)
 market_test_billing_t_SOURCES = market/test/billing.c
 market_test_billing_t_LDADD = $(MARKET_TEST_LDADD)
@@ -37,31 +38,51 @@ bench_bench_policy_SOURCES = bench/bench-policy.c
 bench_bench_policy_LDADD = market/libgpumarket-market.la common/libgpumarket-common.la
 BENCHMARKS += bench/bench-policy
 
-# libFuzzer target for the market flags' parsers (clang only): built by
-# `make check` (tests/t0090-fuzz-smoke.t runs it briefly) and run for
-# FUZZ_SECONDS by `make fuzz`.
+# libFuzzer targets (clang only): the market flags' parsers (fuzz-flags) and
+# the policy engine's decision (fuzz-decide, which checks every decision
+# against market/test/policy-check.c, shared with the property tests).  Built
+# by `make check` (tests/t0090-fuzz-smoke.t runs each briefly) and run for
+# FUZZ_SECONDS each by `make fuzz`.
 MARKET_FUZZ_SRC = $(srcdir)/market/fuzz/fuzz-flags.c $(srcdir)/market/flags.c \
 	$(srcdir)/common/money.c $(srcdir)/common/text.c
+MARKET_FUZZ_DECIDE_SRC = $(srcdir)/market/fuzz/fuzz-decide.c $(srcdir)/market/test/policy-check.c \
+	$(srcdir)/market/policy.c $(srcdir)/common/conf.c $(srcdir)/common/io.c \
+	$(srcdir)/common/money.c $(srcdir)/common/text.c
+MARKET_FUZZ_DECIDE_CORPUS = market/fuzz/corpus/decide/empty market/fuzz/corpus/decide/cluster \
+	market/fuzz/corpus/decide/arrays market/fuzz/corpus/decide/per-node \
+	market/fuzz/corpus/decide/inconsistent market/fuzz/corpus/decide/extremes
 EXTRA_DIST += market/fuzz/fuzz-flags.c market/fuzz/corpus/flags/bid \
 	market/fuzz/corpus/flags/bid-import market/fuzz/corpus/flags/ckdir \
 	market/fuzz/corpus/flags/maxcost market/fuzz/corpus/flags/maxcost-import \
-	market/fuzz/corpus/flags/order
-CLEANFILES += market/fuzz/fuzz-flags market/fuzz/fuzz-flags.log
+	market/fuzz/corpus/flags/order \
+	market/fuzz/fuzz-decide.c market/fuzz/make-decide-corpus.py $(MARKET_FUZZ_DECIDE_CORPUS)
+CLEANFILES += market/fuzz/fuzz-flags market/fuzz/fuzz-flags.log \
+	market/fuzz/fuzz-decide market/fuzz/fuzz-decide.log
+MARKET_FUZZ_TARGETS = flags decide
 if HAVE_CLANG
-check_SCRIPTS += market/fuzz/fuzz-flags
+check_SCRIPTS += market/fuzz/fuzz-flags market/fuzz/fuzz-decide
 market/fuzz/fuzz-flags: $(MARKET_FUZZ_SRC) $(srcdir)/market/flags.h $(srcdir)/common/money.h \
 		$(srcdir)/common/text.h
 	@$(MKDIR_P) market/fuzz
 	$(AM_V_CCLD)$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -I$(top_srcdir) -I$(top_builddir) -o $@ $(MARKET_FUZZ_SRC)
-fuzz-market: market/fuzz/fuzz-flags
-	@rm -rf market/fuzz/run-flags && $(MKDIR_P) market/fuzz/run-flags && \
-	cp $(srcdir)/market/fuzz/corpus/flags/* market/fuzz/run-flags/ && \
-	echo "== fuzz-flags ($(FUZZ_SECONDS) s)" && \
-	if ./market/fuzz/fuzz-flags -max_total_time=$(FUZZ_SECONDS) market/fuzz/run-flags \
-	     >market/fuzz/fuzz-flags.log 2>&1; then tail -n 2 market/fuzz/fuzz-flags.log; \
-	else tail -n 40 market/fuzz/fuzz-flags.log; \
-	     echo "gpumarket: fuzz-flags found a failure; the input is in $$(pwd) (crash-*), log in market/fuzz/fuzz-flags.log"; exit 1; fi
+market/fuzz/fuzz-decide: $(MARKET_FUZZ_DECIDE_SRC) $(srcdir)/market/policy.h \
+		$(srcdir)/market/sort.h $(srcdir)/market/test/policy-check.h $(srcdir)/common/conf.h \
+		$(srcdir)/common/io.h $(srcdir)/common/money.h $(srcdir)/common/text.h
+	@$(MKDIR_P) market/fuzz
+	$(AM_V_CCLD)$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -I$(top_srcdir) -I$(top_builddir) -o $@ \
+		$(MARKET_FUZZ_DECIDE_SRC)
+fuzz-market: market/fuzz/fuzz-flags market/fuzz/fuzz-decide
+	@for t in $(MARKET_FUZZ_TARGETS); do \
+	  rm -rf market/fuzz/run-$$t && $(MKDIR_P) market/fuzz/run-$$t && \
+	  cp $(srcdir)/market/fuzz/corpus/$$t/* market/fuzz/run-$$t/ && \
+	  echo "== fuzz-$$t ($(FUZZ_SECONDS) s)" && \
+	  if ./market/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) market/fuzz/run-$$t \
+	       >market/fuzz/fuzz-$$t.log 2>&1; then tail -n 2 market/fuzz/fuzz-$$t.log; \
+	  else tail -n 40 market/fuzz/fuzz-$$t.log; \
+	       echo "gpumarket: fuzz-$$t found a failure; the input is in $$(pwd) (crash-*), log in market/fuzz/fuzz-$$t.log"; exit 1; fi; \
+	done
 else
 fuzz-market:
 	@echo "gpumarket: the fuzz targets need clang (install the Debian package clang, then re-run configure)"; exit 1
@@ -70,5 +91,5 @@ fuzz: fuzz-market
 .PHONY: fuzz-market
 clean-local: clean-fuzz-market
 clean-fuzz-market:
-	-rm -rf market/fuzz/run-flags
+	-rm -rf market/fuzz/run-flags market/fuzz/run-decide
 .PHONY: clean-fuzz-market

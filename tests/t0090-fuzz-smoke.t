@@ -10,6 +10,7 @@ seconds=${FUZZ_SMOKE_SECONDS:-2}
 targets=(
   common/test/fuzz-conf:common/test/corpus/conf
   market/fuzz/fuzz-flags:market/fuzz/corpus/flags
+  market/fuzz/fuzz-decide:market/fuzz/corpus/decide
   settlement/fuzz/fuzz-receipt:settlement/fuzz/corpus/receipt
   settlement/fuzz/fuzz-record:settlement/fuzz/corpus/record
   settlement/fuzz/fuzz-checkpoint:settlement/fuzz/corpus/checkpoint

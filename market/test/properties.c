@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Property tests of the policy engine over many random snapshots from a
- * fixed-seed generator: offers respect reserve, dwell and partition; prices
- * never below reserve nor above a winning bid; no more GPUs admitted or
- * placed than offered; clearing agrees with a naive reference; orders are
- * permutations in the stated order; shuffled input, same decision. */
+ * fixed-seed generator: the header's contract (market/test/policy-check.c,
+ * shared with the fuzz target market/fuzz/fuzz-decide.c: offers respect
+ * reserve, dwell and partition; prices never below reserve nor above a
+ * winning bid; no more GPUs admitted or placed than offered; orders are
+ * permutations in the stated order); clearing agrees with a naive
+ * reference; best-fit placement; shuffled input, same decision. */
 #include "config.h"
 
 #include "common/rng.h"
 #include "market/policy.h"
+#include "market/test/policy-check.h"
 #include "tests/tap/tap.h"
 
 #include <inttypes.h>
@@ -116,30 +119,16 @@ static struct gm_policy_snapshot snapshot_of(const struct world *w)
 }
 
 /* The properties, each reported as one test over every snapshot. */
-enum property {
-    P_OFFERS,
-    P_RESERVE,
-    P_BID,
-    P_SUPPLY,
-    P_REFERENCE,
-    P_PLACEMENT,
-    P_LOCAL,
-    P_PREEMPT,
-    P_DETERMINISM,
-    P_HISTORY,
-    P_COUNT
-};
+enum property { P_CONTRACT, P_REFERENCE, P_PLACEMENT, P_DETERMINISM, P_HISTORY, P_COUNT };
 
 static const char *const property_names[P_COUNT] = {
-    [P_OFFERS] = "offers: only idle GPUs past the dwell time, beyond the node's reserve, "
-                 "on available market-partition nodes, of priced types, and all of them",
-    [P_RESERVE] = "clearing price never below the reserve price",
-    [P_BID] = "locked price never above a winning bid, nor any bid above MaxBid admitted",
-    [P_SUPPLY] = "never more GPUs admitted or placed than offered",
+    [P_CONTRACT] = "the header's contract (policy-check.c): offers only idle GPUs past the dwell "
+                   "time, beyond the node's reserve, on available market-partition nodes, of "
+                   "priced types, and all of them; prices between the reserve and every winning "
+                   "bid; nothing above MaxBid admitted; no more GPUs admitted or placed than "
+                   "offered; local and preemption orders are permutations in their order",
     [P_REFERENCE] = "clearing agrees with a naive uniform-price reference",
     [P_PLACEMENT] = "admitted jobs placed whole by best fit, split only when no node holds them",
-    [P_LOCAL] = "local order: every node, fewest market GPUs first",
-    [P_PREEMPT] = "preemption order: every lease, lowest price then latest start first",
     [P_DETERMINISM] = "same decision for shuffled input and for a second run",
     [P_HISTORY] = "history: every offered type at first, nothing when nothing changed",
 };
@@ -157,194 +146,29 @@ static int snapshot_no;
         }                                                    \
     } while (0)
 
-/* ------------------------------------------------------ naive reference */
-
-struct ref_bid {
-    int64_t bid;
-    int64_t submit;
-    uint32_t job;
-    size_t index;
-};
-
-static int ref_cmp(const void *a, const void *b)
-{
-    const struct ref_bid *x = a, *y = b;
-    if (x->bid != y->bid)
-        return x->bid > y->bid ? -1 : 1;
-    if (x->submit != y->submit)
-        return x->submit < y->submit ? -1 : 1;
-    return x->job < y->job ? -1 : x->job > y->job;
-}
-
-/* Uniform price by the book, one type at a time: the admitted set is the
- * longest prefix of bids (high to low) at or above reserve that fits. */
-static void reference_clearing(const struct world *w, const uint64_t *supply, int64_t *price,
-                               enum gm_policy_status *status)
-{
-    /* What the market partition's nodes hold beyond the reserve. */
-    uint64_t capacity = 0;
-    for (size_t n = 0; n < w->node_count; n++)
-        if (w->nodes[n].in_market_partition &&
-            w->nodes[n].gpus_total > w->params.reserve_gpus_per_node)
-            capacity += w->nodes[n].gpus_total - w->params.reserve_gpus_per_node;
-    for (uint32_t t = 0; t < TYPES; t++) {
-        struct ref_bid list[100];
-        size_t n = 0;
-        int64_t reserve = w->types[t].reserve_price;
-        price[t] = w->types[t].offered ? reserve : 0;
-        for (size_t b = 0; b < w->bid_count; b++) {
-            const struct gm_policy_bid *bd = &w->bids[b];
-            if (bd->type != t)
-                continue;
-            if (!w->types[t].offered) {
-                status[b] = GM_POLICY_TYPE_NOT_OFFERED;
-                continue;
-            }
-            if (bd->bid > w->params.max_bid) {
-                status[b] = GM_POLICY_ABOVE_MAX_BID;
-                continue;
-            }
-            if (bd->gpus > capacity) {
-                status[b] = GM_POLICY_NEVER_FITS;
-                continue;
-            }
-            list[n++] =
-                (struct ref_bid){ bd->bid ? bd->bid : reserve, bd->submit_time, bd->job_id, b };
-        }
-        qsort(list, n, sizeof list[0], ref_cmp);
-        uint64_t used = 0;
-        size_t k = 0;
-        while (k < n && list[k].bid >= reserve && used + w->bids[list[k].index].gpus <= supply[t])
-            used += w->bids[list[k++].index].gpus;
-        if (k < n && list[k].bid > price[t])
-            price[t] = list[k].bid;
-        for (size_t i = 0; i < n; i++)
-            status[list[i].index] = i < k ? GM_POLICY_ADMITTED
-                                    : (list[i].bid >= price[t] && list[i].bid >= reserve)
-                                        ? GM_POLICY_WAITING_SUPPLY
-                                        : GM_POLICY_BELOW_PRICE;
-    }
-}
-
 /* ------------------------------------------------------------- properties */
 
 static void check_one(const struct world *w, struct gm_policy_result *r)
 {
-    size_t no, nm, nv, np, nl, nlo, na;
+    size_t no, nv, np, na;
     const struct gm_policy_offer *offers = gm_policy_result_offers(r, &no);
-    const struct gm_policy_market *m = gm_policy_result_markets(r, &nm);
     const struct gm_policy_verdict *v = gm_policy_result_verdicts(r, &nv);
     const struct gm_policy_placement *pl = gm_policy_result_placements(r, &np);
-    const uint32_t *local = gm_policy_result_local_order(r, &nl);
-    const uint32_t *pre = gm_policy_result_preempt_order(r, &nlo);
-    gm_policy_result_admitted(r, &na);
-    uint32_t reserve = w->params.reserve_gpus_per_node;
+    char why[512];
+    struct gm_policy_snapshot snap = snapshot_of(w);
+    int contract = gm_policy_check_decision(&w->params, &snap, r, why, sizeof why);
+    CHECK(P_CONTRACT, contract == 0, "%s", why);
+    if (contract != 0)
+        return; /* the checks below assume what it checked */
 
-    /* Offers: per node, recount what may be offered. */
-    uint64_t supply[TYPES] = { 0 };
     static uint32_t offered[64][TYPES];
     memset(offered, 0, sizeof offered);
-    for (size_t i = 0; i < no; i++) {
-        CHECK(P_OFFERS,
-              i == 0 || offers[i - 1].node < offers[i].node ||
-                  (offers[i - 1].node == offers[i].node && offers[i - 1].type < offers[i].type),
-              "offers sorted by node, type");
-        CHECK(P_OFFERS, offers[i].count > 0, "no empty offer");
+    for (size_t i = 0; i < no; i++)
         offered[offers[i].node][offers[i].type] += offers[i].count;
-        supply[offers[i].type] += offers[i].count;
-    }
-    for (size_t n = 0; n < w->node_count; n++) {
-        const struct gm_policy_node *nd = &w->nodes[n];
-        uint64_t idle = 0, eligible = 0, eligible_of[TYPES] = { 0 }, total_offered = 0;
-        for (size_t i = 0; i < w->idle_count; i++) {
-            const struct gm_policy_idle *d = &w->idle[i];
-            if (d->node != n)
-                continue;
-            idle += d->count;
-            if (w->types[d->type].offered && NOW - d->idle_since >= w->params.idle_dwell_seconds) {
-                eligible += d->count;
-                eligible_of[d->type] += d->count;
-            }
-        }
-        for (uint32_t t = 0; t < TYPES; t++) {
-            total_offered += offered[n][t];
-            CHECK(P_OFFERS, offered[n][t] <= eligible_of[t],
-                  "node %zu type %u: %u offered, only %llu idle long enough", n, t, offered[n][t],
-                  (unsigned long long)eligible_of[t]);
-            CHECK(P_OFFERS, w->types[t].offered || offered[n][t] == 0, "unpriced type offered");
-        }
-        uint64_t room = idle > reserve ? idle - reserve : 0;
-        uint64_t want =
-            (nd->in_market_partition && nd->available) ? (eligible < room ? eligible : room) : 0;
-        CHECK(P_OFFERS, total_offered == want,
-              "node %zu: %llu offered, expected %llu (idle %llu, "
-              "eligible %llu, reserve %u)",
-              n, (unsigned long long)total_offered, (unsigned long long)want,
-              (unsigned long long)idle, (unsigned long long)eligible, reserve);
-    }
 
-    /* Markets and verdicts against the reference. */
-    int64_t ref_price[TYPES];
-    enum gm_policy_status ref_status[100];
-    reference_clearing(w, supply, ref_price, ref_status);
-    CHECK(P_REFERENCE, nm == TYPES, "one market per type");
-    uint64_t admitted_gpus[TYPES] = { 0 };
-    for (uint32_t t = 0; t < TYPES; t++) {
-        CHECK(P_REFERENCE, m[t].supply == supply[t], "type %u supply %llu vs offers %llu", t,
-              (unsigned long long)m[t].supply, (unsigned long long)supply[t]);
-        CHECK(P_REFERENCE, m[t].price == ref_price[t], "type %u price %lld, reference %lld", t,
-              (long long)m[t].price, (long long)ref_price[t]);
-        if (w->types[t].offered)
-            CHECK(P_RESERVE, m[t].price >= w->types[t].reserve_price, "price below reserve");
-    }
-    CHECK(P_REFERENCE, nv == w->bid_count, "one verdict per bid");
-    size_t admitted = 0;
-    for (size_t b = 0; b < nv; b++) {
-        CHECK(P_REFERENCE, v[b].job_id == w->bids[b].job_id, "verdicts in bid order");
-        CHECK(P_REFERENCE, v[b].status == ref_status[b], "job %u status %d, reference %d",
-              v[b].job_id, v[b].status, ref_status[b]);
-        CHECK(P_REFERENCE, gm_policy_result_find(r, v[b].job_id) == &v[b], "find job %u",
-              v[b].job_id);
-        if (v[b].status != GM_POLICY_ADMITTED)
-            continue;
-        admitted++;
-        admitted_gpus[v[b].type] += v[b].gpus;
-        CHECK(P_BID, v[b].price <= v[b].bid, "job %u pays %lld above its bid %lld", v[b].job_id,
-              (long long)v[b].price, (long long)v[b].bid);
-        CHECK(P_BID, v[b].bid <= w->params.max_bid, "admitted above MaxBid");
-        CHECK(P_BID, v[b].price == m[v[b].type].price, "uniform price");
-        uint64_t placed = 0;
-        for (uint32_t k = 0; k < v[b].placement_count; k++) {
-            const struct gm_policy_placement *p = &pl[v[b].placement_first + k];
-            CHECK(P_PLACEMENT, p->job_id == v[b].job_id && p->gpus > 0,
-                  "placement belongs to its job");
-            placed += p->gpus;
-        }
-        CHECK(P_PLACEMENT, placed == v[b].gpus, "job %u placed %llu of %u GPUs", v[b].job_id,
-              (unsigned long long)placed, v[b].gpus);
-    }
-    CHECK(P_REFERENCE, na == admitted, "admitted list size");
-    for (uint32_t t = 0; t < TYPES; t++)
-        CHECK(P_SUPPLY, admitted_gpus[t] <= supply[t] && admitted_gpus[t] == m[t].admitted_gpus,
-              "type %u: %llu GPUs admitted, %llu offered", t, (unsigned long long)admitted_gpus[t],
-              (unsigned long long)supply[t]);
-
-    /* Placements never exceed a node's offer of the type. */
-    static uint32_t placed_on[64][TYPES];
-    memset(placed_on, 0, sizeof placed_on);
-    uint64_t placed_total = 0;
-    for (size_t i = 0; i < np; i++) {
-        const struct gm_policy_verdict *pv = gm_policy_result_find(r, pl[i].job_id);
-        CHECK(P_PLACEMENT, pv && pv->status == GM_POLICY_ADMITTED,
-              "placement of a job not admitted");
-        if (pv)
-            placed_on[pl[i].node][pv->type] += pl[i].gpus;
-        placed_total += pl[i].gpus;
-    }
-    for (size_t n = 0; n < w->node_count; n++)
-        for (uint32_t t = 0; t < TYPES; t++)
-            CHECK(P_SUPPLY, placed_on[n][t] <= offered[n][t],
-                  "node %zu type %u: placed %u > offered %u", n, t, placed_on[n][t], offered[n][t]);
+    /* Markets and verdicts against the naive reference. */
+    CHECK(P_REFERENCE, gm_policy_check_reference(&w->params, &snap, r, why, sizeof why) == 0, "%s",
+          why);
 
     /* Replay the placements in admission order: a job is split only when no
      * node holds it whole, and a whole job goes to the best fit (market
@@ -380,44 +204,6 @@ static void check_one(const struct world *w, struct gm_policy_result *r)
             }
         }
     }
-
-    /* Local order: a permutation with market GPUs never decreasing. */
-    static uint8_t seen[64];
-    memset(seen, 0, sizeof seen);
-    CHECK(P_LOCAL, nl == w->node_count, "local order covers every node");
-    uint64_t prev = 0;
-    for (size_t i = 0; i < nl; i++) {
-        uint32_t n = local[i];
-        CHECK(P_LOCAL, n < w->node_count && !seen[n], "local order is a permutation");
-        if (n >= w->node_count)
-            continue;
-        seen[n] = 1;
-        uint64_t market = w->nodes[n].gpus_used_market;
-        for (uint32_t t = 0; t < TYPES; t++)
-            market += placed_on[n][t];
-        CHECK(P_LOCAL, market >= prev, "local order by market GPUs");
-        prev = market;
-    }
-
-    /* Preemption order: a permutation, by (price asc, start desc, id desc). */
-    static uint8_t lseen[40];
-    memset(lseen, 0, sizeof lseen);
-    CHECK(P_PREEMPT, nlo == w->lease_count, "preemption order covers every lease");
-    for (size_t i = 0; i < nlo; i++) {
-        CHECK(P_PREEMPT, pre[i] < w->lease_count && !lseen[pre[i]],
-              "preemption order is a permutation");
-        if (pre[i] >= w->lease_count)
-            continue;
-        lseen[pre[i]] = 1;
-        if (i == 0)
-            continue;
-        const struct gm_policy_lease *a = &w->leases[pre[i - 1]], *b = &w->leases[pre[i]];
-        CHECK(P_PREEMPT,
-              a->price < b->price || (a->price == b->price &&
-                                      (a->start_time > b->start_time ||
-                                       (a->start_time == b->start_time && a->job_id > b->job_id))),
-              "preemption order");
-    }
 }
 
 /* The same world with its idle, bid and lease arrays shuffled must give the
@@ -429,16 +215,8 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
         bail_out("out of memory");
     *s = *w;
     s->params.types = s->types;
-#define SHUFFLE(arr, n)                      \
-    for (size_t i = (n); i > 1; i--) {       \
-        size_t j = below((uint32_t)i);       \
-        __typeof__(arr[0]) tmp = arr[i - 1]; \
-        arr[i - 1] = arr[j];                 \
-        arr[j] = tmp;                        \
-    }
-    SHUFFLE(s->idle, s->idle_count);
-    SHUFFLE(s->bids, s->bid_count);
-    SHUFFLE(s->leases, s->lease_count);
+    gm_policy_check_shuffle(s->idle, s->idle_count, s->bids, s->bid_count, s->leases,
+                            s->lease_count, rng());
     struct gm_policy *e;
     struct gm_policy_result *r2;
     char err[256];
@@ -446,36 +224,9 @@ static void check_deterministic(const struct world *w, struct gm_policy_result *
     if (gm_policy_create(&s->params, &e, err, sizeof err) < 0 ||
         gm_policy_decide(e, &snap, &r2, err, sizeof err) < 0)
         bail_out("%s", err);
-    size_t a, b;
-    const struct gm_policy_offer *o1 = gm_policy_result_offers(r, &a);
-    const struct gm_policy_offer *o2 = gm_policy_result_offers(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(o1, o2, a * sizeof *o1) == 0,
-          "offers differ after a shuffle");
-    const struct gm_policy_market *m1 = gm_policy_result_markets(r, &a);
-    const struct gm_policy_market *m2 = gm_policy_result_markets(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(m1, m2, a * sizeof *m1) == 0,
-          "markets differ after a shuffle");
-    const struct gm_policy_placement *p1 = gm_policy_result_placements(r, &a);
-    const struct gm_policy_placement *p2 = gm_policy_result_placements(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(p1, p2, a * sizeof *p1) == 0,
-          "placements differ after a shuffle");
-    const uint32_t *l1 = gm_policy_result_local_order(r, &a);
-    const uint32_t *l2 = gm_policy_result_local_order(r2, &b);
-    CHECK(P_DETERMINISM, a == b && memcmp(l1, l2, a * sizeof *l1) == 0, "local order differs");
-    const struct gm_policy_verdict *v1 = gm_policy_result_verdicts(r, &a);
-    for (size_t i = 0; i < a; i++) {
-        const struct gm_policy_verdict *v2 = gm_policy_result_find(r2, v1[i].job_id);
-        CHECK(P_DETERMINISM,
-              v2 && v2->status == v1[i].status && v2->price == v1[i].price &&
-                  v2->placement_first == v1[i].placement_first &&
-                  v2->placement_count == v1[i].placement_count,
-              "verdict of job %u differs after a shuffle", v1[i].job_id);
-    }
-    const uint32_t *q1 = gm_policy_result_preempt_order(r, &a);
-    const uint32_t *q2 = gm_policy_result_preempt_order(r2, &b);
-    for (size_t i = 0; a == b && i < a; i++)
-        CHECK(P_DETERMINISM, w->leases[q1[i]].job_id == s->leases[q2[i]].job_id,
-              "preemption order differs after a shuffle");
+    struct gm_policy_snapshot snap1 = snapshot_of(w);
+    CHECK(P_DETERMINISM, gm_policy_check_same(&snap1, r, &snap, r2, err, sizeof err) == 0, "%s",
+          err);
     gm_policy_result_destroy(r2);
     gm_policy_destroy(e);
     free(s);
