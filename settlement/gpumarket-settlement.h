@@ -490,9 +490,8 @@ void gm_ledger_close(gm_ledger *ledger);
 /* Assign the next sequence number, set the key id, sign with `key` and
  * append; returns 0 only once the record is on disk (fdatasync).  Safe to
  * call from many threads (their records share one write and one sync: group
- * commit) and from many processes (an flock serialises writers).  Each
- * appending thread signs its own receipt; gm_ledger_append_many signs a group
- * with helper threads on every CPU (started by the first group, stopped by
+ * commit) and from many processes (an flock serialises writers).  Signing
+ * uses helper threads on every CPU (started by the first append, stopped by
  * gm_ledger_close).  On success *r holds the stored receipt.
  *
  * Before the first append the writer checks what it builds on: every leaf

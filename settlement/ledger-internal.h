@@ -91,34 +91,19 @@ struct gm_ledger {
     struct gm_governance_admins policy_admins; /* nkeys 0: not set */
     struct gm_segment_slot *segments;          /* open addressing, power-of-two size */
     size_t segments_cap, segments_used;
-    /* The append queue (ledger-append.c).  Each appender reserves its
-     * sequence number under `mu`, signs its receipt on its own thread (the
-     * signed bytes name the sequence and the policy in force, so they can
-     * only be made once the place is known), then queues it; whichever
-     * appender finds the queue's head signed and no commit running leads:
-     * under the exclusive flock it writes every signed receipt at the head,
-     * in sequence order, with one pwrite, and makes them durable with one
-     * fdatasync (group commit).  The reservations rest on the in-memory view
-     * (`based`); a leader that finds the file changed behind it (another
-     * process, a policy record) or a hole (a failed signature or write)
-     * starts a new generation, and the appenders of the old one reserve and
-     * sign again. */
+    /* The append queue (ledger-append.c).  Group commit: appenders queue
+     * while a leader commits the previous batch; the next leader takes the
+     * whole queue, numbers it, has every waiting appender help sign it (all
+     * cores), writes it in one pwrite and makes it durable with one
+     * fdatasync. */
     pthread_mutex_t mu;
-    struct pending *head, *tail;   /* reserved, not yet written, by sequence */
-    bool based;                    /* next_seq and the checks below rest on the file */
-    bool busy;                     /* a leader is writing (or the view is being based) */
-    uint64_t gen;                  /* the reservations' generation */
-    uint64_t next_seq;             /* the next sequence number to hand out */
-    uint64_t write_next;           /* the sequence the next write starts at */
-    uint64_t durable;              /* records [0, durable) are known synced */
-    pthread_cond_t queue_cv;       /* busy cleared, or reserved receipts written */
-    struct pending *whead, *wtail; /* written, waiting for a sync */
-    size_t wcount;
-    bool syncing;             /* a thread is syncing (one at a time: the next covers more) */
-    struct signwork *signing; /* a group being signed by helpers */
-    pthread_cond_t sign_cv;   /* its owner waits on it for the last signer */
-    /* Signing helpers: CPUs - 1 threads, started by the first group append
-     * (gm_ledger_append_many), that sign a group beside its caller. */
+    struct pending *head, *tail;
+    bool busy;                /* a leader is committing */
+    struct signwork *signing; /* the batch being signed */
+    size_t sign_remaining;    /* atomic: entries of the batch left to sign */
+    pthread_cond_t sign_cv;   /* the leader waits on it for sign_remaining 0 */
+    /* Signing helpers: CPUs - 1 threads, started at the first append, that
+     * sign each batch beside its leader (a lone appender uses every core). */
     int nhelpers;
     pthread_t *helpers;
     pthread_cond_t helper_cv;
@@ -173,10 +158,6 @@ int gm_settle_segment_find(const gm_ledger *l, const struct gm_receipt *r, uint6
 /* Index a record's segment: 0, 1 when already indexed (kept as it was), -1
  * on no memory. */
 int gm_settle_segment_add(gm_ledger *l, const struct gm_receipt *r, uint64_t sequence);
-/* The same two with the digest already made (the append queue makes it
- * before it takes its mutex). */
-int gm_settle_segment_find_digest(const gm_ledger *l, const uint8_t d[16], uint64_t *sequence);
-int gm_settle_segment_add_digest(gm_ledger *l, const uint8_t d[16], uint64_t sequence);
 
 /* ------------------------------------------------------------ the queue's lifecycle */
 

@@ -58,15 +58,10 @@ static int index_grow(gm_ledger *l)
 
 int gm_settle_segment_find(const gm_ledger *l, const struct gm_receipt *r, uint64_t *sequence)
 {
-    uint8_t d[16];
-    gm_settle_segment_digest(r, d);
-    return gm_settle_segment_find_digest(l, d, sequence);
-}
-
-int gm_settle_segment_find_digest(const gm_ledger *l, const uint8_t d[16], uint64_t *sequence)
-{
     if (!l->segments_cap)
         return 0;
+    uint8_t d[16];
+    gm_settle_segment_digest(r, d);
     struct gm_segment_slot *s = slot_for(l->segments, l->segments_cap, d);
     if (memcmp(s->digest, d, 16))
         return 0;
@@ -76,15 +71,10 @@ int gm_settle_segment_find_digest(const gm_ledger *l, const uint8_t d[16], uint6
 
 int gm_settle_segment_add(gm_ledger *l, const struct gm_receipt *r, uint64_t sequence)
 {
-    uint8_t d[16];
-    gm_settle_segment_digest(r, d);
-    return gm_settle_segment_add_digest(l, d, sequence);
-}
-
-int gm_settle_segment_add_digest(gm_ledger *l, const uint8_t d[16], uint64_t sequence)
-{
     if ((l->segments_used + 1) * 2 > l->segments_cap && index_grow(l))
         return -1;
+    uint8_t d[16];
+    gm_settle_segment_digest(r, d);
     struct gm_segment_slot *s = slot_for(l->segments, l->segments_cap, d);
     if (!memcmp(s->digest, d, 16))
         return 1;
