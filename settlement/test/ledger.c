@@ -302,6 +302,57 @@ static void test_parallel_framing(void)
     free(c.b);
 }
 
+/* Threads racing for the same segments: thread t appends jobs t*STEP+1 ..
+ * t*STEP+SPAN (SPAN > STEP, so each job is tried by SPAN/STEP threads at
+ * once), some one at a time and some as groups that repeat a job inside the
+ * group too.  Each attempt's result and sequence are kept per job. */
+enum { RACE_T = 24, RACE_STEP = 10, RACE_SPAN = 30, RACE_JOBS = RACE_T * RACE_STEP + RACE_SPAN };
+
+struct race {
+    gm_ledger *l;
+    int t, failures;
+    int rc[RACE_SPAN + 1];
+    int64_t job[RACE_SPAN + 1], seq[RACE_SPAN + 1];
+};
+
+static void *racer(void *arg)
+{
+    struct race *x = arg;
+    char err[256];
+    int first = x->t * RACE_STEP + 1;
+    if (x->t % 3 == 2) {
+        /* A group: every job of the span, then the first one again. */
+        struct gm_receipt rs[RACE_SPAN + 1];
+        unsigned char rec[RACE_SPAN + 1];
+        for (int i = 0; i < RACE_SPAN; i++)
+            rs[i] = receipt(first + i);
+        rs[RACE_SPAN] = receipt(first);
+        if (gm_ledger_append_many(x->l, key, rs, RACE_SPAN + 1, rec, err, sizeof err) != 0) {
+            x->failures++;
+            diag("append_many: %s", err);
+            return NULL;
+        }
+        for (int i = 0; i <= RACE_SPAN; i++) {
+            x->rc[i] = rec[i];
+            x->job[i] = rs[i].job_id;
+            x->seq[i] = rs[i].sequence;
+        }
+        return NULL;
+    }
+    for (int i = 0; i < RACE_SPAN; i++) {
+        struct gm_receipt r = receipt(first + i);
+        x->rc[i] = gm_ledger_append(x->l, key, &r, err, sizeof err);
+        x->job[i] = r.job_id;
+        x->seq[i] = r.sequence;
+        if (x->rc[i] < 0) {
+            x->failures++;
+            diag("append: %s", err);
+        }
+    }
+    x->rc[RACE_SPAN] = -2; /* not tried */
+    return NULL;
+}
+
 int main(void)
 {
     plan(TAP_NO_PLAN);
@@ -347,6 +398,82 @@ int main(void)
         free(s);
     }
     ok(seq_ok, "record i carries sequence i, every job exactly once, all signed");
+
+    /* Racing for segments: exactly one append of each job wins (0), every
+     * other gets 1 and the winner's sequence, and the ledger holds each job
+     * once, in a tree that verifies. */
+    {
+        char rdir[700];
+        path_in(rdir, sizeof rdir, tmpdir, "race");
+        gm_ledger *rl = gm_ledger_open(rdir, GM_LEDGER_CREATE | GM_LEDGER_WRITE,
+                                       "test.example/ledger", err, sizeof err);
+        static struct race xs[RACE_T];
+        pthread_t rt[RACE_T];
+        for (int i = 0; i < RACE_T; i++) {
+            xs[i] = (struct race){ .l = rl, .t = i };
+            pthread_create(&rt[i], NULL, racer, &xs[i]);
+        }
+        int rfail = 0;
+        for (int i = 0; i < RACE_T; i++) {
+            pthread_join(rt[i], NULL);
+            rfail += xs[i].failures;
+        }
+        is_int(rfail, 0, "racing appends: none failed");
+        static int wins[RACE_JOBS + 1];
+        static int64_t winseq[RACE_JOBS + 1];
+        int tries = 0, dup_ok = 1;
+        for (int i = 0; i < RACE_T; i++)
+            for (int k = 0; k <= RACE_SPAN; k++)
+                if (xs[i].rc[k] == 0) {
+                    wins[xs[i].job[k]]++;
+                    winseq[xs[i].job[k]] = xs[i].seq[k];
+                }
+        for (int i = 0; i < RACE_T; i++)
+            for (int k = 0; k <= RACE_SPAN; k++) {
+                if (xs[i].rc[k] == -2)
+                    continue;
+                tries++;
+                if (xs[i].rc[k] == 1 && xs[i].seq[k] != winseq[xs[i].job[k]]) {
+                    dup_ok = 0;
+                    diag("job %lld: duplicate says sequence %lld, the winner %lld",
+                         (long long)xs[i].job[k], (long long)xs[i].seq[k],
+                         (long long)winseq[xs[i].job[k]]);
+                }
+            }
+        int distinct = 0, once = 1;
+        for (int j = 1; j <= RACE_JOBS; j++) {
+            if (wins[j] > 1 || (j <= (RACE_T - 1) * RACE_STEP + RACE_SPAN && wins[j] != 1)) {
+                once = 0;
+                diag("job %d won %d times", j, wins[j]);
+            }
+            distinct += wins[j] == 1;
+        }
+        ok(once && tries > distinct, "each job won exactly once (%d tries, %d jobs)", tries,
+           distinct);
+        ok(dup_ok, "every losing append got 1 and the winner's sequence");
+        is_int(gm_ledger_size(rl), distinct, "the ledger holds each job once");
+        int rec_ok = 1;
+        static int seenr[RACE_JOBS + 1];
+        for (uint64_t i = 0; i < gm_ledger_size(rl); i++) {
+            size_t len;
+            char *sr = gm_ledger_read(rl, i, &len, err, sizeof err);
+            struct gm_receipt r;
+            if (!sr || gm_signed_receipt_verify(sr, len, &key, 1, &r, err, sizeof err) != 0 ||
+                (uint64_t)r.sequence != i || r.job_id < 1 || r.job_id > RACE_JOBS ||
+                seenr[r.job_id]++ || winseq[r.job_id] != r.sequence) {
+                rec_ok = 0;
+                diag("race record %llu: %s", (unsigned long long)i, err);
+            }
+            free(sr);
+        }
+        ok(rec_ok, "record i carries sequence i and is the winner's receipt, all signed");
+        gm_ledger_close(rl);
+        struct gm_ledger_verify_result rres;
+        err[0] = '\0';
+        ok(gm_ledger_verify(rdir, &key, 1, 0, 2, &rres, err, sizeof err) == 0 &&
+               rres.size == (uint64_t)distinct,
+           "the raced ledger verifies (%s)", err);
+    }
     uint8_t root1[32], root2[32];
     gm_merkle_root(gm_ledger_tree(l), root1);
     gm_ledger_close(l);
