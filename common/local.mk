@@ -48,13 +48,8 @@ endif
 
 if HAVE_CLANG
 fuzz-common: common/test/fuzz-conf
-	@rm -rf common/test/run-conf && $(MKDIR_P) common/test/run-conf && \
-	cp $(srcdir)/common/test/corpus/conf/* common/test/run-conf/ && \
-	echo "== fuzz-conf ($(FUZZ_SECONDS) s)" && \
-	if ./common/test/fuzz-conf -max_total_time=$(FUZZ_SECONDS) common/test/run-conf \
-	     >common/test/fuzz-conf.log 2>&1; then tail -n 2 common/test/fuzz-conf.log; \
-	else tail -n 40 common/test/fuzz-conf.log; \
-	     echo "gpumarket: fuzz-conf found a failure; the input is in $$(pwd) (crash-*), log in common/test/fuzz-conf.log"; exit 1; fi
+	@$(SHELL) $(srcdir)/scripts/fuzz-run.sh ./common/test/fuzz-conf \
+	  $(srcdir)/common/test/corpus/conf common/test/run-conf $(FUZZ_SECONDS)
 else
 fuzz-common:
 	@echo "gpumarket: the fuzz targets need clang (install the Debian package clang, then re-run configure)"; exit 1

@@ -74,14 +74,9 @@ market/fuzz/fuzz-decide: $(MARKET_FUZZ_DECIDE_SRC) $(srcdir)/market/policy.h \
 		-fno-sanitize-recover=undefined -I$(top_srcdir) -I$(top_builddir) -o $@ \
 		$(MARKET_FUZZ_DECIDE_SRC)
 fuzz-market: market/fuzz/fuzz-flags market/fuzz/fuzz-decide
-	@for t in $(MARKET_FUZZ_TARGETS); do \
-	  rm -rf market/fuzz/run-$$t && $(MKDIR_P) market/fuzz/run-$$t && \
-	  cp $(srcdir)/market/fuzz/corpus/$$t/* market/fuzz/run-$$t/ && \
-	  echo "== fuzz-$$t ($(FUZZ_SECONDS) s)" && \
-	  if ./market/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) market/fuzz/run-$$t \
-	       >market/fuzz/fuzz-$$t.log 2>&1; then tail -n 2 market/fuzz/fuzz-$$t.log; \
-	  else tail -n 40 market/fuzz/fuzz-$$t.log; \
-	       echo "gpumarket: fuzz-$$t found a failure; the input is in $$(pwd) (crash-*), log in market/fuzz/fuzz-$$t.log"; exit 1; fi; \
+	@set -e; for t in $(MARKET_FUZZ_TARGETS); do \
+	  $(SHELL) $(srcdir)/scripts/fuzz-run.sh ./market/fuzz/fuzz-$$t \
+	    $(srcdir)/market/fuzz/corpus/$$t market/fuzz/run-$$t $(FUZZ_SECONDS); \
 	done
 else
 fuzz-market:

@@ -122,14 +122,9 @@ settlement/fuzz/fuzz-policy: $(srcdir)/settlement/fuzz/fuzz-policy.c $(SETTLEMEN
 
 fuzz-settlement: $(SETTLEMENT_FUZZ_TARGETS:%=settlement/fuzz/%)
 	@set -e; for t in receipt record checkpoint key policy; do \
-	  rm -rf settlement/fuzz/run-$$t && $(MKDIR_P) settlement/fuzz/run-$$t && \
-	  cp $(srcdir)/settlement/fuzz/corpus/$$t/* settlement/fuzz/run-$$t/ && \
-	  if test $$t = key; then openssl genpkey -algorithm ed25519 -out settlement/fuzz/run-$$t/private.pem; fi && \
-	  echo "== fuzz-$$t ($(FUZZ_SECONDS) s)" && \
-	  if ./settlement/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) settlement/fuzz/run-$$t \
-	       >settlement/fuzz/fuzz-$$t.log 2>&1; then tail -n 2 settlement/fuzz/fuzz-$$t.log; \
-	  else tail -n 40 settlement/fuzz/fuzz-$$t.log; \
-	       echo "gpumarket: fuzz-$$t found a failure; the input is in $$(pwd) (crash-*), log in settlement/fuzz/fuzz-$$t.log"; exit 1; fi; \
+	  $(SHELL) $(srcdir)/scripts/fuzz-run.sh ./settlement/fuzz/fuzz-$$t \
+	    $(srcdir)/settlement/fuzz/corpus/$$t settlement/fuzz/run-$$t $(FUZZ_SECONDS) \
+	    $$(test $$t = key && echo private.pem); \
 	done
 else
 fuzz-settlement:
