@@ -3,8 +3,10 @@
 # bench-train: gpumarket-train throughput (samples/s) on 2 ranks, in paired
 # rounds.  Each round runs, the order rotating: 1 rank alone; 2 ranks; and
 # two independent 1-rank runs at once, one on each of the first two cores.
-# The last is the limit: what this machine gives two processes of the same
-# work at that moment, with no gradient exchange between them.  Rows:
+# The last gives the limit: ranks that exchange gradients every step move at
+# the pace of the slower one, so twice the slower run's rate is the most two
+# ranks in lock step get from this machine at that moment, with no exchange
+# cost at all.  Rows:
 #  - 2 ranks against that limit (target 0.8: exchanging gradients and
 #    waiting for each other costs at most a fifth).  It holds with other
 #    work on the machine, which slows the limit as much as the ranks;
@@ -34,13 +36,13 @@ rate() {
   "$@" --oversubscribe "$train" $args 2>&1 >/dev/null |
     sed -n 's/^gpumarket-train: \([0-9.]*\) samples\/s$/\1/p'
 }
-# apart: two 1-rank runs at once, on cores 0 and 1: the sum of their rates,
-# nothing if one failed.
+# apart: two 1-rank runs at once, on cores 0 and 1: twice the slower one's
+# rate, nothing if one failed.
 apart() {
   rate 1 0 >"$tmp/a0" &
   rate 1 1 >"$tmp/a1" &
   wait
-  [ -s "$tmp/a0" ] && [ -s "$tmp/a1" ] && awk '{ s += $1 } END { printf "%.1f\n", s }' "$tmp/a0" "$tmp/a1"
+  [ -s "$tmp/a0" ] && [ -s "$tmp/a1" ] && awk 'NR == 1 || $1 < m { m = $1 } END { printf "%.1f\n", 2 * m }' "$tmp/a0" "$tmp/a1"
 }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gmbench-train.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -59,11 +61,11 @@ while [ $r -lt "$rounds" ]; do
     echo "gpumarket: bench-train: the trainer did not report its throughput" >&2
     exit 1
   fi
-  echo "# gpumarket-train round $((r + 1)): 1 rank $one samples/s, 2 ranks $two samples/s, two 1-rank runs at once $lim samples/s" >&2
+  echo "# gpumarket-train round $((r + 1)): 1 rank $one samples/s, 2 ranks $two samples/s, twice the slower of two 1-rank runs at once $lim samples/s" >&2
   echo "$two $one $lim" >>"$tmp/rounds"
   r=$((r + 1))
 done
 paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs two 1-rank runs at once" samples/s 1 3 0.8 true \
-  "\"note\": \"$args; the baseline: two independent 1-rank runs at once on cores 0 and 1, the most two processes get from this machine\""
+  "\"note\": \"$args; the baseline: two independent 1-rank runs at once on cores 0 and 1, twice the slower one's rate: the most two ranks in lock step get from this machine\""
 paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs 1" samples/s 1 2 1.6 true \
   "\"note\": \"$args; needs both cores idle\""
