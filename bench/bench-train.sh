@@ -8,8 +8,9 @@
 # ranks in lock step get from this machine at that moment, with no exchange
 # cost at all.  Rows:
 #  - 2 ranks against that limit (target 0.8: exchanging gradients and
-#    waiting for each other costs at most a fifth).  It holds with other
-#    work on the machine, which slows the limit as much as the ranks;
+#    waiting for each other costs at most a fifth).  Other work on the
+#    machine slows the limit too; with one core kept busy on a 2-core
+#    machine the ranks still fell below it (0.70), so far unexplained;
 #  - 2 ranks against 1 (scaling; target 1.6).  Two ranks on a 2-core machine
 #    need both cores: with other work on one of them this ratio tends to 1
 #    whatever the trainer does, so it is met only on an idle machine.
