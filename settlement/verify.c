@@ -531,6 +531,8 @@ static int frame_all(const uint8_t *map, size_t size, uint64_t from, int threads
     whole->n = 0;
     whole->npolicy = 0;
     for (uint64_t k = 0; k < last; k++) {
+        if (r[k].n == 0) /* a range with no record may have no arrays (memcpy from NULL) */
+            continue;
         memcpy(whole->off + whole->n, r[k].off, r[k].n * sizeof *r[k].off);
         memcpy(whole->pol + whole->n, r[k].pol, r[k].n);
         whole->n += r[k].n;
