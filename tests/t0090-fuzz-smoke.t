@@ -35,16 +35,17 @@ for entry in "${targets[@]}"; do
     continue
   fi
   ok 0 "$name is built"
-  run=$work/$name
-  mkdir -p "$run"
-  cp "$corpus"/* "$run"/
+  key=
   # The key target also needs a real private key among its seeds.
-  [ "$name" = fuzz-key ] && openssl genpkey -algorithm ed25519 -out "$run/private.pem" 2>/dev/null
-  if (cd "$work" && "$bin" -max_total_time="$seconds" -print_final_stats=0 "$run" >"$work/$name.log" 2>&1); then
+  [ "$name" = fuzz-key ] && key=private.pem
+  # scripts/fuzz-run.sh, as `make fuzz` runs each target; its crash inputs
+  # land in the directory it runs in.
+  if (cd "$work" && sh "$top_srcdir/scripts/fuzz-run.sh" "$bin" "$corpus" "$work/$name" \
+    "$seconds" $key >"$work/$name.out" 2>&1); then
     ok 0 "$name: ${seconds} s from its seed corpus, no crash, leak or undefined behaviour"
   else
     ok 1 "$name: ${seconds} s from its seed corpus, no crash, leak or undefined behaviour"
-    diag "$(tail -n 30 "$work/$name.log")"
+    diag "$(tail -n 30 "$work/$name.out")"
     for c in "$work"/crash-* "$work"/leak-* "$work"/oom-* "$work"/timeout-*; do
       [ -e "$c" ] && diag "input: $(od -An -c "$c" | head -n 5)"
     done
