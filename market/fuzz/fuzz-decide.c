@@ -258,17 +258,25 @@ static void fail(const char *what, const char *why)
     abort();
 }
 
+/* The decision r on s keeps the contract and clears as the reference does. */
+static void check_result(const struct world *w, const struct gm_policy_snapshot *s,
+                         const struct gm_policy_result *r, const char *what)
+{
+    char why[512];
+    if (gm_policy_check_decision(&w->params, s, r, why, sizeof why) != 0 ||
+        gm_policy_check_reference(&w->params, s, r, why, sizeof why) != 0)
+        fail(what, why);
+}
+
 /* Decide `s` on `e`; must succeed (s is consistent); checks the contract. */
 static struct gm_policy_result *decide_ok(struct gm_policy *e, const struct world *w,
                                           const struct gm_policy_snapshot *s, const char *what)
 {
     struct gm_policy_result *r;
-    char err[512], why[512];
+    char err[512];
     if (gm_policy_decide(e, s, &r, err, sizeof err) != 0)
         fail(what, err[0] ? err : "a consistent snapshot refused, with no message");
-    if (gm_policy_check_decision(&w->params, s, r, why, sizeof why) != 0 ||
-        gm_policy_check_reference(&w->params, s, r, why, sizeof why) != 0)
-        fail(what, why);
+    check_result(w, s, r, what);
     return r;
 }
 
@@ -315,8 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flags = u8(&rd);
     uint64_t seed = raw64(&rd);
     static struct world raw, fixed, shuffled;
-    decode(&rd, &raw);
-    raw.params.types = raw.types;
+    decode(&rd, &raw); /* it points raw.params.types at raw.types */
     fixed = raw;
     fixed.params.types = fixed.types;
     repair(&raw, flags & R_ALL);
@@ -364,9 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         if (!consistent)
             fail("validation", why); /* decided on an inconsistent snapshot */
-        if (gm_policy_check_decision(&raw.params, &rs, r, why, sizeof why) != 0 ||
-            gm_policy_check_reference(&raw.params, &rs, r, why, sizeof why) != 0)
-            fail("raw snapshot", why);
+        check_result(&raw, &rs, r, "raw snapshot");
         check_history(&raw, &rs, r, 0, "raw snapshot");
         gm_policy_result_destroy(decide_ok(b, &raw, &rs, "raw snapshot (twin)"));
 
