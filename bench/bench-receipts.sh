@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Benchmark (issue 12): the receipts slurmctld writes itself.
 #  (a) Receipts per second from slurmctld under a burst of short market jobs
-#      (N held 1-GPU `--wrap true` jobs released at once on a 2-node x 4-GPU
+#      (N 1-GPU `--wrap true` jobs released at once on a 2-node x 4-GPU
 #      sandbox): N / (time the last receipt is on disk - time the first job
 #      ended), read from the ledger; against `gpumarket ledger append` of N
 #      receipts piped in one go on the same machine (the raw rate of the
@@ -25,6 +25,7 @@ set -u
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_RECEIPTS_JOBS:-100}
 rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-7}
+nodes=2 gpus_per_node=4
 builddir=${top_builddir:-.}
 sandbox=$builddir/sandbox/gpumarket-sandbox
 cli=$builddir/cli/gpumarket
@@ -49,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for d in "$won" "$doff"; do
-  "$sandbox" up --nodes 2 --gpus-per-node 4 --select gpumarket --dir "$d" >/dev/null 2>&1 || {
+  "$sandbox" up --nodes $nodes --gpus-per-node $gpus_per_node --select gpumarket --dir "$d" >/dev/null 2>&1 || {
     say "a sandbox did not start in $d"; exit 1; }
 done
 # Receipts=no is read when slurmctld starts: both slurmctlds are restarted
@@ -78,21 +79,16 @@ grep -q 'receipts are off' "$doff/log/slurmctld.log" ||
   { say "slurmctld of $doff did not turn receipts off"; exit 1; }
 
 now() { date +%s.%N; }
-# submit DIR [STAMPS]: N 1-GPU market jobs that end at once, each writing the
-# time it starts to STAMPS (then not held: hold_gpus holds the GPUs); with
-# no STAMPS, held.  Prints their ids.
+# submit DIR [STAMPS]: N 1-GPU market jobs that end at once, each writing
+# the time it starts to STAMPS; prints their ids.  They wait behind the job
+# hold_gpus started (paired.sh) until free_gpus cancels it.
 submit() {
-  local i cmd=true hold=-H
-  [ -n "${2:-}" ] && cmd="date +%s.%N >>$2" hold=
+  local i cmd=true
+  [ -n "${2:-}" ] && cmd="date +%s.%N >>$2"
   for ((i = 0; i < jobs; i++)); do
-    # shellcheck disable=SC2086
-    SLURM_CONF=$1/etc/slurm.conf sbatch --parsable $hold -p market --gres=gpu:1 --market-bid=2.00 \
+    SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p market --gres=gpu:1 --market-bid=2.00 \
       -o /dev/null --wrap "$cmd"
   done
-}
-release() { # release DIR IDS
-  # shellcheck disable=SC2086
-  SLURM_CONF=$1/etc/slurm.conf scontrol release $2
 }
 left() { SLURM_CONF=$1/etc/slurm.conf squeue -h -o %i | wc -l; }
 # receipts DIR: how many receipts the sandbox's ledger holds, each checked
@@ -117,15 +113,12 @@ for ((r = 1; r <= rounds; r++)); do
   : >"$son"; : >"$soff"
   # Every GPU held while the stream is submitted, then freed on both (in
   # turn, the first alternating between rounds): see hold_gpus in paired.sh.
-  hon=$(hold_gpus "$won") && hoff=$(hold_gpus "$doff") || exit 1
+  hon=$(hold_gpus "$won" $nodes $gpus_per_node) &&
+    hoff=$(hold_gpus "$doff" $nodes $gpus_per_node) || exit 1
   submit "$won" "$son" >/dev/null
   submit "$doff" "$soff" >/dev/null
   sleep 3
-  if ((r % 2)); then
-    ron=$(free_gpus "$won" "$hon"); roff=$(free_gpus "$doff" "$hoff")
-  else
-    roff=$(free_gpus "$doff" "$hoff"); ron=$(free_gpus "$won" "$hon")
-  fi
+  read -r ron roff < <(free_pair "$r" "$won" "$hon" "$doff" "$hoff")
   deadline=$((SECONDS + 600))
   while [ "$(left "$won")" -gt 0 ] || [ "$(left "$doff")" -gt 0 ]; do
     [ $SECONDS -ge $deadline ] && { say "(b): round $r did not finish in 600 s"; exit 1; }
@@ -151,12 +144,13 @@ say "(b) receipts of the stream: $(receipts "$won"); in the Receipts=no ledger: 
 # ---- (a) the burst, on the receipts sandbox alone (its ledger holds the
 # stream's receipts already: counts start from there)
 before=$(receipts "$won")
+hold=$(hold_gpus "$won" $nodes $gpus_per_node) || exit 1
 ids=$(submit "$won" | tr '\n' ' ')
 [ "$(wc -w <<<"$ids")" -eq "$jobs" ] || { say "sbatch failed"; exit 1; }
 # The time is taken once the count is known: an upper bound for each receipt.
 ( while :; do c=$(receipts "$won"); echo "$(now) $c"; sleep 0.2; done ) >"$tmp/poll" &
 poller=$!
-release "$won" "$ids"
+free_gpus "$won" "$hold" >/dev/null
 deadline=$((SECONDS + 600))
 until [ "$(left "$won")" -eq 0 ] && [ "$(receipts "$won")" -ge $((before + jobs)) ]; do
   [ $SECONDS -ge $deadline ] && { say "(a): $(($(receipts "$won") - before)) of $jobs receipts after 600 s"; exit 1; }

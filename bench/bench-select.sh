@@ -15,6 +15,7 @@ set -u
 # shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_SELECT_JOBS:-60}
+nodes=2 gpus_per_node=4
 outdir=${GPUMARKET_BENCH_DIR:-bench}
 sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,20 +25,21 @@ fi
 dplain=$(mktemp -d "${TMPDIR:-/tmp}/gmbench.XXXXXX")
 dmarket=$(mktemp -d "${TMPDIR:-/tmp}/gmbench.XXXXXX")
 trap '"$sandbox" down --dir "$dplain" >/dev/null 2>&1; "$sandbox" down --dir "$dmarket" >/dev/null 2>&1' EXIT
-"$sandbox" up --nodes 2 --gpus-per-node 4 --select cons_tres --dir "$dplain" >/dev/null 2>&1 || {
+"$sandbox" up --nodes $nodes --gpus-per-node $gpus_per_node --select cons_tres --dir "$dplain" >/dev/null 2>&1 || {
   echo "bench-select: the cons_tres sandbox did not start" >&2; exit 1; }
-"$sandbox" up --nodes 2 --gpus-per-node 4 --select gpumarket --dir "$dmarket" >/dev/null 2>&1 || {
+"$sandbox" up --nodes $nodes --gpus-per-node $gpus_per_node --select gpumarket --dir "$dmarket" >/dev/null 2>&1 || {
   echo "bench-select: the gpumarket select plugin is not built or its sandbox did not start" >&2; exit 1; }
 
 # The compared stream, in rounds: each round holds every GPU of both
 # sandboxes with one job, submits the same stream to both, releases both by
 # cancelling the holding jobs (in turn, the order alternating by round;
 # hold_gpus in paired.sh says why not `scontrol release`) and waits until
-# both have run every job.  Each job's batch script writes
-# the time it started (date +%s.%N: Slurm's StartTime has whole seconds,
-# coarser than the differences measured); eligible is the moment of the
-# release, when the stream's jobs have waited 3 s (slurmctld has seen them).  Per round and scheduler: jobs started per second (jobs over the
-# last start after the release), the median wait from release to start,
+# both have run every job.  Each job's batch script writes the time it
+# started (date +%s.%N: Slurm's StartTime has whole seconds, coarser than
+# the differences measured); eligible is the moment of the release, when
+# the stream's jobs have waited 3 s (slurmctld has seen them).  Per round
+# and scheduler: jobs started per second (jobs over the last start after
+# the release), the median wait from release to start,
 # slurmctld's main-scheduler mean cycle (sdiag, reset at the round's start)
 # and slurmctld's CPU time per job (utime + stime from /proc).  Each row is
 # the median of the per-round ratios, with the quartiles as its spread.
@@ -64,17 +66,14 @@ cpu_ticks=0 hz=$(getconf CLK_TCK)
 for ((r = 1; r <= rounds; r++)); do
   sp=$dplain/tmp/round$r.starts sm=$dmarket/tmp/round$r.starts
   : >"$sp"; : >"$sm"
-  hp=$(hold_gpus "$dplain") && hm=$(hold_gpus "$dmarket") || exit 1
+  hp=$(hold_gpus "$dplain" $nodes $gpus_per_node) &&
+    hm=$(hold_gpus "$dmarket" $nodes $gpus_per_node) || exit 1
   submit "$dplain" "$sp" >/dev/null
   submit "$dmarket" "$sm" >/dev/null
   sleep 3
   for d in "$dplain" "$dmarket"; do SLURM_CONF=$d/etc/slurm.conf sdiag --reset >/dev/null; done
   c0p=$(cpu "$dplain") c0m=$(cpu "$dmarket")
-  if ((r % 2)); then
-    rp=$(free_gpus "$dplain" "$hp"); relm=$(free_gpus "$dmarket" "$hm")
-  else
-    relm=$(free_gpus "$dmarket" "$hm"); rp=$(free_gpus "$dplain" "$hp")
-  fi
+  read -r rp relm < <(free_pair "$r" "$dplain" "$hp" "$dmarket" "$hm")
   deadline=$((SECONDS + 600))
   while [ "$(left "$dplain")" -gt 0 ] || [ "$(left "$dmarket")" -gt 0 ]; do
     [ $SECONDS -ge $deadline ] && { echo "bench-select: round $r did not finish in 600 s" >&2; exit 1; }

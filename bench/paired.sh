@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=sh
-# Paired rounds for the benchmarks that drive sandboxes (sourced by
-# bench-select.sh, bench-receipts.sh and bench-spank.sh): each round
+# Paired rounds (sourced by bench-select.sh, bench-receipts.sh,
+# bench-spank.sh and bench-train.sh): each round
 # measures ours and the baseline under the same load; a row gives the
 # medians of both, the median of the per-round ratios and its quartiles.
 
@@ -25,8 +25,9 @@ paired_row() {
     }' "$1"
 }
 
-# hold_gpus DIR: a job on the local partition that holds every GPU of the
-# sandbox in DIR (2 nodes), once it runs; prints its id.  The compared
+# hold_gpus DIR NODES GPUS_PER_NODE: a job on the local partition that holds
+# every GPU of the sandbox in DIR (its shape, as `gpumarket-sandbox up` made
+# it), once it runs; prints its id.  The compared
 # streams are submitted while it runs and released by cancelling it: its
 # end (the epilog complete of each node) makes slurmctld schedule at once.
 # `scontrol release` of held jobs would leave the first start to
@@ -34,7 +35,7 @@ paired_row() {
 # against the release is 0 to 2 s, unrelated to either scheduler, and
 # would be most of a round's difference.
 hold_gpus() {
-  hold_id=$(SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p local -N2 --gres=gpu:4 -o /dev/null \
+  hold_id=$(SLURM_CONF=$1/etc/slurm.conf sbatch --parsable -p local -N"$2" --gres=gpu:"$3" -o /dev/null \
     --wrap 'sleep 900') || return 1
   hold_wait=0
   while [ $hold_wait -lt 150 ]; do
@@ -53,6 +54,20 @@ hold_gpus() {
 free_gpus() {
   date +%s.%N
   SLURM_CONF=$1/etc/slurm.conf scancel "$2"
+}
+
+# free_pair ROUND DIR_A ID_A DIR_B ID_B: free_gpus on both sandboxes, A first
+# in odd rounds and B first in even ones (whichever goes second waits for
+# the first's scancel); prints "TIME_A TIME_B".
+free_pair() {
+  if [ $(($1 % 2)) -eq 1 ]; then
+    pair_a=$(free_gpus "$2" "$3")
+    pair_b=$(free_gpus "$4" "$5")
+  else
+    pair_b=$(free_gpus "$4" "$5")
+    pair_a=$(free_gpus "$2" "$3")
+  fi
+  echo "$pair_a $pair_b"
 }
 
 # stamp_stats STAMPS RELEASED: "JOBS_PER_S MEDIAN_WAIT" from a file of start
