@@ -3,14 +3,19 @@
 # tests/sandbox.sh once a sandbox is up.
 
 # market_conf KEY VALUE...: set KEY=VALUE in the sandbox's gpumarket.conf
-# (replacing the key's line) and make slurmctld re-read it.
+# (replacing the key's line) and make slurmctld re-read it.  The new file
+# replaces the old one by rename, as gpumarket.conf(5) asks of admins:
+# slurmstepd reads it at every step's start, and a step that starts while
+# the file lacks a required key (ReservePrice, between a delete and an
+# append) fails.
 market_conf() {
   local conf=$SANDBOX_DIR/etc/gpumarket.conf key val
+  cp -p "$conf" "$conf.new" || return 1
   while [ $# -ge 2 ]; do
     key=$1 val=$2; shift 2
-    sed -i "/^$key=/d" "$conf" && echo "$key=$val" >>"$conf" || return 1
+    sed -i "/^$key=/d" "$conf.new" && echo "$key=$val" >>"$conf.new" || return 1
   done
-  scontrol reconfigure
+  mv -f "$conf.new" "$conf" && scontrol reconfigure
 }
 
 # What squeue shows as the job's reason (state_desc when set).

@@ -110,6 +110,18 @@ crash_report() {
 job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 job_in_state() { [ "$(job_state "$1")" = "$2" ]; }
 
+# job_story JOB: what slurmctld says of the job and what the sandbox's
+# daemons logged about it (the last lines), for a diagnostic when a job is
+# not where a test expected it: an intermittent failure must explain itself
+# the one time it happens.
+job_story() {
+  echo "scontrol show job $1:"
+  scontrol show job "$1" 2>&1 | grep -E 'JobState|Restarts|StartTime|SystemComment|NodeList=' | sed 's/^ */  /'
+  echo "the sandbox's logs about job $1:"
+  grep -H -E "(JobId=|job |StepId=|\[)$1([^0-9]|$)" "$SANDBOX_DIR"/log/slurmctld.log \
+    "$SANDBOX_DIR"/log/slurmd-*.log 2>/dev/null | sed "s|^$SANDBOX_DIR/log/||" | tail -n 25
+}
+
 # ---------------------------------------------------------------- hosts mode
 
 # sandbox_up_hosts [UP OPTIONS...]: like sandbox_up with --hosts, but when

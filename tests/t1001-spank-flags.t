@@ -235,6 +235,24 @@ test_expect_success 'a bad gpumarket.conf stops the command, naming file, line a
   test_grep "gpumarket: $SANDBOX_DIR/etc/gpumarket.conf:$line: MaxBid: " out
 '
 
+# slurmstepd reads gpumarket.conf when each step starts: a job submitted
+# under a good file whose step starts under a bad one fails, with the file,
+# line and key on the job's stderr and in the node's slurmd log.
+test_expect_success 'a step that starts under a bad gpumarket.conf fails, naming file, line and key' '
+  cp "$SANDBOX_DIR/etc/gpumarket.conf" gpumarket.good &&
+  test_when_finished "cp gpumarket.good \"\$SANDBOX_DIR/etc/gpumarket.conf\"" &&
+  id=$(sbatch --parsable --hold -p local -w gm1 -o "$TEST_TMPDIR/bad-conf-%j.out" --wrap "echo ran") &&
+  cp gpumarket.good gpumarket.bad && echo "MaxBid=lots" >>gpumarket.bad &&
+  line=$(wc -l <gpumarket.bad) && mv -f gpumarket.bad "$SANDBOX_DIR/etc/gpumarket.conf" &&
+  scontrol release "$id" &&
+  wait_for 30 job_in_state "$id" FAILED &&
+  want="gpumarket: $SANDBOX_DIR/etc/gpumarket.conf:$line: MaxBid: " &&
+  test_grep -F "gpumarket: on node gm1 (host " "$TEST_TMPDIR/bad-conf-$id.out" &&
+  test_grep -F "): ${want#gpumarket: }" "$TEST_TMPDIR/bad-conf-$id.out" &&
+  test_grep -v "^ran$" "$TEST_TMPDIR/bad-conf-$id.out" &&
+  test_grep -F "[$id.batch] error: $want" "$SANDBOX_DIR/log/slurmd-gm1.log"
+'
+
 test_expect_success 'with the files restored, submission works again' '
   sbatch --parsable -p market --market-bid=2 -o /dev/null --wrap true >out 2>&1 &&
   test_grep -x "[0-9][0-9]*" out

@@ -38,7 +38,8 @@ diag "the local job waited ${waited}s (GraceTime ${grace}s; Slurm requeues after
 ok $? "within GraceTime plus slurmctld's periodic preemption check (${waited}s)"
 restarts() { job_field "$1" Restarts; }
 [ "$(restarts "$b")" -ge 1 ] && [ "$(job_state "$b")" != RUNNING ]
-ok $? "the cheapest lease (1.00, job $b) was requeued ($(job_state "$b"), restarts $(restarts "$b"))"
+ok $? "the cheapest lease (1.00, job $b) was requeued ($(job_state "$b"), restarts $(restarts "$b"))" ||
+  diag "$(job_story "$b")"
 [ "$(job_state "$a")" = RUNNING ] && [ "$(restarts "$a")" = 0 ]
 ok $? "the 2.00 lease (job $a) keeps running"
 [ "$(job_state "$c")" = RUNNING ] && [ "$(restarts "$c")" = 0 ]

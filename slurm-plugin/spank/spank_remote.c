@@ -122,6 +122,11 @@ int gm_spank_remote_task_init(spank_t sp)
     gethostname(host, sizeof host - 1);
 
     if (gm_spank.error[0] != '\0') {
+        /* The step's stderr may be /dev/null: the admin finds the reason in
+         * slurmd's log too, once per node (from the node's first task). */
+        int local = 0;
+        if (spank_get_item(sp, S_TASK_ID, &local) == ESPANK_SUCCESS && local == 0)
+            slurm_error("gpumarket: %s", gm_spank.error);
         fprintf(stderr, "gpumarket: on node %s (host %s): %s\n", node, host, gm_spank.error);
         return -1;
     }
