@@ -1,19 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # bench-train: gpumarket-train throughput (samples/s) on 2 ranks, in paired
-# rounds.  Each round runs, the order rotating: 1 rank alone; 2 ranks; and
-# two independent 1-rank runs at once, one on each of the first two cores.
-# The last gives the limit: ranks that exchange gradients every step move at
-# the pace of the slower one, so twice the slower run's rate is the most two
-# ranks in lock step get from this machine at that moment, with no exchange
-# cost at all.  Rows:
-#  - 2 ranks against that limit (target 0.8: exchanging gradients and
-#    waiting for each other costs at most a fifth).  Other work on the
-#    machine slows the limit too; with one core kept busy on a 2-core
-#    machine the ranks still fell below it (0.70), so far unexplained;
-#  - 2 ranks against 1 (scaling; target 1.6).  Two ranks on a 2-core machine
-#    need both cores: with other work on one of them this ratio tends to 1
-#    whatever the trainer does, so it is met only on an idle machine.
+# rounds.  Each round runs, the order rotating: 1 rank alone; 2 ranks; the
+# same 2 ranks with a barrier where the gradients are summed
+# (--bench-barrier-only); and two independent 1-rank runs at once, one on
+# each of the first two cores.  Rows:
+#  - 2 ranks against the barrier-only run (target 0.8): the same ranks,
+#    the same work, the same lock step with no exchange cost, so the ratio
+#    is what summing the gradients costs (at most a fifth) on whatever else
+#    the machine is doing;
+#  - 2 ranks against twice the slower of the two independent runs, for
+#    information.  On an idle machine that is the lock-step limit too.  With
+#    other work on one of two cores it is not: the kernel moves that work
+#    between the cores, so each independent run gets about two thirds of a
+#    core, while two ranks in lock step always wait for the one that shares
+#    its core at that moment (half a core);
+#  - 2 ranks against 1, for information: two ranks need both cores, so the
+#    ratio is near 2 on an idle 2-core machine and near 1 with a core busy,
+#    whatever the trainer does.
 here=$(dirname "$0")
 train=$here/../mpi-runtime/gpumarket-train
 # shellcheck source=bench/paired.sh
@@ -51,22 +55,29 @@ if [ "$(getconf _NPROCESSORS_ONLN)" -lt 2 ] || ! command -v taskset >/dev/null; 
   echo "gpumarket: bench-train: skipped: needs 2 CPUs and taskset" >&2
   exit 0
 fi
+# barrier: 2 ranks in lock step with no exchange cost.
+barrier() { args="$args --bench-barrier-only" rate 2; }
 r=0
 while [ $r -lt "$rounds" ]; do
-  case $((r % 3)) in
-  0) one=$(rate 1); two=$(rate 2); lim=$(apart) ;;
-  1) two=$(rate 2); lim=$(apart); one=$(rate 1) ;;
-  *) lim=$(apart); one=$(rate 1); two=$(rate 2) ;;
+  # The barrier-only run next to the 2-rank run, before it and after it in
+  # turn.
+  case $((r % 4)) in
+  0) one=$(rate 1); bar=$(barrier); two=$(rate 2); lim=$(apart) ;;
+  1) two=$(rate 2); bar=$(barrier); lim=$(apart); one=$(rate 1) ;;
+  2) lim=$(apart); one=$(rate 1); bar=$(barrier); two=$(rate 2) ;;
+  *) two=$(rate 2); bar=$(barrier); one=$(rate 1); lim=$(apart) ;;
   esac
-  if [ -z "$one" ] || [ -z "$two" ] || [ -z "$lim" ]; then
+  if [ -z "$one" ] || [ -z "$two" ] || [ -z "$bar" ] || [ -z "$lim" ]; then
     echo "gpumarket: bench-train: the trainer did not report its throughput" >&2
     exit 1
   fi
-  echo "# gpumarket-train round $((r + 1)): 1 rank $one samples/s, 2 ranks $two samples/s, twice the slower of two 1-rank runs at once $lim samples/s" >&2
-  echo "$two $one $lim" >>"$tmp/rounds"
+  echo "# gpumarket-train round $((r + 1)): 1 rank $one samples/s, 2 ranks $two samples/s, 2 ranks with a barrier for the exchange $bar samples/s, twice the slower of two 1-rank runs at once $lim samples/s" >&2
+  echo "$two $one $lim $bar" >>"$tmp/rounds"
   r=$((r + 1))
 done
-paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs two 1-rank runs at once" samples/s 1 3 0.8 true \
-  "\"note\": \"$args; the baseline: two independent 1-rank runs at once on cores 0 and 1, twice the slower one's rate: the most two ranks in lock step get from this machine\""
-paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs 1" samples/s 1 2 1.6 true \
-  "\"note\": \"$args; needs both cores idle\""
+paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs 2 ranks in lock step with no exchange" samples/s 1 4 0.8 true \
+  "\"note\": \"$args; the baseline: the same 2 ranks with a barrier where the gradients are summed (--bench-barrier-only), the lock step without the exchange\""
+paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs two 1-rank runs at once" samples/s 1 3 null true \
+  "\"note\": \"$args; for information: two independent 1-rank runs on cores 0 and 1, twice the slower one's rate; the lock-step limit only on an idle machine\""
+paired_row "$tmp/rounds" "gpumarket-train throughput 2 ranks vs 1" samples/s 1 2 null true \
+  "\"note\": \"$args; for information: near 2 on an idle 2-core machine, near 1 with a core busy\""

@@ -37,6 +37,7 @@ struct flags {
     int64_t preempt_at;
     int preempt_rank;
     unsigned throttle_ms;
+    int barrier_only;
     int quiet;
 };
 
@@ -125,6 +126,7 @@ static void parse_flags(int argc, char **argv, struct flags *f)
         O_QUIET,
         O_PREEMPT,
         O_THROTTLE,
+        O_BARRIER,
         O_HELP
     };
     static const struct option opts[] = {
@@ -146,6 +148,10 @@ static void parse_flags(int argc, char **argv, struct flags *f)
         /* Test aids: raise SIGUSR1 in one rank after a step; slow steps down. */
         { "test-preempt-at", required_argument, 0, O_PREEMPT },
         { "test-throttle-ms", required_argument, 0, O_THROTTLE },
+        /* Benchmark aid: a barrier where the gradients are summed, so the
+         * ranks keep in lock step but each trains on its own samples only
+         * (bench-train's limit: lock step with no exchange cost). */
+        { "bench-barrier-only", no_argument, 0, O_BARRIER },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
     };
@@ -222,6 +228,9 @@ static void parse_flags(int argc, char **argv, struct flags *f)
         }
         case O_THROTTLE:
             f->throttle_ms = (unsigned)parse_count("--test-throttle-ms", optarg, 0, 10000);
+            break;
+        case O_BARRIER:
+            f->barrier_only = 1;
             break;
         case O_HELP:
             if (rank == 0)
@@ -392,6 +401,19 @@ static int64_t restore(gmpi_ctx *ctx, struct model *m, const struct flags *f)
 
 /* ------------------------------------------------------------------ main */
 
+/* Sum this step's gradients over the ranks, or with --bench-barrier-only
+ * only wait for every rank at a barrier (the sum stays this rank's). */
+static int exchange(gmpi_ctx *ctx, const struct flags *f, void *buf, size_t n, gmpi_dtype type,
+                    char *err, size_t errlen)
+{
+    if (!f->barrier_only)
+        return gmpi_allreduce(ctx, buf, n, type, GMPI_SUM, err, errlen);
+    int rc = MPI_Barrier(gmpi_comm(ctx));
+    if (rc != MPI_SUCCESS)
+        snprintf(err, errlen, "MPI_Barrier failed (MPI error %d)", rc);
+    return rc == MPI_SUCCESS ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     struct flags f;
@@ -537,7 +559,7 @@ int main(int argc, char **argv)
                      ? train_cuda_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed)
                      : model_gradients_fixed(&m, f.seed, step, f.batch, rank, size, fixed);
             if (!rc)
-                rc = gmpi_allreduce(ctx, fixed, n, GMPI_INT64, GMPI_SUM, err, sizeof err);
+                rc = exchange(ctx, &f, fixed, n, GMPI_INT64, err, sizeof err);
             for (size_t i = 0; i < n && !rc; i++)
                 grad[i] = (double)fixed[i] / TRAIN_FIXED_SCALE;
         } else {
@@ -545,7 +567,7 @@ int main(int argc, char **argv)
             rc = f.use_cuda ? train_cuda_gradients(&m, f.seed, step, f.batch, rank, size, grad)
                             : model_gradients(&m, f.seed, step, f.batch, rank, size, grad);
             if (!rc)
-                rc = gmpi_allreduce(ctx, grad, n, GMPI_DOUBLE, GMPI_SUM, err, sizeof err);
+                rc = exchange(ctx, &f, grad, n, GMPI_DOUBLE, err, sizeof err);
         }
         if (rc) {
             fprintf(stderr, "gpumarket: %s (rank %d, step %" PRIu64 ")\n",

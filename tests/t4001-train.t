@@ -18,7 +18,7 @@ unset GPUMARKET_CHECKPOINT_DIR SLURM_STEP_GPUS SLURM_JOB_GPUS CUDA_VISIBLE_DEVIC
 train=$top_builddir/mpi-runtime/gpumarket-train
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-plan 28
+plan 30
 
 run() { # NP ARGS... ; output in $tmp/out, status in $rc
   local np=$1; shift
@@ -38,6 +38,14 @@ ok $? "deterministic: 1, 2 and 4 ranks end with bitwise the same loss ($det_1)" 
 run 3 "${common[@]}" --deterministic --algorithm ring
 test "$(final)" = "$det_1"
 ok $? "deterministic: 3 ranks with a forced ring algorithm agree too"
+
+# bench-train's limit: the same 2 ranks with a barrier for the exchange.
+# It runs to the end, and rank 0 then trains on its own samples only, so
+# its loss is not the shared one.
+run 2 "${common[@]}" --deterministic --bench-barrier-only
+ok "$rc" "--bench-barrier-only on 2 ranks finishes" || diag "$(cat "$tmp/err")"
+test -n "$(final)" && test "$(final)" != "$det_1"
+ok $? "--bench-barrier-only leaves out the gradient sum (loss $(final), not $det_1)"
 
 run 1 "${common[@]}"; float_1=$(final)
 run 2 "${common[@]}"; float_2=$(final)
