@@ -81,21 +81,29 @@ static EVP_PKEY *raw_key;
 static EVP_MD *raw_sha256;
 static char *msg;
 static size_t msglen;
-static uint8_t msgsig[64];
+#define RAW_SIG_LEN 64
+static uint8_t msgsig[RAW_SIG_LEN];
+
+/* Sign the canonical receipt bytes with raw OpenSSL, as every baseline does;
+ * 0 on success. */
+static int raw_sign(uint8_t sig[RAW_SIG_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t sl = RAW_SIG_LEN;
+    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, raw_key) == 1 &&
+             EVP_DigestSign(ctx, sig, &sl, (const uint8_t *)msg, msglen) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
 
 static double raw_sign_rate(double seconds)
 {
     uint64_t n = 0;
     double t0 = now(), t;
-    uint8_t sig[64];
+    uint8_t sig[RAW_SIG_LEN];
     do {
-        for (int i = 0; i < 200; i++) {
-            EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-            size_t sl = sizeof sig;
-            EVP_DigestSignInit(ctx, NULL, NULL, NULL, raw_key);
-            EVP_DigestSign(ctx, sig, &sl, (const uint8_t *)msg, msglen);
-            EVP_MD_CTX_free(ctx);
-        }
+        for (int i = 0; i < 200; i++)
+            raw_sign(sig);
         n += 200;
         t = now();
     } while (t - t0 < seconds);
@@ -116,7 +124,7 @@ static void *raw_verify_worker(void *arg)
         for (int i = 0; i < 200; i++) {
             EVP_MD_CTX *ctx = EVP_MD_CTX_new();
             EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, raw_key);
-            if (EVP_DigestVerify(ctx, msgsig, 64, (const uint8_t *)msg, msglen) != 1)
+            if (EVP_DigestVerify(ctx, msgsig, RAW_SIG_LEN, (const uint8_t *)msg, msglen) != 1)
                 j->failures++;
             EVP_MD_CTX_free(ctx);
         }
@@ -171,16 +179,12 @@ static void *raw_committer(void *arg)
 {
     struct raw_commit *g = arg;
     struct raw_waiter me;
-    uint8_t sig[64];
+    uint8_t sig[RAW_SIG_LEN];
     for (;;) {
         if (__atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED) >= g->total)
             return NULL;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t sl = sizeof sig;
-        if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, raw_key) != 1 ||
-            EVP_DigestSign(ctx, sig, &sl, (const uint8_t *)msg, msglen) != 1)
+        if (raw_sign(sig) != 0)
             __atomic_fetch_add(&g->failures, 1, __ATOMIC_RELAXED);
-        EVP_MD_CTX_free(ctx);
         sem_init(&me.wake, 0, 0);
         me.done = 0;
         me.next = NULL;
@@ -245,6 +249,22 @@ static void *raw_committer(void *arg)
     }
 }
 
+/* Run fn(arg) on APPENDERS threads at once; returns the seconds until the
+ * last one ended. */
+static double run_appenders(void *(*fn)(void *), void *arg)
+{
+    pthread_t tid[APPENDERS];
+    double t0 = now();
+    for (int i = 0; i < APPENDERS; i++)
+        if (pthread_create(&tid[i], NULL, fn, arg) != 0) {
+            fprintf(stderr, "gpumarket: bench: cannot start appender thread %d\n", i);
+            exit(1);
+        }
+    for (int i = 0; i < APPENDERS; i++)
+        pthread_join(tid[i], NULL);
+    return now() - t0;
+}
+
 /* n receipts from APPENDERS threads, durable, into a new file in dir;
  * returns receipts/s, and 0 if any failed. */
 static double raw_commit_rate(const char *dir, uint64_t n)
@@ -257,16 +277,10 @@ static double raw_commit_rate(const char *dir, uint64_t n)
         fprintf(stderr, "gpumarket: bench: %s: %s\n", path, strerror(errno));
         exit(1);
     }
-    pthread_t tid[APPENDERS];
-    double t0 = now();
-    for (int i = 0; i < APPENDERS; i++)
-        pthread_create(&tid[i], NULL, raw_committer, &g);
-    for (int i = 0; i < APPENDERS; i++)
-        pthread_join(tid[i], NULL);
-    double rate = (double)n / (now() - t0);
+    double rate = (double)n / run_appenders(raw_committer, &g);
     struct stat st;
     int ok = g.failures == 0 && fstat(g.fd, &st) == 0 &&
-             (uint64_t)st.st_size == n * (msglen + sizeof(uint8_t[64]));
+             (uint64_t)st.st_size == n * (msglen + RAW_SIG_LEN);
     close(g.fd);
     unlink(path);
     free(g.buf);
@@ -317,13 +331,7 @@ static double fill(const char *dir, gm_key *key, uint64_t first, uint64_t n)
         exit(1);
     }
     struct app a = { l, key, first, 0, n, PTHREAD_MUTEX_INITIALIZER, 0 };
-    pthread_t tid[APPENDERS];
-    double t0 = now();
-    for (int i = 0; i < APPENDERS; i++)
-        pthread_create(&tid[i], NULL, appender, &a);
-    for (int i = 0; i < APPENDERS; i++)
-        pthread_join(tid[i], NULL);
-    double rate = (double)n / (now() - t0);
+    double rate = (double)n / run_appenders(appender, &a);
     if (a.failures) {
         fprintf(stderr, "gpumarket: bench: %d appends failed\n", a.failures);
         exit(1);
@@ -568,12 +576,10 @@ int main(void)
     msg = gm_receipt_encode(&r, &msglen, err, sizeof err);
     raw_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     raw_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t sl = 64;
-        EVP_DigestSignInit(ctx, NULL, NULL, NULL, raw_key);
-        EVP_DigestSign(ctx, msgsig, &sl, (const uint8_t *)msg, msglen);
-        EVP_MD_CTX_free(ctx);
+    if (!msg || !raw_key || raw_sign(msgsig) != 0) {
+        fprintf(stderr, "gpumarket: bench: cannot make the baseline's signed receipt: %s\n",
+                msg ? "OpenSSL failed" : err);
+        return 1;
     }
     fprintf(stderr, "receipt: %zu canonical bytes; %d CPUs; ledgers in %s\n", msglen, cores, base);
 
