@@ -29,16 +29,18 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
 mpirun=${MPIRUN:-@MPIRUN@}
 rounds=${GPUMARKET_BENCH_TRAIN_ROUNDS:-7}
 args="--steps 60 --batch-size 2048 --hidden 256 --quiet --deterministic"
-# rate NP [CPU]: the trainer's samples/s on NP ranks; with CPU, one rank on
-# that CPU alone (mpirun would bind two separate runs both to core 0).
+# rate NP [CPU [FLAG]]: the trainer's samples/s on NP ranks; with CPU, one
+# rank on that CPU alone (mpirun would bind two separate runs both to core
+# 0); FLAG is one more trainer flag.
 rate() {
+  flag=${3:-}
   if [ -n "${2:-}" ]; then
     set -- taskset -c "$2" "$mpirun" --bind-to none -np 1
   else
     set -- "$mpirun" -np "$1"
   fi
   # shellcheck disable=SC2086
-  "$@" --oversubscribe "$train" $args 2>&1 >/dev/null |
+  "$@" --oversubscribe "$train" $args $flag 2>&1 >/dev/null |
     sed -n 's/^gpumarket-train: \([0-9.]*\) samples\/s$/\1/p'
 }
 # apart: two 1-rank runs at once, on cores 0 and 1: twice the slower one's
@@ -56,7 +58,7 @@ if [ "$(getconf _NPROCESSORS_ONLN)" -lt 2 ] || ! command -v taskset >/dev/null; 
   exit 0
 fi
 # barrier: 2 ranks in lock step with no exchange cost.
-barrier() { args="$args --bench-barrier-only" rate 2; }
+barrier() { rate 2 "" --bench-barrier-only; }
 r=0
 while [ $r -lt "$rounds" ]; do
   # The barrier-only run next to the 2-rank run, before it and after it in
