@@ -24,7 +24,7 @@ set -u
 # shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
 jobs=${GPUMARKET_BENCH_RECEIPTS_JOBS:-100}
-rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-7}
+rounds=${GPUMARKET_BENCH_RECEIPTS_ROUNDS:-15}
 nodes=2 gpus_per_node=4
 builddir=${top_builddir:-.}
 sandbox=$builddir/sandbox/gpumarket-sandbox

@@ -43,7 +43,7 @@ trap '"$sandbox" down --dir "$dplain" >/dev/null 2>&1; "$sandbox" down --dir "$d
 # slurmctld's main-scheduler mean cycle (sdiag, reset at the round's start)
 # and slurmctld's CPU time per job (utime + stime from /proc).  Each row is
 # the median of the per-round ratios, with the quartiles as its spread.
-rounds=${GPUMARKET_BENCH_SELECT_ROUNDS:-7}
+rounds=${GPUMARKET_BENCH_SELECT_ROUNDS:-15}
 # submit DIR STAMPS: the stream (pending: hold_gpus holds every GPU).
 submit() {
   local i

@@ -7,7 +7,7 @@
 set -u
 # shellcheck source=bench/paired.sh
 . "$(dirname "$0")/paired.sh"
-runs=${GPUMARKET_BENCH_SPANK_RUNS:-31}
+runs=${GPUMARKET_BENCH_SPANK_RUNS:-201}
 sandbox=${top_builddir:-.}/sandbox/gpumarket-sandbox
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench-spank: skipped: the sandbox cluster needs root" >&2
